@@ -1,0 +1,179 @@
+"""The subject-line language: incident tag, bracketed commands and the clean title.
+
+Pure functions only. A subject is read once into a `ParsedSubject`; syntax mistakes become
+`BadCommand` values with a sentence a solver understands, never exceptions, because the
+workflow must record them as refused commands rather than silently dropping them.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+from mailproc.vocabulary import PRIORITY_WORDS, Verb
+
+
+@dataclass(frozen=True, slots=True)
+class Command:
+    verb: Verb
+    arg: str | None
+    text: str  # the bracket as written, for transcripts and history
+
+
+@dataclass(frozen=True, slots=True)
+class BadCommand:
+    text: str
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class ParsedSubject:
+    incident: int | None
+    commands: tuple[Command | BadCommand, ...]
+    title: str
+
+
+@dataclass(frozen=True, slots=True)
+class VerbSpec:
+    """How a verb takes its argument; `syntax` is quoted back to people who get it wrong."""
+
+    arg: str  # "none" | "optional" | "required"
+    syntax: str
+
+
+SPECS: dict[Verb, VerbSpec] = {
+    Verb.ASSIGN: VerbSpec("optional", "[ASSIGN person] (no person: yourself)"),
+    Verb.CLOSE: VerbSpec("none", "[CLOSE]"),
+    Verb.RESOLVE: VerbSpec("none", "[RESOLVE]"),
+    Verb.REOPEN: VerbSpec("none", "[REOPEN]"),
+    Verb.PRIORITY: VerbSpec("required", "[PRIORITY P1|P2|P3|P4|critical|high|medium|low]"),
+    Verb.MOVE: VerbSpec("required", "[MOVE service]"),
+    Verb.RELATE: VerbSpec("required", "[RELATE PRB-n]"),
+}
+
+_BRACKET = re.compile(r"\[([^\[\]]*)\]")
+_INC_TAG = re.compile(r"^\s*INC[-\s]?(\d{1,12})\s*$", re.IGNORECASE)
+_PRB = re.compile(r"^(?:PRB-?)?(\d{1,12})$", re.IGNORECASE)
+_PREFIX = re.compile(
+    r"^\s*(?:(?:re|aw|sv|vs|odp|pd|fwd?|wg|tr|trs|antw|antwort|rif|ref|réf|res|rv|enc|"
+    r"doorst|ynt|ilt|fs|vb|vl|atb|vá|továbbítás|válasz|odg|přeposlat|отв|ответ|пересл|"
+    r"回复|回覆|答复|转发|轉寄|答覆|返信|転送)"
+    r"\s*(?:\[\d+\]|\^\d+|\(\d+\))?\s*[:：]\s*)+",
+    re.IGNORECASE,
+)
+_SPACES = re.compile(r"\s+")
+
+
+@dataclass(frozen=True)
+class Language:
+    """The command words a deployment understands: canonical verbs plus configured aliases."""
+
+    words: Mapping[str, Verb] = field(default_factory=lambda: {v.value: v for v in Verb})
+
+    @classmethod
+    def with_aliases(cls, aliases: Mapping[str, Verb]) -> Language:
+        words = {v.value: v for v in Verb}
+        words.update({alias.upper(): verb for alias, verb in aliases.items()})
+        return cls(words)
+
+    def near_miss(self, word: str) -> str | None:
+        """A command word one typo away, so `[ASIGN tina]` is refused instead of kept as title."""
+        if len(word) < 4:
+            return None
+        for known in self.words:
+            if len(known) >= 4 and _one_edit_apart(word, known):
+                return known
+        return None
+
+
+DEFAULT_LANGUAGE = Language()
+
+
+def strip_prefixes(subject: str) -> str:
+    return _PREFIX.sub("", subject, count=1)
+
+
+def parse_subject(subject: str, language: Language = DEFAULT_LANGUAGE) -> ParsedSubject:
+    incident: int | None = None
+    commands: list[Command | BadCommand] = []
+    kept: list[str] = []
+    last = 0
+    for match in _BRACKET.finditer(subject):
+        inner = match.group(1)
+        tag = _INC_TAG.match(inner)
+        item = None if tag else _read_command(inner, match.group(0), language)
+        if tag is None and item is None:
+            continue  # ordinary bracketed text stays in the title
+        kept.append(subject[last : match.start()])
+        last = match.end()
+        if tag is not None:
+            incident = incident if incident is not None else int(tag.group(1))
+        elif item is not None:
+            commands.append(item)
+    kept.append(subject[last:])
+    return ParsedSubject(incident, tuple(commands), _clean_title("".join(kept)))
+
+
+def _clean_title(text: str) -> str:
+    text = _SPACES.sub(" ", text).strip()
+    while True:
+        stripped = strip_prefixes(text).strip()
+        if stripped == text:
+            return text
+        text = stripped
+
+
+def _read_command(inner: str, text: str, language: Language) -> Command | BadCommand | None:
+    parts = inner.split()
+    if not parts:
+        return None
+    word = parts[0].upper()
+    verb = language.words.get(word)
+    if verb is None:
+        guess = language.near_miss(word)
+        if guess is None:
+            return None
+        canonical = language.words[guess]
+        return BadCommand(
+            text,
+            f"unknown command '{parts[0]}' — did you mean {guess}? "
+            f"Syntax: {SPECS[canonical].syntax}",
+        )
+    return _check_argument(verb, " ".join(parts[1:]) or None, text)
+
+
+def _check_argument(verb: Verb, arg: str | None, text: str) -> Command | BadCommand:
+    spec = SPECS[verb]
+    if spec.arg == "none" and arg is not None:
+        return BadCommand(text, f"{verb} takes no argument. Syntax: {spec.syntax}")
+    if spec.arg == "required" and arg is None:
+        return BadCommand(text, f"{verb} needs an argument. Syntax: {spec.syntax}")
+    if verb is Verb.PRIORITY and arg is not None:
+        priority = PRIORITY_WORDS.get(arg.upper())
+        if priority is None:
+            return BadCommand(text, f"unknown priority '{arg}'. Syntax: {spec.syntax}")
+        arg = priority.value
+    elif verb is Verb.RELATE and arg is not None:
+        number = _PRB.match(arg)
+        if number is None:
+            return BadCommand(text, f"'{arg}' is not a problem number. Syntax: {spec.syntax}")
+        arg = number.group(1)
+    elif verb in (Verb.ASSIGN, Verb.MOVE) and arg is not None and " " in arg:
+        return BadCommand(text, f"{verb} takes one name. Syntax: {spec.syntax}")
+    return Command(verb, arg, text)
+
+
+def _one_edit_apart(a: str, b: str) -> bool:
+    """Damerau distance exactly 1: one substitution, insertion, deletion or swap."""
+    if a == b or abs(len(a) - len(b)) > 1:
+        return False
+    if len(a) == len(b):
+        diffs = [i for i, (x, y) in enumerate(zip(a, b, strict=True)) if x != y]
+        if len(diffs) == 1:
+            return True
+        i, j = diffs[0], diffs[-1]
+        return len(diffs) == 2 and j == i + 1 and a[i] == b[j] and a[j] == b[i]
+    short, long = (a, b) if len(a) < len(b) else (b, a)
+    i = next((k for k in range(len(short)) if short[k] != long[k]), len(short))
+    return short[i:] == long[i + 1 :]

@@ -1,0 +1,75 @@
+"""The shared words of the process: verbs, priorities, status kinds, event kinds, roles.
+
+They live apart from the modules that use them so that the pure core (subject, workflow)
+and the configuration can agree on them without importing each other.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+
+class Verb(StrEnum):
+    """A subject-line command word. The value is the canonical spelling in mail."""
+
+    ASSIGN = "ASSIGN"
+    CLOSE = "CLOSE"
+    RESOLVE = "RESOLVE"
+    REOPEN = "REOPEN"
+    PRIORITY = "PRIORITY"
+    MOVE = "MOVE"
+    RELATE = "RELATE"
+
+
+class Priority(StrEnum):
+    P1 = "P1"
+    P2 = "P2"
+    P3 = "P3"
+    P4 = "P4"
+
+
+PRIORITY_WORDS: dict[str, Priority] = {
+    "P1": Priority.P1,
+    "P2": Priority.P2,
+    "P3": Priority.P3,
+    "P4": Priority.P4,
+    "CRITICAL": Priority.P1,
+    "HIGH": Priority.P2,
+    "MEDIUM": Priority.P3,
+    "LOW": Priority.P4,
+}
+
+
+class StatusKind(StrEnum):
+    """What a status means to the machinery (SLA clocks, reopen rules), whatever its name."""
+
+    OPEN = "open"
+    RESOLVED = "resolved"
+    CLOSED = "closed"
+
+
+class Role(StrEnum):
+    SOLVER = "solver"
+    ADMIN = "admin"
+
+
+class ProblemStatus(StrEnum):
+    OPEN = "open"
+    KNOWN_ERROR = "known_error"
+    RESOLVED = "resolved"
+
+
+class EventKind(StrEnum):
+    """One row of an incident's history."""
+
+    CREATED = "created"
+    COMMENT = "comment"
+    ASSIGNED = "assigned"
+    STATUS = "status"
+    PRIORITY = "priority"
+    MOVED = "moved"
+    RELATED = "related"
+    REOPENED = "reopened"
+    COMMAND_REJECTED = "command_rejected"
+    REPLY_NOT_APPLIED = "reply_not_applied"
+    FOLLOW_UP = "follow_up"
