@@ -1,0 +1,44 @@
+"""`ingest`: process mail from files, folders, Maildirs, mbox files or stdin (for an MTA pipe)."""
+
+from __future__ import annotations
+
+import click
+
+from mailproc.cli import App, fail, pass_app
+from mailproc.service import Desk, Disposition, Origin, StoreUnavailable
+from mailproc.sources.files import SourceError, read_paths
+
+
+@click.command()
+@click.argument("paths", nargs=-1, required=True)
+@click.option("--service", help="Service for new incidents (default: from the recipient address).")
+@click.option("-q", "--quiet", is_flag=True, help="Print only quarantined mail and the totals.")
+@pass_app
+def ingest(app: App, paths: tuple[str, ...], service: str | None, quiet: bool) -> None:
+    """Process .eml files, folders of them, Maildirs, mbox files, or - for one mail on stdin.
+
+    Mail that cannot be parsed or applied is quarantined (stored with its reason) and reported
+    on stderr; the exit code is non-zero only when something could not be stored.
+    """
+    if service is not None and service not in app.settings.services:
+        raise click.BadParameter(f"unknown service {service!r}", param_hint="--service")
+    desk = Desk(app.settings, app.ready_engine())
+    origin = Origin("ingest", service)
+    counts = dict.fromkeys(Disposition, 0)
+    try:
+        for item in read_paths(paths):
+            outcome = desk.handle(item.raw, origin)
+            counts[outcome.disposition] += 1
+            if outcome.quarantined:
+                click.echo(f"{item.label}: quarantined: {outcome.summary}", err=True)
+            elif not quiet:
+                click.echo(f"{item.label}: {outcome.summary}")
+    except SourceError as exc:
+        fail(str(exc))
+    except StoreUnavailable as exc:
+        fail(f"could not store mail, stopped: {exc}")
+    total = ", ".join(f"{n} {d.value}" for d, n in counts.items())
+    click.echo(f"ingested: {total}", err=True)
+
+
+COMMANDS = [ingest]

@@ -1,0 +1,101 @@
+"""`problems add|list|show|resolve`: the Known Error Database from the command line."""
+
+from __future__ import annotations
+
+import json
+import re
+
+import click
+
+from mailproc import report
+from mailproc.cli import App, pass_app
+from mailproc.problems import add_problem, get_problem, list_problems, update_problem
+from mailproc.queries import to_json
+from mailproc.service import utcnow
+from mailproc.vocabulary import ProblemStatus
+
+_REF = re.compile(r"^(?:PRB-?)?(\d+)$", re.IGNORECASE)
+_STATUS = click.Choice([s.value for s in ProblemStatus])
+
+
+def problem_number(value: str) -> int:
+    match = _REF.match(value.strip())
+    if match is None:
+        raise click.BadParameter(f"{value!r} is not a problem reference like PRB-7")
+    return int(match.group(1))
+
+
+@click.group()
+def problems() -> None:
+    """Manage known problems (PRB-n) that incidents can be related to."""
+
+
+@problems.command("add")
+@click.option("--title", required=True)
+@click.option("--symptoms", default="", help="What users see; matched against new incidents.")
+@click.option("--workaround", default="", help="How users get going again meanwhile.")
+@click.option("--status", type=_STATUS, default=ProblemStatus.OPEN.value, show_default=True)
+@pass_app
+def add(app: App, title: str, symptoms: str, workaround: str, status: str) -> None:
+    """Record a new problem."""
+    number = add_problem(
+        app.ready_engine(), utcnow(), title, symptoms, workaround, ProblemStatus(status)
+    )
+    click.echo(f"PRB-{number}")
+
+
+@problems.command("list")
+@click.option("--status", type=_STATUS)
+@click.option("--json", "as_json", is_flag=True)
+@pass_app
+def list_(app: App, status: str | None, as_json: bool) -> None:
+    """List problems."""
+    rows = list_problems(app.ready_engine(), ProblemStatus(status) if status else None)
+    if as_json:
+        click.echo(json.dumps(to_json(rows), ensure_ascii=False, indent=2))
+    else:
+        click.echo(report.problem_table(rows))
+
+
+@problems.command("show")
+@click.argument("ref")
+@click.option("--json", "as_json", is_flag=True)
+@pass_app
+def show(app: App, ref: str, as_json: bool) -> None:
+    """Show a problem with its related incidents."""
+    problem = get_problem(app.ready_engine(), problem_number(ref))
+    if as_json:
+        click.echo(json.dumps(to_json(problem), ensure_ascii=False, indent=2))
+    else:
+        click.echo(report.problem_detail(problem))
+
+
+@problems.command("update")
+@click.argument("ref")
+@click.option("--status", type=_STATUS)
+@click.option("--workaround")
+@pass_app
+def update(app: App, ref: str, status: str | None, workaround: str | None) -> None:
+    """Change a problem's status or workaround (e.g. when it becomes a known error)."""
+    problem = update_problem(
+        app.ready_engine(),
+        problem_number(ref),
+        utcnow(),
+        status=ProblemStatus(status) if status else None,
+        workaround=workaround,
+    )
+    click.echo(f"{problem.ref}: {problem.status.value}")
+
+
+@problems.command("resolve")
+@click.argument("ref")
+@pass_app
+def resolve(app: App, ref: str) -> None:
+    """Mark a problem resolved."""
+    problem = update_problem(
+        app.ready_engine(), problem_number(ref), utcnow(), status=ProblemStatus.RESOLVED
+    )
+    click.echo(f"{problem.ref}: resolved ({len(problem.incidents)} related incidents)")
+
+
+COMMANDS = [problems]

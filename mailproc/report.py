@@ -1,0 +1,94 @@
+"""Human-readable text for incidents, histories and problems, as the CLI and the demo print it."""
+
+from __future__ import annotations
+
+import textwrap
+from collections.abc import Callable, Iterable
+from datetime import datetime
+from typing import Any
+
+from mailproc.problems import ProblemView
+from mailproc.queries import EventView, IncidentDetail, IncidentSummary
+
+
+def when(moment: datetime | None) -> str:
+    return moment.strftime("%Y-%m-%d %H:%M") if moment else "-"
+
+
+def incident_table(incidents: Iterable[IncidentSummary]) -> str:
+    lines = [f"{'REF':<9} {'SERVICE':<10} {'STATUS':<10} {'PRIO':<4} {'ASSIGNEE':<10} TITLE"]
+    for i in incidents:
+        lines.append(
+            f"{i.ref:<9} {i.service:<10} {i.status:<10} {i.priority:<4} "
+            f"{i.assignee or '-':<10} {i.title}"
+        )
+    return "\n".join(lines)
+
+
+def incident_detail(detail: IncidentDetail) -> str:
+    i = detail.incident
+    head = [
+        f"{i.ref}  {i.title}",
+        f"  service {i.service} · status {i.status} · priority {i.priority} · "
+        f"assignee {i.assignee or '-'}",
+        f"  reporter {i.reporter} · opened {when(i.created_at)} · updated {when(i.updated_at)}"
+        + (f" · closed {when(i.closed_at)}" if i.closed_at else ""),
+    ]
+    if detail.problems:
+        head.append("  related " + ", ".join(f"PRB-{n}" for n in detail.problems))
+    if detail.follow_up_of:
+        head.append(f"  follow-up of INC-{detail.follow_up_of}")
+    head.append("  history:")
+    return "\n".join(head + [event_line(e) for e in detail.events])
+
+
+def event_line(event: EventView) -> str:
+    describe = _DESCRIBE.get(event.kind)
+    text = describe(event.detail) if describe else f"{event.kind} {event.detail}"
+    body = event.detail.get("text")
+    line = f"    {when(event.at)}  {event.actor or '-'}: {text}"
+    if body and event.kind in ("created", "comment"):
+        line += "\n" + textwrap.indent(_shorten(str(body)), "        | ")
+    return line
+
+
+def _shorten(text: str, lines: int = 8) -> str:
+    kept = text.splitlines()
+    return "\n".join(kept[:lines] + (["…"] if len(kept) > lines else []))
+
+
+_DESCRIBE: dict[str, Callable[[dict[str, Any]], str]] = {
+    "created": lambda d: f"opened in {d['service']}: {d['title']}",
+    "comment": lambda d: "comment",
+    "assigned": lambda d: f"assigned to {d['to'] or 'nobody'} (was {d['from'] or 'nobody'})",
+    "status": lambda d: f"status {d['from']} → {d['to']} ({d['by']})",
+    "priority": lambda d: f"priority {d['from']} → {d['to']}",
+    "moved": lambda d: f"moved {d['from']} → {d['to']}",
+    "related": lambda d: f"related to PRB-{d['problem']}",
+    "command_rejected": lambda d: f"refused {d['command']}: {d['reason']}",
+    "reply_not_applied": lambda d: f"reply not applied: {d['reason']}",
+    "follow_up": lambda d: f"follow-up opened as INC-{d['incident']}",
+}
+
+
+def problem_table(problems: Iterable[ProblemView]) -> str:
+    lines = [f"{'REF':<9} {'STATUS':<12} {'INCIDENTS':<9} TITLE"]
+    for p in problems:
+        lines.append(f"{p.ref:<9} {p.status.value:<12} {len(p.incidents):<9} {p.title}")
+    return "\n".join(lines)
+
+
+def problem_detail(p: ProblemView) -> str:
+    related = ", ".join(f"INC-{n}" for n in p.incidents) or "none"
+    return "\n".join(
+        [
+            f"{p.ref}  {p.title}",
+            f"  status {p.status.value} · opened {when(p.created_at)} · "
+            f"updated {when(p.updated_at)}",
+            "  symptoms:",
+            textwrap.indent(p.symptoms or "-", "    "),
+            "  workaround:",
+            textwrap.indent(p.workaround or "-", "    "),
+            f"  related incidents: {related}",
+        ]
+    )

@@ -1,0 +1,394 @@
+"""Apply one incoming mail to the database in one transaction, exactly once.
+
+The only place that opens a write transaction for mail. The message's key is claimed first,
+so a second delivery of the same mail is a no-op; a bug rolls everything back and the mail is
+kept in quarantine with the error, so one poison message never blocks the ones behind it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import mimetypes
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from enum import StrEnum
+
+from sqlalchemy import Engine, select
+from sqlalchemy.exc import IntegrityError, InterfaceError, OperationalError
+from sqlalchemy.orm import Session
+
+from mailproc import db
+from mailproc.config import Settings
+from mailproc.intents import NewIncident, Reply, actor_of, classify
+from mailproc.mail import InboundMail, MailError, parse_mail
+from mailproc.subject import Command, parse_subject
+from mailproc.vocabulary import EventKind, Priority, StatusKind, Verb
+from mailproc.workflow import (
+    Actor,
+    Decision,
+    IncidentView,
+    decide,
+    reopen_by_reply,
+)
+
+log = logging.getLogger(__name__)
+Clock = Callable[[], datetime]
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class StoreUnavailable(Exception):
+    """The database is down or locked: a reason to retry later, never to quarantine."""
+
+
+class Disposition(StrEnum):
+    PROCESSED = "processed"
+    DUPLICATE = "duplicate"
+    QUARANTINED = "quarantined"
+
+
+@dataclass(frozen=True, slots=True)
+class Origin:
+    """Where a mail came from, and the service its mailbox or folder is mapped to, if any."""
+
+    source: str = "cli"
+    service: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    disposition: Disposition
+    key: str
+    incident: int | None = None
+    summary: str = ""
+    quarantined: bool = False  # settle into the quarantine folder (also for a duplicate of one)
+    sender: str = ""
+
+
+class Desk:
+    """The service layer: mail in, rows out."""
+
+    def __init__(self, settings: Settings, engine: Engine, clock: Clock = utcnow) -> None:
+        self.settings = settings
+        self.engine = engine
+        self.clock = clock
+
+    def handle(self, raw: bytes, origin: Origin = Origin()) -> Outcome:
+        """Apply one mail. Raises StoreUnavailable only when the database cannot be reached:
+        then the mail must stay where it is, to be tried again, not be quarantined."""
+        try:
+            return self._handle(raw, origin)
+        except (OperationalError, InterfaceError) as exc:
+            raise StoreUnavailable(str(exc.orig) if exc.orig else str(exc)) from exc
+
+    def _handle(self, raw: bytes, origin: Origin) -> Outcome:
+        now = self.clock()
+        try:
+            mail = parse_mail(raw)
+        except MailError as exc:
+            return self.quarantine(raw, origin, f"unparseable: {exc}", now)
+        try:
+            with Session(self.engine) as session, session.begin():
+                return self._apply(session, mail, origin, now)
+        except IntegrityError:
+            prior = self._prior(mail.key)
+            if prior is not None:  # another process claimed the key first
+                return prior
+            log.exception("integrity error on %s", mail.key)
+            return self.quarantine(raw, origin, "internal error: integrity error", now, mail)
+        except (OperationalError, InterfaceError):
+            raise
+        except Exception as exc:
+            log.exception("internal error on %s", mail.key)
+            reason = f"internal error: {type(exc).__name__}: {exc}"
+            return self.quarantine(raw, origin, reason, now, mail)
+
+    def quarantine(
+        self,
+        raw: bytes,
+        origin: Origin,
+        reason: str,
+        now: datetime,
+        mail: InboundMail | None = None,
+    ) -> Outcome:
+        """Keep a mail that cannot be applied, with the reason, so nothing is lost."""
+        digest = hashlib.sha256(raw).hexdigest()
+        key = mail.key if mail else f"sha256:{digest}"
+        prior = self._prior(key)
+        if prior is not None:
+            return prior
+        with Session(self.engine) as session, session.begin():
+            session.add(
+                db.Message(
+                    key=key,
+                    message_id=mail.message_id if mail else None,
+                    content_hash=digest,
+                    sender=mail.sender.email if mail and mail.sender else "",
+                    subject=mail.subject if mail else "",
+                    source=origin.source,
+                    outcome=Disposition.QUARANTINED.value,
+                    reason=reason,
+                    received_at=now,
+                    raw=raw,
+                )
+            )
+        return Outcome(Disposition.QUARANTINED, key, None, reason, quarantined=True)
+
+    def _prior(self, key: str) -> Outcome | None:
+        with Session(self.engine) as session:
+            row = session.execute(
+                select(db.Message.outcome, db.Message.incident_id, db.Message.sender).where(
+                    db.Message.key == key
+                )
+            ).first()
+        if row is None:
+            return None
+        quarantined = row.outcome == Disposition.QUARANTINED.value
+        summary = f"already {row.outcome}"
+        return Outcome(
+            Disposition.DUPLICATE, key, row.incident_id, summary, quarantined, row.sender
+        )
+
+    def _apply(self, session: Session, mail: InboundMail, origin: Origin, now: datetime) -> Outcome:
+        if session.scalar(select(db.Message.id).where(db.Message.key == mail.key)) is not None:
+            session.rollback()
+            prior = self._prior(mail.key)
+            assert prior is not None
+            return prior
+        message = _message_row(mail, origin, now)
+        session.add(message)
+        session.flush()  # claims the key: a concurrent twin now waits, then fails
+        session.add_all(_attachment_rows(mail, message.id))
+        subject = parse_subject(mail.subject, self.settings.language)
+        found = _thread(session, mail, subject.incident)
+        view = _view(session, found) if found else None
+        participants = _participants(session, found.id) if found else frozenset()
+        intent = classify(mail, subject, view, participants, self.settings, now, origin.service)
+        apply = _Apply(self.settings, session, mail, message, actor_of(mail, self.settings), now)
+        if isinstance(intent, NewIncident):
+            incident, summary = apply.new_incident(intent)
+        else:
+            assert found is not None and view is not None
+            incident, summary = found, apply.reply(intent, found, view)
+        message.incident_id = incident.id
+        message.outcome = Disposition.PROCESSED.value
+        _remember(session, mail, incident.id, self.settings)
+        return Outcome(
+            Disposition.PROCESSED, mail.key, incident.id, summary, sender=apply.actor.email
+        )
+
+
+@dataclass
+class _Apply:
+    """The writes of one mail, sharing the session, the message row and the clock."""
+
+    settings: Settings
+    session: Session
+    mail: InboundMail
+    message: db.Message
+    actor: Actor
+    now: datetime
+
+    def new_incident(self, intent: NewIncident) -> tuple[db.Incident, str]:
+        workflow = self.settings.workflow_of(intent.service)
+        sender = self.mail.sender
+        incident = db.Incident(
+            service=intent.service,
+            status=workflow.initial,
+            priority=self.settings.services[intent.service].default_priority.value,
+            title=intent.title[:500],
+            reporter=self.actor.email,
+            reporter_name=(sender.name if sender else "")[:200],
+            follow_up_of=intent.follow_up_of,
+            created_at=self.now,
+            updated_at=self.now,
+        )
+        self.session.add(incident)
+        self.session.flush()
+        detail: dict[str, object] = {
+            "title": incident.title,
+            "service": incident.service,
+            "text": intent.text,
+        }
+        if intent.follow_up_of is not None:
+            detail["follow_up_of"] = intent.follow_up_of
+            self._event(intent.follow_up_of, EventKind.FOLLOW_UP, {"incident": incident.id})
+        self._event(incident.id, EventKind.CREATED, detail)
+        summary = f"created INC-{incident.id} in {incident.service}"
+        if intent.commands:
+            decision = decide(
+                _view(self.session, incident),
+                intent.commands,
+                self.actor,
+                self.settings,
+                _problems(self.session, intent.commands),
+            )
+            self._commit_decision(incident, decision)
+            summary += _command_summary(decision)
+        return incident, summary
+
+    def reply(self, intent: Reply, incident: db.Incident, view: IncidentView) -> str:
+        if not intent.accepted:
+            self._event(incident.id, EventKind.REPLY_NOT_APPLIED, {"reason": intent.reason})
+            summary = f"reply to INC-{incident.id} not applied: {intent.reason}"
+        elif intent.text:
+            self._event(incident.id, EventKind.COMMENT, {"text": intent.text})
+            summary = f"comment on INC-{incident.id}"
+        else:
+            summary = f"reply to INC-{incident.id}"
+        if intent.reopen:
+            decision = reopen_by_reply(view, self.settings)
+            self._commit_decision(incident, decision)
+            view = decision.view
+            if decision.events:
+                summary += ", reopened"
+        if intent.commands:
+            problems = _problems(self.session, intent.commands)
+            decision = decide(view, intent.commands, self.actor, self.settings, problems)
+            self._commit_decision(incident, decision)
+            summary += _command_summary(decision)
+        incident.updated_at = self.now
+        return summary
+
+    def _commit_decision(self, incident: db.Incident, decision: Decision) -> None:
+        after = decision.view
+        closed_before = incident.closed_at is not None
+        closes = self.settings.workflow_of(after.service).status(after.status).kind
+        incident.service, incident.status = after.service, after.status
+        incident.priority, incident.assignee = after.priority.value, after.assignee
+        if closes is StatusKind.CLOSED and not closed_before:
+            incident.closed_at = self.now
+        elif closes is not StatusKind.CLOSED:
+            incident.closed_at = None
+        for problem in sorted(after.problems - _related(self.session, incident.id)):
+            self.session.add(
+                db.IncidentProblem(incident_id=incident.id, problem_id=problem, at=self.now)
+            )
+        for happening in decision.events:
+            self._event(incident.id, happening.kind, dict(happening.detail))
+        incident.updated_at = self.now
+
+    def _event(self, incident_id: int, kind: EventKind, detail: dict[str, object]) -> None:
+        self.session.add(
+            db.Event(
+                incident_id=incident_id,
+                at=self.now,
+                actor=self.actor.email,
+                kind=kind.value,
+                detail=detail,
+                message_pk=self.message.id,
+            )
+        )
+
+
+def _command_summary(decision: Decision) -> str:
+    if decision.refused:
+        return "; refused " + "; ".join(f"{r.command} ({r.reason})" for r in decision.refused)
+    return f"; applied {' '.join(decision.applied)}" if decision.applied else ""
+
+
+def _message_row(mail: InboundMail, origin: Origin, now: datetime) -> db.Message:
+    return db.Message(
+        key=mail.key,
+        message_id=mail.message_id,
+        content_hash=mail.content_hash,
+        sender=mail.sender.email if mail.sender else "",
+        subject=mail.subject,
+        source=origin.source,
+        outcome="pending",
+        received_at=now,
+        raw=mail.raw,
+    )
+
+
+def _attachment_rows(mail: InboundMail, message_pk: int) -> list[db.Attachment]:
+    """Attachments are stored under names mailproc chose; the sender's name is only a label."""
+    rows = []
+    for position, part in enumerate(mail.attachments):
+        extension = mimetypes.guess_extension(part.content_type) or ".bin"
+        rows.append(
+            db.Attachment(
+                message_pk=message_pk,
+                position=position,
+                filename=part.filename[:255],
+                stored_name=f"m{message_pk}-a{position}{extension}",
+                content_type=part.content_type[:255],
+                size=part.size,
+                content=part.content,
+            )
+        )
+    return rows
+
+
+def _thread(session: Session, mail: InboundMail, tagged: int | None) -> db.Incident | None:
+    """Headers first (the most specific evidence), then the subject tag; never the title."""
+    refs = [*reversed(mail.in_reply_to), *reversed(mail.references)]
+    if refs:
+        rows = session.execute(
+            select(db.ThreadRef.message_id, db.ThreadRef.incident_id).where(
+                db.ThreadRef.message_id.in_(set(refs))
+            )
+        ).all()
+        known = {row.message_id: row.incident_id for row in rows}
+        for ref in refs:
+            if ref in known:
+                return _locked(session, known[ref])
+    return _locked(session, tagged) if tagged is not None else None
+
+
+def _locked(session: Session, number: int) -> db.Incident | None:
+    return session.scalar(select(db.Incident).where(db.Incident.id == number).with_for_update())
+
+
+def _view(session: Session, incident: db.Incident) -> IncidentView:
+    return IncidentView(
+        number=incident.id,
+        service=incident.service,
+        status=incident.status,
+        priority=Priority(incident.priority),
+        assignee=incident.assignee,
+        reporter=incident.reporter,
+        problems=frozenset(_related(session, incident.id)),
+        closed_at=incident.closed_at,
+    )
+
+
+def _related(session: Session, incident_id: int) -> set[int]:
+    return set(
+        session.scalars(
+            select(db.IncidentProblem.problem_id).where(
+                db.IncidentProblem.incident_id == incident_id
+            )
+        )
+    )
+
+
+def _participants(session: Session, incident_id: int) -> frozenset[str]:
+    return frozenset(
+        session.scalars(
+            select(db.Participant.email).where(db.Participant.incident_id == incident_id)
+        )
+    )
+
+
+def _problems(session: Session, commands: Iterable[object]) -> frozenset[int]:
+    wanted = {
+        int(c.arg) for c in commands if isinstance(c, Command) and c.verb is Verb.RELATE and c.arg
+    }
+    if not wanted:
+        return frozenset()
+    return frozenset(session.scalars(select(db.Problem.id).where(db.Problem.id.in_(wanted))))
+
+
+def _remember(session: Session, mail: InboundMail, incident_id: int, settings: Settings) -> None:
+    """Record the mail's Message-ID for threading and its To/Cc people as participants."""
+    if mail.message_id and session.get(db.ThreadRef, mail.message_id) is None:
+        session.add(db.ThreadRef(message_id=mail.message_id, incident_id=incident_id))
+    known = _participants(session, incident_id)
+    fresh = {a.email for a in (*mail.to, *mail.cc) if a.email} - known - settings.own_addresses
+    for email in sorted(fresh):
+        session.add(db.Participant(incident_id=incident_id, email=email))

@@ -1,0 +1,1 @@
+"""Where mail comes from: files and folders for `ingest`, IMAP and Maildir for the daemon."""

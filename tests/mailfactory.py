@@ -1,0 +1,51 @@
+"""Build test mails as bytes, the way mail clients shape them."""
+
+from __future__ import annotations
+
+import itertools
+from datetime import UTC, datetime
+from email.message import EmailMessage
+from email.utils import format_datetime
+
+_counter = itertools.count(1)
+
+
+def make_mail(
+    subject: str = "Exchange is down",
+    body: str = "Nobody can send mail since 9:00.",
+    sender: str = "Alice <alice@example.org>",
+    to: str = "mail-support@example.com",
+    cc: str | None = None,
+    message_id: str | None = None,
+    in_reply_to: str | None = None,
+    references: list[str] | None = None,
+    date: datetime | None = None,
+    attachments: list[tuple[str, str, bytes]] = (),  # type: ignore[assignment]
+    headers: dict[str, str] | None = None,
+) -> bytes:
+    msg = EmailMessage()
+    msg["From"] = sender
+    msg["To"] = to
+    if cc:
+        msg["Cc"] = cc
+    msg["Subject"] = subject
+    msg["Date"] = format_datetime(date or datetime(2026, 11, 23, 9, 0, tzinfo=UTC))
+    msg["Message-ID"] = f"<{message_id or f'm{next(_counter)}@test.example'}>"
+    if in_reply_to:
+        msg["In-Reply-To"] = f"<{in_reply_to}>"
+    if references:
+        msg["References"] = " ".join(f"<{r}>" for r in references)
+    for name, value in (headers or {}).items():
+        msg[name] = value
+    msg.set_content(body)
+    for filename, ctype, content in attachments:
+        maintype, subtype = ctype.split("/")
+        msg.add_attachment(content, maintype=maintype, subtype=subtype, filename=filename)
+    return msg.as_bytes()
+
+
+def message_id_of(raw: bytes) -> str:
+    for line in raw.split(b"\n"):
+        if line.lower().startswith(b"message-id:"):
+            return line.split(b":", 1)[1].strip().strip(b"<>").decode()
+    raise ValueError("no Message-ID")
