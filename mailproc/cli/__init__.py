@@ -98,14 +98,15 @@ def cli(ctx: click.Context, config_path: Path | None, log_level: str, log_format
     ctx.obj = App(config_path)
 
 
-def _register() -> None:
+def command() -> click.Group:
+    """The whole command tree; subcommand modules import this one, so they join late."""
     from mailproc.cli import demo, incidents, mail, problems, setup
 
     for module in (setup, mail, incidents, problems, demo):
-        for command in module.COMMANDS:
-            cli.add_command(command)
+        for sub in module.COMMANDS:
+            cli.add_command(sub)
+    return cli
 
 
 def main(argv: Sequence[str] | None = None) -> None:
-    _register()
-    cli.main(args=argv, prog_name="mailproc")
+    command().main(args=argv, prog_name="mailproc")
