@@ -26,6 +26,7 @@ class NewIncident:
     title: str
     text: str
     commands: tuple[Command | BadCommand, ...]
+    reporter_name: str = ""
     follow_up_of: int | None = None
 
 
@@ -57,17 +58,15 @@ def classify(
     now: datetime,
     service_hint: str | None = None,
 ) -> Intent:
+    name = mail.sender.name if mail.sender else ""
+    title, text = subject.title or NO_SUBJECT, mail.text.strip()
     if found is None:
         service = service_hint or settings.service_for(_recipients(mail))
-        return NewIncident(
-            service, subject.title or NO_SUBJECT, mail.text.strip(), subject.commands
-        )
+        return NewIncident(service, title, text, subject.commands, name)
     kind = kind_of(found, settings)
     window = timedelta(days=settings.reopen_window_days)
     if kind is StatusKind.CLOSED and found.closed_at and now - found.closed_at > window:
-        title = subject.title or NO_SUBJECT
-        text = mail.text.strip()
-        return NewIncident(found.service, title, text, subject.commands, found.number)
+        return NewIncident(found.service, title, text, subject.commands, name, found.number)
     return _reply(mail, subject, found, participants, settings, kind)
 
 

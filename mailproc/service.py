@@ -12,7 +12,7 @@ import logging
 import mimetypes
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 
 from sqlalchemy import Engine, select
@@ -30,11 +30,13 @@ from mailproc.workflow import (
     Decision,
     IncidentView,
     decide,
+    close_by_timeout,
     reopen_by_reply,
 )
 
 log = logging.getLogger(__name__)
 Clock = Callable[[], datetime]
+SYSTEM_ACTOR = "mailproc"
 
 
 def utcnow() -> datetime:
@@ -138,6 +140,40 @@ class Desk:
             )
         return Outcome(Disposition.QUARANTINED, key, None, reason, quarantined=True)
 
+    def close_timed_out(self) -> list[int]:
+        """Close incidents left in a status with `auto_close_days` (e.g. Resolved, awaiting the
+        reporter) for longer than that without any change. One transaction per incident, rows
+        claimed with SKIP LOCKED, so several daemons share the work without doing it twice."""
+        now = self.clock()
+        closed = []
+        for service, status, days in _timed_statuses(self.settings):
+            cutoff = now - timedelta(days=days)
+            while (number := self._close_one(service, status, cutoff, now)) is not None:
+                closed.append(number)
+        return closed
+
+    def _close_one(self, service: str, status: str, cutoff: datetime, now: datetime) -> int | None:
+        with Session(self.engine) as session, session.begin():
+            incident = session.scalar(
+                select(db.Incident)
+                .where(
+                    db.Incident.service == service,
+                    db.Incident.status == status,
+                    db.Incident.updated_at <= cutoff,
+                )
+                .order_by(db.Incident.id)
+                .limit(1)
+                .with_for_update(skip_locked=True)
+            )
+            if incident is None:
+                return None
+            decision = close_by_timeout(_view(session, incident), self.settings)
+            if not decision.events:
+                return None
+            actor = Actor(SYSTEM_ACTOR)
+            _Apply(self.settings, session, None, actor, now)._commit_decision(incident, decision)
+            return incident.id
+
     def _prior(self, key: str) -> Outcome | None:
         with Session(self.engine) as session:
             row = session.execute(
@@ -168,7 +204,7 @@ class Desk:
         view = _view(session, found) if found else None
         participants = _participants(session, found.id) if found else frozenset()
         intent = classify(mail, subject, view, participants, self.settings, now, origin.service)
-        apply = _Apply(self.settings, session, mail, message, actor_of(mail, self.settings), now)
+        apply = _Apply(self.settings, session, message, actor_of(mail, self.settings), now)
         if isinstance(intent, NewIncident):
             incident, summary = apply.new_incident(intent)
         else:
@@ -188,21 +224,19 @@ class _Apply:
 
     settings: Settings
     session: Session
-    mail: InboundMail
-    message: db.Message
+    message: db.Message | None
     actor: Actor
     now: datetime
 
     def new_incident(self, intent: NewIncident) -> tuple[db.Incident, str]:
         workflow = self.settings.workflow_of(intent.service)
-        sender = self.mail.sender
         incident = db.Incident(
             service=intent.service,
             status=workflow.initial,
             priority=self.settings.services[intent.service].default_priority.value,
             title=intent.title[:500],
             reporter=self.actor.email,
-            reporter_name=(sender.name if sender else "")[:200],
+            reporter_name=intent.reporter_name[:200],
             follow_up_of=intent.follow_up_of,
             created_at=self.now,
             updated_at=self.now,
@@ -280,9 +314,18 @@ class _Apply:
                 actor=self.actor.email,
                 kind=kind.value,
                 detail=detail,
-                message_pk=self.message.id,
+                message_pk=self.message.id if self.message else None,
             )
         )
+
+
+def _timed_statuses(settings: Settings) -> list[tuple[str, str, float]]:
+    return [
+        (service, status.name, status.auto_close_days)
+        for service, config in sorted(settings.services.items())
+        for status in settings.workflows[config.workflow].statuses
+        if status.auto_close_days is not None
+    ]
 
 
 def _command_summary(decision: Decision) -> str:

@@ -246,3 +246,18 @@ def test_concurrent_deliveries_of_one_mail_apply_it_once(settings, engine, clock
         t.join()
     assert sorted(o.disposition.value for o in outcomes) == ["duplicate"] * 3 + ["processed"]
     assert count(engine, db.Incident) == 1
+
+
+def test_resolved_incidents_close_themselves_after_the_timeout(desk, engine, clock):
+    outcome = desk.handle(make_mail(to="network-support@example.com"))
+    number = outcome.incident
+    desk.handle(make_mail(sender=SAM, subject=f"[INC-{number}] [RESOLVE]"))
+    clock.advance(days=4)
+    assert desk.close_timed_out() == []
+    clock.advance(days=1, seconds=1)
+    assert desk.close_timed_out() == [number]
+    detail = get_incident(engine, number)
+    assert detail.incident.status == "Closed" and detail.incident.closed_at == clock.now
+    last = detail.events[-1]
+    assert (last.kind, last.actor, last.detail["by"]) == ("status", "mailproc", "timeout")
+    assert desk.close_timed_out() == []
