@@ -29,8 +29,8 @@ from mailproc.workflow import (
     Actor,
     Decision,
     IncidentView,
-    decide,
     close_by_timeout,
+    decide,
     reopen_by_reply,
 )
 
