@@ -16,6 +16,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from mailproc.sources.settings import DaemonConfig, SourceConfig, check_sources
 from mailproc.subject import Language
 from mailproc.vocabulary import Priority, Role, StatusKind, Verb
 
@@ -109,6 +110,8 @@ class Settings(_Frozen):
     workflows: dict[str, WorkflowConfig] = {}
     aliases: dict[str, Verb] = {}
     permissions: PermissionsConfig = PermissionsConfig()
+    sources: dict[str, SourceConfig] = {}
+    daemon: DaemonConfig = DaemonConfig()
 
     _support = field_validator("support_address")(classmethod(lambda cls, v: _lower_address(v)))
 
@@ -140,6 +143,7 @@ class Settings(_Frozen):
         for alias in self.aliases:
             if alias.upper() in Verb.__members__:
                 yield f"aliases.{alias}: is already a command word"
+        yield from check_sources(self.sources, set(self.services), self.daemon)
 
     @cached_property
     def language(self) -> Language:
