@@ -195,6 +195,7 @@ class Daemon:
         self._load, self._environ, self._jobs, self._clock = load, environ, jobs, clock
         self._progress = progress or progress_factory(terminal=False)
         self._hooks: list[ReloadHook] = []
+        self.runtime: Runtime | None = None  # the one serving, for introspection
         self._wake = Wake()
         self._stopping = False
         self._reloading = False
@@ -220,7 +221,7 @@ class Daemon:
     def run(self) -> None:
         """Until stop(): serve, reloading on request. Raises ConfigError or SchemaOutdated
         only for the first configuration; later ones are refused with a log line."""
-        runtime = self._build(self._load())
+        runtime = self.runtime = self._build(self._load())
         runtime.start()
         _announce(runtime)
         try:
@@ -228,7 +229,7 @@ class Daemon:
                 self._serve(runtime)
                 if self._stopping:
                     break
-                runtime = self._reloaded(runtime)
+                runtime = self.runtime = self._reloaded(runtime)
         finally:
             runtime.stop()
             log.info("mailproc daemon stopped")

@@ -166,6 +166,7 @@ class ImapSource:
         with _errors(f"connecting to {self.config.host}:{self.config.effective_port}"):
             self._client = connect(self.config, self._environ)
             self._caps = frozenset(self._client.capabilities())
+            log.debug("%s: logged in; server offers %s", self.name, b" ".join(sorted(self._caps)))
             if not readonly:
                 for folder in (self.config.processed_folder, self.config.quarantine_folder):
                     self._ensure_folder(folder)
