@@ -300,20 +300,22 @@ def poll_once(
     """One pass over the named sources (all if none), one after another, then return."""
     check_secrets(settings, environ)
     engine = make_engine(settings.database_url)
-    check_current(engine)
-    stop = stop or Wake()
+    wake = stop if stop is not None else Wake()
     desk, ledger = Desk(settings, engine, clock), Ledger(engine, clock)
     sources = [build_source(n, settings.sources[n], environ) for n in names or settings.sources]
-    for source in sources if dry_run else ():
-        source.cursor = ledger.cursor(source.name)  # read before the dry run's transaction
     try:
+        check_current(engine)
+        for source in sources if dry_run else ():
+            source.cursor = ledger.cursor(source.name)  # read before the dry run's transaction
         with _handler(desk, dry_run) as handle:
             return [
-                _poll(source, handle, stop, progress or progress_factory(False), ledger, dry_run)
+                _poll(source, handle, wake, progress or progress_factory(False), ledger, dry_run)
                 for source in sources
             ]
     finally:
         engine.dispose()
+        if stop is None:
+            wake.close()
 
 
 @contextmanager

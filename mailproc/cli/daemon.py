@@ -58,16 +58,20 @@ def poll(app: App, once: bool, dry_run: bool, names: tuple[str, ...]) -> None:
     if not app.settings.sources:
         fail("no mail sources configured ([sources.*] in the configuration)")
     stop = Wake()
-    for signum in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(signum, lambda *_: stop.set())
-    results = poll_once(
-        app.settings,
-        os.environ,
-        names,
-        dry_run=dry_run,
-        stop=stop,
-        progress=progress_factory(terminal=sys.stderr.isatty()),
-    )
+    before = {s: signal.signal(s, lambda *_: stop.set()) for s in (signal.SIGTERM, signal.SIGINT)}
+    try:
+        results = poll_once(
+            app.settings,
+            os.environ,
+            names,
+            dry_run=dry_run,
+            stop=stop,
+            progress=progress_factory(terminal=sys.stderr.isatty()),
+        )
+    finally:
+        for signum, handler in before.items():
+            signal.signal(signum, handler)
+        stop.close()
     for result in results:
         click.echo(f"{result.source}: {result.text}")
     if not all(result.ok for result in results):

@@ -137,9 +137,7 @@ def imap_source(account: ImapAccount, **overrides: Any) -> dict[str, Any]:
     }
 
 
-def make_settings(
-    database_url: str, sources: dict[str, dict[str, Any]], **daemon: Any
-) -> Settings:
+def make_settings(database_url: str, sources: dict[str, dict[str, Any]], **daemon: Any) -> Settings:
     """The embedded defaults with these sources and a quick backoff."""
     from mailproc.config import _embedded
 

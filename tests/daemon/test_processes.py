@@ -62,7 +62,7 @@ def test_sigkill_at_random_points_applies_every_mail_exactly_once(
         if kills < 2:  # kill during start-up: connecting, creating folders, first SELECT
             time.sleep(rng.uniform(0, 0.8))
         else:  # kill mid-backlog: inside a transaction, between commit and MOVE, anywhere
-            target = stored + rng.randint(10, 60)
+            target = min(total, stored + rng.randint(10, 60))
             wait_until(lambda t=target: count(engine, db.Message) >= t, what=f"{target} stored")
             time.sleep(rng.uniform(0, 0.02))
         daemon.kill()
