@@ -4,7 +4,8 @@ Components plug in with one `Job` each (see `mailproc.daemon.standard_jobs`). A 
 ordinary function that opens its own transactions; the `schedule` library says when it is due,
 and a thread per run means a slow job delays neither the others nor the mailboxes, which keep
 their own threads. A run still going when the job is due again is not doubled: that turn is
-skipped.
+skipped. (`schedule` counts in local wall-clock time: run the daemon with TZ=UTC, as the
+shipped systemd unit does, so that a daylight-saving change delays no job by an hour.)
 """
 
 from __future__ import annotations
