@@ -299,3 +299,56 @@ def test_replies_in_one_pass_thread_onto_the_incident_of_the_same_pass(
     assert result.text == "2 processed, 0 duplicate, 0 quarantined"
     assert get_incident(engine, 1).incident.assignee == "tina"
     engine.dispose()
+
+
+def test_one_daemon_serves_several_folders_each_for_its_service(sqlite_url, imap_mailbox, imap):
+    engine = ready_engine(sqlite_url)
+    for folder in ("Desk", "Network"):
+        imap.create_folder(folder)
+    sources = {
+        "desk": imap_source(imap_mailbox, folder="Desk", service="general"),
+        "network": imap_source(
+            imap_mailbox,
+            folder="Network",
+            service="network",
+            processed_folder="Network.Done",
+            quarantine_folder="Network.Bad",
+        ),
+    }
+    with running(make_settings(sqlite_url, sources)):
+        imap.append("Desk", make_mail(subject="new laptop", to="support@example.com"))
+        imap.append("Network", make_mail(subject="switch down", to="support@example.com"))
+        wait_until(lambda: count(engine, db.Incident) == 2, what="both incidents")
+        wait_until(lambda: messages(imap, "Network.Done") == 1, what="the network move")
+    services = sorted((i.title, i.service) for i in list_incidents(engine))
+    assert services == [("new laptop", "general"), ("switch down", "network")]
+    assert messages(imap, "Processed") == 1
+    engine.dispose()
+
+
+def test_while_the_database_is_down_mail_stays_put_and_nothing_is_quarantined(
+    pg_url, postgres_server, imap_mailbox, imap, caplog
+):
+    caplog.set_level(logging.INFO)
+    engine = ready_engine(pg_url)
+    name = pg_url.rsplit("/", 1)[1]
+    settings = make_settings(pg_url, {"support": imap_source(imap_mailbox)})
+    with running(settings) as daemon:
+        imap.append("INBOX", make_mail(subject="before"))
+        wait_until(lambda: count(engine, db.Incident) == 1, what="the first mail")
+        engine.dispose()
+        postgres_server.execute(f'ALTER DATABASE "{name}" WITH ALLOW_CONNECTIONS false')
+        postgres_server.execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s", [name]
+        )
+        imap.append("INBOX", make_mail(subject="during the outage"))
+        wait_until(lambda: worker(daemon).state.attempts >= 3, what="failed attempts")
+        assert worker(daemon).state.state == "database unavailable"
+        assert messages(imap) == 1 and messages(imap, "Quarantine") == 0
+        postgres_server.execute(f'ALTER DATABASE "{name}" WITH ALLOW_CONNECTIONS true')
+        wait_until(lambda: messages(imap) == 0, what="the mail after the outage")
+    assert [i.title for i in list_incidents(engine)] == ["before", "during the outage"]
+    assert count(engine, db.Message) == 2 and messages(imap, "Quarantine") == 0
+    states = [r.getMessage() for r in caplog.records if getattr(r, "state", None)]
+    assert len(states) == 2 and "database unavailable" in states[0], states
+    engine.dispose()
