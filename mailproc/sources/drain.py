@@ -69,10 +69,6 @@ class Tally:
     def __str__(self) -> str:
         return ", ".join(f"{self.counts[d]} {d.value}" for d in Disposition)
 
-    @property
-    def total(self) -> int:
-        return sum(self.counts.values())
-
 
 def drain(
     source: Source,

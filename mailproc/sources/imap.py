@@ -308,8 +308,25 @@ class ImapSource:
         client = self._need()
         with _errors("IDLE"):
             client.idle()
-            self._idle_until(client, time.monotonic() + self.config.idle_seconds, wake)
+            if not self._buffered(client):
+                self._idle_until(client, time.monotonic() + self.config.idle_seconds, wake)
             client.idle_done()
+
+    def _buffered(self, client: IMAPClient) -> bool:
+        """Whether a response came with IDLE's continuation, into imaplib's read buffer where
+        poll() cannot see it: Dovecot announces mail that arrived since the last command that
+        way, and waiting on the socket would leave it for the next IDLE timeout."""
+        reader = getattr(getattr(client, "_imap", None), "file", None)
+        if reader is None:
+            return False
+        sock = client.socket()
+        sock.setblocking(False)
+        try:
+            return bool(reader.peek(1))
+        except OSError:  # nothing buffered, and nothing readable yet (SSLWantReadError too)
+            return False
+        finally:
+            sock.settimeout(self.config.timeout_seconds)
 
     def _idle_until(self, client: IMAPClient, deadline: float, wake: Wake) -> None:
         """Until new mail is announced, the deadline passes or `wake` is set; an IDLE

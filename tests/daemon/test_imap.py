@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import subprocess
 import sys
+import threading
 
 import pytest
 from sqlalchemy import select
@@ -15,6 +16,8 @@ from mailproc.config import ConfigError
 from mailproc.daemon import poll_once
 from mailproc.queries import get_incident, list_incidents
 from mailproc.service import Desk
+from mailproc.sources.imap import ImapSource
+from mailproc.wake import Wake
 from tests.daemon.conftest import (
     ENV,
     count,
@@ -352,3 +355,26 @@ def test_while_the_database_is_down_mail_stays_put_and_nothing_is_quarantined(
     states = [r.getMessage() for r in caplog.records if getattr(r, "state", None)]
     assert len(states) == 2 and "database unavailable" in states[0], states
     engine.dispose()
+
+
+def test_idle_notices_mail_that_came_between_the_last_listing_and_the_idle(
+    sqlite_url, imap_mailbox, imap
+):
+    """Dovecot announces such mail in the same packet as IDLE's continuation, where poll()
+    on the socket cannot see it; it must not wait for the next IDLE timeout."""
+    settings = make_settings(sqlite_url, {"support": imap_source(imap_mailbox, idle_seconds=600)})
+    source = ImapSource("support", settings.sources["support"], ENV)  # type: ignore[arg-type]
+    source.open(readonly=False)
+    assert source.listing() == []
+    imap.append("INBOX", make_mail(subject="slipped in"))
+    wake = Wake()
+    waiting = threading.Thread(target=source.wait, args=(wake,))
+    waiting.start()
+    waiting.join(10)
+    returned = not waiting.is_alive()
+    wake.set()
+    waiting.join(10)
+    assert returned, "IDLE missed the mail until its timeout"
+    assert len(source.listing()) == 1
+    source.close()
+    wake.close()
