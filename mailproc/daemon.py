@@ -175,7 +175,7 @@ def _engine(settings: Settings) -> Engine:
     try:
         check_current(engine)
     except (OperationalError, InterfaceError) as exc:
-        log.warning("database unavailable at start, the sources will retry: %s", exc.orig)
+        log.warning("database unavailable at start, the sources will retry: %s", exc.orig or exc)
     except SchemaOutdated:
         engine.dispose()
         raise
@@ -183,6 +183,8 @@ def _engine(settings: Settings) -> Engine:
 
 
 class Daemon:
+    """The process: a Runtime from the configuration, until stop(), renewed on reload()."""
+
     def __init__(
         self,
         load: Callable[[], Settings],

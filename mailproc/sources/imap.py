@@ -156,6 +156,7 @@ class ImapSource:
         self._client: IMAPClient | None = None
         self._readonly = False
         self._caps: frozenset[bytes] = frozenset()
+        self._settled: set[int] = set()  # flagged \Deleted by us, for servers without UIDPLUS
         if config.security == "plain" and not _loopback(config.host):
             log.warning("%s: security = plain: password and mail cross the network in clear", name)
 
@@ -166,6 +167,7 @@ class ImapSource:
         with _errors(f"connecting to {self.config.host}:{self.config.effective_port}"):
             self._client = connect(self.config, self._environ)
             self._caps = frozenset(self._client.capabilities())
+            self._settled = set()
             log.debug("%s: logged in; server offers %s", self.name, b" ".join(sorted(self._caps)))
             if not readonly:
                 for folder in (self.config.processed_folder, self.config.quarantine_folder):
@@ -211,6 +213,7 @@ class ImapSource:
             self.cursor = self._adopt(int(info[b"UIDVALIDITY"]))
             if self.config.settle is Settle.MOVE:
                 uids = client.search("ALL")
+                self._settled &= set(uids)
             else:
                 start = self.cursor.last_uid + 1
                 uids = [uid for uid in client.search(["UID", f"{start}:*"]) if uid >= start]
@@ -221,6 +224,7 @@ class ImapSource:
         cursor, mailbox = self.cursor, self.config.mailbox
         if cursor.mailbox == mailbox and cursor.uidvalidity == uidvalidity:
             return cursor
+        self._settled = set()
         if cursor.mailbox == mailbox and cursor.uidvalidity is not None:
             log.warning(
                 "%s: UIDVALIDITY of %s changed from %d to %d: reading the whole folder again; "
@@ -288,16 +292,19 @@ class ImapSource:
         if b"MOVE" in self._caps:
             client.move(uids, folder)
             return
+        # Already \Deleted: copied before a crash cut this short (or deleted by a person);
+        # stored in the database either way, so copied once at most.
         fresh = [int(item.ref) for item in items if not item.deleted]
-        if fresh:  # a mail already \Deleted was copied before a crash: copy it only once
+        if fresh:
             client.copy(fresh, folder)
         client.add_flags(uids, [DELETED], silent=True)
         if b"UIDPLUS" in self._caps:
             client.uid_expunge(uids)
-        elif set(client.search("DELETED")) <= set(uids):
+            return
+        self._settled.update(uids)
+        if set(client.search("DELETED")) <= self._settled:  # no one else's mail goes with them
             client.expunge()
-        else:
-            log.info("%s: others' \\Deleted mail in %s: not expunging", self.name, folder)
+            self._settled.clear()
 
     # --- waiting ------------------------------------------------------------------------------
 

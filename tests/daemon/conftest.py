@@ -65,6 +65,12 @@ class LegacyDovecot(DovecotServer):
         return text + f"imap_capability = {self.capabilities}\n"
 
 
+class AncientDovecot(LegacyDovecot):
+    """Plain IMAP4rev1: not even UIDPLUS, so no EXPUNGE of chosen UIDs."""
+
+    capabilities = "IMAP4rev1 LITERAL+"
+
+
 def xoauth2_token(user: str, lifetime: int = 3600) -> str:
     """A JWT (HS256) that LegacyDovecot accepts as an access token for `user`."""
 
@@ -97,6 +103,20 @@ def legacy_mailbox(legacy_dovecot: LegacyDovecot) -> ImapAccount:
     account = legacy_dovecot.account("support")
     account.reset()
     return account
+
+
+@pytest.fixture
+def ancient_mailbox() -> Iterator[ImapAccount]:
+    server = AncientDovecot({"support": "support-pass"}, tls=False)
+    try:
+        server.start()
+    except (ServerError, OSError) as exc:
+        server.close()
+        pytest.fail(f"the ancient Dovecot could not start:\n{exc}", pytrace=False)
+    try:
+        yield server.account("support")
+    finally:
+        server.close()
 
 
 @pytest.fixture

@@ -36,6 +36,7 @@ from tests.mailfactory import make_mail, message_id_of
 from tests.servers import ImapAccount
 
 MAILPROC = [sys.executable, "-m", "mailproc"]
+DELETED = rb"\Deleted"
 GARBAGE = b"this is not a mail, it has no header block\r\n"
 
 
@@ -378,3 +379,27 @@ def test_idle_notices_mail_that_came_between_the_last_listing_and_the_idle(
     assert len(source.listing()) == 1
     source.close()
     wake.close()
+
+
+def test_without_uidplus_only_mail_mailproc_settled_is_expunged(sqlite_url, ancient_mailbox):
+    ready_engine(sqlite_url).dispose()
+    client = ancient_mailbox.connect()
+    client.append("INBOX", make_mail(subject="normal"))
+    client.append("INBOX", make_mail(subject="deleted by a person"), flags=[DELETED])
+    source = imap_source(ancient_mailbox, batch_size=1)
+    (result,) = poll_once(make_settings(sqlite_url, {"support": source}), ENV, [])
+    assert result.text == "2 processed, 0 duplicate, 0 quarantined"  # stored before removed
+    assert (messages(client), messages(client, "Processed")) == (0, 1)
+
+    # Seen mode: mail a person flagged \Deleted after mailproc saw it is theirs to expunge.
+    client.append("INBOX", make_mail(subject="seen"))
+    seen = imap_source(ancient_mailbox, settle="seen")
+    poll_once(make_settings(sqlite_url, {"support": seen}), ENV, [])
+    client.select_folder("INBOX")
+    client.add_flags(client.search("ALL"), [DELETED])
+    client.append("INBOX", GARBAGE)
+    (result,) = poll_once(make_settings(sqlite_url, {"support": seen}), ENV, [])
+    assert result.text == "0 processed, 0 duplicate, 1 quarantined"
+    with_logout(client)  # LOGOUT expunges nothing
+    inbox, quarantine = (ancient_mailbox.message_count(f) for f in ("INBOX", "Quarantine"))
+    assert (inbox, quarantine) == (2, 1)  # the garbage is copied, but nothing was expunged
