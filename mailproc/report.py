@@ -43,13 +43,18 @@ def incident_detail(detail: IncidentDetail) -> str:
 
 
 def event_line(event: EventView) -> str:
-    describe = _DESCRIBE.get(event.kind)
-    text = describe(event.detail) if describe else f"{event.kind} {event.detail}"
+    text = describe_event(event.kind, event.detail)
     body = event.detail.get("text")
     line = f"    {when(event.at)}  {event.actor or '-'}: {text}"
     if body and event.kind in ("created", "comment"):
         line += "\n" + textwrap.indent(_shorten(str(body)), "        | ")
     return line
+
+
+def describe_event(kind: str, detail: dict[str, Any]) -> str:
+    """One event in words, e.g. "assigned to tina (was nobody)"."""
+    describe = _DESCRIBE.get(kind)
+    return describe(detail) if describe else f"{kind} {detail}"
 
 
 def _shorten(text: str, lines: int = 8) -> str:

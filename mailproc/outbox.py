@@ -1,0 +1,308 @@
+"""The transactional outbox: notification mails written as rows inside the change's transaction.
+
+The Desk calls `Outbox.after_change` inside the transaction that applies a mail, so the rows
+commit with the change or not at all; a crash can neither lose a notice of a committed change
+nor send one of a rolled-back change. Each row holds the finished bytes (rendered, composed,
+its Message-ID signed and recorded for threading), so the sender (mailproc.sender) renders
+nothing and a template edited later cannot change a queued mail. A template that fails gives a
+row marked failed with the file:line and reason, shown by `incidents show`: a broken template
+never stops mail processing.
+"""
+
+from __future__ import annotations
+
+import base64
+import logging
+import secrets
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from mailproc import db
+from mailproc.automail import detect, suppresses_replies
+from mailproc.config import Settings
+from mailproc.known_errors import matching_known_errors
+from mailproc.mail import InboundMail
+from mailproc.msgid import make_message_id
+from mailproc.notice_context import (
+    HistoryEntry,
+    IncidentFacts,
+    Occasion,
+    ProblemFacts,
+    build_context,
+    when,
+)
+from mailproc.notices import (
+    CommandLine,
+    Notice,
+    Parties,
+    Person,
+    change_notices,
+    direct_notices,
+    transcript,
+    wants_transcript,
+)
+from mailproc.outgoing import AUTO_GENERATED, AUTO_REPLIED, Letter, compose, tagged_subject
+from mailproc.subject import BadCommand, Command
+from mailproc.templates import TemplateProblem, Templates, folder_of
+from mailproc.vocabulary import EventKind, NoticeKind
+from mailproc.workflow import Decision, Happening
+
+log = logging.getLogger(__name__)
+SYSTEM = Person("mailproc", "mailproc")
+PENDING, SENT, FAILED = "pending", "sent", "failed"
+_ANSWERS = (NoticeKind.ACKNOWLEDGMENT, NoticeKind.TRANSCRIPT)
+
+
+@dataclass(frozen=True, slots=True)
+class Change:
+    """What one mail (or a system action) did to one incident: what the notices are about."""
+
+    incident: db.Incident
+    actor: Person
+    now: datetime
+    happenings: tuple[Happening, ...]
+    mail: InboundMail | None = None
+    created: bool = False
+    commands: tuple[Command | BadCommand, ...] = ()
+    decision: Decision | None = None
+    sender_accepted: bool = True  # a stranger's mail gets no transcript (no backscatter)
+
+
+class Outbox:
+    """Turns changes into outbox rows; holds the templates, whose cache outlives one mail."""
+
+    def __init__(self, settings: Settings, templates: Templates | None = None) -> None:
+        self.settings = settings
+        self.templates = templates or Templates(folder_of(settings))
+
+    def after_change(self, session: Session, change: Change) -> int:
+        """Queue the notices of a change; returns how many rows were written."""
+        if not self.settings.notifications.enabled:
+            return 0
+        incident, settings = change.incident, self.settings
+        parties = parties_of(session, incident, change.actor, settings)
+        notices = change_notices(change.happenings, parties, settings, incident.service)
+        lines: tuple[CommandLine, ...] = ()
+        if answerable(change.mail, settings):
+            if change.created:
+                ack = direct_notices(NoticeKind.ACKNOWLEDGMENT, parties, settings, incident.service)
+                notices = ack + notices
+            if change.sender_accepted and wants_transcript(change.decision, settings):
+                assert change.decision is not None
+                lines = transcript(change.commands, change.decision, settings.language)
+                notices += direct_notices(
+                    NoticeKind.TRANSCRIPT, parties, settings, incident.service
+                )
+        if not notices:
+            return 0
+        facts = incident_facts(session, incident)
+        known: tuple[ProblemFacts, ...] = ()
+        if any(n.kind is NoticeKind.ACKNOWLEDGMENT for n in notices):
+            known = tuple(matching_known_errors(session, f"{facts.title}\n{_description(change)}"))
+        occasion = Occasion(change.actor, change.now, change.happenings, lines, known)
+        trigger = change.mail.message_id if change.mail else None
+        return self._write(session, facts, notices, occasion, trigger)
+
+    def queue_escalation(
+        self,
+        session: Session,
+        incident_id: int,
+        now: datetime,
+        *,
+        reason: str,
+        level: int = 1,
+        due: datetime | None = None,
+    ) -> int:
+        """For the SLA clock: tell the service's team (by default) that an incident is late."""
+        incident = session.get(db.Incident, incident_id)
+        if incident is None or not self.settings.notifications.enabled:
+            return 0
+        parties = parties_of(session, incident, SYSTEM, self.settings)
+        notices = direct_notices(NoticeKind.ESCALATION, parties, self.settings, incident.service)
+        escalation = {"level": level, "reason": reason, "due": when(due)}
+        occasion = Occasion(SYSTEM, now, escalation=escalation)
+        return self._write(session, incident_facts(session, incident), notices, occasion, None)
+
+    def queue_problem_resolved(self, session: Session, problem: db.Problem, now: datetime) -> int:
+        """Tell the reporters of the problem's open incidents that the cause is fixed."""
+        if not self.settings.notifications.enabled:
+            return 0
+        facts = ProblemFacts(
+            problem.id, problem.title, problem.symptoms, problem.workaround, problem.status
+        )
+        written = 0
+        for incident in session.scalars(
+            select(db.Incident)
+            .join(db.IncidentProblem, db.IncidentProblem.incident_id == db.Incident.id)
+            .where(db.IncidentProblem.problem_id == problem.id, db.Incident.closed_at.is_(None))
+            .order_by(db.Incident.id)
+        ):
+            parties = parties_of(session, incident, SYSTEM, self.settings)
+            kind = NoticeKind.PROBLEM_RESOLVED
+            notices = direct_notices(kind, parties, self.settings, incident.service)
+            occasion = Occasion(SYSTEM, now, problem=facts)
+            written += self._write(
+                session, incident_facts(session, incident), notices, occasion, None
+            )
+        return written
+
+    def _write(
+        self,
+        session: Session,
+        facts: IncidentFacts,
+        notices: Sequence[Notice],
+        occasion: Occasion,
+        trigger: str | None,
+    ) -> int:
+        root = _root(session, facts.number) or trigger
+        for notice in notices:
+            row = self._row(session, facts, notice, occasion, root, trigger)
+            session.add(row)
+            session.add(db.ThreadRef(message_id=row.message_id, incident_id=facts.number))
+            session.flush()  # the next notice to this person threads onto this one
+        return len(notices)
+
+    def _row(
+        self,
+        session: Session,
+        facts: IncidentFacts,
+        notice: Notice,
+        occasion: Occasion,
+        root: str | None,
+        trigger: str | None,
+    ) -> db.Outbox:
+        settings, email = self.settings, notice.recipient.email
+        sender = settings.notifications.from_address or settings.support_address_of(facts.service)
+        nonce = base64.b32encode(secrets.token_bytes(5)).decode().lower()
+        domain = sender.partition("@")[2]
+        message_id = make_message_id(settings.signing_key, facts.number, email, nonce, domain)
+        previous = _previous(session, facts.number, email)
+        row = db.Outbox(
+            incident_id=facts.number,
+            kind=notice.kind.value,
+            recipient=email,
+            envelope_from=sender,
+            message_id=message_id,
+            status=PENDING,
+            attempts=0,
+            created_at=occasion.now,
+            next_attempt_at=occasion.now,
+        )
+        try:
+            rendered = self.templates.render(
+                notice.kind, facts.service, build_context(notice, facts, occasion, settings)
+            )
+            row.subject = tagged_subject(rendered.subject, facts.number)
+            row.raw = compose(
+                Letter(
+                    subject=row.subject,
+                    text=rendered.text,
+                    html=rendered.html,
+                    from_name=settings.notifications.from_name,
+                    from_address=sender,
+                    to_name=notice.recipient.name,
+                    to_address=email,
+                    reply_to=settings.support_address_of(facts.service),
+                    message_id=message_id,
+                    in_reply_to=previous or trigger or root,
+                    references=tuple(r for r in (root, previous, trigger) if r),
+                    auto_submitted=AUTO_REPLIED if notice.kind in _ANSWERS else AUTO_GENERATED,
+                    date=occasion.now,
+                )
+            )
+        except (TemplateProblem, ValueError) as exc:
+            log.error("INC-%d: %s notice to %s not sent: %s", facts.number, notice.kind, email, exc)
+            row.subject, row.raw, row.status, row.error = "", b"", FAILED, str(exc)
+        return row
+
+
+def answerable(mail: InboundMail | None, settings: Settings) -> bool:
+    """Acknowledgments and transcripts answer a person, never a robot (mail loops)."""
+    if mail is None:
+        return False
+    automatic = detect(mail, settings.own_addresses)
+    if automatic is not None:
+        log.info("not answering automatic mail %s: %s", mail.key, automatic.reason)
+        return False
+    return not suppresses_replies(mail)
+
+
+def parties_of(
+    session: Session, incident: db.Incident, actor: Person, settings: Settings
+) -> Parties:
+    person = settings.people.get(incident.assignee) if incident.assignee else None
+    service = settings.services[incident.service]
+    watchers = session.scalars(
+        select(db.Participant.email)
+        .where(db.Participant.incident_id == incident.id)
+        .order_by(db.Participant.email)
+    )
+    return Parties(
+        reporter=Person(incident.reporter, incident.reporter_name),
+        assignee=Person(person.email, incident.assignee or "") if person else None,
+        watchers=tuple(watchers),
+        team=service.team,
+        first_line=service.first_line,
+        sender=actor,
+    )
+
+
+def incident_facts(session: Session, incident: db.Incident) -> IncidentFacts:
+    events = session.scalars(
+        select(db.Event).where(db.Event.incident_id == incident.id).order_by(db.Event.id)
+    )
+    problems = session.scalars(
+        select(db.Problem)
+        .join(db.IncidentProblem, db.IncidentProblem.problem_id == db.Problem.id)
+        .where(db.IncidentProblem.incident_id == incident.id)
+        .order_by(db.Problem.id)
+    )
+    return IncidentFacts(
+        number=incident.id,
+        title=incident.title,
+        service=incident.service,
+        status=incident.status,
+        priority=incident.priority,
+        assignee=incident.assignee,
+        reporter=incident.reporter,
+        reporter_name=incident.reporter_name,
+        created_at=incident.created_at,
+        updated_at=incident.updated_at,
+        closed_at=incident.closed_at,
+        follow_up_of=incident.follow_up_of,
+        history=tuple(HistoryEntry(e.at, e.actor, e.kind, e.detail) for e in events),
+        problems=tuple(
+            ProblemFacts(p.id, p.title, p.symptoms, p.workaround, p.status) for p in problems
+        ),
+    )
+
+
+def _description(change: Change) -> str:
+    for happening in change.happenings:
+        if happening.kind is EventKind.CREATED:
+            return str(happening.detail.get("text", ""))
+    return ""
+
+
+def _root(session: Session, number: int) -> str | None:
+    """The first mail of the incident that had a Message-ID: the thread's root."""
+    return session.scalar(
+        select(db.Message.message_id)
+        .where(db.Message.incident_id == number, db.Message.message_id.is_not(None))
+        .order_by(db.Message.id)
+        .limit(1)
+    )
+
+
+def _previous(session: Session, number: int, recipient: str) -> str | None:
+    """Our last mail to this person about this incident: the parent their client knows."""
+    return session.scalar(
+        select(db.Outbox.message_id)
+        .where(db.Outbox.incident_id == number, db.Outbox.recipient == recipient)
+        .order_by(db.Outbox.id.desc())
+        .limit(1)
+    )
