@@ -256,12 +256,13 @@ SAMPLE_PROBLEM = ProblemFacts(
 )
 
 
-def sample_occasion(kind: NoticeKind, facts: IncidentFacts) -> tuple[Happening | None, Occasion]:
+def sample_occasion(
+    kind: NoticeKind, facts: IncidentFacts, comment: bool = True
+) -> tuple[Happening | None, Occasion]:
     """A plausible cause and occasion for each kind, so every branch of a template has data."""
     cause = _SAMPLE_CAUSES.get(kind)
-    happenings = (Happening(EventKind.COMMENT, {"text": "Still down."}),) + (
-        (cause,) if cause else ()
-    )
+    said = (Happening(EventKind.COMMENT, {"text": "Still down."}),) if comment else ()
+    happenings = said + ((cause,) if cause else ())
     commands = (
         CommandLine("[ASSIGN tina]", True, "", SPECS[Verb.ASSIGN].syntax),
         CommandLine("[CLOSE]", False, "CLOSE is not allowed in status New", "[CLOSE]"),

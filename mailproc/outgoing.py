@@ -14,6 +14,7 @@ import re
 from dataclasses import dataclass
 from datetime import datetime
 from email import policy
+from email.header import Header
 from email.headerregistry import Address
 from email.message import EmailMessage
 from email.utils import format_datetime
@@ -73,7 +74,7 @@ def compose(letter: Letter) -> bytes:
     msg["From"] = Address(one_line(letter.from_name), addr_spec=letter.from_address)
     msg["To"] = Address(one_line(letter.to_name), addr_spec=letter.to_address)
     msg["Reply-To"] = Address(addr_spec=letter.reply_to)
-    msg["Subject"] = one_line(letter.subject)
+    _subject(msg, one_line(letter.subject))
     msg["Date"] = format_datetime(letter.date)
     msg["Message-ID"] = f"<{letter.message_id}>"
     _thread_headers(msg, letter)
@@ -84,6 +85,15 @@ def compose(letter: Letter) -> bytes:
     if letter.html is not None:
         msg.add_alternative(letter.html, subtype="html")
     return msg.as_bytes(policy=_WRITE)
+
+
+def _subject(msg: EmailMessage, subject: str) -> None:
+    """Non-ASCII subjects as whole encoded words: the standard library's folder would leave a
+    doubled space where it breaks the line next to an encoded word."""
+    if subject.isascii():
+        msg["Subject"] = subject
+    else:
+        msg.set_raw("Subject", Header(subject, "utf-8", header_name="Subject").encode("\n"))
 
 
 def _thread_headers(msg: EmailMessage, letter: Letter) -> None:

@@ -8,7 +8,7 @@ from datetime import datetime
 from typing import Any
 
 from mailproc.problems import ProblemView
-from mailproc.queries import EventView, IncidentDetail, IncidentSummary
+from mailproc.queries import EventView, IncidentDetail, IncidentSummary, NotificationView
 
 
 def when(moment: datetime | None) -> str:
@@ -39,7 +39,24 @@ def incident_detail(detail: IncidentDetail) -> str:
     if detail.follow_up_of:
         head.append(f"  follow-up of INC-{detail.follow_up_of}")
     head.append("  history:")
-    return "\n".join(head + [event_line(e) for e in detail.events])
+    lines = head + [event_line(e) for e in detail.events]
+    if detail.notifications:
+        lines.append("  notifications:")
+        lines += [notification_line(n) for n in detail.notifications]
+    return "\n".join(lines)
+
+
+def notification_line(n: NotificationView) -> str:
+    """E.g. "acknowledgment → alice@example.org: failed: 550 5.1.1 Mailbox unavailable"."""
+    if n.status == "sent":
+        fate = f"sent {when(n.sent_at)}"
+    elif n.status == "failed":
+        fate = f"failed: {n.error}"
+    elif n.attempts:
+        fate = f"pending, {n.attempts} attempt(s), last: {n.error}"
+    else:
+        fate = "pending"
+    return f"    {when(n.created_at)}  {n.kind} → {n.recipient}: {fate}"
 
 
 def event_line(event: EventView) -> str:
