@@ -3,8 +3,8 @@
 import base64
 import hashlib
 from dataclasses import FrozenInstanceError
-from email.message import Message
 from datetime import UTC, datetime, timedelta, timezone
+from email.message import Message
 from pathlib import Path
 
 import pytest
