@@ -20,7 +20,7 @@ import re
 from dataclasses import dataclass
 
 PREFIX = "mp1"
-_LOCAL = re.compile(rf"^{PREFIX}\.(\d{{1,12}})\.[a-z2-7]{{8}}\.[a-z2-7]{{1,16}}\.([a-z2-7]{{16}})$")
+_LOCAL = re.compile(rf"^{PREFIX}\.(\d{{1,12}})\.[a-z2-7]{{8}}\.[a-z0-9]{{1,16}}\.([a-z2-7]{{16}})$")
 
 
 @dataclass(frozen=True, slots=True)
