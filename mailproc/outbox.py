@@ -47,7 +47,7 @@ from mailproc.notices import (
 )
 from mailproc.outgoing import AUTO_GENERATED, AUTO_REPLIED, Letter, compose, tagged_subject
 from mailproc.subject import BadCommand, Command
-from mailproc.templates import TemplateProblem, Templates, folder_of
+from mailproc.templates import Rendered, TemplateProblem, Templates, folder_of
 from mailproc.vocabulary import EventKind, NoticeKind
 from mailproc.workflow import Decision, Happening
 
@@ -175,49 +175,64 @@ class Outbox:
         root: str | None,
         trigger: str | None,
     ) -> db.Outbox:
-        settings, email = self.settings, notice.recipient.email
-        sender = settings.notifications.from_address or settings.support_address_of(facts.service)
-        nonce = base64.b32encode(secrets.token_bytes(5)).decode().lower()
-        domain = sender.partition("@")[2]
-        message_id = make_message_id(settings.signing_key, facts.number, email, nonce, domain)
-        previous = _previous(session, facts.number, email)
+        email = notice.recipient.email
+        sender = self.settings.notifications.from_address or self.settings.support_address_of(
+            facts.service
+        )
         row = db.Outbox(
             incident_id=facts.number,
             kind=notice.kind.value,
             recipient=email,
             envelope_from=sender,
-            message_id=message_id,
+            message_id=self._message_id(facts.number, email, sender),
             status=PENDING,
             attempts=0,
             created_at=occasion.now,
             next_attempt_at=occasion.now,
         )
+        thread = (root, _previous(session, facts.number, email), trigger)
         try:
-            rendered = self.templates.render(
-                notice.kind, facts.service, build_context(notice, facts, occasion, settings)
-            )
+            context = build_context(notice, facts, occasion, self.settings)
+            rendered = self.templates.render(notice.kind, facts.service, context)
             row.subject = tagged_subject(rendered.subject, facts.number)
-            row.raw = compose(
-                Letter(
-                    subject=row.subject,
-                    text=rendered.text,
-                    html=rendered.html,
-                    from_name=settings.notifications.from_name,
-                    from_address=sender,
-                    to_name=notice.recipient.name,
-                    to_address=email,
-                    reply_to=settings.support_address_of(facts.service),
-                    message_id=message_id,
-                    in_reply_to=previous or trigger or root,
-                    references=tuple(r for r in (root, previous, trigger) if r),
-                    auto_submitted=AUTO_REPLIED if notice.kind in _ANSWERS else AUTO_GENERATED,
-                    date=occasion.now,
-                )
-            )
+            row.raw = compose(self._letter(row, rendered, notice, facts.service, thread))
         except (TemplateProblem, ValueError) as exc:
             log.error("INC-%d: %s notice to %s not sent: %s", facts.number, notice.kind, email, exc)
             row.subject, row.raw, row.status, row.error = "", b"", FAILED, str(exc)
         return row
+
+    def _message_id(self, number: int, recipient: str, sender: str) -> str:
+        nonce = base64.b32encode(secrets.token_bytes(5)).decode().lower()
+        domain = sender.partition("@")[2]
+        return make_message_id(self.settings.signing_key, number, recipient, nonce, domain)
+
+    def _letter(
+        self,
+        row: db.Outbox,
+        rendered: Rendered,
+        notice: Notice,
+        service: str,
+        thread: tuple[str | None, str | None, str | None],
+    ) -> Letter:
+        """Threading: the parent is our last mail to this person, else the mail being answered,
+        else the incident's first mail; References name all three, so every client keeps the
+        incident in one thread."""
+        root, previous, trigger = thread
+        return Letter(
+            subject=row.subject,
+            text=rendered.text,
+            html=rendered.html,
+            from_name=self.settings.notifications.from_name,
+            from_address=row.envelope_from,
+            to_name=notice.recipient.name,
+            to_address=row.recipient,
+            reply_to=self.settings.support_address_of(service),
+            message_id=row.message_id,
+            in_reply_to=previous or trigger or root,
+            references=tuple(r for r in thread if r),
+            auto_submitted=AUTO_REPLIED if notice.kind in _ANSWERS else AUTO_GENERATED,
+            date=row.created_at,
+        )
 
 
 def answerable(mail: InboundMail | None, settings: Settings) -> bool:

@@ -19,7 +19,7 @@ import os
 import secrets
 import ssl
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from ipaddress import ip_address
 from typing import Any
@@ -66,30 +66,27 @@ def send_pending(
 async def deliver_pending(
     settings: Settings, engine: Engine, clock: Clock, environ: Mapping[str, str] | None = None
 ) -> SendReport:
+    """Send what is due over one connection, batch after batch, until nothing is due."""
     password = smtp_password(settings, os.environ if environ is None else environ)
-    token, report = secrets.token_hex(8), SendReport()
+    run = _Run(settings, engine, clock, secrets.token_hex(8))
     client: aiosmtplib.SMTP | None = None
     try:
-        while batch := claim(engine, settings, clock(), token):
+        while batch := claim(engine, settings, clock(), run.token):
             if client is None:
                 try:
                     client = await _connect(settings, password)
                 except (aiosmtplib.SMTPException, OSError) as exc:
-                    reason = f"SMTP server {settings.smtp.host} unavailable: {exc}"
-                    log.warning("%s; %d mail(s) deferred", reason, len(batch))
-                    for row in batch:
-                        _defer(engine, settings, row, token, clock(), reason)
-                    report.deferred += len(batch)
+                    run.unreachable(batch, exc)
                     break
             try:
-                await _send_batch(client, batch, engine, settings, token, clock, report)
+                await run.send_batch(client, batch)
             except _ConnectionLost:
                 break
     finally:
         if client is not None:
             with contextlib.suppress(aiosmtplib.SMTPException, OSError):
                 await client.quit()
-    return report
+    return run.report
 
 
 def smtp_password(settings: Settings, environ: Mapping[str, str]) -> str | None:
@@ -164,79 +161,81 @@ def claim(engine: Engine, settings: Settings, now: datetime, token: str) -> list
         return [Claimed(*row) for row in rows]
 
 
-async def _send_batch(
-    client: aiosmtplib.SMTP,
-    batch: list[Claimed],
-    engine: Engine,
-    settings: Settings,
-    token: str,
-    clock: Clock,
-    report: SendReport,
-) -> None:
-    # Stop early enough that the lease cannot run out in the middle of a send.
-    safe = timedelta(seconds=settings.smtp.lease_seconds - 2 * settings.smtp.timeout)
-    deadline = clock() + max(safe, timedelta(0))
-    for position, row in enumerate(batch):
-        if clock() > deadline:
-            _release(engine, batch[position:], token)
-            raise _ConnectionLost("lease nearly over")
+@dataclass
+class _Run:
+    """One sender run: its claim token, its clock, and what happened to each row."""
+
+    settings: Settings
+    engine: Engine
+    clock: Clock
+    token: str
+    report: SendReport = field(default_factory=SendReport)
+
+    def unreachable(self, batch: list[Claimed], exc: BaseException) -> None:
+        reason = f"SMTP server {self.settings.smtp.host} unavailable: {exc}"
+        log.warning("%s; %d mail(s) deferred", reason, len(batch))
+        for row in batch:
+            self.defer(row, reason)
+
+    async def send_batch(self, client: aiosmtplib.SMTP, batch: list[Claimed]) -> None:
+        # Stop early enough that the lease cannot run out in the middle of a send.
+        smtp = self.settings.smtp
+        deadline = self.clock() + max(
+            timedelta(seconds=smtp.lease_seconds - 2 * smtp.timeout), timedelta(0)
+        )
+        for position, row in enumerate(batch):
+            if self.clock() > deadline:
+                self.release(batch[position:])
+                raise _ConnectionLost("lease nearly over")
+            try:
+                await self.send_one(client, row)
+            except _ConnectionLost:
+                self.release(batch[position + 1 :])
+                raise
+
+    async def send_one(self, client: aiosmtplib.SMTP, row: Claimed) -> None:
         try:
-            await _send_one(client, row, engine, settings, token, clock, report)
-        except _ConnectionLost:
-            _release(engine, batch[position + 1 :], token)
-            raise
+            await client.sendmail(row.envelope_from, [row.recipient], row.raw)
+        except aiosmtplib.SMTPRecipientsRefused as exc:
+            self.answer(row, exc.recipients[0].code, exc.recipients[0].message)
+        except aiosmtplib.SMTPResponseException as exc:
+            self.answer(row, exc.code, exc.message)
+            if exc.code == 421:  # the server is closing the connection
+                raise _ConnectionLost(exc.message) from exc
+        except ValueError as exc:  # an address aiosmtplib will not put on the wire
+            self.fail(row, str(exc))
+        except (aiosmtplib.SMTPException, OSError) as exc:
+            self.defer(row, f"connection lost: {exc}")
+            raise _ConnectionLost(str(exc)) from exc
+        else:
+            _finish(self.engine, row, self.token, status=SENT, sent_at=self.clock(), error=None)
+            self.report.sent += 1
 
+    def answer(self, row: Claimed, code: int, message: str) -> None:
+        """5xx: the server refuses for good. Anything else: try again later."""
+        reason = f"{code} {message}".strip()
+        if code >= 500:
+            self.fail(row, reason)
+        else:
+            self.defer(row, reason)
 
-async def _send_one(
-    client: aiosmtplib.SMTP,
-    row: Claimed,
-    engine: Engine,
-    settings: Settings,
-    token: str,
-    clock: Clock,
-    report: SendReport,
-) -> None:
-    try:
-        await client.sendmail(row.envelope_from, [row.recipient], row.raw)
-    except aiosmtplib.SMTPRecipientsRefused as exc:
-        refused = exc.recipients[0]
-        _answer(engine, settings, row, token, clock(), refused.code, refused.message, report)
-    except aiosmtplib.SMTPResponseException as exc:
-        _answer(engine, settings, row, token, clock(), exc.code, exc.message, report)
-        if exc.code == 421:  # the server is closing the connection
-            raise _ConnectionLost(exc.message) from exc
-    except ValueError as exc:  # an address aiosmtplib will not put on the wire
-        _finish(engine, row, token, status=FAILED, error=str(exc))
-        report.failed += 1
-    except (aiosmtplib.SMTPException, OSError) as exc:
-        reason = f"connection lost: {exc}"
-        _defer(engine, settings, row, token, clock(), reason)
-        report.deferred += 1
-        raise _ConnectionLost(reason) from exc
-    else:
-        _finish(engine, row, token, status=SENT, sent_at=clock(), error=None)
-        report.sent += 1
-
-
-def _answer(
-    engine: Engine,
-    settings: Settings,
-    row: Claimed,
-    token: str,
-    now: datetime,
-    code: int,
-    message: str,
-    report: SendReport,
-) -> None:
-    """5xx: the server refuses for good. Anything else: try again later."""
-    reason = f"{code} {message}".strip()
-    if code >= 500:
+    def fail(self, row: Claimed, reason: str) -> None:
         log.warning("outbox %d to %s failed: %s", row.id, row.recipient, reason)
-        _finish(engine, row, token, status=FAILED, error=reason)
-        report.failed += 1
-    else:
-        _defer(engine, settings, row, token, now, reason)
-        report.deferred += 1
+        _finish(self.engine, row, self.token, status=FAILED, error=reason)
+        self.report.failed += 1
+
+    def defer(self, row: Claimed, reason: str) -> None:
+        attempts = row.attempts + 1
+        retry = self.clock() + backoff(self.settings, attempts)
+        _finish(
+            self.engine, row, self.token, attempts=attempts, next_attempt_at=retry, error=reason
+        )
+        self.report.deferred += 1
+
+    def release(self, rows: list[Claimed]) -> None:
+        """Give back rows that were not tried, for the next run, without counting an attempt."""
+        for row in rows:
+            _finish(self.engine, row, self.token)
 
 
 def backoff(settings: Settings, attempts: int) -> timedelta:
@@ -244,26 +243,6 @@ def backoff(settings: Settings, attempts: int) -> timedelta:
     smtp = settings.smtp
     seconds = smtp.retry_seconds * 2 ** min(attempts - 1, 30)
     return timedelta(seconds=min(seconds, smtp.retry_max_seconds))
-
-
-def _defer(
-    engine: Engine, settings: Settings, row: Claimed, token: str, now: datetime, reason: str
-) -> None:
-    attempts = row.attempts + 1
-    _finish(
-        engine,
-        row,
-        token,
-        attempts=attempts,
-        next_attempt_at=now + backoff(settings, attempts),
-        error=reason,
-    )
-
-
-def _release(engine: Engine, rows: list[Claimed], token: str) -> None:
-    """Give back rows that were not tried, for the next run, without counting an attempt."""
-    for row in rows:
-        _finish(engine, row, token)
 
 
 def _finish(engine: Engine, row: Claimed, token: str, **values: Any) -> None:
