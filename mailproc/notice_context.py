@@ -278,7 +278,12 @@ def sample_occasion(
     )
 
 
-_SAMPLE_ESCALATION = {"level": 1, "reason": "resolution due in 30 minutes", "due": "10:00 UTC"}
+_SAMPLE_ESCALATION = {
+    "level": 1,
+    "target": "resolution",
+    "reason": "75% of the resolution time used",
+    "due": "2026-11-23 10:00 UTC",
+}
 _SAMPLE_CAUSES: dict[NoticeKind, Happening] = {
     NoticeKind.NEW_INCIDENT: Happening(EventKind.CREATED, _created("general", "")),
     NoticeKind.ASSIGNED: Happening(EventKind.ASSIGNED, {"from": None, "to": "tina"}),

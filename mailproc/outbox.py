@@ -42,13 +42,14 @@ from mailproc.notices import (
     Person,
     change_notices,
     direct_notices,
+    resolve,
     transcript,
     wants_transcript,
 )
 from mailproc.outgoing import AUTO_GENERATED, AUTO_REPLIED, Letter, compose, tagged_subject
 from mailproc.subject import BadCommand, Command
 from mailproc.templates import Rendered, TemplateProblem, Templates, folder_of
-from mailproc.vocabulary import EventKind, NoticeKind
+from mailproc.vocabulary import EventKind, NoticeKind, Party
 from mailproc.workflow import Decision, Happening
 
 log = logging.getLogger(__name__)
@@ -115,15 +116,25 @@ class Outbox:
         *,
         reason: str,
         level: int = 1,
+        target: str = "",
         due: datetime | None = None,
+        recipients: Sequence[str] | None = None,
     ) -> int:
-        """For the SLA clock: tell the service's team (by default) that an incident is late."""
+        """For the SLA pass, inside its transaction: tell people an incident is late. The
+        recipients are the addresses the escalation level names; None: the `escalation`
+        notice's configured recipients (by default the service's team)."""
         incident = session.get(db.Incident, incident_id)
         if incident is None or not self.settings.notifications.enabled:
             return 0
         parties = parties_of(session, incident, SYSTEM, self.settings)
-        notices = direct_notices(NoticeKind.ESCALATION, parties, self.settings, incident.service)
-        escalation = {"level": level, "reason": reason, "due": when(due)}
+        kind = NoticeKind.ESCALATION
+        if recipients is None:
+            notices = direct_notices(kind, parties, self.settings, incident.service)
+        else:
+            entries = [_role_of(address, parties) for address in recipients]
+            found = resolve(entries, parties, self.settings.own_addresses)
+            notices = [Notice(kind, r) for r in found]
+        escalation = {"level": level, "target": target, "reason": reason, "due": when(due)}
         occasion = Occasion(SYSTEM, now, escalation=escalation)
         return self._write(session, incident_facts(session, incident), notices, occasion, None)
 
@@ -159,21 +170,20 @@ class Outbox:
         trigger: str | None,
     ) -> int:
         root = _root(session, facts.number) or trigger
+        last = _last_sent(session, facts.number, [n.recipient.email for n in notices])
         for notice in notices:
-            row = self._row(session, facts, notice, occasion, root, trigger)
+            thread = (root, last.get(notice.recipient.email), trigger)
+            row = self._row(facts, notice, occasion, thread)
             session.add(row)
             session.add(db.ThreadRef(message_id=row.message_id, incident_id=facts.number))
-            session.flush()  # the next notice to this person threads onto this one
         return len(notices)
 
     def _row(
         self,
-        session: Session,
         facts: IncidentFacts,
         notice: Notice,
         occasion: Occasion,
-        root: str | None,
-        trigger: str | None,
+        thread: tuple[str | None, str | None, str | None],
     ) -> db.Outbox:
         email = notice.recipient.email
         sender = self.settings.notifications.from_address or self.settings.support_address_of(
@@ -190,7 +200,6 @@ class Outbox:
             created_at=occasion.now,
             next_attempt_at=occasion.now,
         )
-        thread = (root, _previous(session, facts.number, email), trigger)
         try:
             context = build_context(notice, facts, occasion, self.settings)
             rendered = self.templates.render(notice.kind, facts.service, context)
@@ -296,6 +305,16 @@ def incident_facts(session: Session, incident: db.Incident) -> IncidentFacts:
     )
 
 
+def _role_of(address: str, parties: Parties) -> str:
+    """An address named by an escalation level, as the role it plays here, if it plays one."""
+    roles = {
+        Party.ASSIGNEE: parties.assignee.email if parties.assignee else None,
+        Party.TEAM: parties.team,
+        Party.FIRST_LINE: parties.first_line,
+    }
+    return next((str(role) for role, email in roles.items() if email == address), address)
+
+
 def _description(change: Change) -> str:
     for happening in change.happenings:
         if happening.kind is EventKind.CREATED:
@@ -313,11 +332,11 @@ def _root(session: Session, number: int) -> str | None:
     )
 
 
-def _previous(session: Session, number: int, recipient: str) -> str | None:
-    """Our last mail to this person about this incident: the parent their client knows."""
-    return session.scalar(
-        select(db.Outbox.message_id)
-        .where(db.Outbox.incident_id == number, db.Outbox.recipient == recipient)
-        .order_by(db.Outbox.id.desc())
-        .limit(1)
+def _last_sent(session: Session, number: int, recipients: list[str]) -> dict[str, str]:
+    """Our last mail to each person about this incident: the parent their client knows."""
+    rows = session.execute(
+        select(db.Outbox.recipient, db.Outbox.message_id)
+        .where(db.Outbox.incident_id == number, db.Outbox.recipient.in_(recipients))
+        .order_by(db.Outbox.id)
     )
+    return {row.recipient: row.message_id for row in rows}

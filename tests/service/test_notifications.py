@@ -253,6 +253,19 @@ def test_the_sla_clock_can_queue_an_escalation_to_the_team(desk, engine, mailer,
     sent = mailer.flush()
     escalation = sent["exchange-team@example.com", "Escalation (level 2)"]
     assert "INC-1 needs attention: resolution due in 30 minutes" in text_of(escalation)
+    with Session(engine) as session, session.begin():
+        desk.outbox.queue_escalation(
+            session,
+            number,
+            clock(),
+            reason="breached",
+            level=3,
+            recipients=["servicedesk@example.com", "duty-manager@example.com"],
+        )
+    assert set(mailer.flush()) == {
+        ("servicedesk@example.com", "Escalation (level 3)"),
+        ("duty-manager@example.com", "Escalation (level 3)"),
+    }
 
 
 def test_resolving_a_problem_tells_the_reporters_of_its_open_incidents(desk, engine, mailer, clock):
