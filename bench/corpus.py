@@ -67,7 +67,7 @@ def _sender(rng: random.Random, i: int) -> tuple[str, str]:
 
 def _message(
     rng: random.Random,
-    n: int,
+    local: str,
     name: str,
     address: str,
     subject: str,
@@ -79,7 +79,7 @@ def _message(
     msg["To"] = SUPPORT
     msg["Subject"] = subject
     msg["Date"] = format_datetime(date)
-    msg["Message-ID"] = f"<bench-{n}@customer.example.org>"
+    msg["Message-ID"] = f"<{local}@customer.example.org>"
     msg.set_content(text)
     if rng.random() < 0.5:
         html = "<html><body>" + "".join(f"<p>{line}</p>" for line in text.splitlines()) + "</body>"
@@ -90,28 +90,28 @@ def _message(
     return msg
 
 
-def generate(count: int, seed: int = 1) -> Iterator[tuple[bytes, Expected]]:
+def generate(count: int, seed: int = 1, tag: str = "bench") -> Iterator[tuple[bytes, Expected]]:
     rng = random.Random(seed)
     threads: list[Thread] = []
     start = datetime(2026, 11, 2, 8, 0, tzinfo=UTC)
     for n in range(1, count + 1):
         date = start + timedelta(seconds=30 * n)
         if threads and rng.random() < 0.3:
-            yield _reply(rng, n, date, threads)
+            yield _reply(rng, f"{tag}-{n}", date, threads)
             continue
         name, address = _sender(rng, rng.randrange(10_000))
         topic = rng.choice(TOPICS)
         text = BODY.format(
             hour=rng.randint(7, 17), topic_lower=topic.lower(), code=rng.getrandbits(32), name=name
         )
-        msg = _message(rng, n, name, address, topic, text, date)
-        mid = f"bench-{n}@customer.example.org"
+        msg = _message(rng, f"{tag}-{n}", name, address, topic, text, date)
+        mid = f"{tag}-{n}@customer.example.org"
         threads.append(Thread(mid, mid, topic, (name, address)))
         yield msg.as_bytes(), Expected(mid, mid)
 
 
 def _reply(
-    rng: random.Random, n: int, date: datetime, threads: list[Thread]
+    rng: random.Random, local: str, date: datetime, threads: list[Thread]
 ) -> tuple[bytes, Expected]:
     index = rng.randrange(max(0, len(threads) - 200), len(threads))
     thread = threads[index]
@@ -125,22 +125,22 @@ def _reply(
         name, address = thread.reporter
         subject = f"AW: {topic}"
         text = "Any news? It is still broken.\n\n-----Original Message-----\nFrom: x\n"
-    msg = _message(rng, n, name, address, subject, text, date)
+    msg = _message(rng, local, name, address, subject, text, date)
     msg["In-Reply-To"] = f"<{last}>"
     msg["References"] = f"<{root}> <{last}>" if root != last else f"<{root}>"
     if solver:
         msg["Authentication-Results"] = AUTH_RESULTS
-    mid = f"bench-{n}@customer.example.org"
+    mid = f"{local}@customer.example.org"
     threads[index] = Thread(root, mid, topic, thread.reporter)
     return msg.as_bytes(), Expected(mid, root)
 
 
-def write(count: int, folder: Path, seed: int = 1) -> Path:
+def write(count: int, folder: Path, seed: int = 1, tag: str = "bench") -> Path:
     """Mails go to FOLDER/mail/, the manifest to FOLDER/manifest.jsonl; returns the mail folder."""
     mail = folder / "mail"
     mail.mkdir(parents=True, exist_ok=True)
     with (folder / "manifest.jsonl").open("w") as out:
-        for n, (raw, expected) in enumerate(generate(count, seed), 1):
+        for n, (raw, expected) in enumerate(generate(count, seed, tag), 1):
             (mail / f"{n:06d}.eml").write_bytes(raw)
             out.write(json.dumps({"message_id": expected.message_id, "root": expected.root}))
             out.write("\n")
