@@ -17,6 +17,7 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from enum import StrEnum
+from functools import cached_property
 from itertools import pairwise
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -24,6 +25,7 @@ import holidays as holiday_tables
 
 DAY = timedelta(days=1)
 IDLE_LIMIT_DAYS = 3660  # ten years without one working minute: the calendar is broken
+MEMO_DAYS = 4096
 _HOURS = re.compile(r"^(\d{1,2}):(\d{2})\s*[-–]\s*(\d{1,2}):(\d{2})$")
 
 Interval = tuple[datetime, datetime]
@@ -104,6 +106,7 @@ class BusinessCalendar:
     country: holiday_tables.HolidayBase | None = None
     always: bool = False
     _walls: tuple[tuple[tuple[time, int, time, int], ...], ...] = field(init=False, repr=False)
+    _days: dict[date, tuple[Interval, ...]] = field(init=False, repr=False, default_factory=dict)
 
     def __post_init__(self) -> None:
         if len(self.week) != 7:
@@ -117,7 +120,17 @@ class BusinessCalendar:
         return day in self.dates_off or (self.country is not None and day in self.country)
 
     def working_intervals(self, day: date) -> tuple[Interval, ...]:
-        """The UTC intervals of one local day's working hours (none on a holiday)."""
+        """The UTC intervals of one local day's working hours (none on a holiday). Remembered
+        per day, because a process computes the same few weeks of days over and over; the
+        memo holds a few years of days at most."""
+        known = self._days.get(day)
+        if known is None:
+            if len(self._days) >= MEMO_DAYS:
+                self._days.clear()
+            known = self._days[day] = self._intervals(day)
+        return known
+
+    def _intervals(self, day: date) -> tuple[Interval, ...]:
         if self.always:
             return ((self._instant(day, time(), False), self._instant(day + DAY, time(), True)),)
         walls = self._walls[day.weekday()]
@@ -166,7 +179,9 @@ class BusinessCalendar:
         at = _utc(at)
         return at if self.always else next(self._stretches(at))[0]
 
-    def describe(self) -> str:
+    @cached_property
+    def description(self) -> str:
+        """For explanations: 'office (Europe/Prague; Mon–Fri 08:00–17:00; …; holidays CZ)'."""
         if self.always:
             return f"{self.name} (24×7)"
         parts = [str(self.zone), *_week_text(self.week)]

@@ -165,7 +165,7 @@ def test_around_the_clock_is_elapsed_time():
     start = at(PRAGUE, "2026-03-28 20:00")
     assert ALWAYS.add(start, 40 * H) == start + 40 * H
     assert ALWAYS.between(start, start + 40 * H) == 40 * H
-    assert ALWAYS.describe() == "24x7 (24×7)"
+    assert ALWAYS.description == "24x7 (24×7)"
 
 
 def test_country_and_subdivision_holidays():
@@ -177,11 +177,11 @@ def test_country_and_subdivision_holidays():
     )
     epiphany = date(2026, 1, 6)  # a holiday in Bavaria, not in Berlin
     assert bavaria.is_holiday(epiphany) and not berlin.is_holiday(epiphany)
-    assert bavaria.describe().endswith("holidays DE-BY)")
+    assert bavaria.description.endswith("holidays DE-BY)")
 
 
 def test_describe_groups_days_with_equal_hours():
-    assert OFFICE.describe() == (
+    assert OFFICE.description == (
         "office (Europe/Prague; Mon–Fri 08:00–12:00, 13:00–17:00; Sat–Sun off; "
         "holidays CZ + 1 listed date(s))"
     )
