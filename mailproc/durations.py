@@ -30,6 +30,6 @@ def format_duration(amount: timedelta) -> str:
     minutes, seconds = divmod(int(amount.total_seconds()), 60)
     hours, minutes = divmod(minutes, 60)
     parts = [f"{hours}h" if hours else "", f"{minutes}m" if minutes else ""]
-    if seconds or not any(parts):
+    if seconds:
         parts.append(f"{seconds}s")
-    return sign + "".join(parts)
+    return sign + ("".join(parts) or "0m")
