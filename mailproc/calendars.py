@@ -282,6 +282,8 @@ def _merged(spans: list[Interval]) -> Iterator[Interval]:
 
 
 def _utc(moment: datetime) -> datetime:
+    if moment.tzinfo is UTC:
+        return moment
     if moment.tzinfo is None or moment.utcoffset() is None:
         raise ValueError(f"naive datetime {moment.isoformat()}: pass aware UTC times")
     return moment.astimezone(UTC)

@@ -70,8 +70,9 @@ def plan(
         done = sent_at.get((target.target, target.cycle), {})
         if target.phase is Phase.STOPPED or _acknowledged(done, status.acknowledged):
             continue
-        for level, moment in level_moments(target, ladder):
-            if level.number in done or moment is None:
+        waiting = [level for level in ladder if level.number not in done]
+        for level, moment in level_moments(target, waiting):
+            if moment is None:
                 continue
             if moment <= now:
                 due.append(_escalation(target, level, moment, now))

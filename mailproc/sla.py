@@ -248,7 +248,7 @@ class TargetStatus:
     elapsed: timedelta  # business time run, until now or until the clock stopped
     standing: Standing
     stopped_at: datetime | None
-    steps: tuple[Step, ...]
+    steps: tuple[Step, ...]  # empty unless computed with explain=True
 
     @property
     def phase(self) -> Phase:
@@ -308,37 +308,42 @@ class _Track:
     def elapsed(self, at: datetime) -> timedelta:
         return Clock(tuple(self.stretches)).elapsed(at)
 
-    def note(self, at: datetime, text: str) -> None:
-        self.steps.append(Step(at, text))
 
-
-def compute(timeline: Sequence[Fact], policy: Policy, now: datetime) -> SlaStatus:
-    """Due times and standings at `now` from the facts so far, oldest first, `Created` first."""
+def compute(
+    timeline: Sequence[Fact], policy: Policy, now: datetime, explain: bool = False
+) -> SlaStatus:
+    """Due times and standings at `now` from the facts so far, oldest first, `Created` first.
+    With `explain`, each target also gets the steps `sla explain` prints (they cost more than
+    the computation itself, so the escalation pass goes without)."""
     created = timeline[0]
     if not isinstance(created, Created):
         raise ValueError("a timeline starts with Created")
-    walk = _Walk(policy, created)
+    walk = _Walk(policy, created, explain)
     for fact in timeline[1:]:
         walk.apply(fact)
     return walk.result(now)
 
 
 class _Walk:
-    def __init__(self, policy: Policy, created: Created) -> None:
+    def __init__(self, policy: Policy, created: Created, explain: bool) -> None:
         self.policy, self.service, self.priority = policy, created.service, created.priority
-        self.kind, self.paused = StatusKind.OPEN, False
+        self.kind, self.paused, self.explain = StatusKind.OPEN, False, explain
         self.acks: list[datetime] = []
         calendar = policy.of(created.service).calendar
         self.tracks = {
             t: _Track(t, [Stretch(created.at, None, calendar, True)], self.service, self.priority)
             for t in SlaTarget
         }
-        for track in self.tracks.values():
-            track.note(
+        for track in self.tracks.values() if explain else ():
+            self._note(
+                track,
                 created.at,
                 f"created in service {self.service} with priority {self.priority}: calendar "
                 f"{calendar.description}, target {format_duration(self._goal(track.target))}",
             )
+
+    def _note(self, track: _Track, at: datetime, text: str) -> None:
+        track.steps.append(Step(at, text))
 
     def _goal(
         self, target: SlaTarget, service: str = "", priority: Priority | None = None
@@ -367,8 +372,11 @@ class _Walk:
         before, self.priority = self.priority, fact.priority
         for track in self._live():
             track.priority = fact.priority
+            if not self.explain:
+                continue
             goal = format_duration(self._goal(track.target))
-            track.note(
+            self._note(
+                track,
                 fact.at,
                 f"priority {before} → {fact.priority}: target {goal} counted from the start; "
                 f"{format_duration(track.elapsed(fact.at))} already elapsed carries over",
@@ -379,9 +387,12 @@ class _Walk:
         calendar = self.policy.of(fact.service).calendar
         for track in self._live():
             track.service = fact.service
-            elapsed = format_duration(track.elapsed(fact.at))
+            elapsed = format_duration(track.elapsed(fact.at)) if self.explain else ""
             track.switch(fact.at, calendar, track.stretches[-1].running)
-            track.note(
+            if not self.explain:
+                continue
+            self._note(
+                track,
                 fact.at,
                 f"moved {before} → {fact.service}: calendar {calendar.description}, target "
                 f"{format_duration(self._goal(track.target))}; {elapsed} elapsed carries over",
@@ -399,14 +410,17 @@ class _Walk:
         elif now_open and was_paused != self.paused:
             calendar = self.policy.of(self.service).calendar
             resolution.switch(fact.at, calendar, not self.paused)
-            verb = "pauses" if self.paused else "runs again"
-            resolution.note(fact.at, f"status {fact.status}: the clock {verb}")
+            if self.explain:
+                verb = "pauses" if self.paused else "runs again"
+                self._note(resolution, fact.at, f"status {fact.status}: the clock {verb}")
 
     def _stop(self, track: _Track, at: datetime, why: str) -> None:
         if track.stopped:
             return
         track.stop(at)
-        track.note(at, f"{why}: the clock stops after {format_duration(track.elapsed(at))}")
+        if self.explain:
+            elapsed = format_duration(track.elapsed(at))
+            self._note(track, at, f"{why}: the clock stops after {elapsed}")
 
     def _reopen(self, track: _Track, fact: StatusChanged) -> None:
         calendar = self.policy.of(self.service).calendar
@@ -414,7 +428,10 @@ class _Walk:
         track.cycle += 1
         track.stopped_at = None
         track.service, track.priority = self.service, self.priority
-        track.note(
+        if not self.explain:
+            return
+        self._note(
+            track,
             fact.at,
             f"reopened ({fact.status}): the clock starts again from zero, cycle {track.cycle}, "
             f"target {format_duration(self._goal(track.target))}",
@@ -432,8 +449,10 @@ class _Walk:
         if due is None and track.stopped_at is not None:  # met: when it would have been due
             due = clock.calendar.add(track.stopped_at, goal - elapsed)
         standing = _standing(clock.phase, due, elapsed, goal, track.stopped_at, now, self.policy)
-        summary = _summary(clock, due, elapsed, goal, standing, track.stopped_at)
-        steps = (*track.steps, Step(now, summary))
+        steps: tuple[Step, ...] = ()
+        if self.explain:
+            summary = _summary(clock, due, elapsed, goal, standing, track.stopped_at)
+            steps = (*track.steps, Step(now, summary))
         return TargetStatus(
             track.target, track.cycle, goal, clock, due, elapsed, standing, track.stopped_at, steps
         )

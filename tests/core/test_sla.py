@@ -204,7 +204,8 @@ def test_the_explanation_walks_through_every_step():
         StatusChanged(t("2026-03-02 15:00"), "New", StatusKind.OPEN),
     ]
     steps = [
-        step.text for step in compute(timeline, POLICY, t("2026-03-02 15:00")).resolution.steps
+        step.text
+        for step in compute(timeline, POLICY, t("2026-03-02 15:00"), explain=True).resolution.steps
     ]
     assert steps == [
         "created in service email with priority P3: calendar office (Europe/Prague; "
@@ -220,11 +221,14 @@ def test_the_explanation_walks_through_every_step():
 
 
 def test_explanation_of_a_met_and_of_a_paused_target():
-    met = compute([P3_EMAIL, Responded(t("2026-03-02 10:00"))], POLICY, t("2026-03-02 11:00"))
+    met = compute(
+        [P3_EMAIL, Responded(t("2026-03-02 10:00"))], POLICY, t("2026-03-02 11:00"), explain=True
+    )
     assert met.response.steps[-1].text == (
         "stopped at 2026-03-02 10:00 CET, 1h of 4h elapsed, due 2026-03-02 14:00 CET — met"
     )
-    paused = compute([P3_EMAIL, WAITING], POLICY, t("2026-03-02 11:00"))
+    paused = compute([P3_EMAIL, WAITING], POLICY, t("2026-03-02 11:00"), explain=True)
+    assert compute([P3_EMAIL, WAITING], POLICY, t("2026-03-02 11:00")).resolution.steps == ()
     assert paused.resolution.steps[-1].text == (
         "paused, 1h of 24h elapsed: no due time while paused — on track"
     )
