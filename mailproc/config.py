@@ -461,7 +461,7 @@ def _read(path: Path) -> dict[str, Any]:
 def _describe(origin: str, exc: ValidationError) -> str:
     lines = []
     for error in exc.errors(include_url=False):
-        key = ".".join(str(part) for part in error["loc"])
+        key = ".".join(str(part) for part in error["loc"]) or "(top level)"
         message = error["msg"].removeprefix("Value error, ")
-        lines.append(f"{origin}: {key}: {message}" if key else f"{origin}: {message}")
+        lines.append(f"{origin}: {key}: {message}")
     return "\n".join(lines)
