@@ -85,6 +85,8 @@ _DESCRIBE: dict[str, Callable[[dict[str, Any]], str]] = {
     "assigned": lambda d: f"assigned to {d['to'] or 'nobody'} (was {d['from'] or 'nobody'})",
     "status": lambda d: f"status {d['from']} → {d['to']} ({d['by']})",
     "priority": lambda d: f"priority {d['from']} → {d['to']}",
+    "impact": lambda d: f"impact {d['from'] or '-'} → {d['to']}",
+    "urgency": lambda d: f"urgency {d['from'] or '-'} → {d['to']}",
     "moved": lambda d: f"moved {d['from']} → {d['to']}",
     "related": lambda d: f"related to PRB-{d['problem']}",
     "command_rejected": lambda d: f"refused {d['command']}: {d['reason']}",

@@ -19,6 +19,9 @@ class Verb(StrEnum):
     PRIORITY = "PRIORITY"
     MOVE = "MOVE"
     RELATE = "RELATE"
+    IMPACT = "IMPACT"
+    URGENCY = "URGENCY"
+    ACK = "ACK"
 
 
 class Priority(StrEnum):
@@ -48,6 +51,21 @@ class StatusKind(StrEnum):
     CLOSED = "closed"
 
 
+class SlaTarget(StrEnum):
+    """The two clocks of an incident: until someone responds, and until it is resolved."""
+
+    RESPONSE = "response"
+    RESOLUTION = "resolution"
+
+
+class EscalationRole(StrEnum):
+    """Who an escalation level goes to when it names a role instead of an address."""
+
+    ASSIGNEE = "assignee"
+    FIRST_LINE = "first_line"
+    TEAM = "team"
+
+
 class Role(StrEnum):
     SOLVER = "solver"
     ADMIN = "admin"
@@ -67,6 +85,8 @@ class EventKind(StrEnum):
     ASSIGNED = "assigned"
     STATUS = "status"
     PRIORITY = "priority"
+    IMPACT = "impact"
+    URGENCY = "urgency"
     MOVED = "moved"
     RELATED = "related"
     REOPENED = "reopened"
