@@ -40,6 +40,7 @@ from mailproc import db  # noqa: E402
 from mailproc.config import Settings, SmtpConfig, load_settings  # noqa: E402
 from mailproc.db import make_engine  # noqa: E402
 from mailproc.notice_context import (  # noqa: E402
+    Occasion,
     build_context,
     sample_facts,
     sample_occasion,
@@ -50,7 +51,7 @@ from mailproc.outgoing import AUTO_REPLIED, Letter, compose  # noqa: E402
 from mailproc.schema import upgrade  # noqa: E402
 from mailproc.sender import deliver_pending  # noqa: E402
 from mailproc.service import Desk  # noqa: E402
-from mailproc.templates import Templates, folder_of  # noqa: E402
+from mailproc.templates import Rendered, Templates, folder_of  # noqa: E402
 from mailproc.vocabulary import NoticeKind  # noqa: E402
 from tests.mailfactory import make_mail  # noqa: E402
 from tests.servers import PostgresServer, free_port  # noqa: E402
@@ -134,12 +135,13 @@ def rendering(settings: Settings, repeat: int) -> list[tuple[str, float, float]]
         cause, occasion = sample_occasion(kind, facts)
         notice = Notice(kind, sample_recipient("reporter", facts, settings), cause)
 
-        def render(notice: Notice = notice, occasion=occasion, kind: NoticeKind = kind):  # type: ignore[no-untyped-def]
-            return templates.render(kind, "email", build_context(notice, facts, occasion, settings))
+        def render(notice: Notice = notice, occasion: Occasion = occasion) -> Rendered:
+            context = build_context(notice, facts, occasion, settings)
+            return templates.render(notice.kind, "email", context)
 
         rendered = render()
 
-        def build(rendered=rendered):  # type: ignore[no-untyped-def]
+        def build(rendered: Rendered = rendered) -> bytes:
             return compose(
                 Letter(
                     subject=rendered.subject,
