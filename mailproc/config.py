@@ -6,22 +6,44 @@ is touched. Settings are passed down explicitly; nothing reads them from a globa
 
 from __future__ import annotations
 
+import logging
 import os
 import re
+import secrets
 import tomllib
 from collections.abc import Mapping
 from datetime import date, timedelta
 from functools import cached_property
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    PrivateAttr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from mailproc import calendars
 from mailproc.durations import parse_duration
 from mailproc.subject import Language
-from mailproc.vocabulary import EscalationRole, Priority, Role, SlaTarget, StatusKind, Verb
+from mailproc.vocabulary import (
+    EscalationRole,
+    NoticeKind,
+    Party,
+    Priority,
+    Role,
+    SlaTarget,
+    StatusKind,
+    Verb,
+)
+
+log = logging.getLogger(__name__)
 
 DEFAULT_PATH = Path("config/mailproc.toml")
 EMBEDDED = "embedded defaults"
@@ -40,6 +62,15 @@ def _lower_address(value: str) -> str:
     if value.count("@") != 1 or value.startswith("@") or value.endswith("@") or " " in value:
         raise ValueError(f"'{value}' is not an e-mail address")
     return value
+
+
+def _recipient(value: str) -> str:
+    """A role (reporter, assignee, ...) or a fixed e-mail address."""
+    word = value.strip().lower()
+    return word if word in Party.__members__.values() else _lower_address(word)
+
+
+Recipients = tuple[Annotated[str, AfterValidator(_recipient)], ...]
 
 
 class PersonConfig(_Frozen):
@@ -264,6 +295,7 @@ class ServiceConfig(_Frozen):
     calendar: str | None = None  # None: sla.calendar
     targets: dict[Priority, TargetConfig] = {}  # per priority, replacing sla.targets
     escalation: tuple[LevelConfig, ...] | None = None  # None: sla.escalation; []: none
+    notify: dict[NoticeKind, Recipients] = {}  # recipients per notice, for this service
 
     _ladder = field_validator("escalation")(classmethod(lambda cls, v: _ladder(v)))
 
@@ -304,6 +336,38 @@ class PermissionsConfig(_Frozen):
     participants_may_comment: bool = True
 
 
+class NotificationsConfig(_Frozen):
+    enabled: bool = True
+    templates: Path | None = None  # None: the templates shipped with mailproc
+    from_address: str | None = None  # None: the support address of the incident's service
+    from_name: str = "Service desk"
+    secret_env: str = "MAILPROC_SECRET"  # noqa: S105 (the name of the variable with the secret)
+    transcript_on_success: bool = True
+    recipients: dict[NoticeKind, Recipients] = {}
+
+    _from = field_validator("from_address")(
+        classmethod(lambda cls, v: None if v is None else _lower_address(v))
+    )
+
+
+class SmtpConfig(_Frozen):
+    host: str = "localhost"
+    port: int | None = Field(default=None, gt=0, lt=65536)  # None: 465, 587 or 25 by security
+    security: Literal["starttls", "tls", "none"] = "starttls"
+    username: str | None = None
+    password_env: str = "MAILPROC_SMTP_PASSWORD"  # noqa: S105 (a variable's name)
+    ca_file: Path | None = None  # trust this CA instead of the system's
+    timeout: float = Field(default=30, gt=0)
+    batch_size: int = Field(default=50, gt=0)
+    retry_seconds: float = Field(default=60, gt=0)  # first retry; doubles up to the maximum
+    retry_max_seconds: float = Field(default=3600, gt=0)
+    lease_seconds: float = Field(default=600, gt=0)  # a claimed row is retried after this
+
+    @property
+    def effective_port(self) -> int:
+        return self.port or {"tls": 465, "starttls": 587, "none": 25}[self.security]
+
+
 class Settings(_Frozen):
     """Everything a mailproc process knows about its deployment."""
 
@@ -323,6 +387,10 @@ class Settings(_Frozen):
     calendars: dict[str, CalendarConfig] = {}
     sla: SlaConfig = SlaConfig()
     priority_matrix: MatrixConfig = MatrixConfig()
+    notifications: NotificationsConfig = NotificationsConfig()
+    smtp: SmtpConfig = SmtpConfig()
+
+    _secret: bytes | None = PrivateAttr(default=None)  # from the environment, never the file
 
     _support = field_validator("support_address")(classmethod(lambda cls, v: _lower_address(v)))
 
@@ -377,6 +445,27 @@ class Settings(_Frozen):
     @cached_property
     def own_addresses(self) -> frozenset[str]:
         return frozenset({self.support_address, *self.addresses})
+
+    @property
+    def has_secret(self) -> bool:
+        return self._secret is not None
+
+    @cached_property
+    def signing_key(self) -> bytes:
+        """The key that signs our Message-IDs. Without the secret in the environment a random
+        key serves this process: replies still thread through the recorded Message-IDs, but a
+        signature made by another process cannot be checked."""
+        if self._secret is not None:
+            return self._secret
+        log.warning(
+            "%s is not set: signing Message-IDs with a random key for this process only",
+            self.notifications.secret_env,
+        )
+        return secrets.token_bytes(32)
+
+    def support_address_of(self, service: str) -> str:
+        """Where mail about a service goes: its own support address if it has one."""
+        return next((a for a, s in self.addresses.items() if s == service), self.support_address)
 
     def workflow_of(self, service: str) -> WorkflowConfig:
         return self.workflows[self.services[service].workflow]
@@ -441,9 +530,12 @@ def settings_from_dict(data: dict[str, Any], origin: str, environ: Mapping[str, 
     if environ.get("MAILPROC_DATABASE_URL"):
         data["database_url"] = environ["MAILPROC_DATABASE_URL"]
     try:
-        return Settings.model_validate(data)
+        settings = Settings.model_validate(data)
     except ValidationError as exc:
         raise ConfigError(_describe(origin, exc)) from None
+    secret = environ.get(settings.notifications.secret_env, "")
+    settings._secret = secret.encode() if secret else None
+    return settings
 
 
 def _read(path: Path) -> dict[str, Any]:

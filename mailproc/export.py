@@ -12,7 +12,7 @@ from collections.abc import Iterator, Sequence
 from datetime import datetime
 from typing import Any, TextIO
 
-from sqlalchemy import Engine, select
+from sqlalchemy import Engine, exists, select
 from sqlalchemy.orm import Session
 
 from mailproc import db
@@ -46,9 +46,10 @@ def _chunk(session: Session, rows: Sequence[db.Incident]) -> Iterator[dict[str, 
             {"at": e.at.isoformat(), "actor": e.actor, "kind": e.kind, "detail": e.detail}
         )
     mails: dict[int, list[str]] = defaultdict(list)
+    sent = exists().where(db.Outbox.message_id == db.ThreadRef.message_id)
     for ref in session.execute(
         select(db.ThreadRef.incident_id, db.ThreadRef.message_id)
-        .where(db.ThreadRef.incident_id.in_(ids))
+        .where(db.ThreadRef.incident_id.in_(ids), ~sent)  # the mails it received, not our notices
         .order_by(db.ThreadRef.message_id)
     ):
         mails[ref.incident_id].append(ref.message_id)

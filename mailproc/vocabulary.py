@@ -93,3 +93,32 @@ class EventKind(StrEnum):
     COMMAND_REJECTED = "command_rejected"
     REPLY_NOT_APPLIED = "reply_not_applied"
     FOLLOW_UP = "follow_up"
+
+
+class NoticeKind(StrEnum):
+    """A kind of notification mail; each has its own folder of templates."""
+
+    ACKNOWLEDGMENT = "acknowledgment"
+    NEW_INCIDENT = "new_incident"
+    ASSIGNED = "assigned"
+    COMMENT = "comment"
+    MOVED = "moved"
+    PRIORITY = "priority"
+    RELATED = "related"
+    RESOLVED = "resolved"
+    CLOSED = "closed"
+    REOPENED = "reopened"
+    TRANSCRIPT = "transcript"
+    ESCALATION = "escalation"
+    PROBLEM_RESOLVED = "problem_resolved"
+
+
+class Party(StrEnum):
+    """Who a notice goes to, named by their part in the incident."""
+
+    REPORTER = "reporter"
+    ASSIGNEE = "assignee"
+    WATCHERS = "watchers"  # the participants: To/Cc of the incident's mails
+    TEAM = "team"
+    FIRST_LINE = "first_line"
+    SENDER = "sender"  # whoever sent the mail being answered

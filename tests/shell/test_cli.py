@@ -168,6 +168,10 @@ def test_demo_shows_a_whole_lifecycle(tmp_path):
         "refused [ASIGN sam]",
         "related to PRB-1",
         "status Solution → Closed (CLOSE)",
+        "notifies alice@example.org: [INC-1] We received your report",
+        "notifies tina@example.com: [INC-1] Commands refused",
+        "closed → alice@example.org: pending",
+        "PRB-1: Exchange certificate expired\n      Renew the certificate",
     ):
         assert expected in out
     assert "Traceback" not in result.stderr
