@@ -18,6 +18,7 @@ import threading
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
+from functools import partial
 
 from sqlalchemy import Engine
 from sqlalchemy.exc import InterfaceError, OperationalError
@@ -29,6 +30,7 @@ from mailproc.jobs import Job, JobRunner
 from mailproc.progress import ProgressFactory, progress_factory
 from mailproc.retry import Backoff, StateLog
 from mailproc.schema import SchemaOutdated, check_current
+from mailproc.sender import send_pending
 from mailproc.service import Clock, Desk, StoreUnavailable, utcnow
 from mailproc.sources.drain import Handle, Source, SourceUnavailable, Tally, drain
 from mailproc.sources.imap import CredentialsMissing, ImapSource, check_credentials
@@ -44,8 +46,11 @@ ReloadHook = Callable[[Settings], None]
 
 def standard_jobs(settings: Settings, desk: Desk) -> list[Job]:
     """The daemon's periodic jobs. Another component joins with one line here."""
+    every = settings.daemon
+    send = partial(send_pending, settings, desk.engine, desk.clock)
     return [
-        Job("close-timed-out", settings.daemon.close_timed_out_seconds, desk.close_timed_out),
+        Job("close-timed-out", every.close_timed_out_seconds, desk.close_timed_out),
+        Job("send-outbox", every.send_outbox_seconds, send),
     ]
 
 
@@ -57,8 +62,16 @@ def build_source(
     return MaildirSource(name, config)
 
 
-def check_secrets(settings: Settings, environ: Mapping[str, str]) -> None:
-    """A source whose password variable or token file is missing is a configuration error."""
+def check_secrets(settings: Settings, environ: Mapping[str, str], signing: bool = False) -> None:
+    """A source whose password variable or token file is missing is a configuration error,
+    and so is, for the long-running daemon (`signing`), a missing notification secret: the
+    Message-IDs it signs must stay verifiable after a restart."""
+    notifications = settings.notifications
+    if signing and notifications.enabled and not settings.has_secret:
+        raise ConfigError(
+            f"{settings.source}: notifications.secret_env: environment variable "
+            f"{notifications.secret_env} is not set (the daemon signs its Message-IDs with it)"
+        )
     for name, config in settings.sources.items():
         if isinstance(config, ImapSourceConfig):
             try:
@@ -136,7 +149,7 @@ class Runtime:
         jobs: JobFactory,
         progress: ProgressFactory,
     ) -> None:
-        check_secrets(settings, environ)
+        check_secrets(settings, environ, signing=True)
         self.settings = settings
         self.engine = _engine(settings)
         self.desk = Desk(settings, self.engine, clock)

@@ -157,6 +157,33 @@ class IncidentProblem(Base):
 Index("ix_incident_problems_problem", IncidentProblem.problem_id)
 
 
+class Outbox(Base):
+    """One notification mail to one recipient, rendered when the change was committed, in the
+    same transaction; the sender only moves these bytes and records what the server said."""
+
+    __tablename__ = "outbox"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    incident_id: Mapped[int] = mapped_column(ForeignKey("incidents.id"), index=True)
+    kind: Mapped[str] = mapped_column(String(32))
+    recipient: Mapped[str] = mapped_column(String(320))
+    envelope_from: Mapped[str] = mapped_column(String(320))
+    message_id: Mapped[str] = mapped_column(String(1000), unique=True)
+    subject: Mapped[str] = mapped_column(Text)
+    raw: Mapped[bytes] = mapped_column(LargeBinary)
+    status: Mapped[str] = mapped_column(String(16))  # pending | sent | failed
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    created_at: Mapped[datetime]
+    next_attempt_at: Mapped[datetime]
+    claimed_until: Mapped[datetime | None]
+    claim_token: Mapped[str | None] = mapped_column(String(32))
+    sent_at: Mapped[datetime | None]
+    error: Mapped[str | None] = mapped_column(Text)
+
+
+Index("ix_outbox_due", Outbox.status, Outbox.next_attempt_at)
+
+
 class SourceState(Base):
     """Where the daemon got to in each configured source, and how its last attempt went.
 

@@ -6,17 +6,23 @@ SQLite database, so what the demo shows is what a desk would get.
 
 from __future__ import annotations
 
+import secrets
+import textwrap
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from email.message import EmailMessage
 from email.utils import format_datetime
 from pathlib import Path
 
-from mailproc import report
+from sqlalchemy import Engine, select
+from sqlalchemy.orm import Session
+
+from mailproc import db, report
 from mailproc.config import load_settings
 from mailproc.db import make_engine
+from mailproc.mail import parse_mail
 from mailproc.problems import add_problem
-from mailproc.queries import get_incident, list_incidents
+from mailproc.queries import get_incident, list_incidents, notifications
 from mailproc.schema import upgrade
 from mailproc.service import Desk, Origin
 
@@ -96,7 +102,9 @@ def sample_mails() -> Iterator[tuple[str, bytes]]:
 
 
 def run_demo(folder: Path, echo: Callable[[str], None]) -> None:
-    settings = load_settings(environ={}).model_copy(
+    # A throw-away signing secret: the demo's Message-IDs live as long as its database.
+    environ = {"MAILPROC_SECRET": secrets.token_hex(16)}
+    settings = load_settings(environ=environ).model_copy(
         update={"database_url": f"sqlite:///{folder / 'demo.db'}"}
     )
     engine = make_engine(settings.database_url)
@@ -112,10 +120,29 @@ def run_demo(folder: Path, echo: Callable[[str], None]) -> None:
     echo("known problem PRB-1 recorded: Exchange certificate expired\n")
     clock = iter(START + timedelta(minutes=10 * n + 1) for n in range(1, 100))
     desk = Desk(settings, engine, clock=lambda: next(clock))
+    seen = 0
     for step, raw in sample_mails():
         outcome = desk.handle(raw, Origin("demo"))
         echo(f"- {step}:\n    {outcome.summary}")
+        for notice in notifications(engine, after=seen):
+            echo(f"    notifies {notice.recipient}: {notice.subject}")
+            seen = notice.id
     echo("\nincidents:\n" + report.incident_table(list_incidents(engine)) + "\n")
     for summary in list_incidents(engine):
         echo(report.incident_detail(get_incident(engine, summary.number)) + "\n")
+    _show_first_notification(engine, echo)
     engine.dispose()
+
+
+def _show_first_notification(engine: Engine, echo: Callable[[str], None]) -> None:
+    """One queued mail in full, as the reporter would read it (`mailproc send --once` with an
+    [smtp] section would deliver them all)."""
+    with Session(engine) as session:
+        raw = session.scalar(select(db.Outbox.raw).order_by(db.Outbox.id).limit(1))
+    if raw is None:
+        return
+    mail = parse_mail(raw)
+    to = ", ".join(a.email for a in mail.to)
+    echo(f"the first notification, as {to} would read it:\n")
+    echo(f"  Subject: {mail.subject}\n")
+    echo(textwrap.indent(mail.text.rstrip(), "  "))

@@ -11,12 +11,13 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import Engine, select
+from sqlalchemy import Engine, func, select
 from sqlalchemy.exc import InterfaceError, OperationalError
 from sqlalchemy.orm import Session
 
 from mailproc import db
 from mailproc.config import Settings
+from mailproc.outbox import FAILED, PENDING
 from mailproc.service import StoreUnavailable
 
 
@@ -99,10 +100,33 @@ def _row(session: Session, source: str) -> db.SourceState:
 
 def status_checks(settings: Settings, engine: Engine, now: datetime) -> list[Check]:
     """Everything `mailproc status` judges; other components add their checks here."""
+    max_age = settings.daemon.status_max_age_seconds
     records = Ledger(engine, lambda: now).records()
-    return source_checks(
-        list(settings.sources), records, now, settings.daemon.status_max_age_seconds
-    )
+    return [
+        *source_checks(list(settings.sources), records, now, max_age),
+        outbox_check(engine, now, max_age),
+    ]
+
+
+def outbox_check(engine: Engine, now: datetime, max_age: float) -> Check:
+    """Notifications waiting; unhealthy when one has been due for longer than max_age, which
+    means no sender is running (a deferred one is due only at its next attempt)."""
+    with Session(engine) as session:
+        counts = dict(
+            session.execute(
+                select(db.Outbox.status, func.count())
+                .where(db.Outbox.status.in_([PENDING, FAILED]))
+                .group_by(db.Outbox.status)
+            ).all()
+        )
+        oldest = session.scalar(
+            select(func.min(db.Outbox.next_attempt_at)).where(db.Outbox.status == PENDING)
+        )
+    detail = f"{counts.get(PENDING, 0)} waiting, {counts.get(FAILED, 0)} failed"
+    overdue = 0.0 if oldest is None else (now - oldest).total_seconds()
+    if overdue > max_age:
+        return Check("outbox", False, f"{detail}; one has been due for {overdue:.0f}s")
+    return Check("outbox", True, detail)
 
 
 def source_checks(

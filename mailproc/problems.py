@@ -8,12 +8,16 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from typing import TYPE_CHECKING
 
 from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 
 from mailproc import db
 from mailproc.vocabulary import ProblemStatus
+
+if TYPE_CHECKING:
+    from mailproc.outbox import Outbox
 
 
 class UnknownProblem(LookupError):
@@ -65,16 +69,22 @@ def update_problem(
     *,
     status: ProblemStatus | None = None,
     workaround: str | None = None,
+    outbox: Outbox | None = None,
 ) -> ProblemView:
+    """Change a problem; resolving it tells the reporters of its open incidents (through the
+    outbox, in this transaction) that the cause is fixed."""
     with Session(engine) as session, session.begin():
         row = session.get(db.Problem, number, with_for_update=True)
         if row is None:
             raise UnknownProblem(f"no problem PRB-{number}")
+        resolving = status is ProblemStatus.RESOLVED and row.status != status.value
         if status is not None:
             row.status = status.value
         if workaround is not None:
             row.workaround = workaround
         row.updated_at = now
+        if resolving and outbox is not None:
+            outbox.queue_problem_resolved(session, row, now)
         return _view(session, row)
 
 

@@ -47,12 +47,29 @@ class IncidentSummary:
 
 
 @dataclass(frozen=True, slots=True)
+class NotificationView:
+    """One outbox row as people see it: what went (or goes, or failed to go) to whom."""
+
+    id: int
+    incident: int
+    created_at: datetime
+    kind: str
+    recipient: str
+    subject: str
+    status: str
+    attempts: int
+    error: str | None
+    sent_at: datetime | None
+
+
+@dataclass(frozen=True, slots=True)
 class IncidentDetail:
     incident: IncidentSummary
     problems: tuple[int, ...]
     events: tuple[EventView, ...]
     message_ids: tuple[str, ...]
     follow_up_of: int | None
+    notifications: tuple[NotificationView, ...] = ()
 
 
 def _summary(row: db.Incident) -> IncidentSummary:
@@ -104,12 +121,38 @@ def _detail(session: Session, row: db.Incident) -> IncidentDetail:
         .where(db.ThreadRef.incident_id == row.id)
         .order_by(db.ThreadRef.message_id)
     )
+    outbox = session.scalars(
+        select(db.Outbox).where(db.Outbox.incident_id == row.id).order_by(db.Outbox.id)
+    )
     return IncidentDetail(
         incident=_summary(row),
         problems=tuple(problems),
         events=tuple(EventView(e.at, e.actor, e.kind, e.detail) for e in events),
         message_ids=tuple(message_ids),
         follow_up_of=row.follow_up_of,
+        notifications=tuple(_notification(n) for n in outbox),
+    )
+
+
+def notifications(engine: Engine, after: int = 0) -> list[NotificationView]:
+    """Outbox rows with an id above `after`, oldest first."""
+    with Session(engine) as session:
+        rows = session.scalars(select(db.Outbox).where(db.Outbox.id > after).order_by(db.Outbox.id))
+        return [_notification(n) for n in rows]
+
+
+def _notification(row: db.Outbox) -> NotificationView:
+    return NotificationView(
+        id=row.id,
+        incident=row.incident_id,
+        created_at=row.created_at,
+        kind=row.kind,
+        recipient=row.recipient,
+        subject=row.subject,
+        status=row.status,
+        attempts=row.attempts,
+        error=row.error,
+        sent_at=row.sent_at,
     )
 
 

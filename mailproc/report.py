@@ -8,7 +8,7 @@ from datetime import datetime
 from typing import Any
 
 from mailproc.problems import ProblemView
-from mailproc.queries import EventView, IncidentDetail, IncidentSummary
+from mailproc.queries import EventView, IncidentDetail, IncidentSummary, NotificationView
 
 
 def when(moment: datetime | None) -> str:
@@ -39,17 +39,39 @@ def incident_detail(detail: IncidentDetail) -> str:
     if detail.follow_up_of:
         head.append(f"  follow-up of INC-{detail.follow_up_of}")
     head.append("  history:")
-    return "\n".join(head + [event_line(e) for e in detail.events])
+    lines = head + [event_line(e) for e in detail.events]
+    if detail.notifications:
+        lines.append("  notifications:")
+        lines += [notification_line(n) for n in detail.notifications]
+    return "\n".join(lines)
+
+
+def notification_line(n: NotificationView) -> str:
+    """E.g. "acknowledgment → alice@example.org: failed: 550 5.1.1 Mailbox unavailable"."""
+    if n.status == "sent":
+        fate = f"sent {when(n.sent_at)}"
+    elif n.status == "failed":
+        fate = f"failed: {n.error}"
+    elif n.attempts:
+        fate = f"pending, {n.attempts} attempt(s), last: {n.error}"
+    else:
+        fate = "pending"
+    return f"    {when(n.created_at)}  {n.kind} → {n.recipient}: {fate}"
 
 
 def event_line(event: EventView) -> str:
-    describe = _DESCRIBE.get(event.kind)
-    text = describe(event.detail) if describe else f"{event.kind} {event.detail}"
+    text = describe_event(event.kind, event.detail)
     body = event.detail.get("text")
     line = f"    {when(event.at)}  {event.actor or '-'}: {text}"
     if body and event.kind in ("created", "comment"):
         line += "\n" + textwrap.indent(_shorten(str(body)), "        | ")
     return line
+
+
+def describe_event(kind: str, detail: dict[str, Any]) -> str:
+    """One event in words, e.g. "assigned to tina (was nobody)"."""
+    describe = _DESCRIBE.get(kind)
+    return describe(detail) if describe else f"{kind} {detail}"
 
 
 def _shorten(text: str, lines: int = 8) -> str:
@@ -63,6 +85,8 @@ _DESCRIBE: dict[str, Callable[[dict[str, Any]], str]] = {
     "assigned": lambda d: f"assigned to {d['to'] or 'nobody'} (was {d['from'] or 'nobody'})",
     "status": lambda d: f"status {d['from']} → {d['to']} ({d['by']})",
     "priority": lambda d: f"priority {d['from']} → {d['to']}",
+    "impact": lambda d: f"impact {d['from'] or '-'} → {d['to']}",
+    "urgency": lambda d: f"urgency {d['from'] or '-'} → {d['to']}",
     "moved": lambda d: f"moved {d['from']} → {d['to']}",
     "related": lambda d: f"related to PRB-{d['problem']}",
     "command_rejected": lambda d: f"refused {d['command']}: {d['reason']}",

@@ -12,11 +12,12 @@ import logging
 import mimetypes
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import AbstractContextManager, contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
+from functools import cached_property
 
-from sqlalchemy import Engine, select
+from sqlalchemy import Engine, func, select
 from sqlalchemy.exc import IntegrityError, InterfaceError, OperationalError
 from sqlalchemy.orm import Session
 
@@ -24,11 +25,15 @@ from mailproc import db
 from mailproc.config import Settings
 from mailproc.intents import NewIncident, Reply, actor_of, classify
 from mailproc.mail import InboundMail, MailError, parse_mail
-from mailproc.subject import Command, parse_subject
+from mailproc.msgid import read_message_id
+from mailproc.notices import Person
+from mailproc.outbox import Change, Outbox
+from mailproc.subject import BadCommand, Command, parse_subject
 from mailproc.vocabulary import EventKind, Priority, StatusKind, Verb
 from mailproc.workflow import (
     Actor,
     Decision,
+    Happening,
     IncidentView,
     close_by_timeout,
     decide,
@@ -106,7 +111,9 @@ class Desk:
                     yield session
 
             def handle(raw: bytes, origin: Origin = Origin()) -> Outcome:
-                return self._guarded(raw, origin, savepoint)
+                before = session.scalar(select(func.max(db.Outbox.id))) or 0
+                outcome = self._guarded(raw, origin, savepoint)
+                return _with_notices(session, outcome, before)
 
             try:
                 yield handle
@@ -211,9 +218,17 @@ class Desk:
             decision = close_by_timeout(_view(session, incident), self.settings)
             if not decision.events:
                 return None
-            actor = Actor(SYSTEM_ACTOR)
-            _Apply(self.settings, session, None, actor, now)._commit_decision(incident, decision)
+            apply = _Apply(
+                self.settings, session, None, Actor(SYSTEM_ACTOR), now, None, self.outbox
+            )
+            apply._commit_decision(incident, decision)
+            apply.notify(incident)
             return incident.id
+
+    @cached_property
+    def outbox(self) -> Outbox:
+        """The notification writer, one per Desk so compiled templates serve many mails."""
+        return Outbox(self.settings)
 
     def _apply(self, session: Session, mail: InboundMail, origin: Origin, now: datetime) -> Outcome:
         prior = _prior(session, mail.key)
@@ -224,11 +239,12 @@ class Desk:
         session.flush()  # claims the key: a concurrent twin now waits, then fails
         session.add_all(_attachment_rows(mail, message.id))
         subject = parse_subject(mail.subject, self.settings.language)
-        found = _thread(session, mail, subject.incident)
+        found = _thread(session, mail, subject.incident, self.settings)
         view = _view(session, found) if found else None
         participants = _participants(session, found.id) if found else frozenset()
         intent = classify(mail, subject, view, participants, self.settings, now, origin.service)
-        apply = _Apply(self.settings, session, message, actor_of(mail, self.settings), now)
+        actor = actor_of(mail, self.settings)
+        apply = _Apply(self.settings, session, message, actor, now, mail, self.outbox)
         if isinstance(intent, NewIncident):
             incident, summary = apply.new_incident(intent)
         else:
@@ -251,6 +267,9 @@ class _Apply:
     message: db.Message | None
     actor: Actor
     now: datetime
+    mail: InboundMail | None = None
+    outbox: Outbox | None = None
+    happened: list[tuple[int, Happening]] = field(default_factory=list)
 
     def new_incident(self, intent: NewIncident) -> tuple[db.Incident, str]:
         workflow = self.settings.workflow_of(intent.service)
@@ -277,6 +296,7 @@ class _Apply:
             self._event(intent.follow_up_of, EventKind.FOLLOW_UP, {"incident": incident.id})
         self._event(incident.id, EventKind.CREATED, detail)
         summary = f"created INC-{incident.id} in {incident.service}"
+        decision = None
         if intent.commands:
             decision = decide(
                 _view(self.session, incident),
@@ -287,6 +307,7 @@ class _Apply:
             )
             self._commit_decision(incident, decision)
             summary += _command_summary(decision)
+        self.notify(incident, created=True, commands=intent.commands, decision=decision)
         return incident, summary
 
     def reply(self, intent: Reply, incident: db.Incident, view: IncidentView) -> str:
@@ -304,12 +325,16 @@ class _Apply:
             view = decision.view
             if decision.events:
                 summary += ", reopened"
+        commanded = None
         if intent.commands:
             problems = _problems(self.session, intent.commands)
-            decision = decide(view, intent.commands, self.actor, self.settings, problems)
-            self._commit_decision(incident, decision)
-            summary += _command_summary(decision)
+            commanded = decide(view, intent.commands, self.actor, self.settings, problems)
+            self._commit_decision(incident, commanded)
+            summary += _command_summary(commanded)
         incident.updated_at = self.now
+        self.notify(
+            incident, commands=intent.commands, decision=commanded, accepted=intent.accepted
+        )
         return summary
 
     def _commit_decision(self, incident: db.Incident, decision: Decision) -> None:
@@ -330,7 +355,34 @@ class _Apply:
             self._event(incident.id, happening.kind, dict(happening.detail))
         incident.updated_at = self.now
 
+    def notify(
+        self,
+        incident: db.Incident,
+        *,
+        created: bool = False,
+        commands: tuple[Command | BadCommand, ...] = (),
+        decision: Decision | None = None,
+        accepted: bool = True,
+    ) -> None:
+        """Queue the notices of everything this mail did to the incident, in this transaction."""
+        if self.outbox is None:
+            return
+        name = self.mail.sender.name if self.mail and self.mail.sender else ""
+        change = Change(
+            incident=incident,
+            actor=Person(self.actor.email, name or self.actor.person or ""),
+            now=self.now,
+            happenings=tuple(h for number, h in self.happened if number == incident.id),
+            mail=self.mail,
+            created=created,
+            commands=commands,
+            decision=decision,
+            sender_accepted=accepted,
+        )
+        self.outbox.after_change(self.session, change)
+
     def _event(self, incident_id: int, kind: EventKind, detail: dict[str, object]) -> None:
+        self.happened.append((incident_id, Happening(kind, detail)))
         self.session.add(
             db.Event(
                 incident_id=incident_id,
@@ -341,6 +393,19 @@ class _Apply:
                 message_pk=self.message.id if self.message else None,
             )
         )
+
+
+def _with_notices(session: Session, outcome: Outcome, after_id: int) -> Outcome:
+    """A dry run's outcome, telling the notifications its mail queued (and will not send)."""
+    rows = session.execute(
+        select(db.Outbox.kind, db.Outbox.recipient)
+        .where(db.Outbox.id > after_id)
+        .order_by(db.Outbox.id)
+    ).all()
+    if not rows:
+        return outcome
+    notices = ", ".join(f"{row.kind} to {row.recipient}" for row in rows)
+    return replace(outcome, summary=f"{outcome.summary}; notify {notices}")
 
 
 def _prior(session: Session, key: str) -> Outcome | None:
@@ -405,7 +470,9 @@ def _attachment_rows(mail: InboundMail, message_pk: int) -> list[db.Attachment]:
     return rows
 
 
-def _thread(session: Session, mail: InboundMail, tagged: int | None) -> db.Incident | None:
+def _thread(
+    session: Session, mail: InboundMail, tagged: int | None, settings: Settings
+) -> db.Incident | None:
     """Headers first (the most specific evidence), then the subject tag; never the title."""
     refs = [*reversed(mail.in_reply_to), *reversed(mail.references)]
     if refs:
@@ -418,7 +485,29 @@ def _thread(session: Session, mail: InboundMail, tagged: int | None) -> db.Incid
         for ref in refs:
             if ref in known:
                 return _locked(session, known[ref])
+        signed = _signed_reference(refs, mail, settings)
+        found = _locked(session, signed) if signed is not None else None
+        if found is not None:
+            return found
     return _locked(session, tagged) if tagged is not None else None
+
+
+def _signed_reference(refs: list[str], mail: InboundMail, settings: Settings) -> int | None:
+    """A reference to a mail of ours that is not in thread_refs: a valid signature proves we
+    sent it; a forged one (someone pushing text into another incident) is logged, not used."""
+    for ref in refs:
+        signed = read_message_id(settings.signing_key, ref)
+        if signed is None:
+            continue
+        if signed.valid:
+            return signed.incident
+        log.warning(
+            "%s: reference <%s> claims INC-%d but its signature is not ours; not threaded",
+            mail.key,
+            ref,
+            signed.incident,
+        )
+    return None
 
 
 def _locked(session: Session, number: int) -> db.Incident | None:

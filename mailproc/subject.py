@@ -50,6 +50,14 @@ SPECS: dict[Verb, VerbSpec] = {
     Verb.PRIORITY: VerbSpec("required", "[PRIORITY P1|P2|P3|P4|critical|high|medium|low]"),
     Verb.MOVE: VerbSpec("required", "[MOVE service]"),
     Verb.RELATE: VerbSpec("required", "[RELATE PRB-n]"),
+    Verb.IMPACT: VerbSpec("required", "[IMPACT level]"),
+    Verb.URGENCY: VerbSpec("required", "[URGENCY level]"),
+    Verb.ACK: VerbSpec("none", "[ACK]"),
+}
+#: The impact and urgency words of the shipped priority matrix; a configuration may change them.
+DEFAULT_LEVELS: Mapping[Verb, tuple[str, ...]] = {
+    Verb.IMPACT: ("high", "medium", "low"),
+    Verb.URGENCY: ("high", "medium", "low"),
 }
 
 _BRACKET = re.compile(r"\[([^\[\]]*)\]")
@@ -67,15 +75,24 @@ _SPACES = re.compile(r"\s+")
 
 @dataclass(frozen=True)
 class Language:
-    """The command words a deployment understands: canonical verbs plus configured aliases."""
+    """The command words a deployment understands: canonical verbs plus configured aliases, and
+    the words its priority matrix accepts for [IMPACT …] and [URGENCY …]."""
 
     words: Mapping[str, Verb] = field(default_factory=lambda: {v.value: v for v in Verb})
+    levels: Mapping[Verb, tuple[str, ...]] = field(default_factory=lambda: DEFAULT_LEVELS)
 
     @classmethod
-    def with_aliases(cls, aliases: Mapping[str, Verb]) -> Language:
+    def with_aliases(
+        cls, aliases: Mapping[str, Verb], levels: Mapping[Verb, tuple[str, ...]] = DEFAULT_LEVELS
+    ) -> Language:
         words = {v.value: v for v in Verb}
         words.update({alias.upper(): verb for alias, verb in aliases.items()})
-        return cls(words)
+        return cls(words, levels)
+
+    def syntax(self, verb: Verb) -> str:
+        if verb in self.levels:
+            return f"[{verb} {'|'.join(self.levels[verb])}]"
+        return SPECS[verb].syntax
 
     def near_miss(self, word: str) -> str | None:
         """A command word one typo away, so `[ASIGN tina]` is refused instead of kept as title."""
@@ -138,29 +155,35 @@ def _read_command(inner: str, text: str, language: Language) -> Command | BadCom
         return BadCommand(
             text,
             f"unknown command '{parts[0]}' — did you mean {guess}? "
-            f"Syntax: {SPECS[canonical].syntax}",
+            f"Syntax: {language.syntax(canonical)}",
         )
-    return _check_argument(verb, " ".join(parts[1:]) or None, text)
+    return _check_argument(verb, " ".join(parts[1:]) or None, text, language)
 
 
-def _check_argument(verb: Verb, arg: str | None, text: str) -> Command | BadCommand:
-    spec = SPECS[verb]
+def _check_argument(
+    verb: Verb, arg: str | None, text: str, language: Language
+) -> Command | BadCommand:
+    spec, syntax = SPECS[verb], language.syntax(verb)
     if spec.arg == "none" and arg is not None:
-        return BadCommand(text, f"{verb} takes no argument. Syntax: {spec.syntax}")
+        return BadCommand(text, f"{verb} takes no argument. Syntax: {syntax}")
     if spec.arg == "required" and arg is None:
-        return BadCommand(text, f"{verb} needs an argument. Syntax: {spec.syntax}")
+        return BadCommand(text, f"{verb} needs an argument. Syntax: {syntax}")
     if verb is Verb.PRIORITY and arg is not None:
         priority = PRIORITY_WORDS.get(arg.upper())
         if priority is None:
-            return BadCommand(text, f"unknown priority '{arg}'. Syntax: {spec.syntax}")
+            return BadCommand(text, f"unknown priority '{arg}'. Syntax: {syntax}")
         arg = priority.value
+    elif verb in language.levels and arg is not None:
+        if arg.lower() not in language.levels[verb]:
+            return BadCommand(text, f"unknown {verb.lower()} '{arg}'. Syntax: {syntax}")
+        arg = arg.lower()
     elif verb is Verb.RELATE and arg is not None:
         number = _PRB.match(arg)
         if number is None:
-            return BadCommand(text, f"'{arg}' is not a problem number. Syntax: {spec.syntax}")
+            return BadCommand(text, f"'{arg}' is not a problem number. Syntax: {syntax}")
         arg = number.group(1)
     elif verb in (Verb.ASSIGN, Verb.MOVE) and arg is not None and " " in arg:
-        return BadCommand(text, f"{verb} takes one name. Syntax: {spec.syntax}")
+        return BadCommand(text, f"{verb} takes one name. Syntax: {syntax}")
     return Command(verb, arg, text)
 
 

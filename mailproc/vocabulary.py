@@ -19,6 +19,9 @@ class Verb(StrEnum):
     PRIORITY = "PRIORITY"
     MOVE = "MOVE"
     RELATE = "RELATE"
+    IMPACT = "IMPACT"
+    URGENCY = "URGENCY"
+    ACK = "ACK"
 
 
 class Priority(StrEnum):
@@ -48,6 +51,21 @@ class StatusKind(StrEnum):
     CLOSED = "closed"
 
 
+class SlaTarget(StrEnum):
+    """The two clocks of an incident: until someone responds, and until it is resolved."""
+
+    RESPONSE = "response"
+    RESOLUTION = "resolution"
+
+
+class EscalationRole(StrEnum):
+    """Who an escalation level goes to when it names a role instead of an address."""
+
+    ASSIGNEE = "assignee"
+    FIRST_LINE = "first_line"
+    TEAM = "team"
+
+
 class Role(StrEnum):
     SOLVER = "solver"
     ADMIN = "admin"
@@ -67,9 +85,40 @@ class EventKind(StrEnum):
     ASSIGNED = "assigned"
     STATUS = "status"
     PRIORITY = "priority"
+    IMPACT = "impact"
+    URGENCY = "urgency"
     MOVED = "moved"
     RELATED = "related"
     REOPENED = "reopened"
     COMMAND_REJECTED = "command_rejected"
     REPLY_NOT_APPLIED = "reply_not_applied"
     FOLLOW_UP = "follow_up"
+
+
+class NoticeKind(StrEnum):
+    """A kind of notification mail; each has its own folder of templates."""
+
+    ACKNOWLEDGMENT = "acknowledgment"
+    NEW_INCIDENT = "new_incident"
+    ASSIGNED = "assigned"
+    COMMENT = "comment"
+    MOVED = "moved"
+    PRIORITY = "priority"
+    RELATED = "related"
+    RESOLVED = "resolved"
+    CLOSED = "closed"
+    REOPENED = "reopened"
+    TRANSCRIPT = "transcript"
+    ESCALATION = "escalation"
+    PROBLEM_RESOLVED = "problem_resolved"
+
+
+class Party(StrEnum):
+    """Who a notice goes to, named by their part in the incident."""
+
+    REPORTER = "reporter"
+    ASSIGNEE = "assignee"
+    WATCHERS = "watchers"  # the participants: To/Cc of the incident's mails
+    TEAM = "team"
+    FIRST_LINE = "first_line"
+    SENDER = "sender"  # whoever sent the mail being answered

@@ -29,6 +29,8 @@ class IncidentView:
     reporter: str
     problems: frozenset[int] = frozenset()
     closed_at: datetime | None = None
+    impact: str | None = None  # None: the priority matrix's default_impact
+    urgency: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -239,6 +241,35 @@ def _priority(
     return after, events + _status_events(view, after, cmd.verb)
 
 
+def _impact_urgency(
+    view: IncidentView, cmd: Command, _a: Actor, settings: Settings, _p: Any, target: str
+) -> Outcome:
+    """[IMPACT …] and [URGENCY …] set one input of the matrix; the matrix then sets the
+    priority (the missing input counts as its default). The last command wins, so a later
+    [PRIORITY …] overrides the matrix and a later [IMPACT …] overrides that."""
+    if cmd.verb is Verb.IMPACT:
+        old, kind, after = view.impact, EventKind.IMPACT, replace(view, impact=cmd.arg)
+    else:
+        old, kind, after = view.urgency, EventKind.URGENCY, replace(view, urgency=cmd.arg)
+    new = cmd.arg
+    priority = settings.priority_matrix.priority(after.impact, after.urgency)
+    after = replace(after, priority=priority, status=target)
+    events = [] if old == new else [Happening(kind, {"from": old, "to": new})]
+    if priority != view.priority:
+        detail = {"from": view.priority.value, "to": priority.value, "by": "matrix"}
+        events.append(Happening(EventKind.PRIORITY, detail))
+    return after, events + _status_events(view, after, cmd.verb)
+
+
+def _acknowledge(
+    view: IncidentView, cmd: Command, _a: Actor, _s: Settings, _p: Any, target: str
+) -> Outcome:
+    """[ACK] stops an escalation ladder; that effect is the escalation service's. Here it only
+    has to be a permitted command, so it changes nothing and records nothing itself."""
+    after = replace(view, status=target)
+    return after, _status_events(view, after, cmd.verb)
+
+
 def _move(
     view: IncidentView, cmd: Command, _a: Actor, settings: Settings, _p: Any, target: str
 ) -> Outcome:
@@ -283,4 +314,7 @@ _HANDLERS = {
     Verb.PRIORITY: _priority,
     Verb.MOVE: _move,
     Verb.RELATE: _relate,
+    Verb.IMPACT: _impact_urgency,
+    Verb.URGENCY: _impact_urgency,
+    Verb.ACK: _acknowledge,
 }

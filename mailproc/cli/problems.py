@@ -9,6 +9,7 @@ import click
 
 from mailproc import report
 from mailproc.cli import App, pass_app
+from mailproc.outbox import Outbox
 from mailproc.problems import add_problem, get_problem, list_problems, update_problem
 from mailproc.queries import to_json
 from mailproc.service import utcnow
@@ -83,6 +84,7 @@ def update(app: App, ref: str, status: str | None, workaround: str | None) -> No
         utcnow(),
         status=ProblemStatus(status) if status else None,
         workaround=workaround,
+        outbox=Outbox(app.settings),
     )
     click.echo(f"{problem.ref}: {problem.status.value}")
 
@@ -93,7 +95,11 @@ def update(app: App, ref: str, status: str | None, workaround: str | None) -> No
 def resolve(app: App, ref: str) -> None:
     """Mark a problem resolved."""
     problem = update_problem(
-        app.ready_engine(), problem_number(ref), utcnow(), status=ProblemStatus.RESOLVED
+        app.ready_engine(),
+        problem_number(ref),
+        utcnow(),
+        status=ProblemStatus.RESOLVED,
+        outbox=Outbox(app.settings),
     )
     click.echo(f"{problem.ref}: resolved ({len(problem.incidents)} related incidents)")
 

@@ -30,6 +30,7 @@ def config_check(app: App) -> None:
     click.echo(f"  services: {', '.join(sorted(s.services))} (default {s.default_service})")
     click.echo(f"  people: {', '.join(sorted(s.people)) or 'none'}")
     click.echo(f"  workflows: {', '.join(sorted(s.workflows))}")
+    click.echo(f"  calendars: {', '.join(sorted(s.calendars))} (default {s.sla.calendar})")
 
 
 @click.command()

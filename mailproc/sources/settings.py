@@ -109,6 +109,7 @@ class DaemonConfig(_Frozen):
     backoff_initial_seconds: float = Field(default=1, gt=0)
     backoff_max_seconds: float = Field(default=300, gt=0)
     close_timed_out_seconds: float = Field(default=3600, gt=0)
+    send_outbox_seconds: float = Field(default=10, gt=0)
 
     @model_validator(mode="after")
     def _backoff(self) -> DaemonConfig:

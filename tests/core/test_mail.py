@@ -1,17 +1,18 @@
 """parse_mail: decoding, repair and robustness against what real mail servers deliver."""
 
 import base64
+import email
 import hashlib
 from dataclasses import FrozenInstanceError
 from datetime import UTC, datetime, timedelta, timezone
 from email.message import Message
 from pathlib import Path
+from typing import Any
 
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-import mailproc.mail as mail_module
 from mailproc.mail import Address, InboundMail, MailError, parse_mail
 
 DATA = Path(__file__).resolve().parent.parent / "data" / "mail"
@@ -511,14 +512,14 @@ def test_a_crashing_stdlib_parser_still_yields_the_headers(monkeypatch: pytest.M
     def crash(*args: object, **kwargs: object) -> None:
         raise IndexError("simulated stdlib bug")
 
-    monkeypatch.setattr(mail_module.email, "message_from_bytes", crash)
+    monkeypatch.setattr(email, "message_from_bytes", crash)
     parsed = parse_mail(mail(""))
     assert (parsed.subject, parsed.text) == ("Test", "Hello\n")
     assert any("IndexError" in d for d in parsed.defects)
 
 
 def test_a_crashing_payload_decoder_costs_only_that_part(monkeypatch: pytest.MonkeyPatch) -> None:
-    original = Message.get_payload
+    original: Any = Message.get_payload
 
     def get_payload(self: Message, i: int | None = None, decode: bool = False) -> object:
         if decode and self.get_content_type() == "application/pdf":

@@ -34,7 +34,7 @@ from mailproc.schema import upgrade
 from tests.servers import DovecotServer, ImapAccount, ServerError
 
 PASSWORD_ENV = "MAILPROC_TEST_IMAP_PASSWORD"
-ENV = {PASSWORD_ENV: "support-pass"}
+ENV = {PASSWORD_ENV: "support-pass", "MAILPROC_SECRET": "daemon tests"}
 _JWT_KEY = b"mailproc-test-hmac-key-0123456789"
 
 
@@ -157,8 +157,13 @@ def imap_source(account: ImapAccount, **overrides: Any) -> dict[str, Any]:
     }
 
 
-def make_settings(database_url: str, sources: dict[str, dict[str, Any]], **daemon: Any) -> Settings:
-    """The embedded defaults with these sources and a quick backoff."""
+def make_settings(
+    database_url: str,
+    sources: dict[str, dict[str, Any]],
+    smtp: dict[str, Any] | None = None,
+    **daemon: Any,
+) -> Settings:
+    """The embedded defaults with these sources, a quick backoff and the signing secret."""
     from mailproc.config import _embedded
 
     data = _embedded() | {
@@ -166,7 +171,9 @@ def make_settings(database_url: str, sources: dict[str, dict[str, Any]], **daemo
         "sources": sources,
         "daemon": {"backoff_initial_seconds": 0.05, "backoff_max_seconds": 0.3, **daemon},
     }
-    return settings_from_dict(data, "test configuration", {})
+    if smtp is not None:
+        data["smtp"] = smtp
+    return settings_from_dict(data, "test configuration", ENV)
 
 
 @contextmanager

@@ -7,13 +7,13 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 from click.testing import CliRunner
+from sqlalchemy import update
 
 from mailproc import db
 from mailproc.cli import command
 from mailproc.health import Cursor, Ledger
 from tests.daemon.conftest import (
     ENV,
-    PASSWORD_ENV,
     count,
     imap_source,
     messages,
@@ -23,7 +23,15 @@ from tests.daemon.conftest import (
 from tests.mailfactory import make_mail, message_id_of
 
 TINA = "Tina <tina@example.com>"
-TABLES = (db.Message, db.Incident, db.Event, db.ThreadRef, db.SourceState, db.Attachment)
+TABLES = (
+    db.Message,
+    db.Incident,
+    db.Event,
+    db.ThreadRef,
+    db.SourceState,
+    db.Attachment,
+    db.Outbox,
+)
 
 
 @pytest.fixture
@@ -32,7 +40,8 @@ def cli(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     monkeypatch.delenv("MAILPROC_CONFIG", raising=False)
     monkeypatch.delenv("MAILPROC_DATABASE_URL", raising=False)
-    monkeypatch.setenv(PASSWORD_ENV, ENV[PASSWORD_ENV])
+    for name, value in ENV.items():
+        monkeypatch.setenv(name, value)
     config = tmp_path / "mailproc.toml"
     runner = CliRunner()
 
@@ -65,8 +74,14 @@ def test_poll_dry_run_reports_what_would_happen_and_leaves_no_trace(
         result.stdout
         == "support: dry run, nothing changed: 2 processed, 0 duplicate, 1 quarantined\n"
     )
-    assert "created INC-1 in email; would be moved to Processed" in result.stderr
-    assert "comment on INC-1; applied [PRIORITY P1] [ASSIGN tina]" in result.stderr
+    assert (
+        "created INC-1 in email; notify acknowledgment to alice@example.org; "
+        "would be moved to Processed"
+    ) in result.stderr
+    assert (
+        "comment on INC-1; applied [PRIORITY P1] [ASSIGN tina]; notify assigned to "
+        "alice@example.org, transcript to tina@example.com; would be moved to Processed"
+    ) in result.stderr
     assert "unparseable: no header block" in result.stderr
     assert "would be moved to Quarantine" in result.stderr
     assert [count(engine, table) for table in TABLES] == [0] * len(TABLES)
@@ -87,8 +102,9 @@ def test_ingest_dry_run_stores_nothing(cli, sqlite_url, tmp_path):
     cli.write(toml_config(sqlite_url, {}))
     result = cli("ingest", "--dry-run", "0.eml", "1.eml", "2.eml")
     assert result.stdout.splitlines() == [
-        "0.eml: would: created INC-1 in email",
-        "1.eml: would: comment on INC-1; applied [PRIORITY P1] [ASSIGN tina]",
+        "0.eml: would: created INC-1 in email; notify acknowledgment to alice@example.org",
+        "1.eml: would: comment on INC-1; applied [PRIORITY P1] [ASSIGN tina]; notify assigned "
+        "to alice@example.org, transcript to tina@example.com",
     ]
     assert "2.eml: would be quarantined: unparseable" in result.stderr
     assert "dry run, nothing stored: ingested: 2 processed, 0 duplicate, 1 quarantined" in (
@@ -104,17 +120,25 @@ def test_status_is_zero_only_while_every_source_polls_successfully(cli, sqlite_u
     assert "no mail sources configured" in cli("status", code=1).stdout
 
     cli.write(toml_config(sqlite_url, {"support": imap_source(imap_mailbox)}))
-    assert cli("status", code=1).stdout == "support: FAIL never polled successfully\n"
+    assert cli("status", code=1).stdout == (
+        "support: FAIL never polled successfully\noutbox: OK 0 waiting, 0 failed\n"
+    )
 
-    cli("poll", "--once")
-    assert cli("status").stdout == "support: OK last poll 0s ago, backlog 0\n"
+    imap_mailbox.deliver(make_mail())
+    cli("poll", "--once")  # one incident, and its acknowledgment waits in the outbox
+    assert cli("status").stdout == (
+        "support: OK last poll 0s ago, backlog 0\noutbox: OK 1 waiting, 0 failed\n"
+    )
     report = json.loads(cli("status", "--json").stdout)
     assert report["healthy"] is True and report["checks"][0]["name"] == "support"
 
     long_ago = datetime.now(UTC) - timedelta(hours=1)
     Ledger(engine, lambda: long_ago).record("support", Cursor(), 42, ok=True)
+    with engine.begin() as connection:  # and no sender has run for an hour
+        connection.execute(update(db.Outbox).values(next_attempt_at=long_ago))
     assert cli("status", code=1).stdout == (
         "support: FAIL last successful poll 3600s ago (limit 900s); backlog 42\n"
+        "outbox: FAIL 1 waiting, 0 failed; one has been due for 3600s\n"
     )
     cli("poll", "--once")
     Ledger(engine, lambda: datetime.now(UTC)).failed("support", "mailbox unavailable: refused")

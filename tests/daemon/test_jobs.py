@@ -6,11 +6,20 @@ import logging
 import threading
 from datetime import timedelta
 
-from mailproc.config import Settings
+import pytest
+
+from mailproc.config import ConfigError, Settings, settings_from_dict
+from mailproc.daemon import Daemon
 from mailproc.jobs import Job, JobRunner
 from mailproc.queries import get_incident
 from mailproc.service import Desk
-from tests.daemon.conftest import make_settings, ready_engine, running, wait_until
+from tests.daemon.conftest import (
+    imap_source,
+    make_settings,
+    ready_engine,
+    running,
+    wait_until,
+)
 from tests.mailfactory import make_mail
 from tests.service.conftest import FakeClock
 
@@ -90,3 +99,28 @@ def test_a_reload_runs_the_hooks_with_the_new_configuration(sqlite_url, caplog):
         wait_until(lambda: seen, what="the hook")
     assert seen == [second] and seen[0].daemon.status_max_age_seconds == 60
     assert "reload hook" in caplog.text and "a broken hook" in caplog.text
+
+
+def test_mail_in_over_imap_and_its_acknowledgment_out_over_smtp(
+    sqlite_url, imap_mailbox, imap, smtp_server
+):
+    """The whole loop in one daemon: IDLE source, Desk, outbox, and the sender job."""
+    ready_engine(sqlite_url).dispose()
+    smtp = {"host": smtp_server.host, "port": smtp_server.port, "security": "none"}
+    settings = make_settings(
+        sqlite_url, {"support": imap_source(imap_mailbox)}, smtp=smtp, send_outbox_seconds=0.1
+    )
+    with running(settings):
+        imap.append("INBOX", make_mail(subject="Wi-Fi gone", sender="Eve <eve@example.org>"))
+        (ack,) = smtp_server.wait_for(1, timeout=15)
+    assert ack.rcpt_tos == ("eve@example.org",)
+    assert "[INC-1]" in (ack.subject or "") and "Wi-Fi gone" in (ack.subject or "")
+
+
+def test_the_daemon_will_not_sign_with_a_throwaway_key(sqlite_url):
+    ready_engine(sqlite_url).dispose()
+    from mailproc.config import _embedded
+
+    settings = settings_from_dict(_embedded() | {"database_url": sqlite_url}, "m.toml", {})
+    with pytest.raises(ConfigError, match="environment variable MAILPROC_SECRET is not set"):
+        Daemon(lambda: settings, {}).run()

@@ -46,7 +46,7 @@ def backlog(total: int) -> list[bytes]:
 def test_sigkill_at_random_points_applies_every_mail_exactly_once(
     pg_url, imap_mailbox, imap, daemon_process
 ):
-    total, rng = 300, random.Random()
+    total, rng = 250, random.Random()
     seed = rng.randrange(1 << 30)
     rng.seed(seed)
     engine = ready_engine(pg_url)
@@ -67,8 +67,10 @@ def test_sigkill_at_random_points_applies_every_mail_exactly_once(
             time.sleep(rng.uniform(0, 0.02))
         daemon.kill()
         kills += 1
+    started = daemon.text().count("mailproc daemon running")
     daemon.start()
     wait_until(lambda: count(engine, db.Message) == total and messages(imap) == 0, timeout=60)
+    wait_until(lambda: daemon.text().count("mailproc daemon running") > started)
     daemon.send(signal.SIGTERM)
     assert daemon.wait() == 0
 
@@ -85,7 +87,8 @@ def test_sigkill_at_random_points_applies_every_mail_exactly_once(
         ).all()
     assert keys == {message_id_of(raw) for raw in mails}, context  # none missing
     assert len(list_incidents(engine)) == total - total // 10, context  # none doubled
-    assert kinds == {"created": 270, "comment": 30, "priority": 30}, context
+    replies = total // 10
+    assert kinds == {"created": total - replies, "comment": replies, "priority": replies}, context
     assert {n for _, n in per_mail} <= {1, 2}, context  # a reply: its comment and command
     assert messages(imap, "Processed") == total, context  # MOVE is atomic: no copies either
     engine.dispose()

@@ -168,7 +168,27 @@ def test_demo_shows_a_whole_lifecycle(tmp_path):
         "refused [ASIGN sam]",
         "related to PRB-1",
         "status Solution → Closed (CLOSE)",
+        "notifies alice@example.org: [INC-1] We received your report",
+        "notifies tina@example.com: [INC-1] Commands refused",
+        "closed → alice@example.org: pending",
+        "PRB-1: Exchange certificate expired\n      Renew the certificate",
     ):
         assert expected in out
     assert "Traceback" not in result.stderr
     assert not (tmp_path / "var").exists()
+
+
+def test_export_writes_one_json_line_per_incident(run, tmp_path):
+    first = make_mail(subject="mail down")
+    (tmp_path / "a.eml").write_bytes(first)
+    reply = make_mail(subject="Re: x", body="more", in_reply_to=message_id_of(first))
+    (tmp_path / "b.eml").write_bytes(reply)
+    (tmp_path / "c.eml").write_bytes(make_mail(subject="second"))
+    run("ingest", "a.eml", "b.eml", "c.eml")
+    result = run("export")
+    lines = [json.loads(line) for line in result.stdout.splitlines()]
+    assert [line["ref"] for line in lines] == ["INC-1", "INC-2"]
+    assert lines[0]["message_ids"] == sorted([message_id_of(first), message_id_of(reply)])
+    assert [e["kind"] for e in lines[0]["events"]] == ["created", "comment"]
+    assert "exported 2 incidents" in result.stderr
+    assert run("export", "--since", "2999-01-01").stdout == ""

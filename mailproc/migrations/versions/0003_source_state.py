@@ -1,7 +1,7 @@
 """source_state: the daemon's cursor and health per mail source
 
 Revision ID: 0003
-Revises: 0001
+Revises: 0002
 Create Date: 2026-11-26 18:00:00
 """
 
@@ -14,7 +14,7 @@ import mailproc.db
 
 
 revision: str = '0003'
-down_revision: str | None = '0001'
+down_revision: str | None = '0002'
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

@@ -1,0 +1,280 @@
+"""Ingestion throughput against the mail parser's own limit, on SQLite and PostgreSQL.
+
+    .venv/bin/python bench/ingest.py              # N = 1,000 and 10,000, plus the 100k case
+    .venv/bin/python bench/ingest.py --sizes 1000 --no-large
+
+For each N, in one run: the limit line (the stdlib parser alone, reading the headers and the
+text body of the same files) and `mailproc ingest` end to end on SQLite and on a durable
+PostgreSQL, each in its own process so CPU time and peak RSS are that process's own. Then
+1,000 further mails into a database already holding 100,000 incidents, against 1,000 into an
+empty one. Every run is checked with `mailproc export`: each reply threaded onto the incident
+of the report that opened its thread, no incident lost or duplicated.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from bench.corpus import write as write_corpus  # noqa: E402
+from tests.servers import PostgresServer  # noqa: E402
+
+MAILPROC = [sys.executable, "-m", "mailproc"]
+LIMIT = [sys.executable, str(ROOT / "bench" / "limit_line.py")]
+
+
+@dataclass(frozen=True)
+class Run:
+    label: str
+    mails: int
+    wall: float
+    cpu: float
+    rss_mb: float
+
+    @property
+    def rate(self) -> float:
+        return self.mails / self.wall
+
+
+def measure(label: str, argv: Sequence[str], mails: int, env: dict[str, str]) -> Run:
+    """Wall time, CPU time and peak RSS of one child process (wait4 gives its own rusage)."""
+    start = time.perf_counter()
+    child = subprocess.Popen(argv, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    _, status, usage = os.wait4(child.pid, 0)
+    wall = time.perf_counter() - start
+    stderr = child.stderr.read().decode() if child.stderr else ""
+    if status != 0:
+        raise SystemExit(f"{label} failed ({status}):\n{stderr[-2000:]}")
+    return Run(label, mails, wall, usage.ru_utime + usage.ru_stime, usage.ru_maxrss / 1024)
+
+
+def environment(url: str) -> dict[str, str]:
+    env = {**os.environ, "MAILPROC_DATABASE_URL": url}
+    env.pop("MAILPROC_CONFIG", None)
+    env["MAILPROC_SECRET"] = env.get("MAILPROC_SECRET", "bench-secret-not-for-production")
+    return env
+
+
+def init(env: dict[str, str]) -> None:
+    subprocess.run([*MAILPROC, "init"], env=env, check=True, capture_output=True)
+
+
+def check(env: dict[str, str], manifest: Path, preexisting: int = 0) -> str:
+    """Every mail of the manifest on the incident of its thread's report, once."""
+    out = subprocess.run(
+        [*MAILPROC, "export"], env=env, check=True, capture_output=True, text=True
+    ).stdout
+    incident_of: dict[str, int] = {}
+    incidents = 0
+    for line in out.splitlines():
+        data = json.loads(line)
+        incidents += 1
+        for mid in data["message_ids"]:
+            if mid in incident_of:
+                return f"FAIL: {mid} on two incidents"
+            incident_of[mid] = data["number"]
+    roots = set()
+    for line in manifest.read_text().splitlines():
+        entry = json.loads(line)
+        roots.add(entry["root"])
+        got, want = incident_of.get(entry["message_id"]), incident_of.get(entry["root"])
+        if got is None or got != want:
+            return f"FAIL: {entry['message_id']} not threaded onto {entry['root']}"
+    if incidents - preexisting != len(roots):
+        return f"FAIL: {incidents - preexisting} incidents for {len(roots)} reports"
+    return "ok"
+
+
+def run_size(n: int, work: Path, pg: PostgresServer, rows: list[list[str]]) -> list[Run]:
+    corpus = write_corpus(n, work / f"corpus-{n}")
+    manifest = corpus.parent / "manifest.jsonl"
+    limit = measure(f"limit line, N={n}", [*LIMIT, str(corpus)], n, dict(os.environ))
+    runs, own = [limit], [_row(limit, limit, "-")]
+    targets = {
+        "SQLite": f"sqlite:///{work}/ingest-{n}.db",
+        "PostgreSQL": pg.create_database(f"ingest_{n}"),
+    }
+    for name, url in targets.items():
+        env = environment(url)
+        init(env)
+        run = measure(
+            f"mailproc ingest, {name}, N={n}", [*MAILPROC, "ingest", "-q", str(corpus)], n, env
+        )
+        runs.append(run)
+        own.append(_row(run, limit, check(env, manifest)))
+    rows.extend(own)
+    return runs
+
+
+def _row(run: Run, limit: Run, verdict: str) -> list[str]:
+    return [
+        run.label,
+        f"{run.rate:,.0f}",
+        f"{run.cpu / run.mails * 1000:.2f}",
+        f"{run.rss_mb:.0f}",
+        f"{run.rate / limit.rate:.2f}",
+        verdict,
+    ]
+
+
+def populate(url: str, incidents: int) -> None:
+    """Fill a database with `incidents` incidents (with a message, an event and a thread ref
+    each) by bulk insert, to show that per-mail cost does not grow with the database."""
+    from sqlalchemy import insert
+
+    from mailproc import db
+    from mailproc.db import make_engine
+
+    engine = make_engine(url)
+    now = datetime(2026, 1, 1, tzinfo=UTC)
+    with engine.begin() as conn:
+        for start in range(1, incidents + 1, 5000):
+            ids = range(start, min(start + 5000, incidents + 1))
+            conn.execute(
+                insert(db.Incident),
+                [
+                    {
+                        "id": i,
+                        "service": "email",
+                        "status": "New",
+                        "priority": "P3",
+                        "title": f"old incident {i}",
+                        "reporter": f"user{i % 300}@customer.example.org",
+                        "reporter_name": "",
+                        "created_at": now,
+                        "updated_at": now,
+                    }
+                    for i in ids
+                ],
+            )
+            conn.execute(
+                insert(db.Message),
+                [
+                    {
+                        "id": i,
+                        "key": f"old-{i}@x",
+                        "message_id": f"old-{i}@x",
+                        "content_hash": "0" * 64,
+                        "incident_id": i,
+                        "sender": "",
+                        "subject": "",
+                        "source": "bench",
+                        "outcome": "processed",
+                        "received_at": now,
+                        "raw": b"Subject: old\r\n\r\nx",
+                    }
+                    for i in ids
+                ],
+            )
+            conn.execute(
+                insert(db.ThreadRef), [{"message_id": f"old-{i}@x", "incident_id": i} for i in ids]
+            )
+            conn.execute(
+                insert(db.Event),
+                [
+                    {
+                        "incident_id": i,
+                        "at": now,
+                        "actor": "",
+                        "kind": "created",
+                        "detail": {"title": "old", "service": "email", "text": ""},
+                        "message_pk": i,
+                    }
+                    for i in ids
+                ],
+            )
+        if conn.dialect.name == "postgresql":
+            for table in ("incidents", "messages", "events"):
+                conn.exec_driver_sql(
+                    f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), {incidents})"
+                )
+    engine.dispose()
+
+
+def run_large(work: Path, pg: PostgresServer, rows: list[list[str]], stored: int) -> None:
+    corpus = write_corpus(1000, work / "corpus-large", seed=7, tag="late")
+    manifest = corpus.parent / "manifest.jsonl"
+    for name, empty_url, full_url in (
+        ("SQLite", f"sqlite:///{work}/empty.db", f"sqlite:///{work}/full.db"),
+        ("PostgreSQL", pg.create_database("empty"), pg.create_database("full")),
+    ):
+        results = []
+        for label, url, pre in (("empty", empty_url, 0), (f"{stored:,} stored", full_url, stored)):
+            env = environment(url)
+            init(env)
+            if pre:
+                populate(url, pre)
+            run = measure(
+                f"1,000 more, {name}, {label}", [*MAILPROC, "ingest", "-q", str(corpus)], 1000, env
+            )
+            results.append(run)
+            rows.append(
+                [
+                    run.label,
+                    f"{run.rate:,.0f}",
+                    f"{run.cpu:.2f}",
+                    f"{run.rss_mb:.0f}",
+                    f"{run.cpu / results[0].cpu:.2f}",
+                    check(env, manifest, pre),
+                ]
+            )
+
+
+def table(header: list[str], rows: list[list[str]]) -> str:
+    widths = [max(len(str(r[i])) for r in [header, *rows]) for i in range(len(header))]
+
+    def line(cells: list[str]) -> str:
+        return "| " + " | ".join(str(c).ljust(w) for c, w in zip(cells, widths, strict=True)) + " |"
+
+    return "\n".join([line(header), line(["-" * w for w in widths]), *map(line, rows)])
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawTextHelpFormatter
+    )
+    parser.add_argument("--sizes", type=int, nargs="+", default=[1000, 10000])
+    parser.add_argument("--stored", type=int, default=100_000, help="incidents for the large case")
+    parser.add_argument("--no-large", action="store_true")
+    args = parser.parse_args()
+    python = sys.version.split()[0]
+    print(f"machine: {os.cpu_count()} cores, Python {python}, {time.strftime('%Y-%m-%d')}")
+    with (
+        tempfile.TemporaryDirectory(prefix="mailproc-bench-") as tmp,
+        PostgresServer(durable=True) as pg,
+    ):
+        work = Path(tmp)
+        rows: list[list[str]] = []
+        runs = {n: run_size(n, work, pg, rows) for n in args.sizes}
+        print(
+            table(["run", "mails/s", "CPU ms/mail", "peak RSS MB", "ratio to limit", "check"], rows)
+        )
+        if len(args.sizes) > 1:
+            small, big = runs[min(args.sizes)], runs[max(args.sizes)]
+            for a, b in zip(small[1:], big[1:], strict=True):
+                print(f"peak RSS {b.label} / {a.label}: {b.rss_mb / a.rss_mb:.2f}")
+        if not args.no_large:
+            large: list[list[str]] = []
+            run_large(work, pg, large, args.stored)
+            print()
+            print(
+                table(
+                    ["run", "mails/s", "CPU s", "peak RSS MB", "CPU ratio to empty", "check"], large
+                )
+            )
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,310 @@
+"""Business calendars: when an SLA clock runs, and arithmetic in business time.
+
+Pure (no clock, no I/O): a calendar is a time zone, wall-clock working hours per weekday and
+holidays; its functions take and return aware datetimes in UTC. Working hours are local
+wall-clock hours, so each local day is turned into UTC intervals on its own: a day on which
+the clocks change has the business hours it really has (00:00–24:00 lasts 23 or 25 hours;
+08:00–17:00 still lasts 9). A wall time that occurs twice opens an interval at its first
+occurrence and closes one at its second; a wall time that does not exist (skipped by the
+clocks) is the instant the clocks jump. Arithmetic walks working intervals day by day, never
+minute by minute, so adding 40 business hours costs a week of intervals.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, time, timedelta
+from enum import StrEnum
+from functools import cached_property
+from itertools import pairwise
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import holidays as holiday_tables
+
+DAY = timedelta(days=1)
+IDLE_LIMIT_DAYS = 3660  # ten years without one working minute: the calendar is broken
+MEMO_DAYS = 4096
+_HOURS = re.compile(r"^(\d{1,2}):(\d{2})\s*[-–]\s*(\d{1,2}):(\d{2})$")
+
+Interval = tuple[datetime, datetime]
+Minutes = tuple[int, int]  # start and end of working hours, minutes after local midnight
+
+
+class Weekday(StrEnum):
+    """Configuration keys for the days of the week, Monday first as in date.weekday()."""
+
+    MON = "mon"
+    TUE = "tue"
+    WED = "wed"
+    THU = "thu"
+    FRI = "fri"
+    SAT = "sat"
+    SUN = "sun"
+
+
+WEEK = tuple(Weekday)
+
+
+class NoBusinessTime(ValueError):
+    """The calendar has no working time for years ahead: a configuration fault, not a date."""
+
+
+def parse_hours(text: str) -> Minutes:
+    """'08:00-12:00' -> (480, 720). The end may be 24:00; an interval must not cross midnight
+    (write 22:00-24:00 on one day and 00:00-06:00 on the next), because each interval belongs
+    to the local day it is listed under."""
+    match = _HOURS.match(text.strip())
+    if match is None:
+        raise ValueError(f"'{text}' is not working hours like '08:00-17:00'")
+    h1, m1, h2, m2 = (int(g) for g in match.groups())
+    start, end = h1 * 60 + m1, h2 * 60 + m2
+    if m1 > 59 or m2 > 59 or start >= 24 * 60 or end > 24 * 60:
+        raise ValueError(f"'{text}': hours run from 00:00 to 24:00")
+    if start >= end:
+        raise ValueError(f"'{text}': the end must come after the start (split at 24:00)")
+    return start, end
+
+
+def day_hours(texts: Sequence[str]) -> tuple[Minutes, ...]:
+    """One day's intervals, sorted, refusing overlaps so that no minute counts twice."""
+    spans = sorted(parse_hours(t) for t in texts)
+    for (_, end), (start, _) in pairwise(spans):
+        if start < end:
+            raise ValueError(f"working hours overlap: {', '.join(texts)}")
+    return tuple(spans)
+
+
+def zone_named(name: str) -> ZoneInfo:
+    try:
+        return ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ValueError(
+            f"unknown time zone '{name}' (use an IANA name like Europe/Prague)"
+        ) from None
+
+
+def country_holidays(country: str, subdivision: str | None) -> holiday_tables.HolidayBase:
+    """The public holidays of a country (and subdivision) from the `holidays` package; the table
+    fills itself one year at a time as dates are looked up."""
+    try:
+        return holiday_tables.country_holidays(country.upper(), subdiv=subdivision)
+    except NotImplementedError as exc:
+        raise ValueError(f"holidays: {exc}") from None
+
+
+@dataclass(frozen=True, eq=False)
+class BusinessCalendar:
+    """A named calendar. `week` has seven entries, Monday first; `always` is the 24×7 calendar,
+    for which business time is elapsed time."""
+
+    name: str
+    zone: ZoneInfo
+    week: tuple[tuple[Minutes, ...], ...] = ((),) * 7
+    dates_off: frozenset[date] = frozenset()
+    country: holiday_tables.HolidayBase | None = None
+    always: bool = False
+    _walls: tuple[tuple[tuple[time, int, time, int], ...], ...] = field(init=False, repr=False)
+    _days: dict[date, tuple[Interval, ...]] = field(init=False, repr=False, default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if len(self.week) != 7:
+            raise ValueError("a week has seven days")
+        if not self.always and not any(self.week):
+            raise ValueError(f"calendar {self.name}: no working hours on any day")
+        walls = tuple(tuple(_wall(s) + _wall(e) for s, e in hours) for hours in self.week)
+        object.__setattr__(self, "_walls", walls)
+
+    def is_holiday(self, day: date) -> bool:
+        return day in self.dates_off or (self.country is not None and day in self.country)
+
+    def working_intervals(self, day: date) -> tuple[Interval, ...]:
+        """The UTC intervals of one local day's working hours (none on a holiday). Remembered
+        per day, because a process computes the same few weeks of days over and over; the
+        memo holds a few years of days at most."""
+        known = self._days.get(day)
+        if known is None:
+            if len(self._days) >= MEMO_DAYS:
+                self._days.clear()
+            known = self._days[day] = self._intervals(day)
+        return known
+
+    def _intervals(self, day: date) -> tuple[Interval, ...]:
+        if self.always:
+            return ((self._instant(day, time(), False), self._instant(day + DAY, time(), True)),)
+        walls = self._walls[day.weekday()]
+        if not walls or self.is_holiday(day):
+            return ()
+        spans = [
+            (
+                self._instant(day + s_days * DAY, s, False),
+                self._instant(day + e_days * DAY, e, True),
+            )
+            for s, s_days, e, e_days in walls
+        ]
+        return tuple(_merged(spans))
+
+    def add(self, start: datetime, amount: timedelta) -> datetime:
+        """The earliest instant at which `amount` of business time has passed since `start`: a
+        due time. Ends on a working instant or on the end of working hours (Friday 17:00)."""
+        start = _utc(start)
+        if amount < timedelta(0):
+            raise ValueError("business time to add must not be negative")
+        if self.always or not amount:
+            return start + amount
+        remaining = amount
+        for begin, end in self._stretches(start):
+            if remaining <= end - begin:
+                return begin + remaining
+            remaining -= end - begin
+        raise AssertionError("unreachable: _stretches never ends")
+
+    def between(self, start: datetime, end: datetime) -> timedelta:
+        """Business time from start to end; negative when end comes first."""
+        start, end = _utc(start), _utc(end)
+        if end < start:
+            return -self.between(end, start)
+        if self.always:
+            return end - start
+        total = timedelta(0)
+        for begin, stop in self._stretches(start):
+            if begin >= end:
+                break
+            total += min(stop, end) - begin
+        return total
+
+    def next_business_instant(self, at: datetime) -> datetime:
+        """`at` itself during working hours, else the start of the next working interval."""
+        at = _utc(at)
+        return at if self.always else next(self._stretches(at))[0]
+
+    @cached_property
+    def description(self) -> str:
+        """For explanations: 'office (Europe/Prague; Mon–Fri 08:00–17:00; …; holidays CZ)'."""
+        if self.always:
+            return f"{self.name} (24×7)"
+        parts = [str(self.zone), *_week_text(self.week)]
+        off = [self.country_label()] if self.country is not None else []
+        if self.dates_off:
+            off.append(f"{len(self.dates_off)} listed date(s)")
+        if off:
+            parts.append("holidays " + " + ".join(off))
+        return f"{self.name} ({'; '.join(parts)})"
+
+    def country_label(self) -> str:
+        country = self.country
+        if country is None:
+            return ""
+        subdivision = getattr(country, "subdiv", None)
+        code = str(getattr(country, "country", ""))
+        return f"{code}-{subdivision}" if subdivision else code
+
+    def _stretches(self, start: datetime) -> Iterator[Interval]:
+        """Working intervals from `start` on, in order, clipped to begin at or after `start`
+        and after the previous one ended (a fold at midnight must not count twice)."""
+        day, cursor, idle = start.astimezone(self.zone).date(), start, 0
+        while idle < IDLE_LIMIT_DAYS:
+            found = False
+            for begin, end in self.working_intervals(day):
+                begin = max(begin, cursor)
+                if begin < end:
+                    found, cursor = True, end
+                    yield begin, end
+            idle = 0 if found else idle + 1
+            day += DAY
+        raise NoBusinessTime(f"calendar {self.name}: no working time for {IDLE_LIMIT_DAYS} days")
+
+    def _instant(self, day: date, wall: time, closing: bool) -> datetime:
+        """A local wall time as a UTC instant: a repeated time is its first occurrence when it
+        opens an interval and its second when it closes one; a skipped time is the jump."""
+        local = datetime.combine(day, wall)
+        first = local.replace(tzinfo=self.zone)
+        before, after = first.utcoffset(), first.replace(fold=1).utcoffset()
+        assert before is not None and after is not None
+        if before == after:
+            return (local - before).replace(tzinfo=UTC)
+        if before > after:  # the clocks went back: this wall time happens twice
+            return (local - (after if closing else before)).replace(tzinfo=UTC)
+        return self._jump((local - after).replace(tzinfo=UTC), (local - before).replace(tzinfo=UTC))
+
+    def _jump(self, low: datetime, high: datetime) -> datetime:
+        """The instant between low (old offset) and high (new offset) at which the clocks jump
+        forward, to the second: a dozen conversions, twice a year."""
+        new_offset = high.astimezone(self.zone).utcoffset()
+        lo, hi = 0, int((high - low).total_seconds())
+        while hi - lo > 1:
+            mid = (lo + hi) // 2
+            if (low + timedelta(seconds=mid)).astimezone(self.zone).utcoffset() == new_offset:
+                hi = mid
+            else:
+                lo = mid
+        return low + timedelta(seconds=hi)
+
+
+def around_the_clock(name: str = "24x7") -> BusinessCalendar:
+    return BusinessCalendar(name, ZoneInfo("UTC"), always=True)
+
+
+def make_calendar(
+    name: str,
+    zone: str,
+    hours: Mapping[Weekday, Sequence[str]],
+    dates_off: Iterable[date] = (),
+    country: str | None = None,
+    subdivision: str | None = None,
+) -> BusinessCalendar:
+    """A calendar from configuration values; ValueError names what is wrong."""
+    week = tuple(day_hours(hours.get(day, ())) for day in WEEK)
+    table = country_holidays(country, subdivision) if country else None
+    return BusinessCalendar(name, zone_named(zone), week, frozenset(dates_off), table)
+
+
+def _wall(minutes: int) -> tuple[time, int]:
+    """Minutes after midnight as a wall time and a day offset (24:00 is next day's 00:00)."""
+    days, rest = divmod(minutes, 24 * 60)
+    return time(rest // 60, rest % 60), days
+
+
+def _merged(spans: list[Interval]) -> Iterator[Interval]:
+    current: Interval | None = None
+    for begin, end in sorted(spans):
+        if begin >= end:
+            continue  # lies entirely in the hour the clocks skipped
+        if current is not None and begin <= current[1]:
+            current = (current[0], max(current[1], end))
+            continue
+        if current is not None:
+            yield current
+        current = (begin, end)
+    if current is not None:
+        yield current
+
+
+def _utc(moment: datetime) -> datetime:
+    if moment.tzinfo is UTC:
+        return moment
+    if moment.tzinfo is None or moment.utcoffset() is None:
+        raise ValueError(f"naive datetime {moment.isoformat()}: pass aware UTC times")
+    return moment.astimezone(UTC)
+
+
+def _week_text(week: tuple[tuple[Minutes, ...], ...]) -> list[str]:
+    """'Mon–Fri 08:00–17:00', 'Sat–Sun off': consecutive days with equal hours as one group."""
+    groups: list[tuple[int, int, tuple[Minutes, ...]]] = []
+    for index, hours in enumerate(week):
+        if groups and groups[-1][2] == hours:
+            groups[-1] = (groups[-1][0], index, hours)
+        else:
+            groups.append((index, index, hours))
+    names = [d.value.capitalize() for d in WEEK]
+    texts = []
+    for first, last, hours in groups:
+        days = names[first] if first == last else f"{names[first]}–{names[last]}"
+        spans = ", ".join(f"{_hhmm(s)}–{_hhmm(e)}" for s, e in hours) or "off"
+        texts.append(f"{days} {spans}")
+    return texts
+
+
+def _hhmm(minutes: int) -> str:
+    return f"{minutes // 60:02d}:{minutes % 60:02d}"

@@ -1,0 +1,29 @@
+"""`export`: incidents as JSON Lines on stdout."""
+
+from __future__ import annotations
+
+import sys
+from datetime import UTC, datetime
+
+import click
+
+from mailproc.cli import App, pass_app
+from mailproc.export import write_jsonl
+
+
+@click.command()
+@click.option(
+    "--since",
+    type=click.DateTime(["%Y-%m-%d", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M:%S"]),
+    help="Only incidents changed at or after this UTC date/time.",
+)
+@pass_app
+def export(app: App, since: datetime | None) -> None:
+    """Write every incident (fields, history, Message-IDs of its mails) as JSON Lines."""
+    count = write_jsonl(
+        app.ready_engine(), sys.stdout, since.replace(tzinfo=UTC) if since else None
+    )
+    click.echo(f"exported {count} incidents", err=True)
+
+
+COMMANDS = [export]

@@ -1,0 +1,110 @@
+"""`send --once` and `templates check|preview`: the outbox and the templates from the shell."""
+
+from __future__ import annotations
+
+import asyncio
+
+import click
+from sqlalchemy.orm import Session
+
+from mailproc import db
+from mailproc.cli import EXIT_CONFIG, EXIT_FAILED, App, fail, pass_app
+from mailproc.cli.incidents import incident_number
+from mailproc.notice_context import (
+    IncidentFacts,
+    build_context,
+    sample_facts,
+    sample_occasion,
+    sample_recipient,
+)
+from mailproc.notices import DEFAULT_RECIPIENTS, Notice
+from mailproc.outbox import incident_facts
+from mailproc.outgoing import tagged_subject
+from mailproc.queries import UnknownIncident
+from mailproc.sender import deliver_pending
+from mailproc.service import utcnow
+from mailproc.templates import TemplateProblem, Templates, check_templates, folder_of
+from mailproc.vocabulary import NoticeKind, Party
+
+
+@click.command()
+@click.option("--once", is_flag=True, help="Send what is due now, then exit.")
+@pass_app
+def send(app: App, once: bool) -> None:
+    """Send queued notifications through the configured SMTP server.
+
+    Exits 1 when mail had to be deferred (server unreachable or a temporary refusal): it stays
+    queued and is retried with backoff.
+    """
+    if not once:
+        raise click.UsageError("the daemon sends continuously; use --once to flush the outbox now")
+    report = asyncio.run(deliver_pending(app.settings, app.ready_engine(), utcnow))
+    click.echo(f"sent {report.sent}, failed {report.failed}, deferred {report.deferred}")
+    if report.deferred:
+        fail(f"{report.deferred} mail(s) deferred; they stay queued", EXIT_FAILED)
+
+
+@click.group()
+def templates() -> None:
+    """Check and preview the notification templates."""
+
+
+@templates.command("check")
+@pass_app
+def check(app: App) -> None:
+    """Render every template of every notice for every service with sample data."""
+    folder = folder_of(app.settings)
+    problems = check_templates(Templates(folder), app.settings)
+    for problem in problems:
+        click.echo(str(problem), err=True)
+    if problems:
+        fail(f"{len(problems)} template problem(s) in {folder}", EXIT_CONFIG)
+    click.echo(
+        f"{folder}: {len(NoticeKind)} notices for {len(app.settings.services)} services render"
+    )
+
+
+@templates.command("preview")
+@click.argument("event", type=click.Choice([k.value for k in NoticeKind]))
+@click.option("--incident", "ref", help="Render with this incident (INC-n) instead of samples.")
+@click.option("--service", help="Render this service's templates (default: the incident's).")
+@click.option(
+    "--role",
+    type=click.Choice([p.value for p in Party]),
+    help="The recipient's part (default: the notice's first default recipient).",
+)
+@pass_app
+def preview(app: App, event: str, ref: str | None, service: str | None, role: str | None) -> None:
+    """Print a notice as its recipient would read it."""
+    settings, kind = app.settings, NoticeKind(event)
+    if service is not None and service not in settings.services:
+        raise click.BadParameter(f"unknown service {service!r}", param_hint="--service")
+    facts = _facts(app, ref, service)
+    cause, occasion = sample_occasion(kind, facts, comment=ref is None)
+    recipient = sample_recipient(role or DEFAULT_RECIPIENTS[kind][0], facts, settings)
+    context = build_context(Notice(kind, recipient, cause), facts, occasion, settings)
+    try:
+        templates = Templates(folder_of(settings))
+        rendered = templates.render(kind, service or facts.service, context)
+    except TemplateProblem as problem:
+        fail(str(problem), EXIT_CONFIG)
+    click.echo(f"Subject: {tagged_subject(rendered.subject, facts.number)}")
+    click.echo(f"To: {recipient.name} <{recipient.email}> ({recipient.role})\n")
+    click.echo(rendered.text)
+    if rendered.html is not None:
+        click.echo("--- text/html ---")
+        click.echo(rendered.html)
+
+
+def _facts(app: App, ref: str | None, service: str | None) -> IncidentFacts:
+    if ref is None:
+        return sample_facts(app.settings, service or app.settings.default_service)
+    number = incident_number(ref)
+    with Session(app.ready_engine()) as session:
+        row = session.get(db.Incident, number)
+        if row is None:
+            raise UnknownIncident(f"no incident INC-{number}")
+        return incident_facts(session, row)
+
+
+COMMANDS = [send, templates]

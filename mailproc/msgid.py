@@ -1,0 +1,61 @@
+"""Signed Message-IDs for the mail mailproc sends, so a reply threads even without the table.
+
+Pure. The local part names the incident and carries a keyed tag of the recipient and an HMAC
+over both, so a reply whose subject tag was edited away still finds its incident, and a
+reference someone made up (to push text into another incident) is recognised as forged. The
+recipient is a keyed hash, not the address: References travel to everyone on a reply.
+
+    mp1.<incident>.<recipient tag>.<nonce>.<signature>@<domain>
+
+Every part is lower-case base32 or digits, so the whole id stays a short dot-atom that no mail
+client or header folding alters.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import re
+from dataclasses import dataclass
+
+PREFIX = "mp1"
+_LOCAL = re.compile(rf"^{PREFIX}\.(\d{{1,12}})\.[a-z2-7]{{8}}\.[a-z0-9]{{1,16}}\.([a-z2-7]{{16}})$")
+
+
+@dataclass(frozen=True, slots=True)
+class SignedRef:
+    """One of our Message-IDs, read back: the incident it names and whether we signed it."""
+
+    incident: int
+    valid: bool
+
+
+def make_message_id(key: bytes, incident: int, recipient: str, nonce: str, domain: str) -> str:
+    """A new Message-ID (without angle brackets); `nonce` makes each mail's id unique."""
+    body = f"{PREFIX}.{incident}.{recipient_tag(key, recipient)}.{nonce.lower()}"
+    return f"{body}.{_b32(_mac(key, body, domain.lower()), 10)}@{domain}"
+
+
+def read_message_id(key: bytes, message_id: str) -> SignedRef | None:
+    """None for an id that is not in our shape; else the incident and the signature's verdict."""
+    local, _, domain = message_id.rpartition("@")
+    match = _LOCAL.match(local)
+    if match is None:
+        return None
+    body = local.rpartition(".")[0]
+    expected = _b32(_mac(key, body, domain.lower()), 10)
+    return SignedRef(int(match.group(1)), hmac.compare_digest(expected, match.group(2)))
+
+
+def recipient_tag(key: bytes, recipient: str) -> str:
+    """A keyed hash of the address: tells whether a reply came from the person we wrote to."""
+    return _b32(_mac(key, "to", recipient.lower()), 5)
+
+
+def _mac(key: bytes, *parts: str) -> bytes:
+    return hmac.new(key, "\x00".join(parts).encode(), hashlib.sha256).digest()
+
+
+def _b32(digest: bytes, size: int) -> str:
+    return base64.b32encode(digest[:size]).decode().rstrip("=").lower()

@@ -1,0 +1,342 @@
+"""The transactional outbox: notification mails written as rows inside the change's transaction.
+
+The Desk calls `Outbox.after_change` inside the transaction that applies a mail, so the rows
+commit with the change or not at all; a crash can neither lose a notice of a committed change
+nor send one of a rolled-back change. Each row holds the finished bytes (rendered, composed,
+its Message-ID signed and recorded for threading), so the sender (mailproc.sender) renders
+nothing and a template edited later cannot change a queued mail. A template that fails gives a
+row marked failed with the file:line and reason, shown by `incidents show`: a broken template
+never stops mail processing.
+"""
+
+from __future__ import annotations
+
+import base64
+import logging
+import secrets
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from mailproc import db
+from mailproc.automail import detect, suppresses_replies
+from mailproc.config import Settings
+from mailproc.known_errors import matching_known_errors
+from mailproc.mail import InboundMail
+from mailproc.msgid import make_message_id
+from mailproc.notice_context import (
+    HistoryEntry,
+    IncidentFacts,
+    Occasion,
+    ProblemFacts,
+    build_context,
+    when,
+)
+from mailproc.notices import (
+    CommandLine,
+    Notice,
+    Parties,
+    Person,
+    change_notices,
+    direct_notices,
+    resolve,
+    transcript,
+    wants_transcript,
+)
+from mailproc.outgoing import AUTO_GENERATED, AUTO_REPLIED, Letter, compose, tagged_subject
+from mailproc.subject import BadCommand, Command
+from mailproc.templates import Rendered, TemplateProblem, Templates, folder_of
+from mailproc.vocabulary import EventKind, NoticeKind, Party
+from mailproc.workflow import Decision, Happening
+
+log = logging.getLogger(__name__)
+SYSTEM = Person("mailproc", "mailproc")
+PENDING, SENT, FAILED = "pending", "sent", "failed"
+_ANSWERS = (NoticeKind.ACKNOWLEDGMENT, NoticeKind.TRANSCRIPT)
+
+
+@dataclass(frozen=True, slots=True)
+class Change:
+    """What one mail (or a system action) did to one incident: what the notices are about."""
+
+    incident: db.Incident
+    actor: Person
+    now: datetime
+    happenings: tuple[Happening, ...]
+    mail: InboundMail | None = None
+    created: bool = False
+    commands: tuple[Command | BadCommand, ...] = ()
+    decision: Decision | None = None
+    sender_accepted: bool = True  # a stranger's mail gets no transcript (no backscatter)
+
+
+class Outbox:
+    """Turns changes into outbox rows; holds the templates, whose cache outlives one mail."""
+
+    def __init__(self, settings: Settings, templates: Templates | None = None) -> None:
+        self.settings = settings
+        self.templates = templates or Templates(folder_of(settings))
+
+    def after_change(self, session: Session, change: Change) -> int:
+        """Queue the notices of a change; returns how many rows were written."""
+        if not self.settings.notifications.enabled:
+            return 0
+        incident, settings = change.incident, self.settings
+        parties = parties_of(session, incident, change.actor, settings)
+        notices = change_notices(change.happenings, parties, settings, incident.service)
+        lines: tuple[CommandLine, ...] = ()
+        if answerable(change.mail, settings):
+            if change.created:
+                ack = direct_notices(NoticeKind.ACKNOWLEDGMENT, parties, settings, incident.service)
+                notices = ack + notices
+            if change.sender_accepted and wants_transcript(change.decision, settings):
+                assert change.decision is not None
+                lines = transcript(change.commands, change.decision, settings.language)
+                notices += direct_notices(
+                    NoticeKind.TRANSCRIPT, parties, settings, incident.service
+                )
+        if not notices:
+            return 0
+        facts = incident_facts(session, incident)
+        known: tuple[ProblemFacts, ...] = ()
+        if any(n.kind is NoticeKind.ACKNOWLEDGMENT for n in notices):
+            known = tuple(matching_known_errors(session, f"{facts.title}\n{_description(change)}"))
+        occasion = Occasion(change.actor, change.now, change.happenings, lines, known)
+        trigger = change.mail.message_id if change.mail else None
+        return self._write(session, facts, notices, occasion, trigger)
+
+    def queue_escalation(
+        self,
+        session: Session,
+        incident_id: int,
+        now: datetime,
+        *,
+        reason: str,
+        level: int = 1,
+        target: str = "",
+        due: datetime | None = None,
+        recipients: Sequence[str] | None = None,
+    ) -> int:
+        """For the SLA pass, inside its transaction: tell people an incident is late. The
+        recipients are the addresses the escalation level names; None: the `escalation`
+        notice's configured recipients (by default the service's team)."""
+        incident = session.get(db.Incident, incident_id)
+        if incident is None or not self.settings.notifications.enabled:
+            return 0
+        parties = parties_of(session, incident, SYSTEM, self.settings)
+        kind = NoticeKind.ESCALATION
+        if recipients is None:
+            notices = direct_notices(kind, parties, self.settings, incident.service)
+        else:
+            entries = [_role_of(address, parties) for address in recipients]
+            found = resolve(entries, parties, self.settings.own_addresses)
+            notices = [Notice(kind, r) for r in found]
+        escalation = {"level": level, "target": target, "reason": reason, "due": when(due)}
+        occasion = Occasion(SYSTEM, now, escalation=escalation)
+        return self._write(session, incident_facts(session, incident), notices, occasion, None)
+
+    def queue_problem_resolved(self, session: Session, problem: db.Problem, now: datetime) -> int:
+        """Tell the reporters of the problem's open incidents that the cause is fixed."""
+        if not self.settings.notifications.enabled:
+            return 0
+        facts = ProblemFacts(
+            problem.id, problem.title, problem.symptoms, problem.workaround, problem.status
+        )
+        written = 0
+        for incident in session.scalars(
+            select(db.Incident)
+            .join(db.IncidentProblem, db.IncidentProblem.incident_id == db.Incident.id)
+            .where(db.IncidentProblem.problem_id == problem.id, db.Incident.closed_at.is_(None))
+            .order_by(db.Incident.id)
+        ):
+            parties = parties_of(session, incident, SYSTEM, self.settings)
+            kind = NoticeKind.PROBLEM_RESOLVED
+            notices = direct_notices(kind, parties, self.settings, incident.service)
+            occasion = Occasion(SYSTEM, now, problem=facts)
+            written += self._write(
+                session, incident_facts(session, incident), notices, occasion, None
+            )
+        return written
+
+    def _write(
+        self,
+        session: Session,
+        facts: IncidentFacts,
+        notices: Sequence[Notice],
+        occasion: Occasion,
+        trigger: str | None,
+    ) -> int:
+        root = _root(session, facts.number) or trigger
+        last = _last_sent(session, facts.number, [n.recipient.email for n in notices])
+        for notice in notices:
+            thread = (root, last.get(notice.recipient.email), trigger)
+            row = self._row(facts, notice, occasion, thread)
+            session.add(row)
+            session.add(db.ThreadRef(message_id=row.message_id, incident_id=facts.number))
+        return len(notices)
+
+    def _row(
+        self,
+        facts: IncidentFacts,
+        notice: Notice,
+        occasion: Occasion,
+        thread: tuple[str | None, str | None, str | None],
+    ) -> db.Outbox:
+        email = notice.recipient.email
+        sender = self.settings.notifications.from_address or self.settings.support_address_of(
+            facts.service
+        )
+        row = db.Outbox(
+            incident_id=facts.number,
+            kind=notice.kind.value,
+            recipient=email,
+            envelope_from=sender,
+            message_id=self._message_id(facts.number, email, sender),
+            status=PENDING,
+            attempts=0,
+            created_at=occasion.now,
+            next_attempt_at=occasion.now,
+        )
+        try:
+            context = build_context(notice, facts, occasion, self.settings)
+            rendered = self.templates.render(notice.kind, facts.service, context)
+            row.subject = tagged_subject(rendered.subject, facts.number)
+            row.raw = compose(self._letter(row, rendered, notice, facts.service, thread))
+        except (TemplateProblem, ValueError) as exc:
+            log.error("INC-%d: %s notice to %s not sent: %s", facts.number, notice.kind, email, exc)
+            row.subject, row.raw, row.status, row.error = "", b"", FAILED, str(exc)
+        return row
+
+    def _message_id(self, number: int, recipient: str, sender: str) -> str:
+        nonce = base64.b32encode(secrets.token_bytes(5)).decode().lower()
+        domain = sender.partition("@")[2]
+        return make_message_id(self.settings.signing_key, number, recipient, nonce, domain)
+
+    def _letter(
+        self,
+        row: db.Outbox,
+        rendered: Rendered,
+        notice: Notice,
+        service: str,
+        thread: tuple[str | None, str | None, str | None],
+    ) -> Letter:
+        """Threading: the parent is our last mail to this person, else the mail being answered,
+        else the incident's first mail; References name all three, so every client keeps the
+        incident in one thread."""
+        root, previous, trigger = thread
+        return Letter(
+            subject=row.subject,
+            text=rendered.text,
+            html=rendered.html,
+            from_name=self.settings.notifications.from_name,
+            from_address=row.envelope_from,
+            to_name=notice.recipient.name,
+            to_address=row.recipient,
+            reply_to=self.settings.support_address_of(service),
+            message_id=row.message_id,
+            in_reply_to=previous or trigger or root,
+            references=tuple(r for r in thread if r),
+            auto_submitted=AUTO_REPLIED if notice.kind in _ANSWERS else AUTO_GENERATED,
+            date=row.created_at,
+        )
+
+
+def answerable(mail: InboundMail | None, settings: Settings) -> bool:
+    """Acknowledgments and transcripts answer a person, never a robot (mail loops)."""
+    if mail is None:
+        return False
+    automatic = detect(mail, settings.own_addresses)
+    if automatic is not None:
+        log.info("not answering automatic mail %s: %s", mail.key, automatic.reason)
+        return False
+    return not suppresses_replies(mail)
+
+
+def parties_of(
+    session: Session, incident: db.Incident, actor: Person, settings: Settings
+) -> Parties:
+    person = settings.people.get(incident.assignee) if incident.assignee else None
+    service = settings.services[incident.service]
+    watchers = session.scalars(
+        select(db.Participant.email)
+        .where(db.Participant.incident_id == incident.id)
+        .order_by(db.Participant.email)
+    )
+    return Parties(
+        reporter=Person(incident.reporter, incident.reporter_name),
+        assignee=Person(person.email, incident.assignee or "") if person else None,
+        watchers=tuple(watchers),
+        team=service.team,
+        first_line=service.first_line,
+        sender=actor,
+    )
+
+
+def incident_facts(session: Session, incident: db.Incident) -> IncidentFacts:
+    events = session.scalars(
+        select(db.Event).where(db.Event.incident_id == incident.id).order_by(db.Event.id)
+    )
+    problems = session.scalars(
+        select(db.Problem)
+        .join(db.IncidentProblem, db.IncidentProblem.problem_id == db.Problem.id)
+        .where(db.IncidentProblem.incident_id == incident.id)
+        .order_by(db.Problem.id)
+    )
+    return IncidentFacts(
+        number=incident.id,
+        title=incident.title,
+        service=incident.service,
+        status=incident.status,
+        priority=incident.priority,
+        assignee=incident.assignee,
+        reporter=incident.reporter,
+        reporter_name=incident.reporter_name,
+        created_at=incident.created_at,
+        updated_at=incident.updated_at,
+        closed_at=incident.closed_at,
+        follow_up_of=incident.follow_up_of,
+        history=tuple(HistoryEntry(e.at, e.actor, e.kind, e.detail) for e in events),
+        problems=tuple(
+            ProblemFacts(p.id, p.title, p.symptoms, p.workaround, p.status) for p in problems
+        ),
+    )
+
+
+def _role_of(address: str, parties: Parties) -> str:
+    """An address named by an escalation level, as the role it plays here, if it plays one."""
+    roles = {
+        Party.ASSIGNEE: parties.assignee.email if parties.assignee else None,
+        Party.TEAM: parties.team,
+        Party.FIRST_LINE: parties.first_line,
+    }
+    return next((str(role) for role, email in roles.items() if email == address), address)
+
+
+def _description(change: Change) -> str:
+    for happening in change.happenings:
+        if happening.kind is EventKind.CREATED:
+            return str(happening.detail.get("text", ""))
+    return ""
+
+
+def _root(session: Session, number: int) -> str | None:
+    """The first mail of the incident that had a Message-ID: the thread's root."""
+    return session.scalar(
+        select(db.Message.message_id)
+        .where(db.Message.incident_id == number, db.Message.message_id.is_not(None))
+        .order_by(db.Message.id)
+        .limit(1)
+    )
+
+
+def _last_sent(session: Session, number: int, recipients: list[str]) -> dict[str, str]:
+    """Our last mail to each person about this incident: the parent their client knows."""
+    rows = session.execute(
+        select(db.Outbox.recipient, db.Outbox.message_id)
+        .where(db.Outbox.incident_id == number, db.Outbox.recipient.in_(recipients))
+        .order_by(db.Outbox.id)
+    )
+    return {row.recipient: row.message_id for row in rows}

@@ -1,0 +1,157 @@
+"""Notification templates: files administrators edit, rendered in Jinja's sandbox.
+
+    <folder>/<kind>/subject.txt             one line (folded to one if it is not)
+    <folder>/<kind>/body.txt                the text body
+    <folder>/<kind>/body.html               optional: makes the mail multipart/alternative
+    <folder>/services/<service>/<kind>/     the same files for one service; when this folder
+                                            exists it replaces <folder>/<kind>/ for that service
+
+Administrators are trusted to edit templates but a template must still not reach Python's
+internals, hence the SandboxedEnvironment; a typo must fail loudly, hence StrictUndefined;
+user text must not turn into markup, hence autoescape for .html files. Jinja's auto_reload
+compares each file's modification time before use, so an edit applies to the next mail without
+a restart. Errors come out as `TemplateProblem` with file:line, never as a traceback.
+"""
+
+from __future__ import annotations
+
+import traceback
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from jinja2 import (
+    FileSystemLoader,
+    StrictUndefined,
+    TemplateNotFound,
+    TemplateSyntaxError,
+    select_autoescape,
+)
+from jinja2.sandbox import SandboxedEnvironment
+
+from mailproc.config import Settings
+from mailproc.notice_context import (
+    build_context,
+    sample_facts,
+    sample_occasion,
+    sample_recipient,
+)
+from mailproc.notices import DEFAULT_RECIPIENTS, Notice, recipients_of
+from mailproc.vocabulary import NoticeKind, Party
+
+HTML_FILE = "body.html"
+
+
+class TemplateProblem(Exception):
+    """A template that cannot be rendered: where (file:line) and why."""
+
+    def __init__(self, where: str, reason: str) -> None:
+        super().__init__(f"{where}: {reason}")
+        self.where, self.reason = where, reason
+
+
+@dataclass(frozen=True, slots=True)
+class Rendered:
+    subject: str
+    text: str
+    html: str | None
+
+
+def shipped_folder(package: Path) -> Path:
+    """The templates that ship with mailproc: inside the package of an installed wheel
+    (pyproject's force-include), else the source checkout's `templates/` (editable install)."""
+    inside = package / "_templates"
+    return inside if inside.is_dir() else package.parent / "templates"
+
+
+def folder_of(settings: Settings) -> Path:
+    configured = settings.notifications.templates
+    return configured if configured is not None else shipped_folder(_package())
+
+
+def _package() -> Path:
+    return Path(str(resources.files("mailproc")))
+
+
+class Templates:
+    """One template folder, compiled templates cached and reloaded when their file changes."""
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+        self.env = SandboxedEnvironment(
+            loader=FileSystemLoader(folder),
+            undefined=StrictUndefined,
+            autoescape=select_autoescape(enabled_extensions=("html", "htm"), default=False),
+            auto_reload=True,
+            keep_trailing_newline=True,
+            trim_blocks=True,
+            lstrip_blocks=True,
+        )
+
+    def event_dir(self, kind: NoticeKind, service: str) -> str:
+        override = f"services/{service}/{kind.value}"
+        return override if (self.folder / override).is_dir() else kind.value
+
+    def render(self, kind: NoticeKind, service: str, context: dict[str, Any]) -> Rendered:
+        base = self.event_dir(kind, service)
+        html = None
+        if (self.folder / base / HTML_FILE).is_file():
+            html = self._render(f"{base}/{HTML_FILE}", context)
+        return Rendered(
+            self._render(f"{base}/subject.txt", context),
+            self._render(f"{base}/body.txt", context),
+            html,
+        )
+
+    def _render(self, name: str, context: dict[str, Any]) -> str:
+        try:
+            return self.env.get_template(name).render(context)
+        except TemplateNotFound as exc:
+            if exc.name == name:
+                raise TemplateProblem(str(self.folder / name), "missing") from None
+            where = _where(exc, self.folder, name)
+            raise TemplateProblem(where, f"includes {exc.name!r}, which does not exist") from None
+        except TemplateSyntaxError as exc:
+            where = f"{exc.filename or self.folder / name}:{exc.lineno}"
+            raise TemplateProblem(where, f"syntax error: {exc.message}") from None
+        except Exception as exc:  # undefined names, sandbox refusals, errors in filters
+            where = _where(exc, self.folder, name)
+            raise TemplateProblem(where, f"{type(exc).__name__}: {exc}") from None
+
+
+def _where(exc: BaseException, folder: Path, name: str) -> str:
+    """The template file and line Jinja reports for the failing expression."""
+    root = str(folder.resolve())
+    frames = [
+        frame
+        for frame in traceback.extract_tb(exc.__traceback__)
+        if str(Path(frame.filename).resolve()).startswith(root)
+    ]
+    if not frames:
+        return str(folder / name)
+    return f"{frames[-1].filename}:{frames[-1].lineno}"
+
+
+def check_templates(templates: Templates, settings: Settings) -> list[TemplateProblem]:
+    """Render every kind for every service and every recipient role with sample data."""
+    found: dict[str, TemplateProblem] = {}
+    for service in sorted(settings.services):
+        facts = sample_facts(settings, service)
+        for kind in NoticeKind:
+            cause, occasion = sample_occasion(kind, facts)
+            for role in _roles(kind, service, settings):
+                notice = Notice(kind, sample_recipient(role, facts, settings), cause)
+                try:
+                    templates.render(
+                        kind, service, build_context(notice, facts, occasion, settings)
+                    )
+                except TemplateProblem as problem:
+                    found.setdefault(str(problem), problem)
+    return list(found.values())
+
+
+def _roles(kind: NoticeKind, service: str, settings: Settings) -> list[str]:
+    entries = [*recipients_of(kind, service, settings), *DEFAULT_RECIPIENTS[kind]]
+    roles = [e if e in Party.__members__.values() else "address" for e in entries]
+    return list(dict.fromkeys(roles))
