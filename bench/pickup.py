@@ -71,7 +71,7 @@ def daemon(workdir: Path, text: str) -> Iterator[subprocess.Popen[bytes]]:
     log = (workdir / "daemon.log").open("ab")
     proc = subprocess.Popen(
         [*MAILPROC, "--config", str(config), "--log-level", "WARNING", "run"],
-        env={**os.environ, "BENCH_IMAP_PASSWORD": PASSWORD},
+        env={**os.environ, "BENCH_IMAP_PASSWORD": PASSWORD, "MAILPROC_SECRET": "bench"},
         stdout=log,
         stderr=log,
     )
