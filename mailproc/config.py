@@ -31,6 +31,7 @@ from pydantic import (
 
 from mailproc import calendars
 from mailproc.durations import parse_duration
+from mailproc.sources.settings import DaemonConfig, SourceConfig, check_sources
 from mailproc.subject import Language
 from mailproc.vocabulary import (
     EscalationRole,
@@ -389,6 +390,8 @@ class Settings(_Frozen):
     priority_matrix: MatrixConfig = MatrixConfig()
     notifications: NotificationsConfig = NotificationsConfig()
     smtp: SmtpConfig = SmtpConfig()
+    sources: dict[str, SourceConfig] = {}
+    daemon: DaemonConfig = DaemonConfig()
 
     _secret: bytes | None = PrivateAttr(default=None)  # from the environment, never the file
 
@@ -426,6 +429,7 @@ class Settings(_Frozen):
         for alias in self.aliases:
             if alias.upper() in Verb.__members__:
                 yield f"aliases.{alias}: is already a command word"
+        yield from check_sources(self.sources, set(self.services), self.daemon)
 
     def _unknown_calendar(self, name: str) -> str:
         return f"unknown calendar {name!r}; calendars are {sorted(self.calendars)}"

@@ -13,6 +13,7 @@ from typing import Any, ClassVar
 
 from sqlalchemy import (
     JSON,
+    BigInteger,
     DateTime,
     Dialect,
     Engine,
@@ -181,6 +182,25 @@ class Outbox(Base):
 
 
 Index("ix_outbox_due", Outbox.status, Outbox.next_attempt_at)
+
+
+class SourceState(Base):
+    """Where the daemon got to in each configured source, and how its last attempt went.
+
+    The cursor (mailbox, UIDVALIDITY, last settled UID) only saves work: the messages table's
+    unique key is what makes a re-fetched mail harmless. The rest is for `mailproc status`.
+    """
+
+    __tablename__ = "source_state"
+
+    source: Mapped[str] = mapped_column(String(200), primary_key=True)
+    mailbox: Mapped[str] = mapped_column(String(1000), default="")
+    uidvalidity: Mapped[int | None] = mapped_column(BigInteger)
+    last_uid: Mapped[int] = mapped_column(BigInteger, default=0)
+    backlog: Mapped[int] = mapped_column(Integer, default=0)
+    last_ok_at: Mapped[datetime | None]
+    last_error: Mapped[str | None] = mapped_column(Text)
+    last_error_at: Mapped[datetime | None]
 
 
 def make_engine(url: str, **kwargs: Any) -> Engine:

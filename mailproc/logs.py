@@ -34,3 +34,5 @@ def setup(level: str = "INFO", fmt: str = "text") -> None:
     root.handlers[:] = [handler]
     root.setLevel(level.upper())
     logging.getLogger("alembic").setLevel(max(root.level, logging.WARNING))
+    # imapclient's DEBUG log is the protocol itself: whole mails, and secrets it fails to redact
+    logging.getLogger("imapclient").setLevel(max(root.level, logging.WARNING))

@@ -10,13 +10,14 @@ from __future__ import annotations
 import hashlib
 import logging
 import mimetypes
-from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import AbstractContextManager, contextmanager
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from functools import cached_property
 
-from sqlalchemy import Engine, select
+from sqlalchemy import Engine, func, select
 from sqlalchemy.exc import IntegrityError, InterfaceError, OperationalError
 from sqlalchemy.orm import Session
 
@@ -41,6 +42,7 @@ from mailproc.workflow import (
 
 log = logging.getLogger(__name__)
 Clock = Callable[[], datetime]
+Transaction = Callable[[], AbstractContextManager[Session]]
 SYSTEM_ACTOR = "mailproc"
 
 
@@ -87,54 +89,95 @@ class Desk:
     def handle(self, raw: bytes, origin: Origin = Origin()) -> Outcome:
         """Apply one mail. Raises StoreUnavailable only when the database cannot be reached:
         then the mail must stay where it is, to be tried again, not be quarantined."""
+        return self._guarded(raw, origin, self._transaction)
+
+    @contextmanager
+    def dry_run(self) -> Iterator[Callable[[bytes, Origin], Outcome]]:
+        """Shadow mode: a `handle` whose every write is rolled back when the block ends.
+
+        All mails share one outer transaction, each inside its own SAVEPOINT, so a reply
+        threads onto an incident opened earlier in the same run and a failing mail undoes only
+        itself. The price is locking: until the block ends the transaction holds SQLite's write
+        lock (BEGIN IMMEDIATE) or, on PostgreSQL, the claimed keys and locked incident rows, so
+        a daemon writing to the same database waits meanwhile (and backs off if it waits long).
+        Incident numbers shown are those the run drew; PostgreSQL does not hand them back.
+        """
+        with Session(self.engine) as session:
+            session.begin()
+
+            @contextmanager
+            def savepoint() -> Iterator[Session]:
+                with session.begin_nested():
+                    yield session
+
+            def handle(raw: bytes, origin: Origin = Origin()) -> Outcome:
+                before = session.scalar(select(func.max(db.Outbox.id))) or 0
+                outcome = self._guarded(raw, origin, savepoint)
+                return _with_notices(session, outcome, before)
+
+            try:
+                yield handle
+            finally:
+                session.rollback()
+
+    @contextmanager
+    def _transaction(self) -> Iterator[Session]:
+        with Session(self.engine) as session, session.begin():
+            yield session
+
+    def _guarded(self, raw: bytes, origin: Origin, transaction: Transaction) -> Outcome:
         try:
-            return self._handle(raw, origin)
+            return self._handle(raw, origin, transaction)
         except (OperationalError, InterfaceError) as exc:
             raise StoreUnavailable(str(exc.orig) if exc.orig else str(exc)) from exc
 
-    def _handle(self, raw: bytes, origin: Origin) -> Outcome:
+    def _handle(self, raw: bytes, origin: Origin, transaction: Transaction) -> Outcome:
         now = self.clock()
         try:
             mail = parse_mail(raw)
         except MailError as exc:
-            return self.quarantine(raw, origin, f"unparseable: {exc}", now)
+            return self._quarantine(raw, origin, f"unparseable: {exc}", now, None, transaction)
         try:
-            with Session(self.engine) as session, session.begin():
+            with transaction() as session:
                 return self._apply(session, mail, origin, now)
         except IntegrityError:
-            prior = self._prior(mail.key)
+            with transaction() as session:
+                prior = _prior(session, mail.key)
             if prior is not None:  # another process claimed the key first
                 return prior
             log.exception("integrity error on %s", mail.key)
-            return self.quarantine(raw, origin, "internal error: integrity error", now, mail)
+            reason = "internal error: integrity error"
+            return self._quarantine(raw, origin, reason, now, mail, transaction)
         except (OperationalError, InterfaceError):
             raise
         except Exception as exc:
             log.exception("internal error on %s", mail.key)
             reason = f"internal error: {type(exc).__name__}: {exc}"
-            return self.quarantine(raw, origin, reason, now, mail)
+            return self._quarantine(raw, origin, reason, now, mail, transaction)
 
-    def quarantine(
+    def _quarantine(
         self,
         raw: bytes,
         origin: Origin,
         reason: str,
         now: datetime,
-        mail: InboundMail | None = None,
+        mail: InboundMail | None,
+        transaction: Transaction,
     ) -> Outcome:
         """Keep a mail that cannot be applied, with the reason, so nothing is lost."""
         digest = hashlib.sha256(raw).hexdigest()
         key = mail.key if mail else f"sha256:{digest}"
-        prior = self._prior(key)
-        if prior is not None:
-            return prior
-        with Session(self.engine) as session, session.begin():
+        sender = mail.sender.email if mail and mail.sender else ""
+        with transaction() as session:
+            prior = _prior(session, key)
+            if prior is not None:
+                return prior
             session.add(
                 db.Message(
                     key=key,
                     message_id=mail.message_id if mail else None,
                     content_hash=digest,
-                    sender=mail.sender.email if mail and mail.sender else "",
+                    sender=sender,
                     subject=mail.subject if mail else "",
                     source=origin.source,
                     outcome=Disposition.QUARANTINED.value,
@@ -143,7 +186,7 @@ class Desk:
                     raw=raw,
                 )
             )
-        return Outcome(Disposition.QUARANTINED, key, None, reason, quarantined=True)
+        return Outcome(Disposition.QUARANTINED, key, None, reason, True, sender)
 
     def close_timed_out(self) -> list[int]:
         """Close incidents left in a status with `auto_close_days` (e.g. Resolved, awaiting the
@@ -187,26 +230,9 @@ class Desk:
         """The notification writer, one per Desk so compiled templates serve many mails."""
         return Outbox(self.settings)
 
-    def _prior(self, key: str) -> Outcome | None:
-        with Session(self.engine) as session:
-            row = session.execute(
-                select(db.Message.outcome, db.Message.incident_id, db.Message.sender).where(
-                    db.Message.key == key
-                )
-            ).first()
-        if row is None:
-            return None
-        quarantined = row.outcome == Disposition.QUARANTINED.value
-        summary = f"already {row.outcome}"
-        return Outcome(
-            Disposition.DUPLICATE, key, row.incident_id, summary, quarantined, row.sender
-        )
-
     def _apply(self, session: Session, mail: InboundMail, origin: Origin, now: datetime) -> Outcome:
-        if session.scalar(select(db.Message.id).where(db.Message.key == mail.key)) is not None:
-            session.rollback()
-            prior = self._prior(mail.key)
-            assert prior is not None
+        prior = _prior(session, mail.key)
+        if prior is not None:
             return prior
         message = _message_row(mail, origin, now)
         session.add(message)
@@ -367,6 +393,33 @@ class _Apply:
                 message_pk=self.message.id if self.message else None,
             )
         )
+
+
+def _with_notices(session: Session, outcome: Outcome, after_id: int) -> Outcome:
+    """A dry run's outcome, telling the notifications its mail queued (and will not send)."""
+    rows = session.execute(
+        select(db.Outbox.kind, db.Outbox.recipient)
+        .where(db.Outbox.id > after_id)
+        .order_by(db.Outbox.id)
+    ).all()
+    if not rows:
+        return outcome
+    notices = ", ".join(f"{row.kind} to {row.recipient}" for row in rows)
+    return replace(outcome, summary=f"{outcome.summary}; notify {notices}")
+
+
+def _prior(session: Session, key: str) -> Outcome | None:
+    """The outcome of an earlier delivery of this mail, told as a duplicate of it."""
+    row = session.execute(
+        select(db.Message.outcome, db.Message.incident_id, db.Message.sender).where(
+            db.Message.key == key
+        )
+    ).first()
+    if row is None:
+        return None
+    quarantined = row.outcome == Disposition.QUARANTINED.value
+    summary = f"already {row.outcome}"
+    return Outcome(Disposition.DUPLICATE, key, row.incident_id, summary, quarantined, row.sender)
 
 
 def _timed_statuses(settings: Settings) -> list[tuple[str, str, float]]:

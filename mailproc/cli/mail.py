@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from contextlib import nullcontext
+
 import click
 
 from mailproc.cli import App, fail, pass_app
@@ -13,8 +15,15 @@ from mailproc.sources.files import SourceError, read_paths
 @click.argument("paths", nargs=-1, required=True)
 @click.option("--service", help="Service for new incidents (default: from the recipient address).")
 @click.option("-q", "--quiet", is_flag=True, help="Print only quarantined mail and the totals.")
+@click.option(
+    "--dry-run",
+    is_flag=True,
+    help="Shadow mode: report what would happen; store nothing (see README on locking).",
+)
 @pass_app
-def ingest(app: App, paths: tuple[str, ...], service: str | None, quiet: bool) -> None:
+def ingest(
+    app: App, paths: tuple[str, ...], service: str | None, quiet: bool, dry_run: bool
+) -> None:
     """Process .eml files, folders of them, Maildirs, mbox files, or - for one mail on stdin.
 
     Mail that cannot be parsed or applied is quarantined (stored with its reason) and reported
@@ -25,20 +34,22 @@ def ingest(app: App, paths: tuple[str, ...], service: str | None, quiet: bool) -
     desk = Desk(app.settings, app.ready_engine())
     origin = Origin("ingest", service)
     counts = dict.fromkeys(Disposition, 0)
+    would = "would be " if dry_run else ""
     try:
-        for item in read_paths(paths):
-            outcome = desk.handle(item.raw, origin)
-            counts[outcome.disposition] += 1
-            if outcome.quarantined:
-                click.echo(f"{item.label}: quarantined: {outcome.summary}", err=True)
-            elif not quiet:
-                click.echo(f"{item.label}: {outcome.summary}")
+        with desk.dry_run() if dry_run else nullcontext(desk.handle) as handle:
+            for item in read_paths(paths):
+                outcome = handle(item.raw, origin)
+                counts[outcome.disposition] += 1
+                if outcome.quarantined:
+                    click.echo(f"{item.label}: {would}quarantined: {outcome.summary}", err=True)
+                elif not quiet:
+                    click.echo(f"{item.label}: {'would: ' if dry_run else ''}{outcome.summary}")
     except SourceError as exc:
         fail(str(exc))
     except StoreUnavailable as exc:
         fail(f"could not store mail, stopped: {exc}")
     total = ", ".join(f"{n} {d.value}" for d, n in counts.items())
-    click.echo(f"ingested: {total}", err=True)
+    click.echo(f"{'dry run, nothing stored: ' if dry_run else ''}ingested: {total}", err=True)
 
 
 COMMANDS = [ingest]

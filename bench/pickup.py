@@ -1,0 +1,201 @@
+"""Benchmark: how fast the daemon picks up mail, and how it copes with a large backlog.
+
+    .venv/bin/python bench/pickup.py [--database sqlite|postgresql] [--samples 40]
+                                     [--backlog 10000] [--poll-seconds 1]
+
+Starts its own Dovecot (tests/servers.py; needs root and dovecot-imapd, as the tests do) and,
+for --database postgresql, a durable PostgreSQL cluster (fsync on). Runs `mailproc run` as a
+child process, exactly as in production, and measures from the outside:
+
+1. pickup latency: from the end of an IMAP APPEND to the committed incident, median and p95,
+   once under IDLE and once with IDLE off (polling every --poll-seconds);
+2. a backlog of --backlog mails waiting when the daemon starts: mails per second (first to
+   last commit), and the daemon's peak RSS, next to the peak RSS for a tenth of the backlog,
+   as a ratio from the same run: flat memory means a ratio near 1.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import random
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from sqlalchemy import Engine, func, select  # noqa: E402
+from sqlalchemy.orm import Session  # noqa: E402
+
+from mailproc import db  # noqa: E402
+from mailproc.db import make_engine  # noqa: E402
+from mailproc.schema import upgrade  # noqa: E402
+from tests.mailfactory import make_mail  # noqa: E402
+from tests.servers import DovecotServer, PostgresServer  # noqa: E402
+
+PASSWORD = "bench-pass"
+MAILPROC = [sys.executable, "-m", "mailproc"]
+
+
+def config_text(database_url: str, port: int, **source: object) -> str:
+    lines = [
+        'support_address = "support@example.com"',
+        'default_service = "general"',
+        f"database_url = {json.dumps(database_url)}",
+        "[services.general]",
+        "[sources.support]",
+        'kind = "imap"',
+        'host = "127.0.0.1"',
+        f"port = {port}",
+        'security = "plain"',
+        'username = "support"',
+        'password_env = "BENCH_IMAP_PASSWORD"',
+        *(f"{key} = {json.dumps(value)}" for key, value in source.items()),
+    ]
+    return "\n".join(lines) + "\n"
+
+
+@contextmanager
+def daemon(workdir: Path, text: str) -> Iterator[subprocess.Popen[bytes]]:
+    config = workdir / "mailproc.toml"
+    config.write_text(text)
+    log = (workdir / "daemon.log").open("ab")
+    proc = subprocess.Popen(
+        [*MAILPROC, "--config", str(config), "--log-level", "WARNING", "run"],
+        env={**os.environ, "BENCH_IMAP_PASSWORD": PASSWORD, "MAILPROC_SECRET": "bench"},
+        stdout=log,
+        stderr=log,
+    )
+    try:
+        yield proc
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(60)
+        log.close()
+
+
+def stored(engine: Engine) -> int:
+    with Session(engine) as session:
+        return int(session.scalar(select(func.count()).select_from(db.Message)) or 0)
+
+
+def wait_for(engine: Engine, count: int, timeout: float, step: float = 0.001) -> float:
+    deadline = time.monotonic() + timeout
+    while stored(engine) < count:
+        if time.monotonic() > deadline:
+            raise SystemExit(f"timed out waiting for {count} stored mails")
+        time.sleep(step)
+    return time.monotonic()
+
+
+def fresh_database(kind: str, stack: ExitStack, workdir: Path, name: str) -> str:
+    if kind == "sqlite":
+        return f"sqlite:///{workdir / f'{name}.sqlite3'}"
+    pg = stack.enter_context(PostgresServer(durable=True))
+    return pg.create_database(name)
+
+
+def pickup(
+    server: DovecotServer, url: str, workdir: Path, samples: int, spread: float, **source: object
+) -> list[float]:
+    """Latencies in seconds from the end of each APPEND to the commit of its mail."""
+    engine = make_engine(url)
+    upgrade(engine)
+    server.account("support").reset()
+    client = server.connect("support")
+    latencies = []
+    with daemon(workdir, config_text(url, server.port, **source)):
+        client.append("INBOX", make_mail(subject="warm-up"))
+        wait_for(engine, 1, 30)
+        for n in range(samples):
+            time.sleep(random.uniform(0.05, 0.05 + spread))  # out of step with polling
+            client.append("INBOX", make_mail(subject=f"pickup {n}"))
+            appended = time.monotonic()
+            latencies.append(wait_for(engine, n + 2, 30) - appended)
+    client.logout()
+    engine.dispose()
+    return latencies
+
+
+def backlog(server: DovecotServer, url: str, workdir: Path, size: int) -> tuple[float, int]:
+    """Mails per second through a backlog of `size`, and the daemon's peak RSS in KiB."""
+    engine = make_engine(url)
+    upgrade(engine)
+    server.account("support").reset()
+    client = server.connect("support")
+    mails = [make_mail(subject=f"backlog {n}", body="x" * 2000) for n in range(size)]
+    for start in range(0, size, 500):
+        client.multiappend("INBOX", mails[start : start + 500])
+    client.logout()
+    with daemon(workdir, config_text(url, server.port)) as proc:
+        wait_for(engine, size, 3600, step=0.05)
+        peak = peak_rss_kib(proc.pid)
+    with Session(engine) as session:
+        first, last = session.execute(
+            select(func.min(db.Message.received_at), func.max(db.Message.received_at))
+        ).one()
+    engine.dispose()
+    return (size - 1) / max((last - first).total_seconds(), 1e-9), peak
+
+
+def peak_rss_kib(pid: int) -> int:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1])
+    raise SystemExit("no VmHWM in /proc")
+
+
+def describe(latencies: list[float]) -> str:
+    ordered = sorted(latencies)
+    p95 = ordered[min(len(ordered) - 1, round(0.95 * (len(ordered) - 1)))]
+    return f"median {statistics.median(ordered) * 1000:7.1f} ms   p95 {p95 * 1000:7.1f} ms"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--database", choices=["sqlite", "postgresql"], default="sqlite")
+    parser.add_argument("--samples", type=int, default=40)
+    parser.add_argument("--backlog", type=int, default=10_000)
+    parser.add_argument("--poll-seconds", type=float, default=1.0)
+    args = parser.parse_args()
+    with ExitStack() as stack, tempfile.TemporaryDirectory(prefix="mailproc-bench-") as tmp:
+        workdir = Path(tmp)
+        server = stack.enter_context(DovecotServer({"support": PASSWORD}, tls=False))
+        urls = iter(fresh_database(args.database, stack, workdir, f"b{n}") for n in range(4))
+        spread = args.poll_seconds
+        idle = pickup(server, next(urls), workdir, args.samples, spread)
+        polling = pickup(
+            server,
+            next(urls),
+            workdir,
+            args.samples,
+            spread,
+            idle=False,
+            poll_seconds=args.poll_seconds,
+        )
+        small_rate, small_rss = backlog(server, next(urls), workdir, args.backlog // 10)
+        rate, rss = backlog(server, next(urls), workdir, args.backlog)
+    print(f"mailproc pickup benchmark ({args.database}, {os.cpu_count()} CPUs)")
+    print(f"  pickup under IDLE                     {describe(idle)}")
+    print(f"  pickup polling every {args.poll_seconds:g}s              {describe(polling)}")
+    print(
+        f"  backlog of {args.backlog // 10:>6} mails   {small_rate:7.0f} mails/s   peak RSS "
+        f"{small_rss / 1024:6.1f} MiB"
+    )
+    print(
+        f"  backlog of {args.backlog:>6} mails   {rate:7.0f} mails/s   peak RSS "
+        f"{rss / 1024:6.1f} MiB   ({rss / small_rss:.2f}x the RSS for a tenth of it)"
+    )
+
+
+if __name__ == "__main__":
+    main()

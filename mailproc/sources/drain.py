@@ -1,0 +1,176 @@
+"""Empty a mail source into the Desk: fetch what waits, apply each mail, settle it after commit.
+
+Shared by IMAP and Maildir so the exactly-once rule lives in one place: a mail is moved or
+flagged only after `handle` returned, that is after its transaction committed. A crash before
+the settle leaves the mail where it was; it comes again, the Desk knows its key, and the
+duplicate is settled like the original. Nothing is deleted that was not first stored.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import Counter
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from mailproc.health import Cursor, Ledger
+from mailproc.progress import Progress, ProgressFactory
+from mailproc.service import Disposition, Origin, Outcome
+from mailproc.wake import Wake
+
+log = logging.getLogger(__name__)
+
+Handle = Callable[[bytes, Origin], Outcome]
+Ref = int | str  # an IMAP UID or a Maildir file name
+
+
+class SourceUnavailable(Exception):
+    """The mailbox cannot be reached or refused an operation: try again later, with backoff."""
+
+
+@dataclass(frozen=True, slots=True)
+class Fetched:
+    ref: Ref
+    raw: bytes
+    deleted: bool = False  # IMAP: already flagged \\Deleted (a COPY fallback cut short)
+
+
+class Source(Protocol):
+    name: str
+    service: str | None
+    cursor: Cursor
+
+    def open(self, readonly: bool) -> None: ...
+
+    def close(self, broken: bool = False) -> None: ...
+
+    def listing(self) -> list[Ref]:
+        """What waits now, oldest first (updates self.cursor if the mailbox changed)."""
+
+    def batches(self, refs: Sequence[Ref]) -> Iterator[Sequence[Ref]]: ...
+
+    def fetch(self, refs: Sequence[Ref]) -> Iterator[Fetched]: ...
+
+    def settle(self, done: Sequence[tuple[Fetched, Outcome]]) -> None:
+        """Move or flag committed mail; advances self.cursor."""
+
+    def describe(self, outcome: Outcome) -> str: ...
+
+    def wait(self, wake: Wake) -> None:
+        """Return when new mail may have come, after the source's timeout, or when `wake` is
+        set; a pass follows either way, so the timeout doubles as a heartbeat."""
+
+
+@dataclass
+class Tally:
+    counts: Counter[Disposition] = field(default_factory=Counter)
+
+    def __str__(self) -> str:
+        return ", ".join(f"{self.counts[d]} {d.value}" for d in Disposition)
+
+
+def drain(
+    source: Source,
+    handle: Handle,
+    stop: Wake,
+    progress: ProgressFactory,
+    ledger: Ledger | None,
+) -> Tally:
+    """Pass over the source until a listing shows nothing new, then record the success.
+
+    Listing again after each pass closes the window in which mail arriving mid-pass would be
+    announced in the reply to some other command than IDLE, and so wait for the next timeout.
+    Without a ledger it is a dry run: nothing is settled or recorded (the caller has set
+    source.cursor), and the actions are reported as what would be done.
+    """
+    tally = Tally()
+    seen: set[Ref] = set()
+    left = 0
+    if ledger is not None:
+        source.cursor = ledger.cursor(source.name)
+    while not stop.is_set():
+        refs = [ref for ref in source.listing() if ref not in seen]
+        if not refs:
+            break
+        seen.update(refs)
+        left = _pass(source, refs, handle, stop, progress(source.name, len(refs)), ledger, tally)
+    if ledger is not None:
+        ledger.record(source.name, source.cursor, left, ok=True)
+    return tally
+
+
+def _pass(
+    source: Source,
+    refs: list[Ref],
+    handle: Handle,
+    stop: Wake,
+    bar: Progress,
+    ledger: Ledger | None,
+    tally: Tally,
+) -> int:
+    """One listing's worth; returns how many of its mails are left (on a stop)."""
+    origin = Origin(source.name, source.service)
+    left = len(refs)
+    try:
+        for batch in source.batches(refs):
+            if ledger is not None:
+                ledger.record(source.name, source.cursor, left)
+            done: list[tuple[Fetched, Outcome]] = []
+            try:
+                for item in source.fetch(batch):
+                    if stop.is_set():
+                        break
+                    done.append((item, handle(item.raw, origin)))
+            finally:
+                _finish(source, done, ledger is None, tally)
+            left -= len(done)
+            bar.advance(len(done))
+            if stop.is_set():
+                return left
+    finally:
+        bar.close()
+    return 0
+
+
+def _finish(
+    source: Source, done: list[tuple[Fetched, Outcome]], dry_run: bool, tally: Tally
+) -> None:
+    """Settle committed mail, then log one line per mail with what was done to it."""
+    if not done:
+        return
+    error: SourceUnavailable | None = None
+    if not dry_run:
+        try:
+            source.settle(done)
+        except SourceUnavailable as exc:
+            error = exc
+    for _item, outcome in done:
+        tally.counts[outcome.disposition] += 1
+        action = source.describe(outcome)
+        if dry_run:
+            action = f"would be {action}"
+        elif error is not None:
+            action = f"left in place, to be settled when the mailbox is back ({error})"
+        _log_outcome(source.name, outcome, action)
+    if error is not None:
+        raise error
+
+
+def _log_outcome(name: str, outcome: Outcome, action: str) -> None:
+    log.info(
+        "%s: <%s> from %s: %s; %s",
+        name,
+        outcome.key,
+        outcome.sender or "-",
+        outcome.summary,
+        action,
+        extra={
+            "source": name,
+            "message_id": outcome.key,
+            "sender": outcome.sender,
+            "incident": outcome.incident,
+            "disposition": outcome.disposition.value,
+            "action": action,
+        },
+    )

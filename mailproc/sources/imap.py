@@ -1,0 +1,366 @@
+"""An IMAP folder as a mail source, through imapclient: UIDs, batches, IDLE, settle after commit.
+
+Connections are TLS (implicit or STARTTLS) verified against the system's CAs, or the private CA
+in `ca_file`; plain text only when the configuration says `security = "plain"`. The password
+comes from the environment variable the configuration names, an XOAUTH2 token from a file or a
+command; neither is ever logged (imapclient's own protocol log is kept at WARNING, see logs.py).
+
+Settling uses MOVE where the server has it, else COPY, \\Deleted and an EXPUNGE of exactly those
+UIDs (UID EXPUNGE, UIDPLUS); without UIDPLUS a plain EXPUNGE runs only when every \\Deleted mail
+in the folder is one just settled, so no one else's mail is removed unseen.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import logging
+import select
+import ssl
+import subprocess
+import time
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager, suppress
+from dataclasses import replace
+from typing import Any
+
+from imapclient import IMAPClient
+from imapclient.exceptions import IMAPClientError
+
+from mailproc.health import Cursor
+from mailproc.service import Outcome
+from mailproc.sources.drain import Fetched, Ref, SourceUnavailable
+from mailproc.sources.settings import ImapSourceConfig, Settle
+from mailproc.wake import Wake
+
+log = logging.getLogger(__name__)
+
+SEEN, DELETED = rb"\Seen", rb"\Deleted"
+NEW_MAIL = (b"EXISTS", b"RECENT")
+
+
+class CredentialsMissing(Exception):
+    """A secret the configuration names is not there; the message says which, never its value."""
+
+
+def check_credentials(config: ImapSourceConfig, environ: Mapping[str, str]) -> None:
+    """At start, so a missing variable or file is a configuration error, not a retry loop."""
+    if config.auth == "password" and not environ.get(config.password_env or ""):
+        raise CredentialsMissing(f"environment variable {config.password_env} is not set")
+    if config.oauth2_token_file is not None and not config.oauth2_token_file.is_file():
+        raise CredentialsMissing(f"oauth2_token_file {config.oauth2_token_file} does not exist")
+    if config.ca_file is not None and not config.ca_file.is_file():
+        raise CredentialsMissing(f"ca_file {config.ca_file} does not exist")
+
+
+def connect(config: ImapSourceConfig, environ: Mapping[str, str]) -> IMAPClient:
+    """A logged-in client; raises OSError or IMAPClientError (see `_errors`)."""
+    context = ssl.create_default_context(
+        cafile=str(config.ca_file) if config.ca_file is not None else None
+    )
+    implicit = config.security == "tls"
+    client = IMAPClient(
+        config.host,
+        port=config.effective_port,
+        ssl=implicit,
+        ssl_context=context if implicit else None,
+        timeout=config.timeout_seconds,
+    )
+    try:
+        if config.security == "starttls":
+            client.starttls(context)
+        if config.auth == "xoauth2":
+            client.oauth2_login(config.username, _token(config))
+        else:
+            client.login(config.username, _password(config, environ))
+    except BaseException:
+        with suppress(Exception):
+            client.shutdown()
+        raise
+    return client
+
+
+def _password(config: ImapSourceConfig, environ: Mapping[str, str]) -> str:
+    password = environ.get(config.password_env or "")
+    if not password:
+        raise SourceUnavailable(f"environment variable {config.password_env} is not set")
+    return password
+
+
+def _token(config: ImapSourceConfig) -> str:
+    """Read at every login: tokens live an hour, the helper or file keeps them fresh."""
+    if config.oauth2_token_file is not None:
+        try:
+            token = config.oauth2_token_file.read_text("utf-8").strip()
+        except OSError as exc:
+            raise SourceUnavailable(f"oauth2_token_file: {exc.strerror}") from None
+    else:
+        token = _run_token_command(config.oauth2_token_command)
+    if not token:
+        raise SourceUnavailable("the XOAUTH2 token is empty")
+    return token
+
+
+def _run_token_command(argv: tuple[str, ...]) -> str:
+    try:
+        done = subprocess.run(
+            list(argv),
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+            stdin=subprocess.DEVNULL,
+        )
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        raise SourceUnavailable(f"oauth2_token_command {argv[0]}: {exc}") from None
+    if done.returncode != 0:
+        last = (done.stderr.strip().splitlines() or [""])[-1][:200]
+        raise SourceUnavailable(
+            f"oauth2_token_command {argv[0]} exited with {done.returncode}: {last}"
+        )
+    return done.stdout.strip()
+
+
+@contextmanager
+def _errors(action: str) -> Iterator[None]:
+    """Every network or protocol failure means the same to the daemon: reconnect later."""
+    try:
+        yield
+    except SourceUnavailable:
+        raise
+    except ssl.SSLCertVerificationError as exc:
+        raise SourceUnavailable(f"{action}: certificate verification failed: {exc}") from exc
+    except (OSError, IMAPClientError) as exc:
+        detail = str(exc) or type(exc).__name__
+        raise SourceUnavailable(f"{action}: {detail}") from exc
+
+
+def by_size(sized: Sequence[tuple[int, int]], max_bytes: int) -> Iterator[list[int]]:
+    """Split (uid, size) pairs into runs of at most max_bytes (a bigger mail goes alone)."""
+    run: list[int] = []
+    total = 0
+    for uid, size in sized:
+        if run and total + size > max_bytes:
+            yield run
+            run, total = [], 0
+        run.append(uid)
+        total += size
+    if run:
+        yield run
+
+
+class ImapSource:
+    def __init__(self, name: str, config: ImapSourceConfig, environ: Mapping[str, str]) -> None:
+        self.name, self.config, self.service = name, config, config.service
+        self.cursor = Cursor()
+        self._environ = environ
+        self._client: IMAPClient | None = None
+        self._readonly = False
+        self._caps: frozenset[bytes] = frozenset()
+        self._settled: set[int] = set()  # flagged \Deleted by us, for servers without UIDPLUS
+        if config.security == "plain" and not _loopback(config.host):
+            log.warning("%s: security = plain: password and mail cross the network in clear", name)
+
+    # --- connection -------------------------------------------------------------------------
+
+    def open(self, readonly: bool) -> None:
+        self.close(broken=True)
+        with _errors(f"connecting to {self.config.host}:{self.config.effective_port}"):
+            self._client = connect(self.config, self._environ)
+            self._caps = frozenset(self._client.capabilities())
+            self._settled = set()
+            log.debug("%s: logged in; server offers %s", self.name, b" ".join(sorted(self._caps)))
+            if not readonly:
+                for folder in (self.config.processed_folder, self.config.quarantine_folder):
+                    self._ensure_folder(folder)
+        self._readonly = readonly
+
+    def close(self, broken: bool = False) -> None:
+        """LOGOUT (which never expunges); after an error just drop the socket."""
+        client, self._client = self._client, None
+        if client is None:
+            return
+        with suppress(Exception):
+            if broken:
+                client.shutdown()
+            else:
+                client.logout()
+
+    def _ensure_folder(self, folder: str) -> None:
+        client = self._need()
+        if client.folder_exists(folder):
+            return
+        try:
+            client.create_folder(folder)
+        except IMAPClientError:
+            if not client.folder_exists(folder):  # created by someone else meanwhile is fine
+                raise
+        with suppress(IMAPClientError):
+            client.subscribe_folder(folder)
+        log.info("%s: created folder %s", self.name, folder)
+
+    def _need(self) -> IMAPClient:
+        if self._client is None:
+            raise SourceUnavailable("not connected")
+        return self._client
+
+    # --- reading ------------------------------------------------------------------------------
+
+    def listing(self) -> list[Ref]:
+        """UIDs waiting: all of them when settled mail moves out, else those above the cursor."""
+        client = self._need()
+        with _errors(f"selecting {self.config.folder}"):
+            info = client.select_folder(self.config.folder, readonly=self._readonly)
+            self.cursor = self._adopt(int(info[b"UIDVALIDITY"]))
+            if self.config.settle is Settle.MOVE:
+                uids = client.search("ALL")
+                self._settled &= set(uids)
+            else:
+                start = self.cursor.last_uid + 1
+                uids = [uid for uid in client.search(["UID", f"{start}:*"]) if uid >= start]
+        return sorted(uids)
+
+    def _adopt(self, uidvalidity: int) -> Cursor:
+        """The stored cursor, unless the folder's UIDs were renumbered (or it is another)."""
+        cursor, mailbox = self.cursor, self.config.mailbox
+        if cursor.mailbox == mailbox and cursor.uidvalidity == uidvalidity:
+            return cursor
+        self._settled = set()
+        if cursor.mailbox == mailbox and cursor.uidvalidity is not None:
+            log.warning(
+                "%s: UIDVALIDITY of %s changed from %d to %d: reading the whole folder again; "
+                "mail already stored is recognised by its key and only settled",
+                self.name,
+                self.config.folder,
+                cursor.uidvalidity,
+                uidvalidity,
+                extra={"source": self.name},
+            )
+        return Cursor(mailbox, uidvalidity, 0)
+
+    def batches(self, refs: Sequence[Ref]) -> Iterator[Sequence[Ref]]:
+        """Runs of UIDs bounded in count and in bytes, so memory stays flat on any backlog."""
+        client = self._need()
+        step = self.config.batch_size
+        for start in range(0, len(refs), step):
+            chunk = [int(ref) for ref in refs[start : start + step]]
+            with _errors("fetching sizes"):
+                sizes = client.fetch(chunk, ["RFC822.SIZE"])
+            sized = [(uid, int(sizes[uid][b"RFC822.SIZE"])) for uid in chunk if uid in sizes]
+            yield from by_size(sized, self.config.batch_bytes)
+
+    def fetch(self, refs: Sequence[Ref]) -> Iterator[Fetched]:
+        """BODY.PEEK so that fetching alone never marks a mail \\Seen."""
+        uids = [int(ref) for ref in refs]
+        with _errors("fetching mail"):
+            data: dict[int, dict[bytes, Any]] = self._need().fetch(uids, ["BODY.PEEK[]", "FLAGS"])
+        for uid in uids:
+            item = data.get(uid)
+            if item is not None and b"BODY[]" in item:  # absent: expunged by someone meanwhile
+                yield Fetched(uid, item[b"BODY[]"], DELETED in item.get(b"FLAGS", ()))
+
+    # --- settling -----------------------------------------------------------------------------
+
+    def destination(self, outcome: Outcome) -> str | None:
+        if outcome.quarantined:
+            return self.config.quarantine_folder
+        return self.config.processed_folder if self.config.settle is Settle.MOVE else None
+
+    def describe(self, outcome: Outcome) -> str:
+        folder = self.destination(outcome)
+        return f"moved to {folder}" if folder else "flagged \\Seen"
+
+    def settle(self, done: Sequence[tuple[Fetched, Outcome]]) -> None:
+        client = self._need()
+        moves: dict[str, list[Fetched]] = {}
+        seen: list[int] = []
+        for item, outcome in done:
+            folder = self.destination(outcome)
+            if folder is None:
+                seen.append(int(item.ref))
+            else:
+                moves.setdefault(folder, []).append(item)
+        with _errors("settling"):
+            if seen:
+                client.add_flags(seen, [SEEN], silent=True)
+            for folder, items in moves.items():
+                self._move(client, items, folder)
+        top = max(int(item.ref) for item, _ in done)
+        self.cursor = replace(self.cursor, last_uid=max(self.cursor.last_uid, top))
+
+    def _move(self, client: IMAPClient, items: list[Fetched], folder: str) -> None:
+        uids = [int(item.ref) for item in items]
+        if b"MOVE" in self._caps:
+            client.move(uids, folder)
+            return
+        # Already \Deleted: copied before a crash cut this short (or deleted by a person);
+        # stored in the database either way, so copied once at most.
+        fresh = [int(item.ref) for item in items if not item.deleted]
+        if fresh:
+            client.copy(fresh, folder)
+        client.add_flags(uids, [DELETED], silent=True)
+        if b"UIDPLUS" in self._caps:
+            client.uid_expunge(uids)
+            return
+        self._settled.update(uids)
+        if set(client.search("DELETED")) <= self._settled:  # no one else's mail goes with them
+            client.expunge()
+            self._settled.clear()
+
+    # --- waiting ------------------------------------------------------------------------------
+
+    def wait(self, wake: Wake) -> None:
+        if not (self.config.idle and b"IDLE" in self._caps):
+            wake.wait(self.config.poll_seconds)
+            return
+        client = self._need()
+        with _errors("IDLE"):
+            client.idle()
+            if not self._buffered(client):
+                self._idle_until(client, time.monotonic() + self.config.idle_seconds, wake)
+            client.idle_done()
+
+    def _buffered(self, client: IMAPClient) -> bool:
+        """Whether a response came with IDLE's continuation, into imaplib's read buffer where
+        poll() cannot see it: Dovecot announces mail that arrived since the last command that
+        way, and waiting on the socket would leave it for the next IDLE timeout."""
+        reader = getattr(getattr(client, "_imap", None), "file", None)
+        if reader is None:
+            return False
+        sock = client.socket()
+        sock.setblocking(False)
+        try:
+            return bool(reader.peek(1))
+        except OSError:  # nothing buffered, and nothing readable yet (SSLWantReadError too)
+            return False
+        finally:
+            sock.settimeout(self.config.timeout_seconds)
+
+    def _idle_until(self, client: IMAPClient, deadline: float, wake: Wake) -> None:
+        """Until new mail is announced, the deadline passes or `wake` is set; an IDLE
+        connection that turns readable with nothing to read has been closed."""
+        sock = client.socket().fileno()
+        poller = select.poll()
+        poller.register(sock, select.POLLIN)
+        poller.register(wake.fileno(), select.POLLIN)
+        empty = 0
+        while not wake.is_set() and (remaining := deadline - time.monotonic()) > 0:
+            if not any(fd == sock for fd, _ in poller.poll(remaining * 1000)):
+                continue
+            responses = client.idle_check(timeout=0)
+            empty = 0 if responses else empty + 1
+            if empty >= 2:
+                raise SourceUnavailable("IDLE: connection closed by the server")
+            for response in responses:
+                if response[0] == b"BYE":
+                    raise SourceUnavailable("IDLE: the server is shutting down")
+                if len(response) > 1 and response[1] in NEW_MAIL:
+                    return
+
+
+def _loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
