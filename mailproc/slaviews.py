@@ -165,7 +165,7 @@ def _target_text(
     if levels:
         lines.append("  escalations:")
     for level, moment in levels:
-        when = local_time(moment, zone) if moment else "not reached"
+        when = local_time(moment, zone) if moment else "(not reached)"
         fate = _fate(target, mine.get(level.number), moment, stopped, now, zone)
         lines.append(f"    level {level.number} at {level.trigger!s:<14} {when}: {fate}")
     return "\n".join(lines)

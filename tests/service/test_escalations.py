@@ -16,11 +16,13 @@ import logging
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from sqlalchemy import Engine, func, select, update
+from alembic import command
+from sqlalchemy import Engine, func, select, text, update
 from sqlalchemy.orm import Session
 
-from mailproc import db
+from mailproc import db, schema
 from mailproc.config import Settings, SmtpConfig, settings_from_dict
+from mailproc.db import make_engine
 from mailproc.escalation import plan
 from mailproc.escalator import Escalator, recompute_due_times
 from mailproc.problems import add_problem
@@ -384,3 +386,36 @@ def test_impact_and_urgency_are_stored_with_the_incident(desk, engine, clock):
         assert (row.impact, row.urgency, row.priority) == ("high", "high", "P1")
     say(desk, NORA, "Re: [URGENCY low]", first)  # the stored impact still counts: high x low
     assert get_incident(engine, 1).incident.priority == "P3"
+
+
+def test_the_migration_keeps_incidents_and_recompute_gives_them_due_times(settings, clock):
+    engine = make_engine(settings.database_url)
+    config = schema._config()
+    with engine.begin() as connection:
+        config.attributes["connection"] = connection
+        command.upgrade(config, "0002")
+        created = t("2026-03-02 09:00")
+        connection.execute(
+            text(
+                "INSERT INTO incidents (id, service, status, priority, title, reporter, "
+                "reporter_name, created_at, updated_at) VALUES "
+                "(1, 'email', 'New', 'P2', 'Old one', 'alice@example.org', '', :at, :at)"
+            ),
+            {"at": created.replace(tzinfo=None)},
+        )
+        connection.execute(
+            text(
+                "INSERT INTO events (incident_id, at, actor, kind, detail) VALUES "
+                "(1, :at, 'alice@example.org', 'created', :detail)"
+            ),
+            {"at": created.replace(tzinfo=None), "detail": '{"service": "email", "title": "x"}'},
+        )
+        command.upgrade(config, "head")
+    assert stored(engine)["next_escalation_at"] is None
+    assert recompute_due_times(settings, engine, clock) == 1
+    assert stored(engine)["response_due"] == "Mon 2026-03-02 10:00"
+    with engine.begin() as connection:
+        config.attributes["connection"] = connection
+        command.downgrade(config, "0002")
+        assert connection.execute(text("SELECT title FROM incidents")).scalar() == "Old one"
+    engine.dispose()

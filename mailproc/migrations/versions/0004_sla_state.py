@@ -50,7 +50,9 @@ def upgrade() -> None:
 
 def downgrade() -> None:
     op.drop_table('escalations')
-    with op.batch_alter_table('incidents', schema=None) as batch_op:
+    # Dropping columns in place (SQLite 3.35+): copying the table, batch mode's way, fails
+    # while the events and messages that reference the incidents are there.
+    with op.batch_alter_table('incidents', schema=None, recreate='never') as batch_op:
         batch_op.drop_index(batch_op.f('ix_incidents_next_escalation_at'))
         for name in reversed(_DUE):
             batch_op.drop_column(name)
