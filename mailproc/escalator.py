@@ -106,51 +106,60 @@ class Escalator:
         status: SlaStatus,
         now: datetime,
     ) -> None:
+        """Record the level (the unique row first: a clash sends nothing), tell the history,
+        queue the mail."""
         person = self.settings.people.get(incident.assignee) if incident.assignee else None
         service = self.settings.services[incident.service]
         to = recipients(escalation.level, service, person.email if person else None)
-        target, level = escalation.target, escalation.level.number
-        session.add(
-            db.Escalation(
-                incident_id=incident.id,
-                target=target.value,
-                cycle=escalation.cycle,
-                level=level,
-                at=now,
-                due_at=escalation.due_at,
-                recipients=list(to),
-            )
-        )
-        session.flush()  # the unique row first: a clash sends nothing
-        due = status.of(target).due
-        reason = escalation_reason(escalation)
-        detail = {
-            "target": target.value,
-            "cycle": escalation.cycle,
-            "level": level,
-            "reason": reason,
-            "to": list(to),
-            "due": due.isoformat() if due else None,
-        }
-        session.add(
-            db.Event(
-                incident_id=incident.id,
-                at=now,
-                actor=SYSTEM_ACTOR,
-                kind=EventKind.ESCALATED.value,
-                detail=detail,
-            )
-        )
+        target, level = escalation.target.value, escalation.level.number
+        session.add(_record(incident.id, escalation, to, now))
+        session.flush()
+        due, reason = status.of(escalation.target).due, escalation_reason(escalation)
+        session.add(_event(incident.id, escalation, reason, to, due, now))
         self.outbox.queue_escalation(
             session,
             incident.id,
             now,
             reason=reason,
             level=level,
-            target=target.value,
+            target=target,
             due=due,
             recipients=to,
         )
+
+
+def _record(
+    number: int, escalation: Escalation, to: tuple[str, ...], now: datetime
+) -> db.Escalation:
+    return db.Escalation(
+        incident_id=number,
+        target=escalation.target.value,
+        cycle=escalation.cycle,
+        level=escalation.level.number,
+        at=now,
+        due_at=escalation.due_at,
+        recipients=list(to),
+    )
+
+
+def _event(
+    number: int,
+    escalation: Escalation,
+    reason: str,
+    to: tuple[str, ...],
+    due: datetime | None,
+    now: datetime,
+) -> db.Event:
+    detail = {
+        "target": escalation.target.value,
+        "cycle": escalation.cycle,
+        "level": escalation.level.number,
+        "reason": reason,
+        "to": list(to),
+        "due": due.isoformat() if due else None,
+    }
+    kind = EventKind.ESCALATED.value
+    return db.Event(incident_id=number, at=now, actor=SYSTEM_ACTOR, kind=kind, detail=detail)
 
 
 def escalation_reason(escalation: Escalation) -> str:
