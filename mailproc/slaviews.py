@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, datetime, tzinfo
+from typing import Any
 
 from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
@@ -53,18 +54,28 @@ class SlaLine:
 def sla_lines(engine: Engine, settings: Settings, now: datetime) -> list[SlaLine]:
     """The open incidents (status of kind open), breached first, then at risk, each group by
     the earliest due time."""
-    query = select(db.Incident).where(db.Incident.closed_at.is_(None)).order_by(db.Incident.id)
+    i = db.Incident
+    columns = (i.id, i.service, i.status, i.priority, i.assignee, i.title, *_STORED)
+    query = select(*columns).where(i.closed_at.is_(None)).order_by(i.id)
     with Session(engine) as session:
-        rows = session.scalars(query).yield_per(1000)
+        rows = session.execute(query).yield_per(1000)
         lines = [_line(row, now) for row in rows if _open(row, settings)]
     return sorted(lines, key=lambda line: (_ORDER[line.standing], _soonest(line), line.number))
 
 
-def _open(row: db.Incident, settings: Settings) -> bool:
+_STORED = (
+    db.Incident.response_due,
+    db.Incident.resolution_due,
+    db.Incident.at_risk_at,
+    db.Incident.next_escalation_at,
+)
+
+
+def _open(row: Any, settings: Settings) -> bool:
     return status_meaning(settings, row.service, row.status)[0] is StatusKind.OPEN
 
 
-def _line(row: db.Incident, now: datetime) -> SlaLine:
+def _line(row: Any, now: datetime) -> SlaLine:  # a row of the query above
     dues = {SlaTarget.RESPONSE: row.response_due, SlaTarget.RESOLUTION: row.resolution_due}
     breached = tuple(t.value for t, due in dues.items() if due is not None and due <= now)
     if breached:
