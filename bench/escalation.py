@@ -10,12 +10,14 @@ open, on the round-the-clock network service at P4 (response 8h: level 1 at 6h, 
 8h). For each of three passes ten minutes apart, 100 incidents reach level 1 in the ten
 minutes before it; every other incident's next escalation lies hours ahead. Then:
 
-- idle pass: a pass with nothing due (the indexed query alone), median of 5;
+- idle pass: a pass with nothing due (the indexed query alone), median of 25;
 - pass: `Escalator.run` sending 100 escalations (each recomputed from its history, recorded,
   its `escalated` event written and its mail rendered into the outbox), median of the three;
 - recompute: `SlaBook.refresh` (history and sent levels read, clocks and ladder computed, the
   columns written) on 1,000 random incidents in one transaction, per incident; and the pure
-  part of it (`timeline` + `compute` + `plan`) alone.
+  part of it (`timeline` + `compute` + `plan`) alone;
+- what keeping the SLA state costs `Desk.handle` per new incident: blocks of 100 mails with
+  and without it, alternating, on a fresh database (notifications off).
 
 The pass must cost about the same over 1,000,000 incidents as over 10,000: it reads the
 incidents whose `next_escalation_at` has come through its index, never the others.
@@ -46,9 +48,11 @@ from mailproc.config import Settings, load_settings  # noqa: E402
 from mailproc.escalation import plan  # noqa: E402
 from mailproc.escalator import Escalator  # noqa: E402
 from mailproc.schema import upgrade  # noqa: E402
+from mailproc.service import Desk, _Apply  # noqa: E402
 from mailproc.sla import compute  # noqa: E402
 from mailproc.slastore import SlaBook, history, sent_levels  # noqa: E402
 from mailproc.timeline import timeline  # noqa: E402
+from tests.mailfactory import make_mail  # noqa: E402
 from tests.servers import PostgresServer  # noqa: E402
 
 NOW = datetime(2026, 3, 2, 12, 0, tzinfo=UTC)
@@ -187,7 +191,7 @@ def passes(settings: Settings, engine: Engine) -> tuple[float, float]:
     clock = Clock()
     escalator = Escalator(settings, engine, clock)
     clock.now = NOW - 2 * H
-    idle = median_ms(escalator.run, 5)
+    idle = median_ms(escalator.run, 25)
     timings = []
     for moment in PASSES:
         clock.now = moment
@@ -220,6 +224,37 @@ def recompute(settings: Settings, engine: Engine, count: int) -> tuple[float, fl
         plan(status, ladder, sent, NOW)
     pure = (time.perf_counter() - start) / len(numbers)
     return refresh * 1e6, pure * 1e6
+
+
+def desk_overhead(url: str, settings: Settings, blocks: int = 12, size: int = 100) -> str:
+    """Desk.handle per new incident with and without keeping the SLA state (notifications
+    off, so the difference is not drowned): blocks of mails alternating, medians."""
+    quiet = settings.notifications.model_copy(update={"enabled": False})
+    settings = settings.model_copy(update={"database_url": url, "notifications": quiet})
+    engine = db.make_engine(url)
+    upgrade(engine)
+    desk = Desk(settings, engine, Clock())
+    mails = iter([make_mail(subject=f"Printer {n} jammed") for n in range((blocks + 1) * size)])
+    for _ in range(size):  # warm up
+        desk.handle(next(mails))
+    keep, times = _Apply.keep_sla, {True: [], False: []}
+    try:
+        for block in range(blocks):
+            kept = block % 2 == 0
+            _Apply.keep_sla = keep if kept else _skip  # type: ignore[method-assign]
+            start = time.perf_counter()
+            for _ in range(size):
+                desk.handle(next(mails))
+            times[kept].append((time.perf_counter() - start) / size * 1000)
+    finally:
+        _Apply.keep_sla = keep  # type: ignore[method-assign]
+    engine.dispose()
+    with_, without = statistics.median(times[True]), statistics.median(times[False])
+    return f"{with_:.2f} ms with, {without:.2f} ms without: {with_ - without:.2f} ms"
+
+
+def _skip(_apply: _Apply, _incident: db.Incident) -> None:
+    return None
 
 
 def measure(url: str, count: int, settings: Settings) -> Figures:
@@ -272,11 +307,13 @@ def main() -> None:
     args = parser.parse_args()
     settings = load_settings(environ={"MAILPROC_SECRET": "benchmark"})
     figures: list[Figures] = []
+    overhead: dict[str, str] = {}
     if not args.postgres_only:
         with tempfile.TemporaryDirectory(prefix="mailproc-bench-") as folder:
             for size in args.sizes:
                 figures.append(measure(f"sqlite:///{folder}/e{size}.db", size, settings))
                 print(f"  SQLite, {size:,} incidents: done", file=sys.stderr)
+            overhead["SQLite"] = desk_overhead(f"sqlite:///{folder}/desk.db", settings)
     if not args.sqlite_only:
         with PostgresServer(durable=True) as server:
             for size in args.sizes:
@@ -284,7 +321,10 @@ def main() -> None:
                 figures.append(measure(url, size, settings))
                 server.drop_database(f"escalation_{size}")
                 print(f"  PostgreSQL, {size:,} incidents: done", file=sys.stderr)
+            overhead["PostgreSQL"] = desk_overhead(server.create_database("desk"), settings)
     report(figures)
+    for name, figure in overhead.items():
+        print(f"{name}: Desk.handle per new incident, keeping the SLA state: {figure}")
 
 
 if __name__ == "__main__":

@@ -346,7 +346,7 @@ class _Apply:
         move them (mailproc.slastore), in this transaction."""
         kinds = {h.kind for number, h in self.happened if number == incident.id}
         if self.sla is not None and kinds - _NO_SLA_EFFECT:
-            self.sla.refresh(self.session, incident, self.now)
+            self.sla.refresh(self.session, incident, self.now, EventKind.CREATED in kinds)
 
     def notify(
         self,

@@ -43,17 +43,26 @@ class SlaBook:
         self.policy = policy or policy_from_settings(settings)
 
     def assess(
-        self, session: Session, incident: db.Incident, now: datetime, explain: bool = False
+        self,
+        session: Session,
+        incident: db.Incident,
+        now: datetime,
+        explain: bool = False,
+        new: bool = False,
     ) -> Assessment:
+        """`new`: created in this transaction, so nothing has been escalated yet."""
         facts = timeline(history(session, incident.id), self.settings)
         status = compute(facts, self.policy, now, explain)
         ladder = self.policy.of(status.service).ladder
-        return Assessment(status, plan(status, ladder, sent_levels(session, incident.id), now))
+        sent = [] if new else sent_levels(session, incident.id)
+        return Assessment(status, plan(status, ladder, sent, now))
 
-    def refresh(self, session: Session, incident: db.Incident, now: datetime) -> Assessment:
+    def refresh(
+        self, session: Session, incident: db.Incident, now: datetime, new: bool = False
+    ) -> Assessment:
         """Recompute and store; levels that are due now are left for the escalation pass,
         which finds them because next_escalation_at is then at or before now."""
-        assessment = self.assess(session, incident, now)
+        assessment = self.assess(session, incident, now, new=new)
         self.store(incident, assessment)
         return assessment
 
