@@ -318,6 +318,11 @@ class WorkflowConfig(_Frozen):
 
     @model_validator(mode="after")
     def _statuses_exist(self) -> WorkflowConfig:
+        if Verb.ACK in self.transitions:
+            raise ValueError(
+                "transitions.ACK: [ACK] changes no status and needs no entry; it is accepted "
+                "in every status of kind open"
+            )
         names = {s.name for s in self.statuses}
         used = {self.initial, self.reopen_to}
         for table in self.transitions.values():

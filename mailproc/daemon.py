@@ -25,6 +25,7 @@ from sqlalchemy.exc import InterfaceError, OperationalError
 
 from mailproc.config import ConfigError, Settings
 from mailproc.db import make_engine
+from mailproc.escalator import Escalator
 from mailproc.health import Ledger
 from mailproc.jobs import Job, JobRunner
 from mailproc.progress import ProgressFactory, progress_factory
@@ -48,9 +49,11 @@ def standard_jobs(settings: Settings, desk: Desk) -> list[Job]:
     """The daemon's periodic jobs. Another component joins with one line here."""
     every = settings.daemon
     send = partial(send_pending, settings, desk.engine, desk.clock)
+    escalate = Escalator(settings, desk.engine, desk.clock, book=desk.sla, outbox=desk.outbox)
     return [
         Job("close-timed-out", every.close_timed_out_seconds, desk.close_timed_out),
         Job("send-outbox", every.send_outbox_seconds, send),
+        Job("escalate", settings.sla.escalation_interval_seconds, escalate.run),
     ]
 
 

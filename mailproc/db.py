@@ -24,6 +24,7 @@ from sqlalchemy import (
     String,
     Text,
     TypeDecorator,
+    UniqueConstraint,
     create_engine,
     event,
 )
@@ -68,6 +69,16 @@ class Incident(Base):
     created_at: Mapped[datetime]
     updated_at: Mapped[datetime]
     closed_at: Mapped[datetime | None]
+    impact: Mapped[str | None] = mapped_column(String(32))  # None: the matrix's default
+    urgency: Mapped[str | None] = mapped_column(String(32))
+    # The SLA state, kept true to the history by mailproc.slastore in every transaction that
+    # changes the incident, so that readers and the escalation pass need no computation: a due
+    # time is None while its clock is stopped or paused; next_escalation_at is None when no
+    # escalation is pending, and the pass reads it through its index.
+    response_due: Mapped[datetime | None]
+    resolution_due: Mapped[datetime | None]
+    at_risk_at: Mapped[datetime | None]
+    next_escalation_at: Mapped[datetime | None] = mapped_column(index=True)
 
 
 class Event(Base):
@@ -201,6 +212,26 @@ class SourceState(Base):
     last_ok_at: Mapped[datetime | None]
     last_error: Mapped[str | None] = mapped_column(Text)
     last_error_at: Mapped[datetime | None]
+
+
+class Escalation(Base):
+    """One escalation level mailed for one target's clock cycle. The unique key is the final
+    guard that no level goes out twice, whatever several escalation passes do at once; the
+    cycle is part of it so that a reopened incident (a new resolution cycle) escalates again."""
+
+    __tablename__ = "escalations"
+    __table_args__ = (
+        UniqueConstraint("incident_id", "target", "cycle", "level", name="uq_escalations_level"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    incident_id: Mapped[int] = mapped_column(ForeignKey("incidents.id"))
+    target: Mapped[str] = mapped_column(String(16))
+    cycle: Mapped[int]
+    level: Mapped[int]
+    at: Mapped[datetime]  # when it was queued
+    due_at: Mapped[datetime]  # when the level's threshold was reached
+    recipients: Mapped[list[str]] = mapped_column(JSON)
 
 
 def make_engine(url: str, **kwargs: Any) -> Engine:

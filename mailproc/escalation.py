@@ -19,7 +19,7 @@ The rules:
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -68,7 +68,7 @@ def plan(
     upcoming: list[datetime] = []
     for target in status.targets:
         done = sent_at.get((target.target, target.cycle), {})
-        if target.phase is Phase.STOPPED or _acknowledged(done, status.acknowledged):
+        if target.phase is Phase.STOPPED or acknowledged(done, status.acknowledged):
             continue
         waiting = [level for level in ladder if level.number not in done]
         for level, moment in level_moments(target, waiting):
@@ -109,7 +109,9 @@ def recipients(level: Level, service: ServiceConfig, assignee: str | None) -> tu
     return tuple(found)
 
 
-def _acknowledged(done: dict[int, datetime], acks: Sequence[datetime]) -> bool:
+def acknowledged(done: Mapping[int, datetime], acks: Sequence[datetime]) -> bool:
+    """Whether a ladder with these levels sent (number -> when) was acknowledged since its
+    first escalation."""
     if not done:
         return False
     first = min(done.values())

@@ -83,9 +83,10 @@ def _reply(
     is_solver = actor.person is not None
     is_reporter = actor.email == found.reporter
     is_participant = settings.permissions.participants_may_comment and actor.email in participants
-    accepted = is_solver or is_reporter or is_participant
+    escalated_to = actor.email in found.escalated_to  # may answer, e.g. with [ACK]
+    accepted = is_solver or is_reporter or is_participant or escalated_to
     reopen = (
-        accepted
+        (is_reporter or is_participant)
         and not is_solver
         and not subject.commands
         and kind in (StatusKind.RESOLVED, StatusKind.CLOSED)

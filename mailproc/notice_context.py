@@ -18,7 +18,7 @@ from mailproc.config import Settings
 from mailproc.notices import CommandLine, Notice, Person, Recipient
 from mailproc.report import describe_event
 from mailproc.subject import SPECS
-from mailproc.vocabulary import EventKind, NoticeKind, Party, Role, Verb
+from mailproc.vocabulary import EventKind, NoticeKind, Party, Role, StatusKind, Verb
 from mailproc.workflow import Happening
 
 
@@ -188,6 +188,8 @@ def _reply(recipient: Recipient, facts: IncidentFacts, settings: Settings) -> di
     """How this recipient answers: where to, with which subject, with which commands."""
     workflow = settings.workflow_of(facts.service)
     verbs = [verb for verb, table in workflow.transitions.items() if facts.status in table]
+    if workflow.status(facts.status).kind is StatusKind.OPEN:
+        verbs.append(Verb.ACK)  # needs no transition entry
     known = settings.people_by_email.get(recipient.email)
     if known is None or not known[1].solves(facts.service):
         mine = settings.permissions.reporter_commands if recipient.email == facts.reporter else ()

@@ -92,6 +92,11 @@ _DESCRIBE: dict[str, Callable[[dict[str, Any]], str]] = {
     "command_rejected": lambda d: f"refused {d['command']}: {d['reason']}",
     "reply_not_applied": lambda d: f"reply not applied: {d['reason']}",
     "follow_up": lambda d: f"follow-up opened as INC-{d['incident']}",
+    "acknowledged": lambda d: "acknowledged the escalation",
+    "escalated": lambda d: (
+        f"escalated: {d['target']} level {d['level']} ({d['reason']}) to "
+        f"{', '.join(d['to']) or 'nobody (no recipient configured)'}"
+    ),
 }
 
 

@@ -28,6 +28,7 @@ from mailproc.mail import InboundMail, MailError, parse_mail
 from mailproc.msgid import read_message_id
 from mailproc.notices import Person
 from mailproc.outbox import Change, Outbox
+from mailproc.slastore import SlaBook, escalated_to
 from mailproc.subject import BadCommand, Command, parse_subject
 from mailproc.vocabulary import EventKind, Priority, StatusKind, Verb
 from mailproc.workflow import (
@@ -219,9 +220,10 @@ class Desk:
             if not decision.events:
                 return None
             apply = _Apply(
-                self.settings, session, None, Actor(SYSTEM_ACTOR), now, None, self.outbox
+                self.settings, session, None, Actor(SYSTEM_ACTOR), now, None, self.outbox, self.sla
             )
             apply._commit_decision(incident, decision)
+            apply.keep_sla(incident)
             apply.notify(incident)
             return incident.id
 
@@ -229,6 +231,11 @@ class Desk:
     def outbox(self) -> Outbox:
         """The notification writer, one per Desk so compiled templates serve many mails."""
         return Outbox(self.settings)
+
+    @cached_property
+    def sla(self) -> SlaBook:
+        """The SLA policy, built once: its calendars remember the days they have worked out."""
+        return SlaBook(self.settings)
 
     def _apply(self, session: Session, mail: InboundMail, origin: Origin, now: datetime) -> Outcome:
         prior = _prior(session, mail.key)
@@ -244,7 +251,7 @@ class Desk:
         participants = _participants(session, found.id) if found else frozenset()
         intent = classify(mail, subject, view, participants, self.settings, now, origin.service)
         actor = actor_of(mail, self.settings)
-        apply = _Apply(self.settings, session, message, actor, now, mail, self.outbox)
+        apply = _Apply(self.settings, session, message, actor, now, mail, self.outbox, self.sla)
         if isinstance(intent, NewIncident):
             incident, summary = apply.new_incident(intent)
         else:
@@ -269,6 +276,7 @@ class _Apply:
     now: datetime
     mail: InboundMail | None = None
     outbox: Outbox | None = None
+    sla: SlaBook | None = None
     happened: list[tuple[int, Happening]] = field(default_factory=list)
 
     def new_incident(self, intent: NewIncident) -> tuple[db.Incident, str]:
@@ -289,6 +297,7 @@ class _Apply:
         detail: dict[str, object] = {
             "title": incident.title,
             "service": incident.service,
+            "priority": incident.priority,  # the SLA clocks start with it
             "text": intent.text,
         }
         if intent.follow_up_of is not None:
@@ -307,6 +316,7 @@ class _Apply:
             )
             self._commit_decision(incident, decision)
             summary += _command_summary(decision)
+        self.keep_sla(incident)
         self.notify(incident, created=True, commands=intent.commands, decision=decision)
         return incident, summary
 
@@ -332,6 +342,7 @@ class _Apply:
             self._commit_decision(incident, commanded)
             summary += _command_summary(commanded)
         incident.updated_at = self.now
+        self.keep_sla(incident)
         self.notify(
             incident, commands=intent.commands, decision=commanded, accepted=intent.accepted
         )
@@ -343,6 +354,7 @@ class _Apply:
         closes = self.settings.workflow_of(after.service).status(after.status).kind
         incident.service, incident.status = after.service, after.status
         incident.priority, incident.assignee = after.priority.value, after.assignee
+        incident.impact, incident.urgency = after.impact, after.urgency
         if closes is StatusKind.CLOSED and not closed_before:
             incident.closed_at = self.now
         elif closes is not StatusKind.CLOSED:
@@ -354,6 +366,13 @@ class _Apply:
         for happening in decision.events:
             self._event(incident.id, happening.kind, dict(happening.detail))
         incident.updated_at = self.now
+
+    def keep_sla(self, incident: db.Incident) -> None:
+        """Recompute the incident's stored due times if this mail recorded anything that can
+        move them (mailproc.slastore), in this transaction."""
+        kinds = {h.kind for number, h in self.happened if number == incident.id}
+        if self.sla is not None and kinds - _NO_SLA_EFFECT:
+            self.sla.refresh(self.session, incident, self.now, EventKind.CREATED in kinds)
 
     def notify(
         self,
@@ -420,6 +439,9 @@ def _prior(session: Session, key: str) -> Outcome | None:
     quarantined = row.outcome == Disposition.QUARANTINED.value
     summary = f"already {row.outcome}"
     return Outcome(Disposition.DUPLICATE, key, row.incident_id, summary, quarantined, row.sender)
+
+
+_NO_SLA_EFFECT = {EventKind.REPLY_NOT_APPLIED, EventKind.COMMAND_REJECTED, EventKind.FOLLOW_UP}
 
 
 def _timed_statuses(settings: Settings) -> list[tuple[str, str, float]]:
@@ -524,6 +546,9 @@ def _view(session: Session, incident: db.Incident) -> IncidentView:
         reporter=incident.reporter,
         problems=frozenset(_related(session, incident.id)),
         closed_at=incident.closed_at,
+        impact=incident.impact,
+        urgency=incident.urgency,
+        escalated_to=escalated_to(session, incident.id),
     )
 
 

@@ -93,6 +93,8 @@ class EventKind(StrEnum):
     COMMAND_REJECTED = "command_rejected"
     REPLY_NOT_APPLIED = "reply_not_applied"
     FOLLOW_UP = "follow_up"
+    ACKNOWLEDGED = "acknowledged"  # [ACK]: the escalation ladders escalated so far stop
+    ESCALATED = "escalated"  # an SLA escalation level was mailed
 
 
 class NoticeKind(StrEnum):

@@ -31,6 +31,7 @@ class IncidentView:
     closed_at: datetime | None = None
     impact: str | None = None  # None: the priority matrix's default_impact
     urgency: str | None = None
+    escalated_to: frozenset[str] = frozenset()  # addresses an SLA escalation was mailed to
 
 
 @dataclass(frozen=True, slots=True)
@@ -121,6 +122,8 @@ def _apply(
     denied = _permission(view, cmd, actor, settings)
     if denied:
         return Refusal(cmd.text, denied)
+    if cmd.verb is Verb.ACK:
+        return _acknowledge(view, cmd, settings)
     workflow = settings.workflow_of(view.service)
     table = workflow.transitions.get(cmd.verb)
     if table is None:
@@ -138,6 +141,8 @@ def _apply(
 def _permission(view: IncidentView, cmd: Command, actor: Actor, settings: Settings) -> str | None:
     person = settings.people.get(actor.person) if actor.person else None
     if person is not None and person.solves(view.service):
+        return None
+    if cmd.verb is Verb.ACK and actor.email in view.escalated_to:
         return None
     if actor.email == view.reporter and cmd.verb in settings.permissions.reporter_commands:
         return None
@@ -261,13 +266,18 @@ def _impact_urgency(
     return after, events + _status_events(view, after, cmd.verb)
 
 
-def _acknowledge(
-    view: IncidentView, cmd: Command, _a: Actor, _s: Settings, _p: Any, target: str
-) -> Outcome:
-    """[ACK] stops an escalation ladder; that effect is the escalation service's. Here it only
-    has to be a permitted command, so it changes nothing and records nothing itself."""
-    after = replace(view, status=target)
-    return after, _status_events(view, after, cmd.verb)
+def _acknowledge(view: IncidentView, cmd: Command, settings: Settings) -> Outcome:
+    """[ACK] changes no status, so it needs no transition entry: it is accepted in every open
+    status (an open incident may be escalated in any of them, a paused one included) and
+    refused where nothing escalates. Its event is what stops the ladders (mailproc.timeline)."""
+    kind = kind_of(view, settings)
+    if kind is not StatusKind.OPEN:
+        return Refusal(
+            cmd.text,
+            f"nothing to acknowledge: INC-{view.number} is {view.status} ({kind}) "
+            "and a resolved or closed incident is never escalated",
+        )
+    return view, [Happening(EventKind.ACKNOWLEDGED, {})]
 
 
 def _move(
@@ -316,5 +326,4 @@ _HANDLERS = {
     Verb.RELATE: _relate,
     Verb.IMPACT: _impact_urgency,
     Verb.URGENCY: _impact_urgency,
-    Verb.ACK: _acknowledge,
 }

@@ -6,6 +6,7 @@ import click
 
 from mailproc.cli import App, pass_app
 from mailproc.schema import head_revision, upgrade
+from mailproc.vocabulary import StatusKind
 
 
 @click.command()
@@ -52,6 +53,8 @@ def workflows(app: App, service: str | None) -> None:
                 for verb, table in wf.transitions.items()
                 if status.name in table
             ]
+            if status.kind is StatusKind.OPEN:
+                moves.append("[ACK]")  # changes no status, accepted in every open status
             click.echo(f"  {status.name} ({status.kind}): {', '.join(moves) or 'no commands'}")
             click.echo(f"      instructions: {status.instructions}")
         click.echo("")

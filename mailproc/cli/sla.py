@@ -1,20 +1,30 @@
-"""`sla what-if`: the due times and escalation moments a new incident would get.
+"""`sla what-if|report|explain|recompute` and `escalate --once`: service levels from the shell.
 
-Configuration only, no database: it runs the same pure computation the escalation pass uses
-on a timeline of one fact, the creation.
+`what-if` needs the configuration only: it runs the same pure computation the escalation pass
+uses on a timeline of one fact, the creation. `report` reads the stored due times; `explain`
+recomputes one incident from its history with every step; `escalate --once` is one escalation
+pass, for cron (the daemon runs it every `sla.escalation_interval_seconds`).
 """
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime, tzinfo
 
 import click
 
 from mailproc.cli import App, pass_app
+from mailproc.cli.incidents import incident_number
 from mailproc.config import ServiceConfig, Settings
 from mailproc.durations import format_duration
 from mailproc.escalation import level_moments
+from mailproc.escalator import recompute_due_times, run_escalations
+from mailproc.queries import to_json
+from mailproc.service import utcnow
 from mailproc.sla import Created, Level, TargetStatus, compute, local_time, policy_from_settings
+from mailproc.slastore import SlaBook
+from mailproc.slaviews import explain as explain_incident
+from mailproc.slaviews import report_table, sla_lines
 from mailproc.vocabulary import PRIORITY_WORDS, EscalationRole, Priority
 
 
@@ -102,4 +112,57 @@ def _who(name: str, service: ServiceConfig) -> str:
     return name
 
 
-COMMANDS = [sla]
+_AS_OF = click.option(
+    "--at",
+    "at_text",
+    help="As of this time, ISO 8601 (without an offset: UTC). Default: now.",
+)
+
+
+@sla.command("report")
+@click.option("--json", "as_json", is_flag=True, help="JSON instead of a table.")
+@_AS_OF
+@pass_app
+def report(app: App, as_json: bool, at_text: str | None) -> None:
+    """List the open incidents with their due times: breached first, then at risk."""
+    now = _instant(at_text, UTC)
+    lines = sla_lines(app.ready_engine(), app.settings, now)
+    if as_json:
+        click.echo(json.dumps(to_json(lines), ensure_ascii=False, indent=2))
+    else:
+        click.echo(report_table(lines, now))
+
+
+@sla.command("explain")
+@click.argument("ref")
+@_AS_OF
+@pass_app
+def explain(app: App, ref: str, at_text: str | None) -> None:
+    """Show how the due times of INC-n were computed: calendar, pauses, priority changes, moves,
+    reopens, and the fate of each escalation level."""
+    engine, now = app.ready_engine(), _instant(at_text, UTC)
+    click.echo(explain_incident(engine, SlaBook(app.settings), incident_number(ref), now))
+
+
+@sla.command("recompute")
+@pass_app
+def recompute(app: App) -> None:
+    """Store the due times of every open incident afresh: run it after changing calendars,
+    targets or escalation ladders, and after upgrading from a version without stored due times."""
+    count = recompute_due_times(app.settings, app.ready_engine(), utcnow)
+    click.echo(f"recomputed the due times of {count} incident(s)")
+
+
+@click.command()
+@click.option("--once", is_flag=True, help="Run one escalation pass, then exit.")
+@pass_app
+def escalate(app: App, once: bool) -> None:
+    """Mail the SLA escalation levels whose time has come (queued in the outbox; `send --once`
+    or the daemon delivers them)."""
+    if not once:
+        raise click.UsageError("the daemon escalates every few seconds; use --once for one pass")
+    sent = run_escalations(app.settings, app.ready_engine(), utcnow)
+    click.echo(f"escalated {sent} level(s)")
+
+
+COMMANDS = [sla, escalate]

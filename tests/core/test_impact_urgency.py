@@ -4,7 +4,7 @@ from dataclasses import replace
 
 import pytest
 
-from mailproc.config import load_settings
+from mailproc.config import ConfigError, load_settings, settings_from_dict
 from mailproc.subject import BadCommand, Command, Language, parse_subject
 from mailproc.vocabulary import EventKind, Priority, Verb
 from mailproc.workflow import Actor, IncidentView, decide
@@ -76,18 +76,12 @@ TABLE = {
     ("email", "New", "[URGENCY low]"): "New",
     ("email", "Solution", "[URGENCY low]"): "Solution",
     ("email", "Closed", "[URGENCY low]"): None,
-    ("email", "New", "[ACK]"): "New",
-    ("email", "Solution", "[ACK]"): "Solution",
-    ("email", "Closed", "[ACK]"): None,
     ("network", "New", "[IMPACT low]"): "New",
     ("network", "Resolved", "[IMPACT low]"): "Resolved",
     ("network", "Closed", "[IMPACT low]"): None,
     ("network", "New", "[URGENCY high]"): "New",
     ("network", "Resolved", "[URGENCY high]"): "Resolved",
     ("network", "Closed", "[URGENCY high]"): None,
-    ("network", "New", "[ACK]"): "New",
-    ("network", "Resolved", "[ACK]"): None,  # a resolved incident is never escalated
-    ("network", "Closed", "[ACK]"): None,
 }
 
 
@@ -153,10 +147,50 @@ def test_matrix_events_say_from_what_to_what_and_why():
     assert decision.events[0].kind is EventKind.IMPACT
 
 
-def test_ack_changes_nothing_and_records_nothing_itself():
+@pytest.mark.parametrize(
+    ("service", "status", "allowed"),
+    [
+        ("email", "New", True),
+        ("email", "Solution", True),
+        ("email", "Closed", False),
+        ("network", "New", True),
+        ("network", "Resolved", False),  # a resolved incident is never escalated
+        ("network", "Closed", False),
+    ],
+)
+def test_ack_needs_no_transition_and_is_accepted_in_every_open_status(service, status, allowed):
+    decision = run(view(service, status), "[ACK]")
+    assert (decision.refused == ()) is allowed
+    if not allowed:
+        assert decision.refused[0].reason.startswith(f"nothing to acknowledge: INC-1 is {status}")
+
+
+def test_ack_records_an_acknowledgment_and_changes_nothing_else():
     before = view()
     decision = run(before, "[ACK]")
-    assert (decision.view, decision.events, decision.applied) == (before, (), ("[ACK]",))
+    assert (decision.view, decision.applied) == (before, ("[ACK]",))
+    assert [(e.kind, dict(e.detail)) for e in decision.events] == [(EventKind.ACKNOWLEDGED, {})]
+
+
+def test_ack_counts_in_a_paused_status_of_a_workflow_of_ones_own():
+    waiting = {"name": "Waiting", "kind": "open", "paused": True}
+    workflow = SETTINGS.workflows["default"].model_dump()
+    workflow["statuses"] = [*workflow["statuses"], waiting]
+    data = SETTINGS.model_dump(exclude={"source"})
+    data["workflows"] = {**data["workflows"], "default": workflow}
+    settings = settings_from_dict(data, "test", {})
+    decision = decide(
+        view(status="Waiting"), parse_subject("[ACK]").commands, SAM, settings, frozenset()
+    )
+    assert decision.refused == () and decision.events[0].kind is EventKind.ACKNOWLEDGED
+
+
+def test_a_workflow_may_not_list_ack_as_a_transition():
+    data = SETTINGS.model_dump(exclude={"source"})
+    workflow = data["workflows"]["default"]
+    workflow["transitions"]["ACK"] = {"New": "New"}
+    with pytest.raises(ConfigError, match=r"transitions.ACK: \[ACK\] changes no status"):
+        settings_from_dict(data, "test", {})
 
 
 @pytest.mark.parametrize(
@@ -169,8 +203,16 @@ def test_ack_changes_nothing_and_records_nothing_itself():
         (REPORTER, "[IMPACT high]", False),
         (REPORTER, "[ACK]", False),
         (STRANGER, "[ACK]", False),
+        (Actor("duty@example.com"), "[ACK]", False),
         (STRANGER, "[URGENCY high]", False),
     ],
 )
 def test_only_solvers_and_admins_may_use_them(actor, subject, allowed):
     assert (run(view(), subject, actor).refused == ()) is allowed
+
+
+def test_whoever_an_escalation_was_mailed_to_may_acknowledge_it_and_nothing_else():
+    escalated = view(escalated_to=frozenset({"duty@example.com"}))
+    duty = Actor("duty@example.com")
+    assert run(escalated, "[ACK]", duty).refused == ()
+    assert "may not use PRIORITY" in run(escalated, "[PRIORITY P1]", duty).refused[0].reason

@@ -81,6 +81,27 @@ def test_the_daemon_closes_timed_out_incidents_as_its_first_job(sqlite_url, capl
     engine.dispose()
 
 
+def test_the_daemon_mails_escalations_of_overdue_incidents(sqlite_url, smtp_server):
+    """The escalation pass is one of the daemon's jobs, and its mail leaves through the sender."""
+    engine = ready_engine(sqlite_url)
+    smtp = {"host": smtp_server.host, "port": smtp_server.port, "security": "none"}
+    settings = make_settings(sqlite_url, {}, smtp=smtp, send_outbox_seconds=0.1)
+    settings = settings.model_copy(
+        update={"sla": settings.sla.model_copy(update={"escalation_interval_seconds": 0.1})}
+    )
+    clock = FakeClock()
+    number = Desk(settings, engine, clock).handle(make_mail(subject="ERP down")).incident
+    later = FakeClock(clock.now + timedelta(days=3))
+    with running(settings, clock=later):
+        wait_until(
+            lambda: any("Escalation" in (m.subject or "") for m in smtp_server.messages),
+            what="an escalation mail",
+        )
+    events = [e.kind for e in get_incident(engine, number).events]
+    assert "escalated" in events
+    engine.dispose()
+
+
 def test_a_reload_runs_the_hooks_with_the_new_configuration(sqlite_url, caplog):
     ready_engine(sqlite_url).dispose()
     first = make_settings(sqlite_url, {})
