@@ -14,14 +14,14 @@ from __future__ import annotations
 import base64
 import logging
 import secrets
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from mailproc import db
+from mailproc import breaker, db, undeliverable
 from mailproc.automail import detect, suppresses_replies
 from mailproc.config import Settings
 from mailproc.known_errors import matching_known_errors
@@ -47,6 +47,7 @@ from mailproc.notices import (
     wants_transcript,
 )
 from mailproc.outgoing import AUTO_GENERATED, AUTO_REPLIED, Letter, compose, tagged_subject
+from mailproc.reply_token import reply_address
 from mailproc.subject import BadCommand, Command
 from mailproc.templates import Rendered, TemplateProblem, Templates, folder_of
 from mailproc.vocabulary import EventKind, NoticeKind, Party
@@ -55,6 +56,7 @@ from mailproc.workflow import Decision, Happening
 log = logging.getLogger(__name__)
 SYSTEM = Person("mailproc", "mailproc")
 PENDING, SENT, FAILED = "pending", "sent", "failed"
+SUPPRESSED = "suppressed"  # never sent, and why is in `error` (undeliverable, storm breaker)
 _ANSWERS = (NoticeKind.ACKNOWLEDGMENT, NoticeKind.TRANSCRIPT)
 
 
@@ -71,6 +73,7 @@ class Change:
     commands: tuple[Command | BadCommand, ...] = ()
     decision: Decision | None = None
     sender_accepted: bool = True  # a stranger's mail gets no transcript (no backscatter)
+    unanswered: str | None = None  # why the sender gets no acknowledgment or transcript
 
 
 class Outbox:
@@ -88,7 +91,7 @@ class Outbox:
         parties = parties_of(session, incident, change.actor, settings)
         notices = change_notices(change.happenings, parties, settings, incident.service)
         lines: tuple[CommandLine, ...] = ()
-        if answerable(change.mail, settings):
+        if change.unanswered is None and answerable(change.mail, settings):
             if change.created:
                 ack = direct_notices(NoticeKind.ACKNOWLEDGMENT, parties, settings, incident.service)
                 notices = ack + notices
@@ -100,13 +103,40 @@ class Outbox:
                 )
         if not notices:
             return 0
+        answers = [n.recipient.email for n in notices if n.kind in _ANSWERS]
+        held, trips = breaker.screen(session, settings, answers, change.now)
         facts = incident_facts(session, incident)
         known: tuple[ProblemFacts, ...] = ()
         if any(n.kind is NoticeKind.ACKNOWLEDGMENT for n in notices):
             known = tuple(matching_known_errors(session, f"{facts.title}\n{_description(change)}"))
         occasion = Occasion(change.actor, change.now, change.happenings, lines, known)
         trigger = change.mail.message_id if change.mail else None
-        return self._write(session, facts, notices, occasion, trigger)
+        hold = {(kind, email): why for email, why in held.items() for kind in _ANSWERS}
+        written = self._write(session, facts, notices, occasion, trigger, hold)
+        for trip in trips:
+            written += self._alert(session, facts, parties, trip, change.now)
+        return written
+
+    def _alert(
+        self,
+        session: Session,
+        facts: IncidentFacts,
+        parties: Parties,
+        trip: breaker.Trip,
+        now: datetime,
+    ) -> int:
+        """Tell the administrators, once per opening, that a breaker stopped the answers."""
+        log.warning("storm breaker open for %s: %s", trip.scope, trip.describe())
+        kind = NoticeKind.ALERT
+        notices = direct_notices(kind, parties, self.settings, facts.service)
+        alert = {
+            "scope": "everyone" if trip.scope == breaker.ALL else trip.scope,
+            "count": trip.count,
+            "limit": trip.limit,
+            "reason": trip.describe(),
+        }
+        occasion = Occasion(SYSTEM, now, alert=alert)
+        return self._write(session, facts, notices, occasion, None)
 
     def queue_escalation(
         self,
@@ -168,15 +198,51 @@ class Outbox:
         notices: Sequence[Notice],
         occasion: Occasion,
         trigger: str | None,
+        hold: Mapping[tuple[NoticeKind, str], str] | None = None,
     ) -> int:
+        """Rows for the notices; held ones (an open breaker, an undeliverable address) as
+        suppressed rows that say why, so `incidents show` tells who was not told."""
+        emails = [n.recipient.email for n in notices]
+        dead = undeliverable.marks(session, emails)
         root = _root(session, facts.number) or trigger
-        last = _last_sent(session, facts.number, [n.recipient.email for n in notices])
+        last = _last_sent(session, facts.number, emails)
         for notice in notices:
-            thread = (root, last.get(notice.recipient.email), trigger)
+            email = notice.recipient.email
+            why = (hold or {}).get((notice.kind, email))
+            mark = dead.get(email)
+            if why is not None or mark is not None:
+                session.add(self._suppressed(facts, notice, occasion, why or _text(mark)))
+                continue
+            thread = (root, last.get(email), trigger)
             row = self._row(facts, notice, occasion, thread)
             session.add(row)
             session.add(db.ThreadRef(message_id=row.message_id, incident_id=facts.number))
         return len(notices)
+
+    def _suppressed(
+        self, facts: IncidentFacts, notice: Notice, occasion: Occasion, why: str
+    ) -> db.Outbox:
+        email = notice.recipient.email
+        log.info("INC-%d: %s to %s suppressed: %s", facts.number, notice.kind, email, why)
+        sender = self._sender(facts.service)
+        return db.Outbox(
+            incident_id=facts.number,
+            kind=notice.kind.value,
+            recipient=email,
+            envelope_from=sender,
+            message_id=self._message_id(facts.number, email, sender),
+            subject="",
+            raw=b"",
+            status=SUPPRESSED,
+            attempts=0,
+            created_at=occasion.now,
+            next_attempt_at=occasion.now,
+            error=why,
+        )
+
+    def _sender(self, service: str) -> str:
+        notifications = self.settings.notifications
+        return notifications.from_address or self.settings.support_address_of(service)
 
     def _row(
         self,
@@ -186,9 +252,7 @@ class Outbox:
         thread: tuple[str | None, str | None, str | None],
     ) -> db.Outbox:
         email = notice.recipient.email
-        sender = self.settings.notifications.from_address or self.settings.support_address_of(
-            facts.service
-        )
+        sender = self._sender(facts.service)
         row = db.Outbox(
             incident_id=facts.number,
             kind=notice.kind.value,
@@ -235,7 +299,12 @@ class Outbox:
             from_address=row.envelope_from,
             to_name=notice.recipient.name,
             to_address=row.recipient,
-            reply_to=self.settings.support_address_of(service),
+            reply_to=reply_address(
+                self.settings.signing_key,
+                self.settings.support_address_of(service),
+                row.incident_id,
+                row.recipient,
+            ),
             message_id=row.message_id,
             in_reply_to=previous or trigger or root,
             references=tuple(r for r in thread if r),
@@ -272,6 +341,7 @@ def parties_of(
         team=service.team,
         first_line=service.first_line,
         sender=actor,
+        admins=settings.admin_addresses,
     )
 
 
@@ -313,6 +383,10 @@ def _role_of(address: str, parties: Parties) -> str:
         Party.FIRST_LINE: parties.first_line,
     }
     return next((str(role) for role, email in roles.items() if email == address), address)
+
+
+def _text(mark: undeliverable.Mark | None) -> str:
+    return mark.describe() if mark is not None else ""
 
 
 def _description(change: Change) -> str:

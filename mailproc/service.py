@@ -21,10 +21,13 @@ from sqlalchemy import Engine, func, select
 from sqlalchemy.exc import IntegrityError, InterfaceError, OperationalError
 from sqlalchemy.orm import Session
 
-from mailproc import db
+from mailproc import automatic_mail, db
+from mailproc.breaker import Throttle, sender_throttle
 from mailproc.config import Settings
-from mailproc.intents import NewIncident, Reply, actor_of, classify
-from mailproc.mail import InboundMail, MailError, parse_mail
+from mailproc.fingerprint import fingerprint
+from mailproc.intents import NewIncident, Reply, classify, verified_actor
+from mailproc.mail import InboundMail, MailError, parse_head, parse_mail
+from mailproc.message_keys import claim
 from mailproc.msgid import read_message_id
 from mailproc.notices import Person
 from mailproc.outbox import Change, Outbox
@@ -77,6 +80,8 @@ class Outcome:
     summary: str = ""
     quarantined: bool = False  # settle into the quarantine folder (also for a duplicate of one)
     sender: str = ""
+    automatic: bool = False  # a robot's mail, kept unanswered: settle where automatic mail goes
+    stored: bool = True  # False only when even quarantining failed: keep the mail at the source
 
 
 class Desk:
@@ -131,9 +136,17 @@ class Desk:
             return self._handle(raw, origin, transaction)
         except (OperationalError, InterfaceError) as exc:
             raise StoreUnavailable(str(exc.orig) if exc.orig else str(exc)) from exc
+        except Exception as exc:  # even quarantining failed: a bug, but the mail must not
+            log.exception("could not store a mail even in quarantine")  # block the others
+            reason = f"not stored: internal error: {type(exc).__name__}: {exc}"[:2000]
+            key = f"sha256:{hashlib.sha256(raw).hexdigest()}"
+            return Outcome(Disposition.QUARANTINED, key, None, reason, True, stored=False)
 
     def _handle(self, raw: bytes, origin: Origin, transaction: Transaction) -> Outcome:
         now = self.clock()
+        limit = self.settings.limits.max_message_bytes
+        if len(raw) > limit:
+            return self._oversized(raw, origin, now, limit, transaction)
         try:
             mail = parse_mail(raw)
         except MailError as exc:
@@ -143,7 +156,7 @@ class Desk:
                 return self._apply(session, mail, origin, now)
         except IntegrityError:
             with transaction() as session:
-                prior = _prior(session, mail.key)
+                prior = _claimed(session, mail)
             if prior is not None:  # another process claimed the key first
                 return prior
             log.exception("integrity error on %s", mail.key)
@@ -167,10 +180,13 @@ class Desk:
     ) -> Outcome:
         """Keep a mail that cannot be applied, with the reason, so nothing is lost."""
         digest = hashlib.sha256(raw).hexdigest()
-        key = mail.key if mail else f"sha256:{digest}"
+        key = f"sha256:{digest}"
         sender = mail.sender.email if mail and mail.sender else ""
         with transaction() as session:
-            prior = _prior(session, key)
+            if mail is not None:
+                found = claim(session, mail)
+                key, reason = found.key, "; ".join(filter(None, (reason, found.note)))
+            prior = _prior(session, key) if mail is None or found.duplicate else None
             if prior is not None:
                 return prior
             session.add(
@@ -178,6 +194,7 @@ class Desk:
                     key=key,
                     message_id=mail.message_id if mail else None,
                     content_hash=digest,
+                    fingerprint=fingerprint(raw),
                     sender=sender,
                     subject=mail.subject if mail else "",
                     source=origin.source,
@@ -188,6 +205,18 @@ class Desk:
                 )
             )
         return Outcome(Disposition.QUARANTINED, key, None, reason, True, sender)
+
+    def _oversized(
+        self, raw: bytes, origin: Origin, now: datetime, limit: int, transaction: Transaction
+    ) -> Outcome:
+        """Not parsed (the parser's time and memory grow with it), but stored whole: the
+        database may be the only copy (`ingest -` from an MTA), and nothing is lost."""
+        reason = f"too large: {len(raw)} bytes, over limits.max_message_bytes ({limit})"
+        try:
+            head: InboundMail | None = parse_head(raw)
+        except MailError:
+            head = None
+        return self._quarantine(raw, origin, reason, now, head, transaction)
 
     def close_timed_out(self) -> list[int]:
         """Close incidents left in a status with `auto_close_days` (e.g. Resolved, awaiting the
@@ -238,21 +267,31 @@ class Desk:
         return SlaBook(self.settings)
 
     def _apply(self, session: Session, mail: InboundMail, origin: Origin, now: datetime) -> Outcome:
-        prior = _prior(session, mail.key)
+        key = claim(session, mail)
+        prior = _prior(session, key.key) if key.duplicate else None
         if prior is not None:
             return prior
-        message = _message_row(mail, origin, now)
+        message = _message_row(mail, origin, now, key.key, key.note)
         session.add(message)
         session.flush()  # claims the key: a concurrent twin now waits, then fails
         session.add_all(_attachment_rows(mail, message.id))
         subject = parse_subject(mail.subject, self.settings.language)
         found = _thread(session, mail, subject.incident, self.settings)
+        automatic = automatic_mail.screened(mail, self.settings)
+        if automatic is not None:  # kept and recorded, never applied nor answered
+            number, summary = automatic_mail.keep(
+                session, self.settings, mail, automatic, message, found
+            )
+            return Outcome(
+                Disposition.PROCESSED, key.key, number, summary, False, message.sender, True
+            )
         view = _view(session, found) if found else None
         participants = _participants(session, found.id) if found else frozenset()
         intent = classify(mail, subject, view, participants, self.settings, now, origin.service)
-        actor = actor_of(mail, self.settings)
+        actor = verified_actor(mail, self.settings, found.id if found else None)
         apply = _Apply(self.settings, session, message, actor, now, mail, self.outbox, self.sla)
         if isinstance(intent, NewIncident):
+            apply.throttle = sender_throttle(session, self.settings, actor.email, now)
             incident, summary = apply.new_incident(intent)
         else:
             assert found is not None and view is not None
@@ -261,7 +300,7 @@ class Desk:
         message.outcome = Disposition.PROCESSED.value
         _remember(session, mail, incident.id, self.settings)
         return Outcome(
-            Disposition.PROCESSED, mail.key, incident.id, summary, sender=apply.actor.email
+            Disposition.PROCESSED, key.key, incident.id, summary, sender=apply.actor.email
         )
 
 
@@ -278,6 +317,7 @@ class _Apply:
     outbox: Outbox | None = None
     sla: SlaBook | None = None
     happened: list[tuple[int, Happening]] = field(default_factory=list)
+    throttle: Throttle | None = None  # the sender is over the new-incident limit
 
     def new_incident(self, intent: NewIncident) -> tuple[db.Incident, str]:
         workflow = self.settings.workflow_of(intent.service)
@@ -305,6 +345,9 @@ class _Apply:
             self._event(intent.follow_up_of, EventKind.FOLLOW_UP, {"incident": incident.id})
         self._event(incident.id, EventKind.CREATED, detail)
         summary = f"created INC-{incident.id} in {incident.service}"
+        if self.throttle is not None:
+            self._event(incident.id, EventKind.RATE_LIMITED, self.throttle.detail)
+            summary += f" (not acknowledged: {self.throttle.reason})"
         decision = None
         if intent.commands:
             decision = decide(
@@ -397,6 +440,7 @@ class _Apply:
             commands=commands,
             decision=decision,
             sender_accepted=accepted,
+            unanswered=self.throttle.reason if self.throttle else None,
         )
         self.outbox.after_change(self.session, change)
 
@@ -438,10 +482,24 @@ def _prior(session: Session, key: str) -> Outcome | None:
         return None
     quarantined = row.outcome == Disposition.QUARANTINED.value
     summary = f"already {row.outcome}"
-    return Outcome(Disposition.DUPLICATE, key, row.incident_id, summary, quarantined, row.sender)
+    automatic = row.outcome == automatic_mail.AUTOMATIC
+    return Outcome(
+        Disposition.DUPLICATE, key, row.incident_id, summary, quarantined, row.sender, automatic
+    )
 
 
-_NO_SLA_EFFECT = {EventKind.REPLY_NOT_APPLIED, EventKind.COMMAND_REJECTED, EventKind.FOLLOW_UP}
+def _claimed(session: Session, mail: InboundMail) -> Outcome | None:
+    """The outcome of the delivery that claimed this mail's key first, if one did."""
+    found = claim(session, mail)
+    return _prior(session, found.key) if found.duplicate else None
+
+
+_NO_SLA_EFFECT = {
+    EventKind.REPLY_NOT_APPLIED,
+    EventKind.COMMAND_REJECTED,
+    EventKind.FOLLOW_UP,
+    EventKind.RATE_LIMITED,
+}
 
 
 def _timed_statuses(settings: Settings) -> list[tuple[str, str, float]]:
@@ -459,15 +517,19 @@ def _command_summary(decision: Decision) -> str:
     return f"; applied {' '.join(decision.applied)}" if decision.applied else ""
 
 
-def _message_row(mail: InboundMail, origin: Origin, now: datetime) -> db.Message:
+def _message_row(
+    mail: InboundMail, origin: Origin, now: datetime, key: str, note: str | None
+) -> db.Message:
     return db.Message(
-        key=mail.key,
+        key=key,
         message_id=mail.message_id,
         content_hash=mail.content_hash,
+        fingerprint=mail.fingerprint,
         sender=mail.sender.email if mail.sender else "",
         subject=mail.subject,
         source=origin.source,
         outcome="pending",
+        reason=note,
         received_at=now,
         raw=mail.raw,
     )
@@ -584,6 +646,6 @@ def _remember(session: Session, mail: InboundMail, incident_id: int, settings: S
     if mail.message_id and session.get(db.ThreadRef, mail.message_id) is None:
         session.add(db.ThreadRef(message_id=mail.message_id, incident_id=incident_id))
     known = _participants(session, incident_id)
-    fresh = {a.email for a in (*mail.to, *mail.cc) if a.email} - known - settings.own_addresses
-    for email in sorted(fresh):
+    fresh = {a.email for a in (*mail.to, *mail.cc) if a.email and not settings.is_own(a.email)}
+    for email in sorted(fresh - known):
         session.add(db.Participant(incident_id=incident_id, email=email))

@@ -34,12 +34,14 @@ def ingest(
     desk = Desk(app.settings, app.ready_engine())
     origin = Origin("ingest", service)
     counts = dict.fromkeys(Disposition, 0)
+    unstored = 0
     would = "would be " if dry_run else ""
     try:
         with desk.dry_run() if dry_run else nullcontext(desk.handle) as handle:
             for item in read_paths(paths):
                 outcome = handle(item.raw, origin)
                 counts[outcome.disposition] += 1
+                unstored += not outcome.stored
                 if outcome.quarantined:
                     click.echo(f"{item.label}: {would}quarantined: {outcome.summary}", err=True)
                 elif not quiet:
@@ -50,6 +52,8 @@ def ingest(
         fail(f"could not store mail, stopped: {exc}")
     total = ", ".join(f"{n} {d.value}" for d, n in counts.items())
     click.echo(f"{'dry run, nothing stored: ' if dry_run else ''}ingested: {total}", err=True)
+    if unstored:
+        fail(f"{unstored} mail(s) could not be stored, not even in quarantine (see the log)")
 
 
 COMMANDS = [ingest]
