@@ -33,6 +33,8 @@ from mailproc.fingerprint import fingerprint
 __all__ = ["Address", "Attachment", "InboundMail", "MailError", "parse_head", "parse_mail"]
 
 _MAX_DEPTH = 50
+_MAX_MULTIPARTS = 200  # more make the stdlib parser recurse for seconds; kept as text instead
+_MULTIPART = re.compile(rb"multipart/", re.IGNORECASE)
 _MAX_SALVAGE = 512  # the salvage regex is quadratic on long junk; real addresses are short
 _MAX_ADDRESS = 254  # RFC 5321's longest path; anything longer is not an address we answer
 _MAX_ID = 900  # RFC 5322's line limit leaves no room for longer ids; longer ones are junk
@@ -199,14 +201,25 @@ def _parse(raw: bytes, defects: list[str]) -> Message:
         defects.append("blank lines before the header block; skipped them")
     if not _HEADER_START.match(data):
         raise MailError("no header block: the first line is not a header field")
+    if len(_MULTIPART.findall(data)) > _MAX_MULTIPARTS:
+        defects.append(f"more than {_MAX_MULTIPARTS} multipart parts; kept the body as text")
+        return _headers_only(data)
     try:
         msg = email.message_from_bytes(data, policy=policy.default)
     except Exception as exc:  # RecursionError on hostile nesting, or a stdlib parser bug
         defects.append(f"MIME structure unparseable ({type(exc).__name__}); kept body as text")
-        try:
-            msg = BytesParser(policy=policy.default).parsebytes(data, headersonly=True)
-        except Exception as exc2:
-            raise MailError(f"unparseable header block ({type(exc2).__name__})") from exc2
+        msg = _headers_only(data)
+    if not len(msg):
+        raise MailError("no header block: no header fields found")
+    return msg
+
+
+def _headers_only(data: bytes) -> Message:
+    """The header block parsed, the body kept as one text part."""
+    try:
+        msg = BytesParser(policy=policy.default).parsebytes(data, headersonly=True)
+    except Exception as exc:
+        raise MailError(f"unparseable header block ({type(exc).__name__})") from exc
     if not len(msg):
         raise MailError("no header block: no header fields found")
     return msg
