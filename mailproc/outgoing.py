@@ -51,8 +51,11 @@ class Letter:
 
 
 def one_line(text: str, limit: int = MAX_SUBJECT) -> str:
-    """Header-safe text: no line breaks or control characters, spaces collapsed."""
-    return _SPACES.sub(" ", _CONTROL.sub(" ", text)).strip()[:limit]
+    """Header-safe text: no line breaks or control characters, spaces collapsed, and nothing
+    that looks like an RFC 2047 encoded word: the header machinery would decode '=?…?=' in a
+    name or subject — a CR encoded in it included — instead of quoting it."""
+    flat = _SPACES.sub(" ", _CONTROL.sub(" ", text)).replace("=?", "= ?").strip()
+    return flat[:limit].strip()
 
 
 def tagged_subject(subject: str, number: int) -> str:
