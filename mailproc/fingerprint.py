@@ -31,14 +31,16 @@ ORIGIN_HEADERS = frozenset(
         "content-transfer-encoding",
     }
 )
-_HEADER_END = re.compile(rb"\r?\n\r?\n")
-_FOLD = re.compile(rb"\r?\n(?=[ \t])")
+_HEADER_END = re.compile(rb"\r*\n\r*\n")
+_FOLD = re.compile(rb"\r*\n(?=[ \t])")
 _SPACE = re.compile(rb"[ \t\r]+")
+_LINE_END = re.compile(rb"\r*\n")
 
 
 def fingerprint(raw: bytes) -> str:
     """sha256 of the origin headers (in order, whitespace folded) and the body (line ends as
-    LF, trailing blank space dropped): equal for the same mail however it was delivered."""
+    LF, however many CRs came before them; trailing blank space dropped): equal for the same
+    mail however it was delivered."""
     match = _HEADER_END.search(raw)
     head, body = (raw[: match.start()], raw[match.end() :]) if match else (raw, b"")
     digest = hashlib.sha256()
@@ -47,5 +49,5 @@ def fingerprint(raw: bytes) -> str:
         if colon and name.strip().lower().decode("latin-1") in ORIGIN_HEADERS:
             digest.update(name.strip().lower() + b":" + _SPACE.sub(b" ", value).strip() + b"\n")
     digest.update(b"\n")
-    digest.update(body.replace(b"\r\n", b"\n").rstrip())
+    digest.update(_LINE_END.sub(b"\n", body).rstrip())
     return digest.hexdigest()
