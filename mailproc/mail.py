@@ -205,7 +205,7 @@ def _parse(raw: bytes, defects: list[str]) -> Message:
         defects.append(f"more than {_MAX_MULTIPARTS} multipart parts; kept the body as text")
         return _headers_only(data)
     try:
-        msg = email.message_from_bytes(data, policy=policy.default)
+        msg: Message = email.message_from_bytes(data, policy=policy.default)
     except Exception as exc:  # RecursionError on hostile nesting, or a stdlib parser bug
         defects.append(f"MIME structure unparseable ({type(exc).__name__}); kept body as text")
         msg = _headers_only(data)
