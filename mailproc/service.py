@@ -183,10 +183,12 @@ class Desk:
         key = f"sha256:{digest}"
         sender = mail.sender.email if mail and mail.sender else ""
         with transaction() as session:
-            if mail is not None:
+            duplicate = True  # under the hash of its bytes: the same bytes again
+            if mail is not None:  # under the key it would have had, reused Message-IDs told
                 found = claim(session, mail)
-                key, reason = found.key, "; ".join(filter(None, (reason, found.note)))
-            prior = _prior(session, key) if mail is None or found.duplicate else None
+                key, duplicate = found.key, found.duplicate
+                reason = "; ".join(filter(None, (reason, found.note)))
+            prior = _prior(session, key) if duplicate else None
             if prior is not None:
                 return prior
             session.add(
@@ -283,7 +285,12 @@ class Desk:
                 session, self.settings, mail, automatic, message, found
             )
             return Outcome(
-                Disposition.PROCESSED, key.key, number, summary, False, message.sender, True
+                Disposition.PROCESSED,
+                key.key,
+                number,
+                summary,
+                sender=message.sender,
+                automatic=True,
             )
         view = _view(session, found) if found else None
         participants = _participants(session, found.id) if found else frozenset()
