@@ -5,8 +5,8 @@ hour; so can one that acknowledges a flood. Both limits count rows already store
 in the outbox, incidents by reporter — through indexes, so they hold across restarts and
 for several daemons on one database; and each count reads no more than about its limit's
 worth of rows (answers stop being added at the limit; a sender's count stops there), so a
-storm does not make the counting slower. Nothing is dropped: over a limit, mail is still stored and applied;
-only the automatic answers (acknowledgments, transcripts) stop.
+storm does not make the counting slower. Nothing is dropped: over a limit, mail is still
+stored and applied; only the automatic answers (acknowledgments, transcripts) stop.
 
 The breaker of a scope (every answer together, or one correspondent) opens when the last
 hour's answers reach its limit and closes when a later count is below it. Opening is a row in
@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Select, func, select
+from sqlalchemy import Select, case, func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -108,32 +108,34 @@ def screen(
             select(db.Breaker).where(db.Breaker.scope.in_([ALL, *recipients])).with_for_update()
         )
     }
-    total = answers(session, since, None)
-    if _breaker(session, rows.get(ALL), Trip(ALL, total, limits.replies_per_hour), now, trips):
-        reason = f"storm breaker open: {Trip(ALL, total, limits.replies_per_hour).describe()}"
-        return dict.fromkeys(recipients, reason), trips
+    everyone = list(dict.fromkeys(recipients))
+    counts = answers(session, since, everyone)
+    total = Trip(ALL, counts[ALL], limits.replies_per_hour)
+    if _breaker(session, rows.get(ALL), total, now, trips):
+        return dict.fromkeys(recipients, f"storm breaker open: {total.describe()}"), trips
     limit = limits.replies_per_correspondent_per_hour
-    for recipient in dict.fromkeys(recipients):
-        state = Trip(recipient, answers(session, since, recipient), limit)
+    for recipient in everyone:
+        state = Trip(recipient, counts[recipient], limit)
         if _breaker(session, rows.get(recipient), state, now, trips):
             held[recipient] = f"storm breaker open: {state.describe()}"
     return held, trips
 
 
-def answers(session: Session, since: datetime, recipient: str | None) -> int:
-    """Acknowledgments and transcripts queued since then (to one recipient). The index holds
-    the status, so the scan covers only the rows counted, and those stop growing at the limit:
-    the breaker adds none while open. (No LIMIT here: with one, PostgreSQL's planner bets on
-    a sequential scan finding the rows early, and loses when a storm's held rows crowd the
-    hour.)"""
-    query = select(func.count()).where(
-        db.Outbox.kind.in_(ANSWERS),
-        db.Outbox.status.in_(QUEUED),
-        db.Outbox.created_at > since,
-    )
-    if recipient is not None:
-        query = query.where(db.Outbox.recipient == recipient)
-    return int(session.scalar(query) or 0)
+def answers(session: Session, since: datetime, recipients: Sequence[str] = ()) -> dict[str, int]:
+    """Acknowledgments and transcripts queued since then: in all (under ALL) and to each of
+    the recipients, in one scan of the hour's answers. The index holds the status, so the scan
+    covers only the rows counted, and those stop growing at the limit: the breaker adds none
+    while open. (No LIMIT: with one, PostgreSQL's planner bets on a sequential scan finding
+    the rows early, and loses when a storm's held rows crowd the hour.)"""
+    each = [func.sum(case((db.Outbox.recipient == r, 1), else_=0)) for r in recipients]
+    row = session.execute(
+        select(func.count(), *each).where(
+            db.Outbox.kind.in_(ANSWERS),
+            db.Outbox.status.in_(QUEUED),
+            db.Outbox.created_at > since,
+        )
+    ).one()
+    return {ALL: int(row[0]), **{r: int(n or 0) for r, n in zip(recipients, row[1:], strict=True)}}
 
 
 def _count(session: Session, query: Select[Any], limit: int) -> int:
