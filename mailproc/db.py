@@ -170,7 +170,7 @@ Index("ix_incident_problems_problem", IncidentProblem.problem_id)
 
 class Outbox(Base):
     """One notification mail to one recipient, rendered when the change was committed, in the
-    same transaction; the sender only moves these bytes and records what the server said."""
+    same transaction; the sender composes it, sends it and records what the server said."""
 
     __tablename__ = "outbox"
 
@@ -181,7 +181,7 @@ class Outbox(Base):
     envelope_from: Mapped[str] = mapped_column(String(320))
     message_id: Mapped[str] = mapped_column(String(1000), unique=True)
     subject: Mapped[str] = mapped_column(Text)
-    raw: Mapped[bytes] = mapped_column(LargeBinary)
+    letter: Mapped[dict[str, Any] | None]  # outgoing.Letter as JSON; None when it failed
     status: Mapped[str] = mapped_column(String(16))  # pending | sent | failed
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     created_at: Mapped[datetime]

@@ -2,9 +2,10 @@
 
 The Desk calls `Outbox.after_change` inside the transaction that applies a mail, so the rows
 commit with the change or not at all; a crash can neither lose a notice of a committed change
-nor send one of a rolled-back change. Each row holds the finished bytes (rendered, composed,
-its Message-ID signed and recorded for threading), so the sender (mailproc.sender) renders
-nothing and a template edited later cannot change a queued mail. A template that fails gives a
+nor send one of a rolled-back change. Each row holds the finished letter (rendered, addressed,
+its Message-ID signed and recorded for threading), so a template edited later cannot change a
+queued mail; the sender (mailproc.sender) only composes the MIME bytes, which is the costly
+part and has no business on the path that applies incoming mail. A template that fails gives a
 row marked failed with the file:line and reason, shown by `incidents show`: a broken template
 never stops mail processing.
 """
@@ -46,7 +47,14 @@ from mailproc.notices import (
     transcript,
     wants_transcript,
 )
-from mailproc.outgoing import AUTO_GENERATED, AUTO_REPLIED, Letter, compose, tagged_subject
+from mailproc.outgoing import (
+    AUTO_GENERATED,
+    AUTO_REPLIED,
+    Letter,
+    check_addresses,
+    letter_to_json,
+    tagged_subject,
+)
 from mailproc.subject import BadCommand, Command
 from mailproc.templates import Rendered, TemplateProblem, Templates, folder_of
 from mailproc.vocabulary import EventKind, NoticeKind, Party
@@ -204,10 +212,12 @@ class Outbox:
             context = build_context(notice, facts, occasion, self.settings)
             rendered = self.templates.render(notice.kind, facts.service, context)
             row.subject = tagged_subject(rendered.subject, facts.number)
-            row.raw = compose(self._letter(row, rendered, notice, facts.service, thread))
+            letter = self._letter(row, rendered, notice, facts.service, thread)
+            check_addresses(letter)
+            row.letter = letter_to_json(letter)
         except (TemplateProblem, ValueError) as exc:
             log.error("INC-%d: %s notice to %s not sent: %s", facts.number, notice.kind, email, exc)
-            row.subject, row.raw, row.status, row.error = "", b"", FAILED, str(exc)
+            row.subject, row.letter, row.status, row.error = "", None, FAILED, str(exc)
         return row
 
     def _message_id(self, number: int, recipient: str, sender: str) -> str:
