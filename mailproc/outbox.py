@@ -55,8 +55,10 @@ from mailproc.outgoing import (
     letter_to_json,
     tagged_subject,
 )
+from mailproc.slastore import history
 from mailproc.subject import BadCommand, Command
 from mailproc.templates import Rendered, TemplateProblem, Templates, folder_of
+from mailproc.timeline import Record
 from mailproc.vocabulary import EventKind, NoticeKind, Party
 from mailproc.workflow import Decision, Happening
 
@@ -64,6 +66,18 @@ log = logging.getLogger(__name__)
 SYSTEM = Person("mailproc", "mailproc")
 PENDING, SENT, FAILED = "pending", "sent", "failed"
 _ANSWERS = (NoticeKind.ACKNOWLEDGMENT, NoticeKind.TRANSCRIPT)
+
+
+@dataclass(frozen=True, slots=True)
+class Known:
+    """What the caller already read or wrote in this transaction about the incident, so its
+    notices cost no further queries: on the path that applies incoming mail, every query
+    counts."""
+
+    history: Sequence[Record]
+    watchers: frozenset[str]
+    problems: frozenset[int]
+    new: bool = False  # created in this transaction: no earlier mail, nothing sent yet
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,6 +93,7 @@ class Change:
     commands: tuple[Command | BadCommand, ...] = ()
     decision: Decision | None = None
     sender_accepted: bool = True  # a stranger's mail gets no transcript (no backscatter)
+    known: Known | None = None
 
 
 class Outbox:
@@ -92,8 +107,9 @@ class Outbox:
         """Queue the notices of a change; returns how many rows were written."""
         if not self.settings.notifications.enabled:
             return 0
-        incident, settings = change.incident, self.settings
-        parties = parties_of(session, incident, change.actor, settings)
+        incident, settings, known = change.incident, self.settings, change.known
+        watchers = known.watchers if known else None
+        parties = parties_of(session, incident, change.actor, settings, watchers)
         notices = change_notices(change.happenings, parties, settings, incident.service)
         lines: tuple[CommandLine, ...] = ()
         if answerable(change.mail, settings):
@@ -108,13 +124,14 @@ class Outbox:
                 )
         if not notices:
             return 0
-        facts = incident_facts(session, incident)
-        known: tuple[ProblemFacts, ...] = ()
+        facts = incident_facts(session, incident, known)
+        errors: tuple[ProblemFacts, ...] = ()
         if any(n.kind is NoticeKind.ACKNOWLEDGMENT for n in notices):
-            known = tuple(matching_known_errors(session, f"{facts.title}\n{_description(change)}"))
-        occasion = Occasion(change.actor, change.now, change.happenings, lines, known)
+            errors = tuple(matching_known_errors(session, f"{facts.title}\n{_description(change)}"))
+        occasion = Occasion(change.actor, change.now, change.happenings, lines, errors)
         trigger = change.mail.message_id if change.mail else None
-        return self._write(session, facts, notices, occasion, trigger)
+        new = known is not None and known.new
+        return self._write(session, facts, notices, occasion, trigger, new)
 
     def queue_escalation(
         self,
@@ -176,9 +193,15 @@ class Outbox:
         notices: Sequence[Notice],
         occasion: Occasion,
         trigger: str | None,
+        new: bool = False,
     ) -> int:
-        root = _root(session, facts.number) or trigger
-        last = _last_sent(session, facts.number, [n.recipient.email for n in notices])
+        """`new`: the incident was opened by the trigger mail, so it is the thread's root and
+        nobody has had mail about it yet."""
+        if new:
+            root, last = trigger, {}
+        else:
+            root = _root(session, facts.number) or trigger
+            last = _last_sent(session, facts.number, [n.recipient.email for n in notices])
         for notice in notices:
             thread = (root, last.get(notice.recipient.email), trigger)
             row = self._row(facts, notice, occasion, thread)
@@ -266,35 +289,42 @@ def answerable(mail: InboundMail | None, settings: Settings) -> bool:
 
 
 def parties_of(
-    session: Session, incident: db.Incident, actor: Person, settings: Settings
+    session: Session,
+    incident: db.Incident,
+    actor: Person,
+    settings: Settings,
+    watchers: frozenset[str] | None = None,
 ) -> Parties:
     person = settings.people.get(incident.assignee) if incident.assignee else None
     service = settings.services[incident.service]
-    watchers = session.scalars(
-        select(db.Participant.email)
-        .where(db.Participant.incident_id == incident.id)
-        .order_by(db.Participant.email)
-    )
+    if watchers is None:
+        watchers = frozenset(
+            session.scalars(
+                select(db.Participant.email).where(db.Participant.incident_id == incident.id)
+            )
+        )
     return Parties(
         reporter=Person(incident.reporter, incident.reporter_name),
         assignee=Person(person.email, incident.assignee or "") if person else None,
-        watchers=tuple(watchers),
+        watchers=tuple(sorted(watchers)),
         team=service.team,
         first_line=service.first_line,
         sender=actor,
     )
 
 
-def incident_facts(session: Session, incident: db.Incident) -> IncidentFacts:
-    events = session.scalars(
-        select(db.Event).where(db.Event.incident_id == incident.id).order_by(db.Event.id)
-    )
-    problems = session.scalars(
-        select(db.Problem)
-        .join(db.IncidentProblem, db.IncidentProblem.problem_id == db.Problem.id)
-        .where(db.IncidentProblem.incident_id == incident.id)
-        .order_by(db.Problem.id)
-    )
+def incident_facts(
+    session: Session, incident: db.Incident, known: Known | None = None
+) -> IncidentFacts:
+    events = history(session, incident.id) if known is None else known.history
+    problems: Sequence[db.Problem] = ()
+    if known is None or known.problems:
+        problems = session.scalars(
+            select(db.Problem)
+            .join(db.IncidentProblem, db.IncidentProblem.problem_id == db.Problem.id)
+            .where(db.IncidentProblem.incident_id == incident.id)
+            .order_by(db.Problem.id)
+        ).all()
     return IncidentFacts(
         number=incident.id,
         title=incident.title,

@@ -27,9 +27,10 @@ from mailproc.intents import NewIncident, Reply, actor_of, classify
 from mailproc.mail import InboundMail, MailError, parse_mail
 from mailproc.msgid import read_message_id
 from mailproc.notices import Person
-from mailproc.outbox import Change, Outbox
-from mailproc.slastore import SlaBook, escalated_to
+from mailproc.outbox import Change, Known, Outbox
+from mailproc.slastore import SlaBook, escalated_to, history
 from mailproc.subject import BadCommand, Command, parse_subject
+from mailproc.timeline import Record
 from mailproc.vocabulary import EventKind, Priority, StatusKind, Verb
 from mailproc.workflow import (
     Actor,
@@ -246,12 +247,14 @@ class Desk:
         session.flush()  # claims the key: a concurrent twin now waits, then fails
         session.add_all(_attachment_rows(mail, message.id))
         subject = parse_subject(mail.subject, self.settings.language)
-        found = _thread(session, mail, subject.incident, self.settings)
+        found, known_id = _thread(session, mail, subject.incident, self.settings)
         view = _view(session, found) if found else None
         participants = _participants(session, found.id) if found else frozenset()
         intent = classify(mail, subject, view, participants, self.settings, now, origin.service)
         actor = actor_of(mail, self.settings)
         apply = _Apply(self.settings, session, message, actor, now, mail, self.outbox, self.sla)
+        if found is not None and view is not None:
+            apply.watchers[found.id], apply.problems[found.id] = participants, view.problems
         if isinstance(intent, NewIncident):
             incident, summary = apply.new_incident(intent)
         else:
@@ -259,7 +262,7 @@ class Desk:
             incident, summary = found, apply.reply(intent, found, view)
         message.incident_id = incident.id
         message.outcome = Disposition.PROCESSED.value
-        _remember(session, mail, incident.id, self.settings)
+        apply.remember(incident.id, known_id)
         return Outcome(
             Disposition.PROCESSED, mail.key, incident.id, summary, sender=apply.actor.email
         )
@@ -278,6 +281,28 @@ class _Apply:
     outbox: Outbox | None = None
     sla: SlaBook | None = None
     happened: list[tuple[int, Happening]] = field(default_factory=list)
+    # What this transaction read or wrote per incident, so nothing is read twice.
+    records: dict[int, list[Record]] = field(default_factory=dict)
+    watchers: dict[int, frozenset[str]] = field(default_factory=dict)
+    problems: dict[int, frozenset[int]] = field(default_factory=dict)
+    created: set[int] = field(default_factory=set)
+
+    def history(self, incident_id: int) -> list[Record]:
+        if incident_id not in self.records:
+            self.records[incident_id] = history(self.session, incident_id)
+        return self.records[incident_id]
+
+    def known(self, incident_id: int) -> Known:
+        if incident_id not in self.watchers:
+            self.watchers[incident_id] = _participants(self.session, incident_id)
+        if incident_id not in self.problems:
+            self.problems[incident_id] = frozenset(_related(self.session, incident_id))
+        return Known(
+            self.history(incident_id),
+            self.watchers[incident_id],
+            self.problems[incident_id],
+            new=incident_id in self.created,
+        )
 
     def new_incident(self, intent: NewIncident) -> tuple[db.Incident, str]:
         workflow = self.settings.workflow_of(intent.service)
@@ -294,6 +319,10 @@ class _Apply:
         )
         self.session.add(incident)
         self.session.flush()
+        self.created.add(incident.id)
+        self.records[incident.id] = []
+        self.watchers[incident.id] = frozenset()
+        self.problems[incident.id] = frozenset()
         detail: dict[str, object] = {
             "title": incident.title,
             "service": incident.service,
@@ -359,10 +388,11 @@ class _Apply:
             incident.closed_at = self.now
         elif closes is not StatusKind.CLOSED:
             incident.closed_at = None
-        for problem in sorted(after.problems - _related(self.session, incident.id)):
+        for problem in sorted(after.problems - self.known(incident.id).problems):
             self.session.add(
                 db.IncidentProblem(incident_id=incident.id, problem_id=problem, at=self.now)
             )
+        self.problems[incident.id] = after.problems
         for happening in decision.events:
             self._event(incident.id, happening.kind, dict(happening.detail))
         incident.updated_at = self.now
@@ -372,7 +402,8 @@ class _Apply:
         move them (mailproc.slastore), in this transaction."""
         kinds = {h.kind for number, h in self.happened if number == incident.id}
         if self.sla is not None and kinds - _NO_SLA_EFFECT:
-            self.sla.refresh(self.session, incident, self.now, EventKind.CREATED in kinds)
+            new = EventKind.CREATED in kinds
+            self.sla.refresh(self.session, incident, self.now, new, self.history(incident.id))
 
     def notify(
         self,
@@ -397,11 +428,15 @@ class _Apply:
             commands=commands,
             decision=decision,
             sender_accepted=accepted,
+            known=self.known(incident.id),
         )
         self.outbox.after_change(self.session, change)
 
     def _event(self, incident_id: int, kind: EventKind, detail: dict[str, object]) -> None:
         self.happened.append((incident_id, Happening(kind, detail)))
+        message_pk = self.message.id if self.message else None
+        records = self.history(incident_id)  # read before the new row joins the session
+        records.append(Record(self.now, self.actor.email, kind.value, detail, message_pk))
         self.session.add(
             db.Event(
                 incident_id=incident_id,
@@ -409,9 +444,23 @@ class _Apply:
                 actor=self.actor.email,
                 kind=kind.value,
                 detail=detail,
-                message_pk=self.message.id if self.message else None,
+                message_pk=message_pk,
             )
         )
+
+    def remember(self, incident_id: int, known_id: bool) -> None:
+        """Record the mail's Message-ID for threading (unless `known_id`: it already is) and
+        its To/Cc people as participants."""
+        assert self.mail is not None
+        mail = self.mail
+        if mail.message_id and not known_id:
+            self.session.add(db.ThreadRef(message_id=mail.message_id, incident_id=incident_id))
+        addresses = {a.email for a in (*mail.to, *mail.cc) if a.email}
+        known = self.known(incident_id).watchers
+        fresh = addresses - known - self.settings.own_addresses
+        for email in sorted(fresh):
+            self.session.add(db.Participant(incident_id=incident_id, email=email))
+        self.watchers[incident_id] = known | fresh
 
 
 def _with_notices(session: Session, outcome: Outcome, after_id: int) -> Outcome:
@@ -494,24 +543,28 @@ def _attachment_rows(mail: InboundMail, message_pk: int) -> list[db.Attachment]:
 
 def _thread(
     session: Session, mail: InboundMail, tagged: int | None, settings: Settings
-) -> db.Incident | None:
-    """Headers first (the most specific evidence), then the subject tag; never the title."""
+) -> tuple[db.Incident | None, bool]:
+    """Headers first (the most specific evidence), then the subject tag; never the title.
+    Also tells whether the mail's own Message-ID is already recorded (one query for both)."""
     refs = [*reversed(mail.in_reply_to), *reversed(mail.references)]
-    if refs:
+    wanted = {*refs, mail.message_id} if mail.message_id else set(refs)
+    known: dict[str, int] = {}
+    if wanted:
         rows = session.execute(
             select(db.ThreadRef.message_id, db.ThreadRef.incident_id).where(
-                db.ThreadRef.message_id.in_(set(refs))
+                db.ThreadRef.message_id.in_(wanted)
             )
         ).all()
         known = {row.message_id: row.incident_id for row in rows}
-        for ref in refs:
-            if ref in known:
-                return _locked(session, known[ref])
-        signed = _signed_reference(refs, mail, settings)
-        found = _locked(session, signed) if signed is not None else None
-        if found is not None:
-            return found
-    return _locked(session, tagged) if tagged is not None else None
+    own = mail.message_id in known
+    for ref in refs:
+        if ref in known:
+            return _locked(session, known[ref]), own
+    signed = _signed_reference(refs, mail, settings) if refs else None
+    found = _locked(session, signed) if signed is not None else None
+    if found is None and tagged is not None:
+        found = _locked(session, tagged)
+    return found, own
 
 
 def _signed_reference(refs: list[str], mail: InboundMail, settings: Settings) -> int | None:
@@ -577,13 +630,3 @@ def _problems(session: Session, commands: Iterable[object]) -> frozenset[int]:
     if not wanted:
         return frozenset()
     return frozenset(session.scalars(select(db.Problem.id).where(db.Problem.id.in_(wanted))))
-
-
-def _remember(session: Session, mail: InboundMail, incident_id: int, settings: Settings) -> None:
-    """Record the mail's Message-ID for threading and its To/Cc people as participants."""
-    if mail.message_id and session.get(db.ThreadRef, mail.message_id) is None:
-        session.add(db.ThreadRef(message_id=mail.message_id, incident_id=incident_id))
-    known = _participants(session, incident_id)
-    fresh = {a.email for a in (*mail.to, *mail.cc) if a.email} - known - settings.own_addresses
-    for email in sorted(fresh):
-        session.add(db.Participant(incident_id=incident_id, email=email))

@@ -12,6 +12,7 @@ pure core's: the history as a timeline (mailproc.timeline), `sla.compute`, `esca
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -49,20 +50,29 @@ class SlaBook:
         now: datetime,
         explain: bool = False,
         new: bool = False,
+        records: Sequence[Record] | None = None,
     ) -> Assessment:
-        """`new`: created in this transaction, so nothing has been escalated yet."""
-        facts = timeline(history(session, incident.id), self.settings)
+        """`new`: created in this transaction, so nothing has been escalated yet; `records`:
+        the incident's history, when the caller already holds it."""
+        if records is None:
+            records = history(session, incident.id)
+        facts = timeline(records, self.settings)
         status = compute(facts, self.policy, now, explain)
         ladder = self.policy.of(status.service).ladder
         sent = [] if new else sent_levels(session, incident.id)
         return Assessment(status, plan(status, ladder, sent, now))
 
     def refresh(
-        self, session: Session, incident: db.Incident, now: datetime, new: bool = False
+        self,
+        session: Session,
+        incident: db.Incident,
+        now: datetime,
+        new: bool = False,
+        records: Sequence[Record] | None = None,
     ) -> Assessment:
         """Recompute and store; levels that are due now are left for the escalation pass,
         which finds them because next_escalation_at is then at or before now."""
-        assessment = self.assess(session, incident, now, new=new)
+        assessment = self.assess(session, incident, now, new=new, records=records)
         self.store(incident, assessment)
         return assessment
 
