@@ -18,8 +18,9 @@ import secrets
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
 
 from mailproc import db
@@ -69,6 +70,16 @@ _ANSWERS = (NoticeKind.ACKNOWLEDGMENT, NoticeKind.TRANSCRIPT)
 
 
 @dataclass(frozen=True, slots=True)
+class Head:
+    """What a notice's row has decided before its letter is written."""
+
+    subject: str
+    sender: str
+    message_id: str
+    date: datetime
+
+
+@dataclass(frozen=True, slots=True)
 class Known:
     """What the caller already read or wrote in this transaction about the incident, so its
     notices cost no further queries: on the path that applies incoming mail, every query
@@ -94,6 +105,7 @@ class Change:
     decision: Decision | None = None
     sender_accepted: bool = True  # a stranger's mail gets no transcript (no backscatter)
     known: Known | None = None
+    rows: db.Rows | None = None  # the caller writes the notices' rows with its own
 
 
 class Outbox:
@@ -131,7 +143,7 @@ class Outbox:
         occasion = Occasion(change.actor, change.now, change.happenings, lines, errors)
         trigger = change.mail.message_id if change.mail else None
         new = known is not None and known.new
-        return self._write(session, facts, notices, occasion, trigger, new)
+        return self._write(session, facts, notices, occasion, trigger, new, change.rows)
 
     def queue_escalation(
         self,
@@ -194,19 +206,23 @@ class Outbox:
         occasion: Occasion,
         trigger: str | None,
         new: bool = False,
+        pending: db.Rows | None = None,
     ) -> int:
         """`new`: the incident was opened by the trigger mail, so it is the thread's root and
-        nobody has had mail about it yet."""
+        nobody has had mail about it yet. `pending`: the caller's rows, written with them."""
         if new:
             root, last = trigger, {}
         else:
             root = _root(session, facts.number) or trigger
             last = _last_sent(session, facts.number, [n.recipient.email for n in notices])
+        rows = pending if pending is not None else db.Rows()
         for notice in notices:
             thread = (root, last.get(notice.recipient.email), trigger)
             row = self._row(facts, notice, occasion, thread)
-            session.add(row)
-            session.add(db.ThreadRef(message_id=row.message_id, incident_id=facts.number))
+            rows.add(db.Outbox, **row)
+            rows.add(db.ThreadRef, message_id=row["message_id"], incident_id=facts.number)
+        if pending is None:
+            rows.write(session)
         return len(notices)
 
     def _row(
@@ -215,33 +231,37 @@ class Outbox:
         notice: Notice,
         occasion: Occasion,
         thread: tuple[str | None, str | None, str | None],
-    ) -> db.Outbox:
+    ) -> dict[str, Any]:
+        """The outbox row (its values) of one notice, rendered; failed with the reason when
+        a template or an address is wrong."""
         email = notice.recipient.email
         sender = self.settings.notifications.from_address or self.settings.support_address_of(
             facts.service
         )
-        row = db.Outbox(
-            incident_id=facts.number,
-            kind=notice.kind.value,
-            recipient=email,
-            envelope_from=sender,
-            message_id=self._message_id(facts.number, email, sender),
-            status=PENDING,
-            attempts=0,
-            created_at=occasion.now,
-            next_attempt_at=occasion.now,
-        )
+        message_id = self._message_id(facts.number, email, sender)
+        row: dict[str, Any] = {
+            "incident_id": facts.number,
+            "kind": notice.kind.value,
+            "recipient": email,
+            "envelope_from": sender,
+            "message_id": message_id,
+            "status": PENDING,
+            "attempts": 0,
+            "created_at": occasion.now,
+            "next_attempt_at": occasion.now,
+            "error": None,
+        }
         try:
             context = build_context(notice, facts, occasion, self.settings)
             rendered = self.templates.render(notice.kind, facts.service, context)
-            row.subject = tagged_subject(rendered.subject, facts.number)
-            letter = self._letter(row, rendered, notice, facts.service, thread)
+            subject = tagged_subject(rendered.subject, facts.number)
+            head = Head(subject, sender, message_id, occasion.now)
+            letter = self._letter(head, rendered, notice, facts.service, thread)
             check_addresses(letter)
-            row.letter = letter_to_json(letter)
+            return row | {"subject": subject, "letter": letter_to_json(letter)}
         except (TemplateProblem, ValueError) as exc:
             log.error("INC-%d: %s notice to %s not sent: %s", facts.number, notice.kind, email, exc)
-            row.subject, row.letter, row.status, row.error = "", None, FAILED, str(exc)
-        return row
+            return row | {"subject": "", "letter": None, "status": FAILED, "error": str(exc)}
 
     def _message_id(self, number: int, recipient: str, sender: str) -> str:
         nonce = base64.b32encode(secrets.token_bytes(5)).decode().lower()
@@ -250,7 +270,7 @@ class Outbox:
 
     def _letter(
         self,
-        row: db.Outbox,
+        head: Head,
         rendered: Rendered,
         notice: Notice,
         service: str,
@@ -261,19 +281,19 @@ class Outbox:
         incident in one thread."""
         root, previous, trigger = thread
         return Letter(
-            subject=row.subject,
+            subject=head.subject,
             text=rendered.text,
             html=rendered.html,
             from_name=self.settings.notifications.from_name,
-            from_address=row.envelope_from,
+            from_address=head.sender,
             to_name=notice.recipient.name,
-            to_address=row.recipient,
+            to_address=notice.recipient.email,
             reply_to=self.settings.support_address_of(service),
-            message_id=row.message_id,
+            message_id=head.message_id,
             in_reply_to=previous or trigger or root,
             references=tuple(r for r in thread if r),
             auto_submitted=AUTO_REPLIED if notice.kind in _ANSWERS else AUTO_GENERATED,
-            date=row.created_at,
+            date=head.date,
         )
 
 
@@ -318,12 +338,16 @@ def incident_facts(
 ) -> IncidentFacts:
     events = history(session, incident.id) if known is None else known.history
     problems: Sequence[db.Problem] = ()
-    if known is None or known.problems:
+    if known is None:
         problems = session.scalars(
             select(db.Problem)
             .join(db.IncidentProblem, db.IncidentProblem.problem_id == db.Problem.id)
             .where(db.IncidentProblem.incident_id == incident.id)
             .order_by(db.Problem.id)
+        ).all()
+    elif known.problems:  # the links of this very mail may not be written yet
+        problems = session.scalars(
+            select(db.Problem).where(db.Problem.id.in_(known.problems)).order_by(db.Problem.id)
         ).all()
     return IncidentFacts(
         number=incident.id,
@@ -362,21 +386,29 @@ def _description(change: Change) -> str:
     return ""
 
 
+_ROOT = (
+    select(db.Message.message_id)
+    .where(db.Message.incident_id == bindparam("incident"), db.Message.message_id.is_not(None))
+    .order_by(db.Message.id)
+    .limit(1)
+)
+_LAST_SENT = (
+    select(db.Outbox.recipient, db.Outbox.message_id)
+    .where(
+        db.Outbox.incident_id == bindparam("incident"),
+        db.Outbox.recipient.in_(bindparam("recipients", expanding=True)),
+    )
+    .order_by(db.Outbox.id)
+)
+
+
 def _root(session: Session, number: int) -> str | None:
     """The first mail of the incident that had a Message-ID: the thread's root."""
-    return session.scalar(
-        select(db.Message.message_id)
-        .where(db.Message.incident_id == number, db.Message.message_id.is_not(None))
-        .order_by(db.Message.id)
-        .limit(1)
-    )
+    root: str | None = db.run(session, _ROOT, incident=number).scalar()
+    return root
 
 
 def _last_sent(session: Session, number: int, recipients: list[str]) -> dict[str, str]:
     """Our last mail to each person about this incident: the parent their client knows."""
-    rows = session.execute(
-        select(db.Outbox.recipient, db.Outbox.message_id)
-        .where(db.Outbox.incident_id == number, db.Outbox.recipient.in_(recipients))
-        .order_by(db.Outbox.id)
-    )
+    rows = db.run(session, _LAST_SENT, incident=number, recipients=recipients)
     return {row.recipient: row.message_id for row in rows}

@@ -11,7 +11,7 @@ an encoded word, which breaks threading.
 from __future__ import annotations
 
 import re
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass, fields
 from datetime import datetime
 from email import policy
 from email.header import Header
@@ -52,10 +52,13 @@ class Letter:
 
 
 def letter_to_json(letter: Letter) -> dict[str, Any]:
-    data = asdict(letter)
+    data = {name: getattr(letter, name) for name in _LETTER_FIELDS}
     data["date"] = letter.date.isoformat()
     data["references"] = list(letter.references)
     return data
+
+
+_LETTER_FIELDS = tuple(f.name for f in fields(Letter))
 
 
 def letter_from_json(data: dict[str, Any]) -> Letter:

@@ -11,13 +11,15 @@ import hashlib
 import logging
 import mimetypes
 from collections.abc import Callable, Iterable, Iterator
-from contextlib import AbstractContextManager, contextmanager
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
-from functools import cached_property
+from functools import cached_property, partial
+from typing import Any
 
-from sqlalchemy import Engine, func, select
+from sqlalchemy import Engine, bindparam, func, insert, select, update
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError, InterfaceError, OperationalError
 from sqlalchemy.orm import Session
 
@@ -45,6 +47,8 @@ from mailproc.workflow import (
 log = logging.getLogger(__name__)
 Clock = Callable[[], datetime]
 Transaction = Callable[[], AbstractContextManager[Session]]
+Handle = Callable[[bytes, "Origin"], "Outcome"]
+Batcher = Callable[[], AbstractContextManager[Handle]]  # a group of mails, one transaction
 SYSTEM_ACTOR = "mailproc"
 
 
@@ -89,12 +93,48 @@ class Desk:
         self.clock = clock
 
     def handle(self, raw: bytes, origin: Origin = Origin()) -> Outcome:
-        """Apply one mail. Raises StoreUnavailable only when the database cannot be reached:
-        then the mail must stay where it is, to be tried again, not be quarantined."""
-        return self._guarded(raw, origin, self._transaction)
+        """Apply one mail in its own transaction. Raises StoreUnavailable only when the
+        database cannot be reached: then the mail must stay where it is, to be tried again, not
+        be quarantined."""
+        with self.batch() as handle:
+            return handle(raw, origin)
 
     @contextmanager
-    def dry_run(self) -> Iterator[Callable[[bytes, Origin], Outcome]]:
+    def batch(self) -> Iterator[Handle]:
+        """Group commit: the mails handled in the block share one transaction, each inside
+        its own SAVEPOINT, so a failing mail undoes only itself, and the block's end commits
+        them all with one write to disk instead of one per mail.
+
+        An outcome is final only once the block has ended without an exception: settle the
+        mails at their source after that, never inside the block. An exception (a database
+        outage raises StoreUnavailable, at any mail or at the commit) rolls the whole group
+        back, and every mail of it is to be tried again.
+        """
+        with _store_errors(), Session(self.engine) as session, session.begin():
+            yield partial(self._in_savepoint, session)
+
+    @contextmanager
+    def batches(self, dry_run: bool = False) -> Iterator[Batcher]:
+        """Group commits (`batch`), or for a dry run groups inside one outer transaction that
+        nothing commits, so the caller's loop is the same either way."""
+        if dry_run:
+            with self.dry_run() as handle:
+                yield lambda: nullcontext(handle)
+        else:
+            yield self.batch
+
+    def _in_savepoint(self, session: Session, raw: bytes, origin: Origin) -> Outcome:
+        @contextmanager
+        def savepoint() -> Iterator[Session]:
+            with session.begin_nested():
+                yield session
+
+        outcome = self._guarded(raw, origin, savepoint)
+        session.expunge_all()  # flushed; a group of mails must not pile up in memory
+        return outcome
+
+    @contextmanager
+    def dry_run(self) -> Iterator[Handle]:
         """Shadow mode: a `handle` whose every write is rolled back when the block ends.
 
         All mails share one outer transaction, each inside its own SAVEPOINT, so a reply
@@ -122,16 +162,9 @@ class Desk:
             finally:
                 session.rollback()
 
-    @contextmanager
-    def _transaction(self) -> Iterator[Session]:
-        with Session(self.engine) as session, session.begin():
-            yield session
-
     def _guarded(self, raw: bytes, origin: Origin, transaction: Transaction) -> Outcome:
-        try:
+        with _store_errors():
             return self._handle(raw, origin, transaction)
-        except (OperationalError, InterfaceError) as exc:
-            raise StoreUnavailable(str(exc.orig) if exc.orig else str(exc)) from exc
 
     def _handle(self, raw: bytes, origin: Origin, transaction: Transaction) -> Outcome:
         now = self.clock()
@@ -226,6 +259,7 @@ class Desk:
             apply._commit_decision(incident, decision)
             apply.keep_sla(incident)
             apply.notify(incident)
+            apply.write()
             return incident.id
 
     @cached_property
@@ -239,20 +273,19 @@ class Desk:
         return SlaBook(self.settings)
 
     def _apply(self, session: Session, mail: InboundMail, origin: Origin, now: datetime) -> Outcome:
-        prior = _prior(session, mail.key)
-        if prior is not None:
+        message = _claim(session, mail, origin, now)  # a concurrent twin now waits
+        if message is None:
+            prior = _prior(session, mail.key)
+            assert prior is not None, f"{mail.key} claimed but not found"
             return prior
-        message = _message_row(mail, origin, now)
-        session.add(message)
-        session.flush()  # claims the key: a concurrent twin now waits, then fails
-        session.add_all(_attachment_rows(mail, message.id))
         subject = parse_subject(mail.subject, self.settings.language)
-        found, known_id = _thread(session, mail, subject.incident, self.settings)
+        found = _thread(session, mail, subject.incident, self.settings)
         view = _view(session, found) if found else None
         participants = _participants(session, found.id) if found else frozenset()
         intent = classify(mail, subject, view, participants, self.settings, now, origin.service)
         actor = actor_of(mail, self.settings)
         apply = _Apply(self.settings, session, message, actor, now, mail, self.outbox, self.sla)
+        apply.attachments(mail)
         if found is not None and view is not None:
             apply.watchers[found.id], apply.problems[found.id] = participants, view.problems
         if isinstance(intent, NewIncident):
@@ -260,9 +293,10 @@ class Desk:
         else:
             assert found is not None and view is not None
             incident, summary = found, apply.reply(intent, found, view)
-        message.incident_id = incident.id
-        message.outcome = Disposition.PROCESSED.value
-        apply.remember(incident.id, known_id)
+        apply.remember(incident.id)
+        apply.write()
+        _save_incident(session, incident)
+        db.run(session, _SETTLED, pk=message, incident=incident.id, outcome=Disposition.PROCESSED)
         return Outcome(
             Disposition.PROCESSED, mail.key, incident.id, summary, sender=apply.actor.email
         )
@@ -274,7 +308,7 @@ class _Apply:
 
     settings: Settings
     session: Session
-    message: db.Message | None
+    message: int | None  # the incoming mail's row, if a mail caused this
     actor: Actor
     now: datetime
     mail: InboundMail | None = None
@@ -286,6 +320,13 @@ class _Apply:
     watchers: dict[int, frozenset[str]] = field(default_factory=dict)
     problems: dict[int, frozenset[int]] = field(default_factory=dict)
     created: set[int] = field(default_factory=set)
+    rows: db.Rows = field(default_factory=db.Rows)  # written when the mail is done
+
+    def add(self, model: type[db.Base], **values: Any) -> None:
+        self.rows.add(model, **values)
+
+    def write(self) -> None:
+        self.rows.write(self.session)
 
     def history(self, incident_id: int) -> list[Record]:
         if incident_id not in self.records:
@@ -317,8 +358,7 @@ class _Apply:
             created_at=self.now,
             updated_at=self.now,
         )
-        self.session.add(incident)
-        self.session.flush()
+        _insert_incident(self.session, incident)
         self.created.add(incident.id)
         self.records[incident.id] = []
         self.watchers[incident.id] = frozenset()
@@ -389,9 +429,7 @@ class _Apply:
         elif closes is not StatusKind.CLOSED:
             incident.closed_at = None
         for problem in sorted(after.problems - self.known(incident.id).problems):
-            self.session.add(
-                db.IncidentProblem(incident_id=incident.id, problem_id=problem, at=self.now)
-            )
+            self.add(db.IncidentProblem, incident_id=incident.id, problem_id=problem, at=self.now)
         self.problems[incident.id] = after.problems
         for happening in decision.events:
             self._event(incident.id, happening.kind, dict(happening.detail))
@@ -429,38 +467,60 @@ class _Apply:
             decision=decision,
             sender_accepted=accepted,
             known=self.known(incident.id),
+            rows=self.rows,
         )
         self.outbox.after_change(self.session, change)
 
     def _event(self, incident_id: int, kind: EventKind, detail: dict[str, object]) -> None:
         self.happened.append((incident_id, Happening(kind, detail)))
-        message_pk = self.message.id if self.message else None
-        records = self.history(incident_id)  # read before the new row joins the session
-        records.append(Record(self.now, self.actor.email, kind.value, detail, message_pk))
-        self.session.add(
-            db.Event(
-                incident_id=incident_id,
-                at=self.now,
-                actor=self.actor.email,
-                kind=kind.value,
-                detail=detail,
-                message_pk=message_pk,
-            )
+        records = self.history(incident_id)  # read before the new row is written
+        records.append(Record(self.now, self.actor.email, kind.value, detail, self.message))
+        self.add(
+            db.Event,
+            incident_id=incident_id,
+            at=self.now,
+            actor=self.actor.email,
+            kind=kind.value,
+            detail=detail,
+            message_pk=self.message,
         )
 
-    def remember(self, incident_id: int, known_id: bool) -> None:
-        """Record the mail's Message-ID for threading (unless `known_id`: it already is) and
-        its To/Cc people as participants."""
+    def remember(self, incident_id: int) -> None:
+        """Record the mail's Message-ID for threading and its To/Cc people as participants."""
         assert self.mail is not None
         mail = self.mail
-        if mail.message_id and not known_id:
-            self.session.add(db.ThreadRef(message_id=mail.message_id, incident_id=incident_id))
+        if mail.message_id:
+            self.add(db.ThreadRef, message_id=mail.message_id, incident_id=incident_id)
         addresses = {a.email for a in (*mail.to, *mail.cc) if a.email}
         known = self.known(incident_id).watchers
         fresh = addresses - known - self.settings.own_addresses
         for email in sorted(fresh):
-            self.session.add(db.Participant(incident_id=incident_id, email=email))
+            self.add(db.Participant, incident_id=incident_id, email=email)
         self.watchers[incident_id] = known | fresh
+
+    def attachments(self, mail: InboundMail) -> None:
+        """Stored under names mailproc chose; the sender's name is only a label."""
+        for position, part in enumerate(mail.attachments):
+            extension = mimetypes.guess_extension(part.content_type) or ".bin"
+            self.add(
+                db.Attachment,
+                message_pk=self.message,
+                position=position,
+                filename=part.filename[:255],
+                stored_name=f"m{self.message}-a{position}{extension}",
+                content_type=part.content_type[:255],
+                size=part.size,
+                content=part.content,
+            )
+
+
+@contextmanager
+def _store_errors() -> Iterator[None]:
+    """The database being unreachable (or locked for too long) is not the mail's fault."""
+    try:
+        yield
+    except (OperationalError, InterfaceError) as exc:
+        raise StoreUnavailable(str(exc.orig) if exc.orig else str(exc)) from exc
 
 
 def _with_notices(session: Session, outcome: Outcome, after_id: int) -> Outcome:
@@ -476,13 +536,42 @@ def _with_notices(session: Session, outcome: Outcome, after_id: int) -> Outcome:
     return replace(outcome, summary=f"{outcome.summary}; notify {notices}")
 
 
+_PRIOR = select(db.Message.outcome, db.Message.incident_id, db.Message.sender).where(
+    db.Message.key == bindparam("key")
+)
+_CLAIM = {
+    "sqlite": sqlite.insert(db.Message).on_conflict_do_nothing().returning(db.Message.id),
+    "postgresql": postgresql.insert(db.Message).on_conflict_do_nothing().returning(db.Message.id),
+}
+_SETTLED = (
+    update(db.Message)
+    .where(db.Message.id == bindparam("pk"))
+    .values(incident_id=bindparam("incident"), outcome=bindparam("outcome"))
+)
+_REFS = select(db.ThreadRef.message_id, db.ThreadRef.incident_id).where(
+    db.ThreadRef.message_id.in_(bindparam("ids", expanding=True))
+)
+_RELATED = select(db.IncidentProblem.problem_id).where(
+    db.IncidentProblem.incident_id == bindparam("incident")
+)
+_PARTICIPANTS = select(db.Participant.email).where(
+    db.Participant.incident_id == bindparam("incident")
+)
+_PROBLEMS = select(db.Problem.id).where(db.Problem.id.in_(bindparam("ids", expanding=True)))
+_INCIDENT_TABLE = db.Base.metadata.tables[db.Incident.__tablename__]
+_INCIDENT_FIELDS = tuple(c.name for c in _INCIDENT_TABLE.columns if c.name != "id")
+_LOCK = select(_INCIDENT_TABLE).where(db.Incident.id == bindparam("id")).with_for_update()
+_NEW_INCIDENT = insert(db.Incident).returning(db.Incident.id)
+_SAVE_INCIDENT = (
+    update(db.Incident)
+    .where(db.Incident.id == bindparam("pk"))
+    .values({name: bindparam(f"new_{name}") for name in _INCIDENT_FIELDS})
+)
+
+
 def _prior(session: Session, key: str) -> Outcome | None:
     """The outcome of an earlier delivery of this mail, told as a duplicate of it."""
-    row = session.execute(
-        select(db.Message.outcome, db.Message.incident_id, db.Message.sender).where(
-            db.Message.key == key
-        )
-    ).first()
+    row = db.run(session, _PRIOR, key=key).first()
     if row is None:
         return None
     quarantined = row.outcome == Disposition.QUARANTINED.value
@@ -508,8 +597,12 @@ def _command_summary(decision: Decision) -> str:
     return f"; applied {' '.join(decision.applied)}" if decision.applied else ""
 
 
-def _message_row(mail: InboundMail, origin: Origin, now: datetime) -> db.Message:
-    return db.Message(
+def _claim(session: Session, mail: InboundMail, origin: Origin, now: datetime) -> int | None:
+    """Insert the mail's row under its exactly-once key, whose unique index is the claim; None
+    when the key is taken: the mail was applied before (or by a twin that just committed)."""
+    inserted = db.run(
+        session,
+        _CLAIM[session.get_bind().dialect.name],
         key=mail.key,
         message_id=mail.message_id,
         content_hash=mail.content_hash,
@@ -520,51 +613,26 @@ def _message_row(mail: InboundMail, origin: Origin, now: datetime) -> db.Message
         received_at=now,
         raw=mail.raw,
     )
-
-
-def _attachment_rows(mail: InboundMail, message_pk: int) -> list[db.Attachment]:
-    """Attachments are stored under names mailproc chose; the sender's name is only a label."""
-    rows = []
-    for position, part in enumerate(mail.attachments):
-        extension = mimetypes.guess_extension(part.content_type) or ".bin"
-        rows.append(
-            db.Attachment(
-                message_pk=message_pk,
-                position=position,
-                filename=part.filename[:255],
-                stored_name=f"m{message_pk}-a{position}{extension}",
-                content_type=part.content_type[:255],
-                size=part.size,
-                content=part.content,
-            )
-        )
-    return rows
+    claimed = inserted.scalar()
+    return None if claimed is None else int(claimed)
 
 
 def _thread(
     session: Session, mail: InboundMail, tagged: int | None, settings: Settings
-) -> tuple[db.Incident | None, bool]:
-    """Headers first (the most specific evidence), then the subject tag; never the title.
-    Also tells whether the mail's own Message-ID is already recorded (one query for both)."""
+) -> db.Incident | None:
+    """Headers first (the most specific evidence), then the subject tag; never the title."""
     refs = [*reversed(mail.in_reply_to), *reversed(mail.references)]
-    wanted = {*refs, mail.message_id} if mail.message_id else set(refs)
-    known: dict[str, int] = {}
-    if wanted:
-        rows = session.execute(
-            select(db.ThreadRef.message_id, db.ThreadRef.incident_id).where(
-                db.ThreadRef.message_id.in_(wanted)
-            )
-        ).all()
+    if refs:
+        rows = db.run(session, _REFS, ids=sorted(set(refs)))
         known = {row.message_id: row.incident_id for row in rows}
-    own = mail.message_id in known
-    for ref in refs:
-        if ref in known:
-            return _locked(session, known[ref]), own
-    signed = _signed_reference(refs, mail, settings) if refs else None
-    found = _locked(session, signed) if signed is not None else None
-    if found is None and tagged is not None:
-        found = _locked(session, tagged)
-    return found, own
+        for ref in refs:
+            if ref in known:
+                return _locked(session, known[ref])
+        signed = _signed_reference(refs, mail, settings)
+        found = _locked(session, signed) if signed is not None else None
+        if found is not None:
+            return found
+    return _locked(session, tagged) if tagged is not None else None
 
 
 def _signed_reference(refs: list[str], mail: InboundMail, settings: Settings) -> int | None:
@@ -586,7 +654,20 @@ def _signed_reference(refs: list[str], mail: InboundMail, settings: Settings) ->
 
 
 def _locked(session: Session, number: int) -> db.Incident | None:
-    return session.scalar(select(db.Incident).where(db.Incident.id == number).with_for_update())
+    """The incident, its row locked until the commit, as an object outside the session: the
+    Desk writes it back with one UPDATE (`_save_incident`), not through the ORM's flush."""
+    row = db.run(session, _LOCK, id=number).first()
+    return None if row is None else db.Incident(**row._mapping)
+
+
+def _insert_incident(session: Session, incident: db.Incident) -> None:
+    values = {name: getattr(incident, name) for name in _INCIDENT_FIELDS}
+    incident.id = int(db.run(session, _NEW_INCIDENT, **values).scalar_one())
+
+
+def _save_incident(session: Session, incident: db.Incident) -> None:
+    values = {f"new_{name}": getattr(incident, name) for name in _INCIDENT_FIELDS}
+    db.run(session, _SAVE_INCIDENT, pk=incident.id, **values)
 
 
 def _view(session: Session, incident: db.Incident) -> IncidentView:
@@ -606,21 +687,11 @@ def _view(session: Session, incident: db.Incident) -> IncidentView:
 
 
 def _related(session: Session, incident_id: int) -> set[int]:
-    return set(
-        session.scalars(
-            select(db.IncidentProblem.problem_id).where(
-                db.IncidentProblem.incident_id == incident_id
-            )
-        )
-    )
+    return set(db.run(session, _RELATED, incident=incident_id).scalars())
 
 
 def _participants(session: Session, incident_id: int) -> frozenset[str]:
-    return frozenset(
-        session.scalars(
-            select(db.Participant.email).where(db.Participant.incident_id == incident_id)
-        )
-    )
+    return frozenset(db.run(session, _PARTICIPANTS, incident=incident_id).scalars())
 
 
 def _problems(session: Session, commands: Iterable[object]) -> frozenset[int]:
@@ -629,4 +700,4 @@ def _problems(session: Session, commands: Iterable[object]) -> frozenset[int]:
     }
     if not wanted:
         return frozenset()
-    return frozenset(session.scalars(select(db.Problem.id).where(db.Problem.id.in_(wanted))))
+    return frozenset(db.run(session, _PROBLEMS, ids=sorted(wanted)).scalars())
