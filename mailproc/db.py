@@ -33,7 +33,9 @@ from sqlalchemy import (
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import CursorResult, make_url
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column
-from sqlalchemy.sql import Executable, Insert
+from sqlalchemy.sql import Executable
+
+from mailproc.prepared import Prepared
 
 
 class UTCDateTime(TypeDecorator[datetime]):
@@ -269,17 +271,18 @@ class Rows:
         for table in self.ORDER:
             rows = self.pending.pop(table, None)
             if rows:
-                session.connection().execute(_insert_of(table, dialect), rows)
+                _insert_of(table, dialect).many(session, rows)
 
 
 @cache
-def _insert_of(table: str, dialect: str) -> Insert:
+def _insert_of(table: str, dialect: str) -> Prepared:
     target = Base.metadata.tables[table]
+    # inline: no RETURNING of the new keys, which nobody reads here
     if table != "thread_refs":
-        return insert(target)
+        return Prepared(insert(target).inline(), keyed=True)
     if dialect == "postgresql":
-        return postgresql.insert(target).on_conflict_do_nothing()
-    return sqlite.insert(target).on_conflict_do_nothing()
+        return Prepared(postgresql.insert(target).inline().on_conflict_do_nothing(), keyed=True)
+    return Prepared(sqlite.insert(target).inline().on_conflict_do_nothing(), keyed=True)
 
 
 def make_engine(url: str, **kwargs: Any) -> Engine:

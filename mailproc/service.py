@@ -30,6 +30,7 @@ from mailproc.mail import InboundMail, MailError, parse_mail
 from mailproc.msgid import read_message_id
 from mailproc.notices import Person
 from mailproc.outbox import Change, Known, Outbox
+from mailproc.prepared import Prepared
 from mailproc.slastore import SlaBook, escalated_to, history
 from mailproc.subject import BadCommand, Command, parse_subject
 from mailproc.timeline import Record
@@ -296,7 +297,7 @@ class Desk:
         apply.remember(incident.id)
         apply.write()
         _save_incident(session, incident)
-        db.run(session, _SETTLED, pk=message, incident=incident.id, outcome=Disposition.PROCESSED)
+        _SETTLED(session, pk=message, incident=incident.id, outcome=Disposition.PROCESSED.value)
         return Outcome(
             Disposition.PROCESSED, mail.key, incident.id, summary, sender=apply.actor.email
         )
@@ -536,14 +537,21 @@ def _with_notices(session: Session, outcome: Outcome, after_id: int) -> Outcome:
     return replace(outcome, summary=f"{outcome.summary}; notify {notices}")
 
 
-_PRIOR = select(db.Message.outcome, db.Message.incident_id, db.Message.sender).where(
-    db.Message.key == bindparam("key")
+_PRIOR = Prepared(
+    select(db.Message.outcome, db.Message.incident_id, db.Message.sender).where(
+        db.Message.key == bindparam("key")
+    )
 )
 _CLAIM = {
-    "sqlite": sqlite.insert(db.Message).on_conflict_do_nothing().returning(db.Message.id),
-    "postgresql": postgresql.insert(db.Message).on_conflict_do_nothing().returning(db.Message.id),
+    "sqlite": Prepared(
+        sqlite.insert(db.Message).on_conflict_do_nothing().returning(db.Message.id), keyed=True
+    ),
+    "postgresql": Prepared(
+        postgresql.insert(db.Message).on_conflict_do_nothing().returning(db.Message.id),
+        keyed=True,
+    ),
 }
-_SETTLED = (
+_SETTLED = Prepared(
     update(db.Message)
     .where(db.Message.id == bindparam("pk"))
     .values(incident_id=bindparam("incident"), outcome=bindparam("outcome"))
@@ -561,8 +569,8 @@ _PROBLEMS = select(db.Problem.id).where(db.Problem.id.in_(bindparam("ids", expan
 _INCIDENT_TABLE = db.Base.metadata.tables[db.Incident.__tablename__]
 _INCIDENT_FIELDS = tuple(c.name for c in _INCIDENT_TABLE.columns if c.name != "id")
 _LOCK = select(_INCIDENT_TABLE).where(db.Incident.id == bindparam("id")).with_for_update()
-_NEW_INCIDENT = insert(db.Incident).returning(db.Incident.id)
-_SAVE_INCIDENT = (
+_NEW_INCIDENT = Prepared(insert(db.Incident).returning(db.Incident.id), keyed=True)
+_SAVE_INCIDENT = Prepared(
     update(db.Incident)
     .where(db.Incident.id == bindparam("pk"))
     .values({name: bindparam(f"new_{name}") for name in _INCIDENT_FIELDS})
@@ -571,7 +579,7 @@ _SAVE_INCIDENT = (
 
 def _prior(session: Session, key: str) -> Outcome | None:
     """The outcome of an earlier delivery of this mail, told as a duplicate of it."""
-    row = db.run(session, _PRIOR, key=key).first()
+    row = _PRIOR(session, key=key).first()
     if row is None:
         return None
     quarantined = row.outcome == Disposition.QUARANTINED.value
@@ -600,9 +608,8 @@ def _command_summary(decision: Decision) -> str:
 def _claim(session: Session, mail: InboundMail, origin: Origin, now: datetime) -> int | None:
     """Insert the mail's row under its exactly-once key, whose unique index is the claim; None
     when the key is taken: the mail was applied before (or by a twin that just committed)."""
-    inserted = db.run(
+    inserted = _CLAIM[session.get_bind().dialect.name](
         session,
-        _CLAIM[session.get_bind().dialect.name],
         key=mail.key,
         message_id=mail.message_id,
         content_hash=mail.content_hash,
@@ -662,12 +669,12 @@ def _locked(session: Session, number: int) -> db.Incident | None:
 
 def _insert_incident(session: Session, incident: db.Incident) -> None:
     values = {name: getattr(incident, name) for name in _INCIDENT_FIELDS}
-    incident.id = int(db.run(session, _NEW_INCIDENT, **values).scalar_one())
+    incident.id = int(_NEW_INCIDENT(session, **values).scalar_one())
 
 
 def _save_incident(session: Session, incident: db.Incident) -> None:
     values = {f"new_{name}": getattr(incident, name) for name in _INCIDENT_FIELDS}
-    db.run(session, _SAVE_INCIDENT, pk=incident.id, **values)
+    _SAVE_INCIDENT(session, pk=incident.id, **values)
 
 
 def _view(session: Session, incident: db.Incident) -> IncidentView:
