@@ -23,7 +23,7 @@ from mailproc.sources.files import FileMail, SourceError, read_paths
 @click.option(
     "--batch-size",
     type=click.IntRange(1, 10_000),
-    default=100,
+    default=500,
     show_default=True,
     help="Mails committed together (group commit); each is still applied on its own.",
 )
