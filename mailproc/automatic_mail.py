@@ -12,8 +12,9 @@ gets no transcript and changes no time: a robot's answer is not a customer's.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from mailproc import db, undeliverable
@@ -47,6 +48,16 @@ def _replied(mail: InboundMail) -> bool:
 
 
 @dataclass(frozen=True, slots=True)
+class Stored:
+    """The automatic mail's row, as the Desk claimed it."""
+
+    pk: int
+    sender: str
+    at: datetime
+    note: str | None = None  # already on the row: a reused Message-ID, say
+
+
+@dataclass(frozen=True, slots=True)
 class Returned:
     """One of our mails that a bounce names: its incident, and whom it went to if we know."""
 
@@ -61,14 +72,30 @@ def keep(
     settings: Settings,
     mail: InboundMail,
     automatic: Automatic,
-    message: db.Message,
+    message: Stored,
     found: db.Incident | None,
 ) -> tuple[int | None, str]:
     """Record the mail; returns the incident it was recorded on (if any) and a summary."""
-    message.outcome = AUTOMATIC
-    note = message.reason  # a reused Message-ID, say
-    message.reason = "; ".join(filter(None, (f"{automatic.kind}: {automatic.reason}", note)))
     label = f"automatic mail ({automatic.kind}: {automatic.reason})"
+    incident, summary = _file(session, settings, mail, automatic, message, found)
+    reason = "; ".join(filter(None, (f"{automatic.kind}: {automatic.reason}", message.note)))
+    session.execute(
+        update(db.Message)
+        .where(db.Message.id == message.pk)
+        .values(outcome=AUTOMATIC, reason=reason, incident_id=incident)
+    )
+    return incident, summary or f"{label} kept, not answered"
+
+
+def _file(
+    session: Session,
+    settings: Settings,
+    mail: InboundMail,
+    automatic: Automatic,
+    message: Stored,
+    found: db.Incident | None,
+) -> tuple[int | None, str]:
+    """Into the history of the incident it concerns, if any: (incident, summary)."""
     incident = found.id if found is not None else None
     if automatic.kind is AutoKind.BOUNCE:
         report = read_report(mail)
@@ -78,15 +105,14 @@ def keep(
             return returned.incident, summary
         incident = returned.incident if returned is not None else incident
     if incident is None:
-        return None, f"{label} kept, not answered"
-    message.incident_id = incident
-    subject = mail.subject[:300]
+        return None, ""
     detail: dict[str, object] = {
         "kind": automatic.kind.value,
         "reason": automatic.reason,
-        "subject": subject,
+        "subject": mail.subject[:300],
     }
     _event(session, message, incident, EventKind.AUTOMATIC_MAIL, detail)
+    label = f"automatic mail ({automatic.kind}: {automatic.reason})"
     return incident, f"{label} recorded on INC-{incident}, not answered"
 
 
@@ -114,11 +140,10 @@ def _ours(session: Session, settings: Settings, ids: tuple[str, ...]) -> Returne
 def _bounce(
     session: Session,
     settings: Settings,
-    message: db.Message,
+    message: Stored,
     returned: Returned,
     deliveries: tuple[Delivery, ...],
 ) -> str:
-    message.incident_id = returned.incident
     lines = []
     for delivery in deliveries:
         address = _bounced_address(settings, returned, delivery, len(deliveries))
@@ -140,9 +165,9 @@ def _bounce(
                 address,
                 delivery.status,
                 delivery.diagnostic,
-                message.received_at,
+                message.at,
                 returned.incident,
-                message.id,
+                message.pk,
             )
         fate = "marked undeliverable" if permanent else "not marked (temporary)"
         lines.append(f"{address} {delivery.status or '?'} {fate}")
@@ -167,7 +192,7 @@ def _bounced_address(
 
 def _event(
     session: Session,
-    message: db.Message,
+    message: Stored,
     incident: int,
     kind: EventKind,
     detail: dict[str, object],
@@ -175,10 +200,10 @@ def _event(
     session.add(
         db.Event(
             incident_id=incident,
-            at=message.received_at,
+            at=message.at,
             actor=message.sender,
             kind=kind.value,
             detail=detail,
-            message_pk=message.id,
+            message_pk=message.pk,
         )
     )

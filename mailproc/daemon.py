@@ -15,8 +15,8 @@ from __future__ import annotations
 import logging
 import signal
 import threading
-from collections.abc import Callable, Iterator, Mapping, Sequence
-from contextlib import contextmanager, suppress
+from collections.abc import Callable, Mapping, Sequence
+from contextlib import suppress
 from dataclasses import dataclass
 from functools import partial
 
@@ -32,8 +32,8 @@ from mailproc.progress import ProgressFactory, progress_factory
 from mailproc.retry import Backoff, StateLog
 from mailproc.schema import SchemaOutdated, check_current
 from mailproc.sender import send_pending
-from mailproc.service import Clock, Desk, StoreUnavailable, utcnow
-from mailproc.sources.drain import Handle, Source, SourceUnavailable, Tally, drain
+from mailproc.service import Batcher, Clock, Desk, StoreUnavailable, utcnow
+from mailproc.sources.drain import Source, SourceUnavailable, Tally, drain
 from mailproc.sources.imap import CredentialsMissing, ImapSource, check_credentials
 from mailproc.sources.maildir import MaildirSource
 from mailproc.sources.settings import DaemonConfig, ImapSourceConfig, MaildirSourceConfig
@@ -89,12 +89,12 @@ class SourceWorker:
     def __init__(
         self,
         source: Source,
-        handle: Handle,
+        batcher: Batcher,
         ledger: Ledger,
         config: DaemonConfig,
         progress: ProgressFactory,
     ) -> None:
-        self.source, self.handle, self.ledger, self.progress = source, handle, ledger, progress
+        self.source, self.batcher, self.ledger, self.progress = source, batcher, ledger, progress
         self.backoff = Backoff(config.backoff_initial_seconds, config.backoff_max_seconds)
         self.state = StateLog(source.name, log)
         self.wake = Wake()
@@ -113,7 +113,7 @@ class SourceWorker:
         try:
             if not connected:
                 self.source.open(readonly=False)
-            drain(self.source, self.handle, self.wake, self.progress, self.ledger)
+            drain(self.source, self.batcher, self.wake, self.progress, self.ledger)
             self.state.ok()
             self.backoff.reset()
             if not self.wake.is_set():
@@ -160,7 +160,7 @@ class Runtime:
         self.workers = [
             SourceWorker(
                 build_source(name, config, environ),
-                self.desk.handle,
+                self.desk.batch,
                 ledger,
                 settings.daemon,
                 progress,
@@ -325,9 +325,9 @@ def poll_once(
         check_current(engine)
         for source in sources if dry_run else ():
             source.cursor = ledger.cursor(source.name)  # read before the dry run's transaction
-        with _handler(desk, dry_run) as handle:
+        with desk.batches(dry_run) as batcher:
             return [
-                _poll(source, handle, wake, progress or progress_factory(False), ledger, dry_run)
+                _poll(source, batcher, wake, progress or progress_factory(False), ledger, dry_run)
                 for source in sources
             ]
     finally:
@@ -336,18 +336,9 @@ def poll_once(
             wake.close()
 
 
-@contextmanager
-def _handler(desk: Desk, dry_run: bool) -> Iterator[Handle]:
-    if dry_run:
-        with desk.dry_run() as handle:
-            yield handle
-    else:
-        yield desk.handle
-
-
 def _poll(
     source: Source,
-    handle: Handle,
+    batcher: Batcher,
     stop: Wake,
     progress: ProgressFactory,
     ledger: Ledger,
@@ -355,7 +346,7 @@ def _poll(
 ) -> PassResult:
     try:
         source.open(readonly=dry_run)
-        tally: Tally = drain(source, handle, stop, progress, None if dry_run else ledger)
+        tally: Tally = drain(source, batcher, stop, progress, None if dry_run else ledger)
     except SourceUnavailable as exc:
         source.close(broken=True)
         if not dry_run:

@@ -21,6 +21,7 @@ from mailproc import db, report
 from mailproc.config import load_settings
 from mailproc.db import make_engine
 from mailproc.mail import parse_mail
+from mailproc.outgoing import compose, letter_from_json
 from mailproc.problems import add_problem
 from mailproc.queries import get_incident, list_incidents, notifications
 from mailproc.schema import upgrade
@@ -140,10 +141,10 @@ def _show_first_notification(engine: Engine, echo: Callable[[str], None]) -> Non
     """One queued mail in full, as the reporter would read it (`mailproc send --once` with an
     [smtp] section would deliver them all)."""
     with Session(engine) as session:
-        raw = session.scalar(select(db.Outbox.raw).order_by(db.Outbox.id).limit(1))
-    if raw is None:
+        letter = session.scalar(select(db.Outbox.letter).order_by(db.Outbox.id).limit(1))
+    if letter is None:
         return
-    mail = parse_mail(raw)
+    mail = parse_mail(compose(letter_from_json(letter)))
     to = ", ".join(a.email for a in mail.to)
     echo(f"the first notification, as {to} would read it:\n")
     echo(f"  Subject: {mail.subject}\n")

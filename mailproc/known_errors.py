@@ -11,8 +11,9 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Sequence
+from typing import Protocol
 
-from sqlalchemy import ColumnElement, func, select
+from sqlalchemy import bindparam, func, select
 from sqlalchemy.orm import Session
 
 from mailproc import db
@@ -38,30 +39,51 @@ def matching_known_errors(session: Session, text: str, limit: int = LIMIT) -> li
     if not wanted:
         return []
     if session.get_bind().dialect.name == "postgresql":
-        rows: Sequence[db.Problem] = _postgres(session, wanted, limit)
+        rows: Sequence[ProblemRow] = _postgres(session, wanted, limit)
     else:
-        rows = rank_by_words(wanted, session.scalars(select(db.Problem).where(*_candidate())))
-        rows = rows[:limit]
+        rows = rank_by_words(wanted, _candidates(session))[:limit]
     return [ProblemFacts(p.id, p.title, p.symptoms, p.workaround, p.status) for p in rows]
 
 
-def _candidate() -> list[ColumnElement[bool]]:
-    return [db.Problem.status != ProblemStatus.RESOLVED.value, db.Problem.workaround != ""]
+class ProblemRow(Protocol):
+    id: int
+    title: str
+    symptoms: str
+    workaround: str
+    status: str
 
 
-def _postgres(session: Session, wanted: list[str], limit: int) -> Sequence[db.Problem]:
+_COLUMNS = (db.Problem.id, db.Problem.title, db.Problem.symptoms, db.Problem.workaround)
+_CANDIDATE = (db.Problem.status != ProblemStatus.RESOLVED.value, db.Problem.workaround != "")
+_CANDIDATES = select(*_COLUMNS, db.Problem.status).where(*_CANDIDATE)
+_QUERY = func.to_tsquery("english", bindparam("words"))
+_DOCUMENT = func.to_tsvector("english", db.Problem.title + " " + db.Problem.symptoms)
+_SEARCH = (
+    select(*_COLUMNS, db.Problem.status)
+    .where(*_CANDIDATE, _DOCUMENT.op("@@")(_QUERY))
+    .order_by(func.ts_rank(_DOCUMENT, _QUERY).desc(), db.Problem.id)
+    .limit(bindparam("limit"))
+)
+
+
+def _candidates(session: Session) -> Sequence[ProblemRow]:
+    """Read once per session: a group of mails shares one (see Desk.batch), and problems
+    change far more rarely than a group takes to apply."""
+    found: Sequence[ProblemRow] | None = session.info.get("known_error_candidates")
+    if found is None:
+        found = session.info["known_error_candidates"] = db.run(session, _CANDIDATES).all()
+    return found
+
+
+def _postgres(session: Session, wanted: list[str], limit: int) -> Sequence[ProblemRow]:
     # Words are letters and digits only, so joining them with | is a safe tsquery.
-    query = func.to_tsquery("english", " | ".join(wanted))
-    document = func.to_tsvector("english", db.Problem.title + " " + db.Problem.symptoms)
-    return session.scalars(
-        select(db.Problem)
-        .where(*_candidate(), document.op("@@")(query))
-        .order_by(func.ts_rank(document, query).desc(), db.Problem.id)
-        .limit(limit)
+    rows: Sequence[ProblemRow] = db.run(
+        session, _SEARCH, words=" | ".join(wanted), limit=limit
     ).all()
+    return rows
 
 
-def rank_by_words(wanted: Iterable[str], problems: Iterable[db.Problem]) -> list[db.Problem]:
+def rank_by_words(wanted: Iterable[str], problems: Iterable[ProblemRow]) -> list[ProblemRow]:
     """Problems sharing at least one word with the mail, most shared words first."""
     target = set(wanted)
     scored = []

@@ -143,6 +143,7 @@ class _Leaf(NamedTuple):
     content_type: str
     body_ok: bool  # may serve as the body (not inside an attachment, not a non-root related part)
     disposition: str | None
+    charset: str | None = None
 
 
 class _Headers(NamedTuple):
@@ -342,8 +343,8 @@ def _read_body(msg: Message, defects: list[str]) -> tuple[str, str | None, tuple
     leaves = list(_leaves(msg, defects))
     plain = _first_body(leaves, "text/plain")
     html_leaf = _first_body(leaves, "text/html")
-    html = _part_text(html_leaf.part, defects, "html body") if html_leaf else None
-    text = _part_text(plain.part, defects, "body") if plain else ""
+    html = _part_text(html_leaf, defects, "html body") if html_leaf else None
+    text = _part_text(plain, defects, "body") if plain else ""
     if html is not None and not text.strip():
         text = _html_to_text(html, defects)
     attachments: list[Attachment] = []
@@ -378,20 +379,36 @@ def _leaves(msg: Message, defects: list[str]) -> Iterator[_Leaf]:
         stack.extend((child, depth + 1, ok) for child, ok in reversed(children))
 
 
+def _type_of(part: Message) -> tuple[str, str | None]:
+    """The content type and charset from one parse of the Content-Type header, with the
+    meaning get_content_type() and get_content_charset() give them: each of those parses the
+    header anew, and header parsing is the costliest thing the standard library does here."""
+    value = part.get("content-type")
+    if value is None:
+        return part.get_default_type(), None
+    content_type = str(value).partition(";")[0].strip().lower()
+    if content_type.count("/") != 1:
+        content_type = "text/plain"
+    charset = getattr(value, "params", {}).get("charset")
+    if not charset or not str(charset).isascii():
+        return content_type, None
+    return content_type, str(charset).lower()
+
+
 def _expand(
     part: Message, body_ok: bool, defects: list[str]
 ) -> tuple[_Leaf | None, list[tuple[Message, bool]]]:
     """A leaf, or the children of a multipart with whether each may hold the body."""
-    content_type = part.get_content_type()
+    content_type, charset = _type_of(part)
     # Checking presence first skips a costly header parse on most parts.
     disposition = part.get_content_disposition() if "content-disposition" in part else None
     body_ok = body_ok and disposition != "attachment"
     payload = part.get_payload()
     if not content_type.startswith("multipart/"):
-        return _Leaf(part, content_type, body_ok, disposition), []
+        return _Leaf(part, content_type, body_ok, disposition, charset), []
     if not isinstance(payload, list):  # boundary missing: the stdlib kept the text as is
         defects.append("multipart without usable boundary; treated it as plain text")
-        return _Leaf(part, "text/plain", body_ok, disposition), []
+        return _Leaf(part, "text/plain", body_ok, disposition, charset), []
     children = [c for c in payload if isinstance(c, Message)]
     root = _related_root(part, children) if content_type == "multipart/related" else None
     return None, [(c, body_ok and (root is None or c is root)) for c in children]
@@ -416,14 +433,9 @@ def _payload(part: Message, defects: list[str], label: str) -> bytes:
     return payload if isinstance(payload, bytes) else b""
 
 
-def _part_text(part: Message, defects: list[str], label: str) -> str:
-    payload = _payload(part, defects, label)
-    try:
-        charset = part.get_content_charset()
-    except Exception as exc:
-        defects.append(f"{label}: charset unreadable ({type(exc).__name__}); guessed it")
-        charset = None
-    text = _decode_body(payload, charset, defects, label)
+def _part_text(leaf: _Leaf, defects: list[str], label: str) -> str:
+    payload = _payload(leaf.part, defects, label)
+    text = _decode_body(payload, leaf.charset, defects, label)
     if "\r" in text:
         text = _LINEBREAK.sub("\n", text)
     if "\x00" in text:

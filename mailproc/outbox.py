@@ -2,9 +2,10 @@
 
 The Desk calls `Outbox.after_change` inside the transaction that applies a mail, so the rows
 commit with the change or not at all; a crash can neither lose a notice of a committed change
-nor send one of a rolled-back change. Each row holds the finished bytes (rendered, composed,
-its Message-ID signed and recorded for threading), so the sender (mailproc.sender) renders
-nothing and a template edited later cannot change a queued mail. A template that fails gives a
+nor send one of a rolled-back change. Each row holds the finished letter (rendered, addressed,
+its Message-ID signed and recorded for threading), so a template edited later cannot change a
+queued mail; the sender (mailproc.sender) only composes the MIME bytes, which is the costly
+part and has no business on the path that applies incoming mail. A template that fails gives a
 row marked failed with the file:line and reason, shown by `incidents show`: a broken template
 never stops mail processing.
 """
@@ -17,8 +18,9 @@ import secrets
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
 
 from mailproc import breaker, db, undeliverable
@@ -46,10 +48,19 @@ from mailproc.notices import (
     transcript,
     wants_transcript,
 )
-from mailproc.outgoing import AUTO_GENERATED, AUTO_REPLIED, Letter, compose, tagged_subject
+from mailproc.outgoing import (
+    AUTO_GENERATED,
+    AUTO_REPLIED,
+    Letter,
+    check_addresses,
+    letter_to_json,
+    tagged_subject,
+)
 from mailproc.reply_token import reply_address
+from mailproc.slastore import history
 from mailproc.subject import BadCommand, Command
 from mailproc.templates import Rendered, TemplateProblem, Templates, folder_of
+from mailproc.timeline import Record
 from mailproc.vocabulary import EventKind, NoticeKind, Party
 from mailproc.workflow import Decision, Happening
 
@@ -58,6 +69,28 @@ SYSTEM = Person("mailproc", "mailproc")
 PENDING, SENT, FAILED = "pending", "sent", "failed"
 SUPPRESSED = "suppressed"  # never sent, and why is in `error` (undeliverable, storm breaker)
 _ANSWERS = (NoticeKind.ACKNOWLEDGMENT, NoticeKind.TRANSCRIPT)
+
+
+@dataclass(frozen=True, slots=True)
+class Head:
+    """What a notice's row has decided before its letter is written."""
+
+    subject: str
+    sender: str
+    message_id: str
+    date: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class Known:
+    """What the caller already read or wrote in this transaction about the incident, so its
+    notices cost no further queries: on the path that applies incoming mail, every query
+    counts."""
+
+    history: Sequence[Record]
+    watchers: frozenset[str]
+    problems: frozenset[int]
+    new: bool = False  # created in this transaction: no earlier mail, nothing sent yet
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,6 +107,8 @@ class Change:
     decision: Decision | None = None
     sender_accepted: bool = True  # a stranger's mail gets no transcript (no backscatter)
     unanswered: str | None = None  # why the sender gets no acknowledgment or transcript
+    known: Known | None = None
+    rows: db.Rows | None = None  # the caller writes the notices' rows with its own
 
 
 class Outbox:
@@ -87,8 +122,9 @@ class Outbox:
         """Queue the notices of a change; returns how many rows were written."""
         if not self.settings.notifications.enabled:
             return 0
-        incident, settings = change.incident, self.settings
-        parties = parties_of(session, incident, change.actor, settings)
+        incident, settings, known = change.incident, self.settings, change.known
+        watchers = known.watchers if known else None
+        parties = parties_of(session, incident, change.actor, settings, watchers)
         notices = change_notices(change.happenings, parties, settings, incident.service)
         lines: tuple[CommandLine, ...] = ()
         if change.unanswered is None and answerable(change.mail, settings):
@@ -105,16 +141,17 @@ class Outbox:
             return 0
         answers = [n.recipient.email for n in notices if n.kind in _ANSWERS]
         held, trips = breaker.screen(session, settings, answers, change.now)
-        facts = incident_facts(session, incident)
-        known: tuple[ProblemFacts, ...] = ()
+        facts = incident_facts(session, incident, known)
+        errors: tuple[ProblemFacts, ...] = ()
         if any(n.kind is NoticeKind.ACKNOWLEDGMENT for n in notices):
-            known = tuple(matching_known_errors(session, f"{facts.title}\n{_description(change)}"))
-        occasion = Occasion(change.actor, change.now, change.happenings, lines, known)
+            errors = tuple(matching_known_errors(session, f"{facts.title}\n{_description(change)}"))
+        occasion = Occasion(change.actor, change.now, change.happenings, lines, errors)
         trigger = change.mail.message_id if change.mail else None
+        new = known is not None and known.new
         hold = {(kind, email): why for email, why in held.items() for kind in _ANSWERS}
-        written = self._write(session, facts, notices, occasion, trigger, hold)
+        written = self._write(session, facts, notices, occasion, trigger, new, change.rows, hold)
         for trip in trips:
-            written += self._alert(session, facts, parties, trip, change.now)
+            written += self._alert(session, facts, parties, trip, change)
         return written
 
     def _alert(
@@ -123,20 +160,20 @@ class Outbox:
         facts: IncidentFacts,
         parties: Parties,
         trip: breaker.Trip,
-        now: datetime,
+        change: Change,
     ) -> int:
         """Tell the administrators, once per opening, that a breaker stopped the answers."""
         log.warning("storm breaker open for %s: %s", trip.scope, trip.describe())
-        kind = NoticeKind.ALERT
-        notices = direct_notices(kind, parties, self.settings, facts.service)
+        notices = direct_notices(NoticeKind.ALERT, parties, self.settings, facts.service)
         alert = {
             "scope": "everyone" if trip.scope == breaker.ALL else trip.scope,
             "count": trip.count,
             "limit": trip.limit,
             "reason": trip.describe(),
         }
-        occasion = Occasion(SYSTEM, now, alert=alert)
-        return self._write(session, facts, notices, occasion, None)
+        occasion = Occasion(SYSTEM, change.now, alert=alert)
+        new = change.known is not None and change.known.new
+        return self._write(session, facts, notices, occasion, None, new, change.rows)
 
     def queue_escalation(
         self,
@@ -198,47 +235,56 @@ class Outbox:
         notices: Sequence[Notice],
         occasion: Occasion,
         trigger: str | None,
+        new: bool = False,
+        pending: db.Rows | None = None,
         hold: Mapping[tuple[NoticeKind, str], str] | None = None,
     ) -> int:
-        """Rows for the notices; held ones (an open breaker, an undeliverable address) as
-        suppressed rows that say why, so `incidents show` tells who was not told."""
+        """`new`: the incident was opened by the trigger mail, so it is the thread's root and
+        nobody has had mail about it yet. `pending`: the caller's rows, written with them.
+        Held notices (an open breaker: `hold`; an undeliverable address) become suppressed
+        rows that say why, so `incidents show` tells who was not told."""
         emails = [n.recipient.email for n in notices]
         dead = undeliverable.marks(session, emails)
-        root = _root(session, facts.number) or trigger
-        last = _last_sent(session, facts.number, emails)
+        if new:
+            root, last = trigger, {}
+        else:
+            root = _root(session, facts.number) or trigger
+            last = _last_sent(session, facts.number, emails)
+        rows = pending if pending is not None else db.Rows()
         for notice in notices:
-            email = notice.recipient.email
-            why = (hold or {}).get((notice.kind, email))
-            mark = dead.get(email)
+            why = (hold or {}).get((notice.kind, notice.recipient.email))
+            mark = dead.get(notice.recipient.email)
             if why is not None or mark is not None:
-                session.add(self._suppressed(facts, notice, occasion, why or _text(mark)))
+                rows.add(db.Outbox, **self._suppressed(facts, notice, occasion, why or _text(mark)))
                 continue
-            thread = (root, last.get(email), trigger)
+            thread = (root, last.get(notice.recipient.email), trigger)
             row = self._row(facts, notice, occasion, thread)
-            session.add(row)
-            session.add(db.ThreadRef(message_id=row.message_id, incident_id=facts.number))
+            rows.add(db.Outbox, **row)
+            rows.add(db.ThreadRef, message_id=row["message_id"], incident_id=facts.number)
+        if pending is None:
+            rows.write(session)
         return len(notices)
 
     def _suppressed(
         self, facts: IncidentFacts, notice: Notice, occasion: Occasion, why: str
-    ) -> db.Outbox:
+    ) -> dict[str, Any]:
         email = notice.recipient.email
         log.info("INC-%d: %s to %s suppressed: %s", facts.number, notice.kind, email, why)
         sender = self._sender(facts.service)
-        return db.Outbox(
-            incident_id=facts.number,
-            kind=notice.kind.value,
-            recipient=email,
-            envelope_from=sender,
-            message_id=self._message_id(facts.number, email, sender),
-            subject="",
-            raw=b"",
-            status=SUPPRESSED,
-            attempts=0,
-            created_at=occasion.now,
-            next_attempt_at=occasion.now,
-            error=why,
-        )
+        return {
+            "incident_id": facts.number,
+            "kind": notice.kind.value,
+            "recipient": email,
+            "envelope_from": sender,
+            "message_id": self._message_id(facts.number, email, sender),
+            "subject": "",
+            "letter": None,
+            "status": SUPPRESSED,
+            "attempts": 0,
+            "created_at": occasion.now,
+            "next_attempt_at": occasion.now,
+            "error": why,
+        }
 
     def _sender(self, service: str) -> str:
         notifications = self.settings.notifications
@@ -250,29 +296,35 @@ class Outbox:
         notice: Notice,
         occasion: Occasion,
         thread: tuple[str | None, str | None, str | None],
-    ) -> db.Outbox:
+    ) -> dict[str, Any]:
+        """The outbox row (its values) of one notice, rendered; failed with the reason when
+        a template or an address is wrong."""
         email = notice.recipient.email
         sender = self._sender(facts.service)
-        row = db.Outbox(
-            incident_id=facts.number,
-            kind=notice.kind.value,
-            recipient=email,
-            envelope_from=sender,
-            message_id=self._message_id(facts.number, email, sender),
-            status=PENDING,
-            attempts=0,
-            created_at=occasion.now,
-            next_attempt_at=occasion.now,
-        )
+        message_id = self._message_id(facts.number, email, sender)
+        row: dict[str, Any] = {
+            "incident_id": facts.number,
+            "kind": notice.kind.value,
+            "recipient": email,
+            "envelope_from": sender,
+            "message_id": message_id,
+            "status": PENDING,
+            "attempts": 0,
+            "created_at": occasion.now,
+            "next_attempt_at": occasion.now,
+            "error": None,
+        }
         try:
             context = build_context(notice, facts, occasion, self.settings)
             rendered = self.templates.render(notice.kind, facts.service, context)
-            row.subject = tagged_subject(rendered.subject, facts.number)
-            row.raw = compose(self._letter(row, rendered, notice, facts.service, thread))
+            subject = tagged_subject(rendered.subject, facts.number)
+            head = Head(subject, sender, message_id, occasion.now)
+            letter = self._letter(head, rendered, notice, facts, thread)
+            check_addresses(letter)
+            return row | {"subject": subject, "letter": letter_to_json(letter)}
         except (TemplateProblem, ValueError) as exc:
             log.error("INC-%d: %s notice to %s not sent: %s", facts.number, notice.kind, email, exc)
-            row.subject, row.raw, row.status, row.error = "", b"", FAILED, str(exc)
-        return row
+            return row | {"subject": "", "letter": None, "status": FAILED, "error": str(exc)}
 
     def _message_id(self, number: int, recipient: str, sender: str) -> str:
         nonce = base64.b32encode(secrets.token_bytes(5)).decode().lower()
@@ -281,10 +333,10 @@ class Outbox:
 
     def _letter(
         self,
-        row: db.Outbox,
+        head: Head,
         rendered: Rendered,
         notice: Notice,
-        service: str,
+        facts: IncidentFacts,
         thread: tuple[str | None, str | None, str | None],
     ) -> Letter:
         """Threading: the parent is our last mail to this person, else the mail being answered,
@@ -292,24 +344,24 @@ class Outbox:
         incident in one thread."""
         root, previous, trigger = thread
         return Letter(
-            subject=row.subject,
+            subject=head.subject,
             text=rendered.text,
             html=rendered.html,
             from_name=self.settings.notifications.from_name,
-            from_address=row.envelope_from,
+            from_address=head.sender,
             to_name=notice.recipient.name,
-            to_address=row.recipient,
-            reply_to=reply_address(
+            to_address=notice.recipient.email,
+            reply_to=reply_address(  # the recipient's token: their replies prove who they are
                 self.settings.signing_key,
-                self.settings.support_address_of(service),
-                row.incident_id,
-                row.recipient,
+                self.settings.support_address_of(facts.service),
+                facts.number,
+                notice.recipient.email,
             ),
-            message_id=row.message_id,
+            message_id=head.message_id,
             in_reply_to=previous or trigger or root,
             references=tuple(r for r in thread if r),
             auto_submitted=AUTO_REPLIED if notice.kind in _ANSWERS else AUTO_GENERATED,
-            date=row.created_at,
+            date=head.date,
         )
 
 
@@ -325,19 +377,24 @@ def answerable(mail: InboundMail | None, settings: Settings) -> bool:
 
 
 def parties_of(
-    session: Session, incident: db.Incident, actor: Person, settings: Settings
+    session: Session,
+    incident: db.Incident,
+    actor: Person,
+    settings: Settings,
+    watchers: frozenset[str] | None = None,
 ) -> Parties:
     person = settings.people.get(incident.assignee) if incident.assignee else None
     service = settings.services[incident.service]
-    watchers = session.scalars(
-        select(db.Participant.email)
-        .where(db.Participant.incident_id == incident.id)
-        .order_by(db.Participant.email)
-    )
+    if watchers is None:
+        watchers = frozenset(
+            session.scalars(
+                select(db.Participant.email).where(db.Participant.incident_id == incident.id)
+            )
+        )
     return Parties(
         reporter=Person(incident.reporter, incident.reporter_name),
         assignee=Person(person.email, incident.assignee or "") if person else None,
-        watchers=tuple(watchers),
+        watchers=tuple(sorted(watchers)),
         team=service.team,
         first_line=service.first_line,
         sender=actor,
@@ -345,16 +402,22 @@ def parties_of(
     )
 
 
-def incident_facts(session: Session, incident: db.Incident) -> IncidentFacts:
-    events = session.scalars(
-        select(db.Event).where(db.Event.incident_id == incident.id).order_by(db.Event.id)
-    )
-    problems = session.scalars(
-        select(db.Problem)
-        .join(db.IncidentProblem, db.IncidentProblem.problem_id == db.Problem.id)
-        .where(db.IncidentProblem.incident_id == incident.id)
-        .order_by(db.Problem.id)
-    )
+def incident_facts(
+    session: Session, incident: db.Incident, known: Known | None = None
+) -> IncidentFacts:
+    events = history(session, incident.id) if known is None else known.history
+    problems: Sequence[db.Problem] = ()
+    if known is None:
+        problems = session.scalars(
+            select(db.Problem)
+            .join(db.IncidentProblem, db.IncidentProblem.problem_id == db.Problem.id)
+            .where(db.IncidentProblem.incident_id == incident.id)
+            .order_by(db.Problem.id)
+        ).all()
+    elif known.problems:  # the links of this very mail may not be written yet
+        problems = session.scalars(
+            select(db.Problem).where(db.Problem.id.in_(known.problems)).order_by(db.Problem.id)
+        ).all()
     return IncidentFacts(
         number=incident.id,
         title=incident.title,
@@ -396,21 +459,30 @@ def _description(change: Change) -> str:
     return ""
 
 
+_ROOT = (
+    select(db.Message.message_id)
+    .where(db.Message.incident_id == bindparam("incident"), db.Message.message_id.is_not(None))
+    .order_by(db.Message.id)
+    .limit(1)
+)
+_LAST_SENT = (
+    select(db.Outbox.recipient, db.Outbox.message_id)
+    .where(
+        db.Outbox.incident_id == bindparam("incident"),
+        db.Outbox.recipient.in_(bindparam("recipients", expanding=True)),
+        db.Outbox.status != SUPPRESSED,  # never sent: no mail client knows it
+    )
+    .order_by(db.Outbox.id)
+)
+
+
 def _root(session: Session, number: int) -> str | None:
     """The first mail of the incident that had a Message-ID: the thread's root."""
-    return session.scalar(
-        select(db.Message.message_id)
-        .where(db.Message.incident_id == number, db.Message.message_id.is_not(None))
-        .order_by(db.Message.id)
-        .limit(1)
-    )
+    root: str | None = db.run(session, _ROOT, incident=number).scalar()
+    return root
 
 
 def _last_sent(session: Session, number: int, recipients: list[str]) -> dict[str, str]:
     """Our last mail to each person about this incident: the parent their client knows."""
-    rows = session.execute(
-        select(db.Outbox.recipient, db.Outbox.message_id)
-        .where(db.Outbox.incident_id == number, db.Outbox.recipient.in_(recipients))
-        .order_by(db.Outbox.id)
-    )
+    rows = db.run(session, _LAST_SENT, incident=number, recipients=recipients)
     return {row.recipient: row.message_id for row in rows}

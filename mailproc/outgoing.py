@@ -11,13 +11,14 @@ an encoded word, which breaks threading.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from datetime import datetime
 from email import policy
 from email.header import Header
 from email.headerregistry import Address
 from email.message import EmailMessage
 from email.utils import format_datetime
+from typing import Any
 
 from mailproc.automail import LOOP_HEADER
 
@@ -51,6 +52,31 @@ class Letter:
     date: datetime
 
 
+def letter_to_json(letter: Letter) -> dict[str, Any]:
+    data = {name: getattr(letter, name) for name in _LETTER_FIELDS}
+    data["date"] = letter.date.isoformat()
+    data["references"] = list(letter.references)
+    return data
+
+
+_LETTER_FIELDS = tuple(f.name for f in fields(Letter))
+
+
+def letter_from_json(data: dict[str, Any]) -> Letter:
+    values = dict(data)
+    values["date"] = datetime.fromisoformat(values["date"])
+    values["references"] = tuple(values["references"])
+    return Letter(**values)
+
+
+def check_addresses(letter: Letter) -> None:
+    """Raises ValueError for an address mailproc will not write; cheap, so it runs at queue time
+    and a bad address is reported with the change that caused it, not later by the sender."""
+    for address in (letter.to_address, letter.from_address, letter.reply_to):
+        if not is_address(address):
+            raise ValueError(f"not an address mailproc sends to: {address!r}")
+
+
 def one_line(text: str, limit: int = MAX_SUBJECT) -> str:
     """Header-safe text: no line breaks or control characters, spaces collapsed, and nothing
     that looks like an RFC 2047 encoded word: the header machinery would decode '=?…?=' in a
@@ -71,9 +97,7 @@ def is_address(value: str) -> bool:
 
 def compose(letter: Letter) -> bytes:
     """The mail as it goes on the wire. Raises ValueError for an address we cannot write."""
-    for address in (letter.to_address, letter.from_address, letter.reply_to):
-        if not is_address(address):
-            raise ValueError(f"not an address mailproc sends to: {address!r}")
+    check_addresses(letter)
     msg = EmailMessage(policy=_POLICY)
     msg.set_raw("From", _mailbox(letter.from_name, letter.from_address))
     msg.set_raw("To", _mailbox(letter.to_name, letter.to_address))

@@ -31,6 +31,7 @@ from sqlalchemy.orm import Session
 from mailproc import db
 from mailproc.config import ConfigError, Settings
 from mailproc.outbox import FAILED, PENDING, SENT
+from mailproc.outgoing import compose, letter_from_json
 
 log = logging.getLogger(__name__)
 Clock = Callable[[], datetime]
@@ -41,7 +42,7 @@ class Claimed:
     id: int
     envelope_from: str
     recipient: str
-    raw: bytes
+    letter: dict[str, Any] | None
     attempts: int
 
 
@@ -154,7 +155,9 @@ def claim(engine: Engine, settings: Settings, now: datetime, token: str) -> list
             update(outbox).where(outbox.id.in_(ids)).values(claim_token=token, claimed_until=lease)
         )
         rows = session.execute(
-            select(outbox.id, outbox.envelope_from, outbox.recipient, outbox.raw, outbox.attempts)
+            select(
+                outbox.id, outbox.envelope_from, outbox.recipient, outbox.letter, outbox.attempts
+            )
             .where(outbox.id.in_(ids))
             .order_by(outbox.id)
         )
@@ -195,7 +198,10 @@ class _Run:
 
     async def send_one(self, client: aiosmtplib.SMTP, row: Claimed) -> None:
         try:
-            await client.sendmail(row.envelope_from, [row.recipient], row.raw)
+            if row.letter is None:
+                raise ValueError("nothing to send: the notice failed when it was queued")
+            raw = compose(letter_from_json(row.letter))
+            await client.sendmail(row.envelope_from, [row.recipient], raw)
         except aiosmtplib.SMTPRecipientsRefused as exc:
             self.answer(row, exc.recipients[0].code, exc.recipients[0].message)
         except aiosmtplib.SMTPResponseException as exc:

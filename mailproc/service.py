@@ -11,28 +11,31 @@ import hashlib
 import logging
 import mimetypes
 from collections.abc import Callable, Iterable, Iterator
-from contextlib import AbstractContextManager, contextmanager
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
-from functools import cached_property
+from functools import cached_property, partial
+from typing import Any
 
-from sqlalchemy import Engine, func, select
+from sqlalchemy import Engine, bindparam, func, insert, select, update
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError, InterfaceError, OperationalError
 from sqlalchemy.orm import Session
 
-from mailproc import automatic_mail, db
+from mailproc import automatic_mail, db, message_keys
 from mailproc.breaker import Throttle, sender_throttle
 from mailproc.config import Settings
 from mailproc.fingerprint import fingerprint
 from mailproc.intents import NewIncident, Reply, classify, verified_actor
 from mailproc.mail import InboundMail, MailError, parse_head, parse_mail
-from mailproc.message_keys import claim
 from mailproc.msgid import read_message_id
 from mailproc.notices import Person
-from mailproc.outbox import Change, Outbox
-from mailproc.slastore import SlaBook, escalated_to
+from mailproc.outbox import Change, Known, Outbox
+from mailproc.prepared import Prepared
+from mailproc.slastore import SlaBook, escalated_to, history
 from mailproc.subject import BadCommand, Command, parse_subject
+from mailproc.timeline import Record
 from mailproc.vocabulary import EventKind, Priority, StatusKind, Verb
 from mailproc.workflow import (
     Actor,
@@ -47,6 +50,8 @@ from mailproc.workflow import (
 log = logging.getLogger(__name__)
 Clock = Callable[[], datetime]
 Transaction = Callable[[], AbstractContextManager[Session]]
+Handle = Callable[[bytes, "Origin"], "Outcome"]
+Batcher = Callable[[], AbstractContextManager[Handle]]  # a group of mails, one transaction
 SYSTEM_ACTOR = "mailproc"
 
 
@@ -93,12 +98,48 @@ class Desk:
         self.clock = clock
 
     def handle(self, raw: bytes, origin: Origin = Origin()) -> Outcome:
-        """Apply one mail. Raises StoreUnavailable only when the database cannot be reached:
-        then the mail must stay where it is, to be tried again, not be quarantined."""
-        return self._guarded(raw, origin, self._transaction)
+        """Apply one mail in its own transaction. Raises StoreUnavailable only when the
+        database cannot be reached: then the mail must stay where it is, to be tried again, not
+        be quarantined."""
+        with self.batch() as handle:
+            return handle(raw, origin)
 
     @contextmanager
-    def dry_run(self) -> Iterator[Callable[[bytes, Origin], Outcome]]:
+    def batch(self) -> Iterator[Handle]:
+        """Group commit: the mails handled in the block share one transaction, each inside
+        its own SAVEPOINT, so a failing mail undoes only itself, and the block's end commits
+        them all with one write to disk instead of one per mail.
+
+        An outcome is final only once the block has ended without an exception: settle the
+        mails at their source after that, never inside the block. An exception (a database
+        outage raises StoreUnavailable, at any mail or at the commit) rolls the whole group
+        back, and every mail of it is to be tried again.
+        """
+        with _store_errors(), Session(self.engine) as session, session.begin():
+            yield partial(self._in_savepoint, session)
+
+    @contextmanager
+    def batches(self, dry_run: bool = False) -> Iterator[Batcher]:
+        """Group commits (`batch`), or for a dry run groups inside one outer transaction that
+        nothing commits, so the caller's loop is the same either way."""
+        if dry_run:
+            with self.dry_run() as handle:
+                yield lambda: nullcontext(handle)
+        else:
+            yield self.batch
+
+    def _in_savepoint(self, session: Session, raw: bytes, origin: Origin) -> Outcome:
+        @contextmanager
+        def savepoint() -> Iterator[Session]:
+            with session.begin_nested():
+                yield session
+
+        outcome = self._guarded(raw, origin, savepoint)
+        session.expunge_all()  # flushed; a group of mails must not pile up in memory
+        return outcome
+
+    @contextmanager
+    def dry_run(self) -> Iterator[Handle]:
         """Shadow mode: a `handle` whose every write is rolled back when the block ends.
 
         All mails share one outer transaction, each inside its own SAVEPOINT, so a reply
@@ -126,21 +167,17 @@ class Desk:
             finally:
                 session.rollback()
 
-    @contextmanager
-    def _transaction(self) -> Iterator[Session]:
-        with Session(self.engine) as session, session.begin():
-            yield session
-
     def _guarded(self, raw: bytes, origin: Origin, transaction: Transaction) -> Outcome:
-        try:
-            return self._handle(raw, origin, transaction)
-        except (OperationalError, InterfaceError) as exc:
-            raise StoreUnavailable(str(exc.orig) if exc.orig else str(exc)) from exc
-        except Exception as exc:  # even quarantining failed: a bug, but the mail must not
-            log.exception("could not store a mail even in quarantine")  # block the others
-            reason = f"not stored: internal error: {type(exc).__name__}: {exc}"[:2000]
-            key = f"sha256:{hashlib.sha256(raw).hexdigest()}"
-            return Outcome(Disposition.QUARANTINED, key, None, reason, True, stored=False)
+        with _store_errors():
+            try:
+                return self._handle(raw, origin, transaction)
+            except (OperationalError, InterfaceError):
+                raise
+            except Exception as exc:  # even quarantining failed: a bug, but the mail must not
+                log.exception("could not store a mail even in quarantine")  # block the others
+                reason = f"not stored: internal error: {type(exc).__name__}: {exc}"[:2000]
+                key = f"sha256:{hashlib.sha256(raw).hexdigest()}"
+                return Outcome(Disposition.QUARANTINED, key, None, reason, True, stored=False)
 
     def _handle(self, raw: bytes, origin: Origin, transaction: Transaction) -> Outcome:
         now = self.clock()
@@ -185,7 +222,7 @@ class Desk:
         with transaction() as session:
             duplicate = True  # under the hash of its bytes: the same bytes again
             if mail is not None:  # under the key it would have had, reused Message-IDs told
-                found = claim(session, mail)
+                found = message_keys.claim(session, mail)
                 key, duplicate = found.key, found.duplicate
                 reason = "; ".join(filter(None, (reason, found.note)))
             prior = _prior(session, key) if duplicate else None
@@ -256,6 +293,7 @@ class Desk:
             apply._commit_decision(incident, decision)
             apply.keep_sla(incident)
             apply.notify(incident)
+            apply.write()
             return incident.id
 
     @cached_property
@@ -269,46 +307,43 @@ class Desk:
         return SlaBook(self.settings)
 
     def _apply(self, session: Session, mail: InboundMail, origin: Origin, now: datetime) -> Outcome:
-        key = claim(session, mail)
-        prior = _prior(session, key.key) if key.duplicate else None
-        if prior is not None:
+        message, key = _claim_key(session, mail, origin, now)  # a concurrent twin now waits
+        if message is None:
+            prior = _prior(session, key)
+            assert prior is not None, f"{key} claimed but not found"
             return prior
-        message = _message_row(mail, origin, now, key.key, key.note)
-        session.add(message)
-        session.flush()  # claims the key: a concurrent twin now waits, then fails
-        session.add_all(_attachment_rows(mail, message.id))
         subject = parse_subject(mail.subject, self.settings.language)
         found = _thread(session, mail, subject.incident, self.settings)
         automatic = automatic_mail.screened(mail, self.settings)
         if automatic is not None:  # kept and recorded, never applied nor answered
+            sender = mail.sender.email if mail.sender else ""
+            note = message_keys.reuse_note(mail) if key != mail.key else None
+            stored = automatic_mail.Stored(message, sender, now, note)
             number, summary = automatic_mail.keep(
-                session, self.settings, mail, automatic, message, found
+                session, self.settings, mail, automatic, stored, found
             )
             return Outcome(
-                Disposition.PROCESSED,
-                key.key,
-                number,
-                summary,
-                sender=message.sender,
-                automatic=True,
+                Disposition.PROCESSED, key, number, summary, sender=sender, automatic=True
             )
         view = _view(session, found) if found else None
         participants = _participants(session, found.id) if found else frozenset()
         intent = classify(mail, subject, view, participants, self.settings, now, origin.service)
         actor = verified_actor(mail, self.settings, found.id if found else None)
         apply = _Apply(self.settings, session, message, actor, now, mail, self.outbox, self.sla)
+        apply.attachments(mail)
+        if found is not None and view is not None:
+            apply.watchers[found.id], apply.problems[found.id] = participants, view.problems
         if isinstance(intent, NewIncident):
             apply.throttle = sender_throttle(session, self.settings, actor.email, now)
             incident, summary = apply.new_incident(intent)
         else:
             assert found is not None and view is not None
             incident, summary = found, apply.reply(intent, found, view)
-        message.incident_id = incident.id
-        message.outcome = Disposition.PROCESSED.value
-        _remember(session, mail, incident.id, self.settings)
-        return Outcome(
-            Disposition.PROCESSED, key.key, incident.id, summary, sender=apply.actor.email
-        )
+        apply.remember(incident.id)
+        apply.write()
+        _save_incident(session, incident)
+        _SETTLED(session, pk=message, incident=incident.id, outcome=Disposition.PROCESSED.value)
+        return Outcome(Disposition.PROCESSED, key, incident.id, summary, sender=apply.actor.email)
 
 
 @dataclass
@@ -317,14 +352,43 @@ class _Apply:
 
     settings: Settings
     session: Session
-    message: db.Message | None
+    message: int | None  # the incoming mail's row, if a mail caused this
     actor: Actor
     now: datetime
     mail: InboundMail | None = None
     outbox: Outbox | None = None
     sla: SlaBook | None = None
     happened: list[tuple[int, Happening]] = field(default_factory=list)
+    # What this transaction read or wrote per incident, so nothing is read twice.
+    records: dict[int, list[Record]] = field(default_factory=dict)
+    watchers: dict[int, frozenset[str]] = field(default_factory=dict)
+    problems: dict[int, frozenset[int]] = field(default_factory=dict)
+    created: set[int] = field(default_factory=set)
+    rows: db.Rows = field(default_factory=db.Rows)  # written when the mail is done
     throttle: Throttle | None = None  # the sender is over the new-incident limit
+
+    def add(self, model: type[db.Base], **values: Any) -> None:
+        self.rows.add(model, **values)
+
+    def write(self) -> None:
+        self.rows.write(self.session)
+
+    def history(self, incident_id: int) -> list[Record]:
+        if incident_id not in self.records:
+            self.records[incident_id] = history(self.session, incident_id)
+        return self.records[incident_id]
+
+    def known(self, incident_id: int) -> Known:
+        if incident_id not in self.watchers:
+            self.watchers[incident_id] = _participants(self.session, incident_id)
+        if incident_id not in self.problems:
+            self.problems[incident_id] = frozenset(_related(self.session, incident_id))
+        return Known(
+            self.history(incident_id),
+            self.watchers[incident_id],
+            self.problems[incident_id],
+            new=incident_id in self.created,
+        )
 
     def new_incident(self, intent: NewIncident) -> tuple[db.Incident, str]:
         workflow = self.settings.workflow_of(intent.service)
@@ -339,8 +403,11 @@ class _Apply:
             created_at=self.now,
             updated_at=self.now,
         )
-        self.session.add(incident)
-        self.session.flush()
+        _insert_incident(self.session, incident)
+        self.created.add(incident.id)
+        self.records[incident.id] = []
+        self.watchers[incident.id] = frozenset()
+        self.problems[incident.id] = frozenset()
         detail: dict[str, object] = {
             "title": incident.title,
             "service": incident.service,
@@ -409,10 +476,9 @@ class _Apply:
             incident.closed_at = self.now
         elif closes is not StatusKind.CLOSED:
             incident.closed_at = None
-        for problem in sorted(after.problems - _related(self.session, incident.id)):
-            self.session.add(
-                db.IncidentProblem(incident_id=incident.id, problem_id=problem, at=self.now)
-            )
+        for problem in sorted(after.problems - self.known(incident.id).problems):
+            self.add(db.IncidentProblem, incident_id=incident.id, problem_id=problem, at=self.now)
+        self.problems[incident.id] = after.problems
         for happening in decision.events:
             self._event(incident.id, happening.kind, dict(happening.detail))
         incident.updated_at = self.now
@@ -422,7 +488,8 @@ class _Apply:
         move them (mailproc.slastore), in this transaction."""
         kinds = {h.kind for number, h in self.happened if number == incident.id}
         if self.sla is not None and kinds - _NO_SLA_EFFECT:
-            self.sla.refresh(self.session, incident, self.now, EventKind.CREATED in kinds)
+            new = EventKind.CREATED in kinds
+            self.sla.refresh(self.session, incident, self.now, new, self.history(incident.id))
 
     def notify(
         self,
@@ -448,21 +515,62 @@ class _Apply:
             decision=decision,
             sender_accepted=accepted,
             unanswered=self.throttle.reason if self.throttle else None,
+            known=self.known(incident.id),
+            rows=self.rows,
         )
         self.outbox.after_change(self.session, change)
 
     def _event(self, incident_id: int, kind: EventKind, detail: dict[str, object]) -> None:
         self.happened.append((incident_id, Happening(kind, detail)))
-        self.session.add(
-            db.Event(
-                incident_id=incident_id,
-                at=self.now,
-                actor=self.actor.email,
-                kind=kind.value,
-                detail=detail,
-                message_pk=self.message.id if self.message else None,
-            )
+        records = self.history(incident_id)  # read before the new row is written
+        records.append(Record(self.now, self.actor.email, kind.value, detail, self.message))
+        self.add(
+            db.Event,
+            incident_id=incident_id,
+            at=self.now,
+            actor=self.actor.email,
+            kind=kind.value,
+            detail=detail,
+            message_pk=self.message,
         )
+
+    def remember(self, incident_id: int) -> None:
+        """Record the mail's Message-ID for threading and its To/Cc people as participants."""
+        assert self.mail is not None
+        mail = self.mail
+        if mail.message_id:
+            self.add(db.ThreadRef, message_id=mail.message_id, incident_id=incident_id)
+        own = self.settings.is_own  # support+INC-4.<token>@… too
+        addresses = {a.email for a in (*mail.to, *mail.cc) if a.email and not own(a.email)}
+        known = self.known(incident_id).watchers
+        fresh = addresses - known
+        for email in sorted(fresh):
+            self.add(db.Participant, incident_id=incident_id, email=email)
+        self.watchers[incident_id] = known | fresh
+
+    def attachments(self, mail: InboundMail) -> None:
+        """Stored under names mailproc chose; the sender's name is only a label."""
+        for position, part in enumerate(mail.attachments):
+            extension = mimetypes.guess_extension(part.content_type) or ".bin"
+            self.add(
+                db.Attachment,
+                message_pk=self.message,
+                position=position,
+                filename=part.filename[:255],
+                stored_name=f"m{self.message}-a{position}{extension}",
+                content_type=part.content_type[:255],
+                size=part.size,
+                content=part.content,
+            )
+
+
+@contextmanager
+def _store_errors() -> Iterator[None]:
+    """The database being unreachable (or locked for too long) is not the mail's fault."""
+    try:
+        yield
+    except (OperationalError, InterfaceError) as exc:
+        raise StoreUnavailable(str(exc.orig) if exc.orig else str(exc)) from exc
 
 
 def _with_notices(session: Session, outcome: Outcome, after_id: int) -> Outcome:
@@ -478,13 +586,49 @@ def _with_notices(session: Session, outcome: Outcome, after_id: int) -> Outcome:
     return replace(outcome, summary=f"{outcome.summary}; notify {notices}")
 
 
+_PRIOR = Prepared(
+    select(db.Message.outcome, db.Message.incident_id, db.Message.sender).where(
+        db.Message.key == bindparam("key")
+    )
+)
+_CLAIM = {
+    "sqlite": Prepared(
+        sqlite.insert(db.Message).on_conflict_do_nothing().returning(db.Message.id), keyed=True
+    ),
+    "postgresql": Prepared(
+        postgresql.insert(db.Message).on_conflict_do_nothing().returning(db.Message.id),
+        keyed=True,
+    ),
+}
+_SETTLED = Prepared(
+    update(db.Message)
+    .where(db.Message.id == bindparam("pk"))
+    .values(incident_id=bindparam("incident"), outcome=bindparam("outcome"))
+)
+_REFS = select(db.ThreadRef.message_id, db.ThreadRef.incident_id).where(
+    db.ThreadRef.message_id.in_(bindparam("ids", expanding=True))
+)
+_RELATED = select(db.IncidentProblem.problem_id).where(
+    db.IncidentProblem.incident_id == bindparam("incident")
+)
+_PARTICIPANTS = select(db.Participant.email).where(
+    db.Participant.incident_id == bindparam("incident")
+)
+_PROBLEMS = select(db.Problem.id).where(db.Problem.id.in_(bindparam("ids", expanding=True)))
+_INCIDENT_TABLE = db.Base.metadata.tables[db.Incident.__tablename__]
+_INCIDENT_FIELDS = tuple(c.name for c in _INCIDENT_TABLE.columns if c.name != "id")
+_LOCK = select(_INCIDENT_TABLE).where(db.Incident.id == bindparam("id")).with_for_update()
+_NEW_INCIDENT = Prepared(insert(db.Incident).returning(db.Incident.id), keyed=True)
+_SAVE_INCIDENT = Prepared(
+    update(db.Incident)
+    .where(db.Incident.id == bindparam("pk"))
+    .values({name: bindparam(f"new_{name}") for name in _INCIDENT_FIELDS})
+)
+
+
 def _prior(session: Session, key: str) -> Outcome | None:
     """The outcome of an earlier delivery of this mail, told as a duplicate of it."""
-    row = session.execute(
-        select(db.Message.outcome, db.Message.incident_id, db.Message.sender).where(
-            db.Message.key == key
-        )
-    ).first()
+    row = _PRIOR(session, key=key).first()
     if row is None:
         return None
     quarantined = row.outcome == Disposition.QUARANTINED.value
@@ -497,7 +641,7 @@ def _prior(session: Session, key: str) -> Outcome | None:
 
 def _claimed(session: Session, mail: InboundMail) -> Outcome | None:
     """The outcome of the delivery that claimed this mail's key first, if one did."""
-    found = claim(session, mail)
+    found = message_keys.claim(session, mail)
     return _prior(session, found.key) if found.duplicate else None
 
 
@@ -524,10 +668,26 @@ def _command_summary(decision: Decision) -> str:
     return f"; applied {' '.join(decision.applied)}" if decision.applied else ""
 
 
-def _message_row(
-    mail: InboundMail, origin: Origin, now: datetime, key: str, note: str | None
-) -> db.Message:
-    return db.Message(
+def _claim_key(
+    session: Session, mail: InboundMail, origin: Origin, now: datetime
+) -> tuple[int | None, str]:
+    """The mail's row and the key it is stored under: its own (Message-ID or fingerprint),
+    else — when another mail holds that Message-ID (mailproc.message_keys) — its content key.
+    No row: this mail was applied before under that key."""
+    claimed = _claim(session, mail, origin, now, mail.key, None)
+    if claimed is not None or not message_keys.reused(session, mail):
+        return claimed, mail.key
+    key = message_keys.content_key(mail)
+    return _claim(session, mail, origin, now, key, message_keys.reuse_note(mail)), key
+
+
+def _claim(
+    session: Session, mail: InboundMail, origin: Origin, now: datetime, key: str, note: str | None
+) -> int | None:
+    """Insert the mail's row under the key, whose unique index is the claim; None when the key
+    is taken: the mail was applied before (or by a twin that just committed)."""
+    inserted = _CLAIM[session.get_bind().dialect.name](
+        session,
         key=key,
         message_id=mail.message_id,
         content_hash=mail.content_hash,
@@ -540,25 +700,8 @@ def _message_row(
         received_at=now,
         raw=mail.raw,
     )
-
-
-def _attachment_rows(mail: InboundMail, message_pk: int) -> list[db.Attachment]:
-    """Attachments are stored under names mailproc chose; the sender's name is only a label."""
-    rows = []
-    for position, part in enumerate(mail.attachments):
-        extension = mimetypes.guess_extension(part.content_type) or ".bin"
-        rows.append(
-            db.Attachment(
-                message_pk=message_pk,
-                position=position,
-                filename=part.filename[:255],
-                stored_name=f"m{message_pk}-a{position}{extension}",
-                content_type=part.content_type[:255],
-                size=part.size,
-                content=part.content,
-            )
-        )
-    return rows
+    claimed = inserted.scalar()
+    return None if claimed is None else int(claimed)
 
 
 def _thread(
@@ -567,11 +710,7 @@ def _thread(
     """Headers first (the most specific evidence), then the subject tag; never the title."""
     refs = [*reversed(mail.in_reply_to), *reversed(mail.references)]
     if refs:
-        rows = session.execute(
-            select(db.ThreadRef.message_id, db.ThreadRef.incident_id).where(
-                db.ThreadRef.message_id.in_(set(refs))
-            )
-        ).all()
+        rows = db.run(session, _REFS, ids=sorted(set(refs)))
         known = {row.message_id: row.incident_id for row in rows}
         for ref in refs:
             if ref in known:
@@ -602,7 +741,20 @@ def _signed_reference(refs: list[str], mail: InboundMail, settings: Settings) ->
 
 
 def _locked(session: Session, number: int) -> db.Incident | None:
-    return session.scalar(select(db.Incident).where(db.Incident.id == number).with_for_update())
+    """The incident, its row locked until the commit, as an object outside the session: the
+    Desk writes it back with one UPDATE (`_save_incident`), not through the ORM's flush."""
+    row = db.run(session, _LOCK, id=number).first()
+    return None if row is None else db.Incident(**row._mapping)
+
+
+def _insert_incident(session: Session, incident: db.Incident) -> None:
+    values = {name: getattr(incident, name) for name in _INCIDENT_FIELDS}
+    incident.id = int(_NEW_INCIDENT(session, **values).scalar_one())
+
+
+def _save_incident(session: Session, incident: db.Incident) -> None:
+    values = {f"new_{name}": getattr(incident, name) for name in _INCIDENT_FIELDS}
+    _SAVE_INCIDENT(session, pk=incident.id, **values)
 
 
 def _view(session: Session, incident: db.Incident) -> IncidentView:
@@ -622,21 +774,11 @@ def _view(session: Session, incident: db.Incident) -> IncidentView:
 
 
 def _related(session: Session, incident_id: int) -> set[int]:
-    return set(
-        session.scalars(
-            select(db.IncidentProblem.problem_id).where(
-                db.IncidentProblem.incident_id == incident_id
-            )
-        )
-    )
+    return set(db.run(session, _RELATED, incident=incident_id).scalars())
 
 
 def _participants(session: Session, incident_id: int) -> frozenset[str]:
-    return frozenset(
-        session.scalars(
-            select(db.Participant.email).where(db.Participant.incident_id == incident_id)
-        )
-    )
+    return frozenset(db.run(session, _PARTICIPANTS, incident=incident_id).scalars())
 
 
 def _problems(session: Session, commands: Iterable[object]) -> frozenset[int]:
@@ -645,14 +787,4 @@ def _problems(session: Session, commands: Iterable[object]) -> frozenset[int]:
     }
     if not wanted:
         return frozenset()
-    return frozenset(session.scalars(select(db.Problem.id).where(db.Problem.id.in_(wanted))))
-
-
-def _remember(session: Session, mail: InboundMail, incident_id: int, settings: Settings) -> None:
-    """Record the mail's Message-ID for threading and its To/Cc people as participants."""
-    if mail.message_id and session.get(db.ThreadRef, mail.message_id) is None:
-        session.add(db.ThreadRef(message_id=mail.message_id, incident_id=incident_id))
-    known = _participants(session, incident_id)
-    fresh = {a.email for a in (*mail.to, *mail.cc) if a.email and not settings.is_own(a.email)}
-    for email in sorted(fresh - known):
-        session.add(db.Participant(incident_id=incident_id, email=email))
+    return frozenset(db.run(session, _PROBLEMS, ids=sorted(wanted)).scalars())

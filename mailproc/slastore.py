@@ -12,10 +12,11 @@ pure core's: the history as a timeline (mailproc.timeline), `sla.compute`, `esca
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
 
 from mailproc import db
@@ -49,20 +50,29 @@ class SlaBook:
         now: datetime,
         explain: bool = False,
         new: bool = False,
+        records: Sequence[Record] | None = None,
     ) -> Assessment:
-        """`new`: created in this transaction, so nothing has been escalated yet."""
-        facts = timeline(history(session, incident.id), self.settings)
+        """`new`: created in this transaction, so nothing has been escalated yet; `records`:
+        the incident's history, when the caller already holds it."""
+        if records is None:
+            records = history(session, incident.id)
+        facts = timeline(records, self.settings)
         status = compute(facts, self.policy, now, explain)
         ladder = self.policy.of(status.service).ladder
         sent = [] if new else sent_levels(session, incident.id)
         return Assessment(status, plan(status, ladder, sent, now))
 
     def refresh(
-        self, session: Session, incident: db.Incident, now: datetime, new: bool = False
+        self,
+        session: Session,
+        incident: db.Incident,
+        now: datetime,
+        new: bool = False,
+        records: Sequence[Record] | None = None,
     ) -> Assessment:
         """Recompute and store; levels that are due now are left for the escalation pass,
         which finds them because next_escalation_at is then at or before now."""
-        assessment = self.assess(session, incident, now, new=new)
+        assessment = self.assess(session, incident, now, new=new, records=records)
         self.store(incident, assessment)
         return assessment
 
@@ -85,27 +95,32 @@ def _running_due(target: TargetStatus) -> datetime | None:
     return target.due if target.phase is Phase.RUNNING else None
 
 
+_HISTORY = (
+    select(db.Event.at, db.Event.actor, db.Event.kind, db.Event.detail, db.Event.message_pk)
+    .where(db.Event.incident_id == bindparam("incident"))
+    .order_by(db.Event.id)
+)
+_SENT = (
+    select(db.Escalation.target, db.Escalation.cycle, db.Escalation.level, db.Escalation.at)
+    .where(db.Escalation.incident_id == bindparam("incident"))
+    .order_by(db.Escalation.id)
+)
+_ESCALATED_TO = select(db.Escalation.recipients).where(
+    db.Escalation.incident_id == bindparam("incident")
+)
+
+
 def history(session: Session, incident_id: int) -> list[Record]:
-    rows = session.execute(
-        select(db.Event.at, db.Event.actor, db.Event.kind, db.Event.detail, db.Event.message_pk)
-        .where(db.Event.incident_id == incident_id)
-        .order_by(db.Event.id)
-    )
+    rows = db.run(session, _HISTORY, incident=incident_id)
     return [Record(r.at, r.actor, r.kind, r.detail, r.message_pk) for r in rows]
 
 
 def sent_levels(session: Session, incident_id: int) -> list[Sent]:
-    rows = session.execute(
-        select(db.Escalation.target, db.Escalation.cycle, db.Escalation.level, db.Escalation.at)
-        .where(db.Escalation.incident_id == incident_id)
-        .order_by(db.Escalation.id)
-    )
+    rows = db.run(session, _SENT, incident=incident_id)
     return [Sent(SlaTarget(r.target), r.cycle, r.level, r.at) for r in rows]
 
 
 def escalated_to(session: Session, incident_id: int) -> frozenset[str]:
     """Everyone an escalation of this incident was mailed to: they may answer with [ACK]."""
-    lists = session.scalars(
-        select(db.Escalation.recipients).where(db.Escalation.incident_id == incident_id)
-    )
+    lists = db.run(session, _ESCALATED_TO, incident=incident_id).scalars()
     return frozenset(address for found in lists for address in found)

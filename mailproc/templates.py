@@ -15,19 +15,25 @@ a restart. Errors come out as `TemplateProblem` with file:line, never as a trace
 
 from __future__ import annotations
 
+import time
 import traceback
+from collections.abc import Callable
 from dataclasses import dataclass
+from functools import lru_cache
 from importlib import resources
 from pathlib import Path
 from typing import Any
 
 from jinja2 import (
+    Environment,
     FileSystemLoader,
     StrictUndefined,
     TemplateNotFound,
     TemplateSyntaxError,
+    pass_environment,
     select_autoescape,
 )
+from jinja2.filters import do_wordwrap
 from jinja2.sandbox import SandboxedEnvironment
 
 from mailproc.config import Settings
@@ -74,13 +80,42 @@ def _package() -> Path:
     return Path(str(resources.files("mailproc")))
 
 
+class _Loader(FileSystemLoader):
+    """Looks at a template file's modification time at most once per `recheck` seconds: an
+    edit still applies without a restart, within that time, but rendering a notice no longer
+    costs a file-system call per template."""
+
+    def __init__(self, folder: Path, recheck: float, clock: Callable[[], float]) -> None:
+        super().__init__(folder)
+        self.recheck, self.clock = recheck, clock
+
+    def get_source(
+        self, environment: Environment, template: str
+    ) -> tuple[str, str, Callable[[], bool]]:
+        source, filename, uptodate = super().get_source(environment, template)
+        checked = self.clock()
+
+        def throttled() -> bool:
+            nonlocal checked
+            now = self.clock()
+            if now - checked < self.recheck:
+                return True
+            checked = now
+            return bool(uptodate())
+
+        return source, filename, throttled
+
+
 class Templates:
     """One template folder, compiled templates cached and reloaded when their file changes."""
 
-    def __init__(self, folder: Path) -> None:
-        self.folder = folder
+    def __init__(
+        self, folder: Path, recheck: float = 1.0, clock: Callable[[], float] = time.monotonic
+    ) -> None:
+        self.folder, self.recheck, self.clock = folder, recheck, clock
+        self._layout: dict[tuple[NoticeKind, str], tuple[float, str, bool]] = {}
         self.env = SandboxedEnvironment(
-            loader=FileSystemLoader(folder),
+            loader=_Loader(folder, recheck, clock),
             undefined=StrictUndefined,
             autoescape=select_autoescape(enabled_extensions=("html", "htm"), default=False),
             auto_reload=True,
@@ -88,16 +123,28 @@ class Templates:
             trim_blocks=True,
             lstrip_blocks=True,
         )
+        self.env.filters["wordwrap"] = _wordwrap
 
     def event_dir(self, kind: NoticeKind, service: str) -> str:
+        return self._where(kind, service)[0]
+
+    def _where(self, kind: NoticeKind, service: str) -> tuple[str, bool]:
+        """The folder for this kind and service, and whether it has an HTML body; looked up
+        again after `recheck` seconds, so a new override or HTML file is seen without a
+        restart."""
+        now = self.clock()
+        known = self._layout.get((kind, service))
+        if known is not None and now - known[0] < self.recheck:
+            return known[1], known[2]
         override = f"services/{service}/{kind.value}"
-        return override if (self.folder / override).is_dir() else kind.value
+        base = override if (self.folder / override).is_dir() else kind.value
+        html = (self.folder / base / HTML_FILE).is_file()
+        self._layout[(kind, service)] = (now, base, html)
+        return base, html
 
     def render(self, kind: NoticeKind, service: str, context: dict[str, Any]) -> Rendered:
-        base = self.event_dir(kind, service)
-        html = None
-        if (self.folder / base / HTML_FILE).is_file():
-            html = self._render(f"{base}/{HTML_FILE}", context)
+        base, has_html = self._where(kind, service)
+        html = self._render(f"{base}/{HTML_FILE}", context) if has_html else None
         return Rendered(
             self._render(f"{base}/subject.txt", context),
             self._render(f"{base}/body.txt", context),
@@ -118,6 +165,20 @@ class Templates:
         except Exception as exc:  # undefined names, sandbox refusals, errors in filters
             where = _where(exc, self.folder, name)
             raise TemplateProblem(where, f"{type(exc).__name__}: {exc}") from None
+
+
+@pass_environment
+def _wordwrap(environment: Environment, text: str, *args: Any, **kwargs: Any) -> str:
+    """Jinja's wordwrap, remembered: templates wrap the same status instructions in nearly
+    every notice, and textwrap cost more than all the rest of a template's rendering."""
+    return _wrapped(environment, str(text), args, tuple(sorted(kwargs.items())))
+
+
+@lru_cache(maxsize=512)
+def _wrapped(
+    environment: Environment, text: str, args: tuple[Any, ...], kwargs: tuple[tuple[str, Any], ...]
+) -> str:
+    return str(do_wordwrap(environment, text, *args, **dict(kwargs)))
 
 
 def _where(exc: BaseException, folder: Path, name: str) -> str:

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from contextlib import nullcontext
+from collections.abc import Iterable, Iterator
 
 import click
 
 from mailproc.cli import App, fail, pass_app
 from mailproc.service import Desk, Disposition, Origin, StoreUnavailable
-from mailproc.sources.files import SourceError, read_paths
+from mailproc.sources.files import FileMail, SourceError, read_paths
 
 
 @click.command()
@@ -20,9 +20,21 @@ from mailproc.sources.files import SourceError, read_paths
     is_flag=True,
     help="Shadow mode: report what would happen; store nothing (see README on locking).",
 )
+@click.option(
+    "--batch-size",
+    type=click.IntRange(1, 10_000),
+    default=500,
+    show_default=True,
+    help="Mails committed together (group commit); each is still applied on its own.",
+)
 @pass_app
 def ingest(
-    app: App, paths: tuple[str, ...], service: str | None, quiet: bool, dry_run: bool
+    app: App,
+    paths: tuple[str, ...],
+    service: str | None,
+    quiet: bool,
+    dry_run: bool,
+    batch_size: int,
 ) -> None:
     """Process .eml files, folders of them, Maildirs, mbox files, or - for one mail on stdin.
 
@@ -37,15 +49,17 @@ def ingest(
     unstored = 0
     would = "would be " if dry_run else ""
     try:
-        with desk.dry_run() if dry_run else nullcontext(desk.handle) as handle:
-            for item in read_paths(paths):
-                outcome = handle(item.raw, origin)
-                counts[outcome.disposition] += 1
-                unstored += not outcome.stored
-                if outcome.quarantined:
-                    click.echo(f"{item.label}: {would}quarantined: {outcome.summary}", err=True)
-                elif not quiet:
-                    click.echo(f"{item.label}: {'would: ' if dry_run else ''}{outcome.summary}")
+        with desk.batches(dry_run) as batcher:
+            for group in batched(read_paths(paths), batch_size):
+                with batcher() as handle:
+                    done = [(item.label, handle(item.raw, origin)) for item in group]
+                for label, outcome in done:  # committed: now it may be told
+                    counts[outcome.disposition] += 1
+                    unstored += not outcome.stored
+                    if outcome.quarantined:
+                        click.echo(f"{label}: {would}quarantined: {outcome.summary}", err=True)
+                    elif not quiet:
+                        click.echo(f"{label}: {'would: ' if dry_run else ''}{outcome.summary}")
     except SourceError as exc:
         fail(str(exc))
     except StoreUnavailable as exc:
@@ -54,6 +68,17 @@ def ingest(
     click.echo(f"{'dry run, nothing stored: ' if dry_run else ''}ingested: {total}", err=True)
     if unstored:
         fail(f"{unstored} mail(s) could not be stored, not even in quarantine (see the log)")
+
+
+def batched(items: Iterable[FileMail], size: int) -> Iterator[list[FileMail]]:
+    group: list[FileMail] = []
+    for item in items:
+        group.append(item)
+        if len(group) == size:
+            yield group
+            group = []
+    if group:
+        yield group
 
 
 COMMANDS = [ingest]

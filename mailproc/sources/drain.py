@@ -1,27 +1,27 @@
 """Empty a mail source into the Desk: fetch what waits, apply each mail, settle it after commit.
 
 Shared by IMAP and Maildir so the exactly-once rule lives in one place: a mail is moved or
-flagged only after `handle` returned, that is after its transaction committed. A crash before
-the settle leaves the mail where it was; it comes again, the Desk knows its key, and the
-duplicate is settled like the original. Nothing is deleted that was not first stored.
+flagged only after the transaction that applied it committed. The mails of one fetched batch
+share that transaction (group commit, see `Desk.batch`); a crash before the settle leaves them
+where they were; they come again, the Desk knows their keys, and each duplicate is settled like
+its original. Nothing is deleted that was not first stored.
 """
 
 from __future__ import annotations
 
 import logging
 from collections import Counter
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
 from mailproc.health import Cursor, Ledger
 from mailproc.progress import Progress, ProgressFactory
-from mailproc.service import Disposition, Origin, Outcome
+from mailproc.service import Batcher, Disposition, Origin, Outcome
 from mailproc.wake import Wake
 
 log = logging.getLogger(__name__)
 
-Handle = Callable[[bytes, Origin], Outcome]
 Ref = int | str  # an IMAP UID or a Maildir file name
 
 
@@ -72,7 +72,7 @@ class Tally:
 
 def drain(
     source: Source,
-    handle: Handle,
+    batcher: Batcher,
     stop: Wake,
     progress: ProgressFactory,
     ledger: Ledger | None,
@@ -94,7 +94,7 @@ def drain(
         if not refs:
             break
         seen.update(refs)
-        left = _pass(source, refs, handle, stop, progress(source.name, len(refs)), ledger, tally)
+        left = _pass(source, refs, batcher, stop, progress(source.name, len(refs)), ledger, tally)
     if ledger is not None:
         ledger.record(source.name, source.cursor, left, ok=True)
     return tally
@@ -103,7 +103,7 @@ def drain(
 def _pass(
     source: Source,
     refs: list[Ref],
-    handle: Handle,
+    batcher: Batcher,
     stop: Wake,
     bar: Progress,
     ledger: Ledger | None,
@@ -117,13 +117,12 @@ def _pass(
             if ledger is not None:
                 ledger.record(source.name, source.cursor, left)
             done: list[tuple[Fetched, Outcome]] = []
-            try:
+            with batcher() as handle:  # commits at the end of the block, or rolls back
                 for item in source.fetch(batch):
                     if stop.is_set():
                         break
                     done.append((item, handle(item.raw, origin)))
-            finally:
-                _finish(source, done, ledger is None, tally)
+            _finish(source, done, ledger is None, tally)
             left -= len(done)
             bar.advance(len(done))
             if stop.is_set():

@@ -128,15 +128,30 @@ def test_a_service_folder_overrides_the_whole_event_for_that_service(folder):
     assert email.subject.startswith("[INC-42] We received your report") and email.html
 
 
-def test_edits_take_effect_without_a_restart(folder):
-    templates = Templates(folder)
+def test_edits_take_effect_without_a_restart_within_the_recheck_time(folder):
+    now = [100.0]
+    templates = Templates(folder, recheck=1.0, clock=lambda: now[0])
     body = folder / "comment" / "body.txt"
     assert "commented on" in templates.render(NoticeKind.COMMENT, "email", context()).text
     write(body, "Edited: {{ comment }}\n")
     later = body.stat().st_mtime + 5
     os.utime(body, (later, later))
+    now[0] += 1.5
     rendered = templates.render(NoticeKind.COMMENT, "email", context(NoticeKind.COMMENT))
     assert rendered.text == "Edited: Still down.\n"
+
+
+def test_a_new_service_override_is_seen_after_the_recheck_time(folder):
+    now = [100.0]
+    templates = Templates(folder, recheck=1.0, clock=lambda: now[0])
+    assert templates.event_dir(NoticeKind.COMMENT, "network") == "comment"
+    override = folder / "services" / "network" / "comment"
+    override.mkdir(parents=True)
+    write(override / "subject.txt", "Network: {{ incident.title }}")
+    write(override / "body.txt", "Net.\n")
+    assert templates.event_dir(NoticeKind.COMMENT, "network") == "comment"  # not yet looked
+    now[0] += 1.5
+    assert templates.event_dir(NoticeKind.COMMENT, "network") == "services/network/comment"
 
 
 def test_shipped_templates_are_found_in_a_wheel_and_in_a_checkout(tmp_path):

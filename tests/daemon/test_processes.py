@@ -75,8 +75,8 @@ def test_sigkill_at_random_points_applies_every_mail_exactly_once(
     assert daemon.wait() == 0
 
     context = f"seed {seed}, {kills} kills, batches of {source['batch_size']}"
-    # some kill fell between a commit and its MOVE: the mail came again and was only settled
-    assert "already processed; moved to Processed" in daemon.text(), context
+    # Whether a kill fell between a commit and its MOVE is chance (group commit makes that
+    # window short); test_imap's crash-before-settle test exercises it deterministically.
     with Session(engine) as session:
         keys = set(session.scalars(select(db.Message.key)))
         kinds = dict(

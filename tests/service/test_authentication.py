@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session
 
 from mailproc import db
 from mailproc.mail import parse_mail
+from mailproc.outgoing import compose, letter_from_json
 from mailproc.queries import get_incident, list_incidents
 from mailproc.safety_settings import CommandAuth, SecurityConfig
 from mailproc.service import Desk
@@ -34,11 +35,11 @@ def opened(desk: Desk) -> tuple[int, str]:
 def notice_to(engine, recipient: str, kind: str | None = None):
     """The last mail queued for `recipient`, parsed as it will go out."""
     with Session(engine) as session:
-        query = select(db.Outbox.raw).where(db.Outbox.recipient == recipient)
+        query = select(db.Outbox.letter).where(db.Outbox.recipient == recipient)
         if kind is not None:
             query = query.where(db.Outbox.kind == kind)
-        raw = session.scalars(query.order_by(db.Outbox.id.desc()).limit(1)).one()
-    return parse_mail(raw)
+        letter = session.scalars(query.order_by(db.Outbox.id.desc()).limit(1)).one()
+    return parse_mail(compose(letter_from_json(letter)))
 
 
 def answer(notice, sender: str, subject: str, authenticated: bool = False) -> bytes:

@@ -252,3 +252,70 @@ def test_starttls_verifies_the_certificate_by_default(settings, engine, desk, cl
         clock.advance(minutes=1)
         assert send_pending(settings.model_copy(update={"smtp": trusted}), engine, clock) == 1
     assert len(server.messages) == 1
+
+
+def test_mail_queued_before_the_letter_migration_is_still_sent(settings, clock, smtp_server):
+    """Rows queued as composed bytes (revision 0004) become letters on upgrade and go out
+    unchanged; a downgrade turns them back into bytes."""
+    from alembic import command
+    from sqlalchemy import text
+
+    from mailproc.outgoing import AUTO_REPLIED, Letter, compose
+    from mailproc.schema import _config
+
+    engine = make_engine(settings.database_url)
+    letter = Letter(
+        subject="[INC-1] Wir haben Ihre Meldung erhalten",
+        text="Grüße\n",
+        html="<p>Grüße</p>",
+        from_name="Service Desk",
+        from_address="support@example.com",
+        to_name="Jiří Novák",
+        to_address="jiri@example.org",
+        reply_to="support@example.com",
+        message_id="mp1.1.x.y.z@example.com",
+        in_reply_to="first@example.org",
+        references=("first@example.org",),
+        auto_submitted=AUTO_REPLIED,
+        date=clock.now,
+    )
+    config = _config()
+    with engine.begin() as connection:
+        config.attributes["connection"] = connection
+        command.upgrade(config, "0004")
+        naive = clock.now.replace(tzinfo=None)
+        connection.execute(
+            text(
+                "INSERT INTO incidents (id, service, status, priority, title, reporter, "
+                "reporter_name, created_at, updated_at) VALUES "
+                "(1, 'email', 'New', 'P2', 'x', 'jiri@example.org', '', :at, :at)"
+            ),
+            {"at": naive},
+        )
+        connection.execute(
+            text(
+                "INSERT INTO outbox (incident_id, kind, recipient, envelope_from, message_id, "
+                "subject, raw, status, attempts, created_at, next_attempt_at) VALUES (1, "
+                "'acknowledgment', 'jiri@example.org', 'support@example.com', :mid, :subject, "
+                ":raw, 'pending', 0, :at, :at)"
+            ),
+            {
+                "mid": letter.message_id,
+                "subject": letter.subject,
+                "raw": compose(letter),
+                "at": naive,
+            },
+        )
+        command.upgrade(config, "head")
+    assert send_pending(smtp(settings, smtp_server), engine, clock) == 1
+    (sent,) = smtp_server.messages
+    assert sent.message["Message-ID"] == f"<{letter.message_id}>"
+    assert sent.subject == letter.subject
+    assert sent.message.get_body(("plain",)).get_content().replace("\r\n", "\n") == "Grüße\n"
+    assert sent.message["To"].addresses[0].display_name == "Jiří Novák"
+    with engine.begin() as connection:
+        config.attributes["connection"] = connection
+        command.downgrade(config, "0004")
+        raw = connection.execute(text("SELECT raw FROM outbox")).scalar()
+    assert f"<{letter.message_id}>".encode() in raw
+    engine.dispose()

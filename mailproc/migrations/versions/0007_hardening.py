@@ -1,8 +1,8 @@
 """hardening: message fingerprints, undeliverable addresses, storm breakers, rate-limit indexes
 
-Revision ID: 0005
-Revises: 0004
-Create Date: 2026-11-30 12:00:00
+Revision ID: 0007
+Revises: 0006
+Create Date: 2026-11-26 12:00:00
 
 Messages stored before this revision have no fingerprint: a later mail with the same
 Message-ID counts as their duplicate, as it did before.
@@ -16,8 +16,8 @@ from alembic import op
 import mailproc.db
 
 
-revision: str = '0005'
-down_revision: str | None = '0004'
+revision: str = '0007'
+down_revision: str | None = '0006'
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

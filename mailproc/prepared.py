@@ -1,0 +1,81 @@
+"""Statements compiled once per database dialect and run through the driver directly.
+
+On the path that applies incoming mail, SQLAlchemy's own work for each execution (the cache
+key, setting up parameter and result processing) cost as much as the database's work for
+the statement, for every one of the ten or so statements a mail needs. A `Prepared`
+statement is compiled on first use for the dialect at hand, keeps its SQL text and its
+parameters' bind processors (so time zones, JSON and binary values are converted exactly as
+SQLAlchemy would), and hands the driver plain tuples or dicts.
+
+Only for statements whose results need no type conversion: INSERT and UPDATE (RETURNING an
+integer key at most) and SELECTs of strings and integers. Everything else uses SQLAlchemy as
+usual.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import Dialect
+from sqlalchemy.engine import CursorResult
+from sqlalchemy.orm import Session
+from sqlalchemy.sql import ClauseElement
+from sqlalchemy.sql.compiler import SQLCompiler
+
+
+@dataclass(frozen=True, slots=True)
+class _Compiled:
+    sql: str
+    order: tuple[str, ...] | None  # parameter names in position order; None: named style
+    processors: Mapping[str, Callable[[Any], Any]]
+
+    def params(self, values: Mapping[str, Any]) -> Sequence[Any] | dict[str, Any]:
+        convert = self.processors
+        if self.order is None:
+            return {k: convert[k](v) if k in convert else v for k, v in values.items()}
+        return tuple(
+            convert[name](values[name]) if name in convert else values[name] for name in self.order
+        )
+
+
+def _compile(statement: ClauseElement, dialect: Dialect, keys: Iterable[str] | None) -> _Compiled:
+    compiled = statement.compile(
+        dialect=dialect, column_keys=list(keys) if keys is not None else None
+    )
+    assert isinstance(compiled, SQLCompiler)
+    processors = {}
+    for name, bind in compiled.binds.items():
+        processor = bind.type.dialect_impl(dialect).bind_processor(dialect)
+        if processor is not None:
+            processors[name] = processor
+    order = tuple(compiled.positiontup or ()) if compiled.positional else None
+    return _Compiled(compiled.string, order, processors)
+
+
+class Prepared:
+    """One statement; `keyed`: an INSERT without values, compiled per set of columns given."""
+
+    def __init__(self, statement: ClauseElement, keyed: bool = False) -> None:
+        self.statement, self.keyed = statement, keyed
+        self._compiled: dict[tuple[str, frozenset[str] | None], _Compiled] = {}
+
+    def _for(self, dialect: Dialect, keys: Iterable[str]) -> _Compiled:
+        wanted = frozenset(keys) if self.keyed else None
+        found = self._compiled.get((dialect.name, wanted))
+        if found is None:
+            found = _compile(self.statement, dialect, wanted)
+            self._compiled[(dialect.name, wanted)] = found
+        return found
+
+    def __call__(self, session: Session, **values: Any) -> CursorResult[Any]:
+        connection = session.connection()
+        compiled = self._for(connection.dialect, values)
+        return connection.exec_driver_sql(compiled.sql, compiled.params(values))
+
+    def many(self, session: Session, rows: Sequence[Mapping[str, Any]]) -> None:
+        """One executemany; every row must have the same columns as the first."""
+        connection = session.connection()
+        compiled = self._for(connection.dialect, rows[0])
+        connection.exec_driver_sql(compiled.sql, [compiled.params(row) for row in rows])
