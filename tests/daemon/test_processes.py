@@ -97,11 +97,11 @@ def test_sigkill_at_random_points_applies_every_mail_exactly_once(
 def test_sigterm_finishes_the_mail_in_hand_and_exits_zero(
     sqlite_url, imap_mailbox, imap, daemon_process
 ):
-    total = 200
+    total = 400  # several seconds of work: the signal must land inside the backlog
     engine = ready_engine(sqlite_url)
     for n in range(total):
         imap.append("INBOX", make_mail(subject=f"drain {n}"))
-    source = imap_source(imap_mailbox, batch_size=50)
+    source = imap_source(imap_mailbox, batch_size=10)
     daemon = daemon_process(toml_config(sqlite_url, {"support": source})).start()
     wait_until(lambda: count(engine, db.Message) >= 10, what="the backlog under way")
     daemon.send(signal.SIGTERM)
