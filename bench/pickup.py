@@ -60,6 +60,9 @@ def config_text(database_url: str, port: int, **source: object) -> str:
         'username = "support"',
         'password_env = "BENCH_IMAP_PASSWORD"',
         *(f"{key} = {json.dumps(value)}" for key, value in source.items()),
+        "[limits]",  # a backlog read in a minute would open the storm breaker
+        "replies_per_hour = 1000000",
+        "replies_per_correspondent_per_hour = 1000000",
     ]
     return "\n".join(lines) + "\n"
 

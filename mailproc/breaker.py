@@ -17,11 +17,10 @@ opening however many daemons see the storm.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any
 
-from sqlalchemy import Select, case, func, select
+from sqlalchemy import bindparam, func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -75,20 +74,41 @@ class Throttle:
         )
 
 
+@dataclass
+class _Tally:
+    """The hour's counts as one transaction sees them: read from the stored rows when first
+    needed and then kept up to date with what the transaction itself queues, so a group of
+    mails (Desk.batch) costs a few queries, not several per mail. Another daemon's rows
+    committed meanwhile are seen by the next group: the limits may be passed by what
+    concurrent groups queue, never by more."""
+
+    since: datetime
+    total: int | None = None  # answers to everyone
+    to: dict[str, int] = field(default_factory=dict)  # answers per correspondent
+    opened: dict[str, bool] = field(default_factory=dict)  # scope -> open now
+    reported: dict[str, int] = field(default_factory=dict)  # new incidents per reporter
+
+
+def _tally(session: Session, now: datetime) -> _Tally:
+    tally: _Tally | None = session.info.get("breaker_tally")
+    if tally is None:
+        tally = session.info["breaker_tally"] = _Tally(now - WINDOW)
+    return tally
+
+
 def sender_throttle(
     session: Session, settings: Settings, sender: str, now: datetime
 ) -> Throttle | None:
-    """Whether a new incident from `sender` goes over their hourly limit."""
+    """Whether a new incident from `sender` goes over their hourly limit (counting it)."""
     limit = settings.limits.new_incidents_per_sender_per_hour
     if not sender:
         return None
-    recent = _count(
-        session,
-        select(db.Incident.id).where(
-            db.Incident.reporter == sender, db.Incident.created_at > now - WINDOW
-        ),
-        limit,
-    )
+    tally = _tally(session, now)
+    recent = tally.reported.get(sender)
+    if recent is None:
+        found = db.run(session, _REPORTED, reporter=sender, since=tally.since, limit=limit).scalar()
+        recent = int(found or 0)
+    tally.reported[sender] = recent + 1
     return Throttle(sender, recent + 1, limit) if recent >= limit else None
 
 
@@ -96,67 +116,105 @@ def screen(
     session: Session, settings: Settings, recipients: Sequence[str], now: datetime
 ) -> tuple[dict[str, str], list[Trip]]:
     """For answers about to be queued to these recipients: the ones an open breaker holds
-    (recipient -> why), and the breakers that opened just now."""
+    (recipient -> why), and the breakers that opened just now. The others are counted as
+    queued."""
     held: dict[str, str] = {}
     trips: list[Trip] = []
     if not recipients:
         return held, trips
-    limits, since = settings.limits, now - WINDOW
-    rows = {
-        row.scope: row
-        for row in session.scalars(
-            select(db.Breaker).where(db.Breaker.scope.in_([ALL, *recipients])).with_for_update()
-        )
-    }
+    limits, tally = settings.limits, _tally(session, now)
     everyone = list(dict.fromkeys(recipients))
-    counts = answers(session, since, everyone)
-    total = Trip(ALL, counts[ALL], limits.replies_per_hour)
-    if _breaker(session, rows.get(ALL), total, now, trips):
+    _load(session, tally, everyone)
+    assert tally.total is not None
+    total = Trip(ALL, tally.total, limits.replies_per_hour)
+    if _breaker(session, tally, total, now, trips):
         return dict.fromkeys(recipients, f"storm breaker open: {total.describe()}"), trips
     limit = limits.replies_per_correspondent_per_hour
     for recipient in everyone:
-        state = Trip(recipient, counts[recipient], limit)
-        if _breaker(session, rows.get(recipient), state, now, trips):
+        state = Trip(recipient, tally.to[recipient], limit)
+        if _breaker(session, tally, state, now, trips):
             held[recipient] = f"storm breaker open: {state.describe()}"
+    for recipient in recipients:
+        if recipient not in held:
+            tally.total += 1
+            tally.to[recipient] += 1
     return held, trips
 
 
-def answers(session: Session, since: datetime, recipients: Sequence[str] = ()) -> dict[str, int]:
-    """Acknowledgments and transcripts queued since then: in all (under ALL) and to each of
-    the recipients, in one scan of the hour's answers. The index holds the status, so the scan
-    covers only the rows counted, and those stop growing at the limit: the breaker adds none
-    while open. (No LIMIT: with one, PostgreSQL's planner bets on a sequential scan finding
-    the rows early, and loses when a storm's held rows crowd the hour.)"""
-    each = [func.sum(case((db.Outbox.recipient == r, 1), else_=0)) for r in recipients]
-    row = session.execute(
-        select(func.count(), *each).where(
+def _load(session: Session, tally: _Tally, recipients: Sequence[str]) -> None:
+    """Read what the tally does not hold yet: the open breakers and the hour's answers in
+    all (once), and to each recipient new to it."""
+    if tally.total is None:
+        tally.total = answers(session, tally.since)[ALL]
+        open_now = select(db.Breaker.scope).where(db.Breaker.closed_at.is_(None))
+        tally.opened = dict.fromkeys(session.scalars(open_now), True)
+    for recipient in recipients:
+        if recipient not in tally.to:
+            found = db.run(session, _ANSWERED, recipient=recipient, since=tally.since).scalar()
+            tally.to[recipient] = int(found or 0)
+
+
+def answers(session: Session, since: datetime) -> dict[str, int]:
+    """Acknowledgments and transcripts queued since then, in all (under ALL). The index
+    holds the status, so the scan covers only the rows counted, and those stop growing at the
+    limit: the breaker adds none while open. (No LIMIT: with one, PostgreSQL's planner bets
+    on a sequential scan finding the rows early, and loses when a storm's held rows crowd
+    the hour.)"""
+    count = session.scalar(
+        select(func.count()).where(
             db.Outbox.kind.in_(ANSWERS),
             db.Outbox.status.in_(QUEUED),
             db.Outbox.created_at > since,
         )
-    ).one()
-    return {ALL: int(row[0]), **{r: int(n or 0) for r, n in zip(recipients, row[1:], strict=True)}}
+    )
+    return {ALL: int(count or 0)}
 
 
-def _count(session: Session, query: Select[Any], limit: int) -> int:
-    """COUNT(*) of at most `limit` rows: the index scan stops there, however many a flooding
-    sender opened (the reporter's equality keeps the planner on the index)."""
-    bounded = query.limit(limit).subquery()
-    return int(session.scalar(select(func.count()).select_from(bounded)) or 0)
+# The per-correspondent counts, one new correspondent at a time (the reporter's and the
+# recipient's equality keep the planner on their indexes; the reporter's count stops at the
+# limit however many a flooding sender opened).
+_REPORTED = select(func.count()).select_from(
+    select(db.Incident.id)
+    .where(
+        db.Incident.reporter == bindparam("reporter"),
+        db.Incident.created_at > bindparam("since"),
+    )
+    .limit(bindparam("limit"))
+    .subquery()
+)
+_ANSWERED = select(func.count()).where(
+    db.Outbox.recipient == bindparam("recipient"),
+    db.Outbox.created_at > bindparam("since"),
+    db.Outbox.kind.in_(ANSWERS),
+    db.Outbox.status.in_(QUEUED),
+)
 
 
 def _breaker(
-    session: Session, row: db.Breaker | None, state: Trip, now: datetime, trips: list[Trip]
+    session: Session, tally: _Tally, state: Trip, now: datetime, trips: list[Trip]
 ) -> bool:
     """Whether the scope's breaker is open after this count; appends the Trip if it opened
-    just now. The row lock (PostgreSQL) or the write lock (SQLite) makes one opener."""
+    just now. Opening and closing are conditional writes, so of several daemons that see
+    the same storm one opens the breaker (and alerts); a quiet hour writes nothing."""
+    is_open = tally.opened.get(state.scope, False)
     if state.count < state.limit:
-        if row is not None and row.closed_at is None:
-            row.closed_at = now
+        if is_open:
+            session.execute(
+                update(db.Breaker)
+                .where(db.Breaker.scope == state.scope, db.Breaker.closed_at.is_(None))
+                .values(closed_at=now)
+            )
+            tally.opened[state.scope] = False
         return False
-    if row is not None and row.closed_at is None:
+    if is_open:
         return True
-    if row is None:
+    tally.opened[state.scope] = True
+    reopened = session.execute(
+        update(db.Breaker)
+        .where(db.Breaker.scope == state.scope, db.Breaker.closed_at.is_not(None))
+        .values(opened_at=now, closed_at=None, count=state.count, trips=db.Breaker.trips + 1)
+    )
+    if not getattr(reopened, "rowcount", 0):
         try:
             with session.begin_nested():  # another daemon may open it at the same moment
                 session.add(
@@ -164,9 +222,6 @@ def _breaker(
                 )
         except IntegrityError:
             return True  # opened by the other one, who sends the alert
-    else:
-        row.opened_at, row.closed_at, row.count = now, None, state.count
-        row.trips += 1
     trips.append(state)
     return True
 

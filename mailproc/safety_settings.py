@@ -55,6 +55,6 @@ class LimitsConfig(_Frozen):
 
     max_message_bytes: int = Field(default=25 * 1024 * 1024, gt=0)
     # acknowledgments and transcripts to everyone together, and to one correspondent
-    replies_per_hour: int = Field(default=300, gt=0)
-    replies_per_correspondent_per_hour: int = Field(default=10, gt=0)
+    replies_per_hour: int = Field(default=1000, gt=0)
+    replies_per_correspondent_per_hour: int = Field(default=30, gt=0)
     new_incidents_per_sender_per_hour: int = Field(default=20, gt=0)

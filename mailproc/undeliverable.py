@@ -44,6 +44,7 @@ def mark(
     message_pk: int | None,
 ) -> None:
     """Record a permanent failure; a later one for the same address updates the record."""
+    session.info.pop(_KNOWN, None)  # marks() reads afresh
     row = session.get(db.Undeliverable, address)
     if row is None:
         try:
@@ -66,12 +67,26 @@ def mark(
 
 
 def marks(session: Session, addresses: Iterable[str]) -> dict[str, Mark]:
-    """The marked ones among these addresses."""
-    wanted = set(addresses)
-    if not wanted:
+    """The marked ones among these addresses. Each address is looked up once per transaction
+    (a group of mails, see Desk.batch), and none while no address is marked at all — the
+    usual case, which then costs one query per group."""
+    known: dict[str, Mark | None] | None = session.info.get(_KNOWN)
+    if known is None:
+        any_marked = session.scalar(select(db.Undeliverable.address).limit(1)) is not None
+        known = session.info[_KNOWN] = {} if any_marked else _NONE_MARKED
+    if known is _NONE_MARKED:
         return {}
-    rows = session.scalars(select(db.Undeliverable).where(db.Undeliverable.address.in_(wanted)))
-    return {row.address: _mark(row) for row in rows}
+    wanted = set(addresses) - known.keys()
+    if wanted:
+        found = session.scalars(
+            select(db.Undeliverable).where(db.Undeliverable.address.in_(wanted))
+        )
+        known.update(dict.fromkeys(wanted) | {row.address: _mark(row) for row in found})
+    return {a: m for a in addresses if (m := known.get(a)) is not None}
+
+
+_KNOWN = "undeliverable_marks"
+_NONE_MARKED: dict[str, Mark | None] = {}  # the sentinel of a transaction that saw none
 
 
 def listing(engine: Engine) -> list[Mark]:

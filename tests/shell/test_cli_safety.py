@@ -88,7 +88,7 @@ def test_limits_shows_the_senders_over_their_limit(run):
     for n in range(3):
         run("ingest", "-", input=make_mail(subject=f"flood {n}", to="support@example.com"))
     text = run("limits").stdout
-    assert "answers (acknowledgments, transcripts) in the last hour: 2 of 300" in text
+    assert "answers (acknowledgments, transcripts) in the last hour: 2 of 1000" in text
     assert "senders over 2 new incidents in the last hour: alice@example.org (3)" in text
     view = json.loads(run("limits", "--json").stdout)
     assert view["senders"] == [["alice@example.org", 3]] and view["breakers"] == []
