@@ -56,7 +56,7 @@ from tests.servers import PostgresServer  # noqa: E402
 NOW = datetime(2026, 3, 2, 12, 0, tzinfo=UTC)
 CHUNK = 20_000
 PEOPLE = 50_000
-RECENT = 250  # answers in the last hour: under the default limit of 300, so all are counted
+RECENT = 250  # answers in the last hour, under the default limits: all of them are counted
 
 
 def median_us(call: Callable[[], object], times: int) -> float:
@@ -120,12 +120,19 @@ def _load(engine: Engine, table: Any, rows: Iterator[dict[str, Any]]) -> None:
 
 
 def limit_queries(engine: Engine, settings: Settings, times: int) -> tuple[float, float, float]:
-    """In one transaction, as the Desk runs them (rolled back: nothing is written)."""
+    """In one transaction, as the Desk runs them (rolled back: nothing is written), each call
+    as the first of its group of mails: the counts a transaction keeps are dropped before it."""
     who = ["p7@example.org", "p8@example.org"]
     with Session(engine) as session, session.begin():
-        screen = median_us(lambda: breaker.screen(session, settings, who[:1], NOW), times)
-        count = median_us(lambda: breaker.sender_throttle(session, settings, who[0], NOW), times)
-        marks = median_us(lambda: undeliverable.marks(session, who), times)
+
+        def first(call: Callable[[], object]) -> Callable[[], object]:
+            return lambda: (session.info.clear(), call())
+
+        screen = median_us(first(lambda: breaker.screen(session, settings, who[:1], NOW)), times)
+        count = median_us(
+            first(lambda: breaker.sender_throttle(session, settings, who[0], NOW)), times
+        )
+        marks = median_us(first(lambda: undeliverable.marks(session, who)), times)
         session.rollback()
     return screen, count, marks
 

@@ -72,7 +72,7 @@ def marks(session: Session, addresses: Iterable[str]) -> dict[str, Mark]:
     usual case, which then costs one query per group."""
     known: dict[str, Mark | None] | None = session.info.get(_KNOWN)
     if known is None:
-        any_marked = session.scalar(select(db.Undeliverable.address).limit(1)) is not None
+        any_marked = db.run(session, _ANY).first() is not None
         known = session.info[_KNOWN] = {} if any_marked else _NONE_MARKED
     if known is _NONE_MARKED:
         return {}
@@ -86,6 +86,7 @@ def marks(session: Session, addresses: Iterable[str]) -> dict[str, Mark]:
 
 
 _KNOWN = "undeliverable_marks"
+_ANY = select(db.Undeliverable.address).limit(1)
 _NONE_MARKED: dict[str, Mark | None] = {}  # the sentinel of a transaction that saw none
 
 
