@@ -234,7 +234,10 @@ def desk_overhead(url: str, settings: Settings, blocks: int = 12, size: int = 10
     engine = db.make_engine(url)
     upgrade(engine)
     desk = Desk(settings, engine, Clock())
-    mails = iter([make_mail(subject=f"Printer {n} jammed") for n in range((blocks + 1) * size)])
+    mails = iter(
+        make_mail(subject=f"Printer {n} jammed", sender=f"u{n}@example.org")
+        for n in range((blocks + 1) * size)
+    )
     for _ in range(size):  # warm up
         desk.handle(next(mails))
     keep, times = _Apply.keep_sla, {True: [], False: []}

@@ -55,7 +55,8 @@ def detect(mail: InboundMail, own_addresses: Iterable[str] = ()) -> Automatic | 
         if found is not None:
             return found
     sender = mail.sender.email if mail.sender else ""
-    if sender and sender in set(own_addresses):
+    local, _, domain = sender.rpartition("@")
+    if sender and f"{local.split('+', 1)[0]}@{domain}" in set(own_addresses):
         return Automatic(AutoKind.LOOP, f"sent from our own address {sender}")
     return None
 

@@ -31,6 +31,7 @@ from pydantic import (
 
 from mailproc import calendars
 from mailproc.durations import parse_duration
+from mailproc.safety_settings import LimitsConfig, SecurityConfig
 from mailproc.sources.settings import DaemonConfig, SourceConfig, check_sources
 from mailproc.subject import Language
 from mailproc.vocabulary import (
@@ -395,6 +396,8 @@ class Settings(_Frozen):
     priority_matrix: MatrixConfig = MatrixConfig()
     notifications: NotificationsConfig = NotificationsConfig()
     smtp: SmtpConfig = SmtpConfig()
+    security: SecurityConfig = SecurityConfig()
+    limits: LimitsConfig = LimitsConfig()
     sources: dict[str, SourceConfig] = {}
     daemon: DaemonConfig = DaemonConfig()
 
@@ -455,6 +458,14 @@ class Settings(_Frozen):
     def own_addresses(self) -> frozenset[str]:
         return frozenset({self.support_address, *self.addresses})
 
+    def is_own(self, address: str) -> bool:
+        """One of our support addresses, with or without a plus tag (reply tokens have one)."""
+        return base_address(address) in self.own_addresses
+
+    @cached_property
+    def admin_addresses(self) -> tuple[str, ...]:
+        return tuple(sorted(p.email for p in self.people.values() if p.role is Role.ADMIN))
+
     @property
     def has_secret(self) -> bool:
         return self._secret is not None
@@ -492,11 +503,16 @@ class Settings(_Frozen):
     def service_for(self, recipients: list[str]) -> str:
         """The service of the first support address among the recipients (plus tags ignored)."""
         for address in recipients:
-            local, _, domain = address.partition("@")
-            service = self.addresses.get(f"{local.split('+', 1)[0]}@{domain}")
+            service = self.addresses.get(base_address(address))
             if service is not None:
                 return service
         return self.default_service
+
+
+def base_address(address: str) -> str:
+    """The address without its plus tag: support+INC-4.x@example.com -> support@example.com."""
+    local, at, domain = address.strip().lower().rpartition("@")
+    return f"{local.split('+', 1)[0]}@{domain}" if at else address.strip().lower()
 
 
 BUILTIN_CALENDARS: dict[str, Any] = {"24x7": {"always": True}}

@@ -87,6 +87,10 @@ class Incident(Base):
     next_escalation_at: Mapped[datetime | None] = mapped_column(index=True)
 
 
+# A sender's new incidents within the last hour: the per-sender rate limit counts these.
+Index("ix_incidents_reporter_created", Incident.reporter, Incident.created_at)
+
+
 class Event(Base):
     """One line of an incident's history: when, who, what, from which message."""
 
@@ -118,6 +122,12 @@ class Message(Base):
     reason: Mapped[str | None] = mapped_column(Text)
     received_at: Mapped[datetime]
     raw: Mapped[bytes] = mapped_column(LargeBinary)
+    # What the author wrote (origin headers and body), without the trace headers servers add:
+    # tells a second delivery of this mail from another mail reusing its Message-ID.
+    fingerprint: Mapped[str | None] = mapped_column(String(64))
+
+
+Index("ix_messages_outcome", Message.outcome, Message.id)
 
 
 class ThreadRef(Base):
@@ -199,6 +209,37 @@ class Outbox(Base):
 
 
 Index("ix_outbox_due", Outbox.status, Outbox.next_attempt_at)
+# The storm breaker counts recent answers, in all and per correspondent, through these.
+Index("ix_outbox_kind_created", Outbox.kind, Outbox.status, Outbox.created_at)
+Index("ix_outbox_recipient_created", Outbox.recipient, Outbox.created_at)
+
+
+class Undeliverable(Base):
+    """An address a permanent bounce (5.x.x) came back for: nothing more is sent to it until
+    an administrator clears it (`mailproc addresses clear`)."""
+
+    __tablename__ = "undeliverable"
+
+    address: Mapped[str] = mapped_column(String(320), primary_key=True)
+    since: Mapped[datetime]
+    status: Mapped[str] = mapped_column(String(32))  # the DSN's status, e.g. 5.1.1
+    reason: Mapped[str] = mapped_column(Text)  # the remote server's words
+    incident_id: Mapped[int | None] = mapped_column(ForeignKey("incidents.id"))
+    message_pk: Mapped[int | None] = mapped_column(ForeignKey("messages.id"))
+
+
+class Breaker(Base):
+    """The storm circuit breaker of one scope ("all" answers, or one correspondent): open
+    while too many acknowledgments and transcripts went out in the last hour. The row makes
+    the administrators' alert one per trip, whatever several daemons do."""
+
+    __tablename__ = "breakers"
+
+    scope: Mapped[str] = mapped_column(String(400), primary_key=True)
+    opened_at: Mapped[datetime]
+    closed_at: Mapped[datetime | None]
+    count: Mapped[int]  # answers in the hour before it opened
+    trips: Mapped[int]
 
 
 class SourceState(Base):

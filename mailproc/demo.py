@@ -35,6 +35,8 @@ SUPPORT = "mail-support@example.com"
 
 def _mail(n: int, sender: str, subject: str, body: str, reply_to: int | None = None) -> bytes:
     msg = EmailMessage()
+    if sender.endswith("@example.com>"):  # internal mail, signed and checked by our server
+        msg["Authentication-Results"] = "mx.example.com; dkim=pass header.d=example.com"
     msg["From"] = sender
     msg["To"] = SUPPORT
     msg["Subject"] = subject

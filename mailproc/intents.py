@@ -7,9 +7,10 @@ after the reopen window, or a reply that is kept but not applied.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
+from mailproc.command_auth import unproven
 from mailproc.config import Settings
 from mailproc.mail import InboundMail
 from mailproc.quotes import reply_text
@@ -47,6 +48,12 @@ def actor_of(mail: InboundMail, settings: Settings) -> Actor:
     email = mail.sender.email if mail.sender else ""
     person = settings.people_by_email.get(email)
     return Actor(email, person[0] if person else None)
+
+
+def verified_actor(mail: InboundMail, settings: Settings, incident: int | None) -> Actor:
+    """The sender, with whether their address is proven for commands on `incident`."""
+    actor = actor_of(mail, settings)
+    return replace(actor, unproven=unproven(mail, settings, incident))
 
 
 def classify(

@@ -15,7 +15,7 @@ import email
 import hashlib
 import re
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from email import policy
 from email.header import decode_header, make_header
@@ -28,15 +28,24 @@ from typing import Any, NamedTuple
 
 import inscriptis
 
-__all__ = ["Address", "Attachment", "InboundMail", "MailError", "parse_mail"]
+from mailproc.fingerprint import fingerprint
+
+__all__ = ["Address", "Attachment", "InboundMail", "MailError", "parse_head", "parse_mail"]
 
 _MAX_DEPTH = 50
+_MAX_MULTIPARTS = 200  # more make the stdlib parser recurse for seconds; kept as text instead
+_MULTIPART = re.compile(rb"multipart/", re.IGNORECASE)
 _MAX_SALVAGE = 512  # the salvage regex is quadratic on long junk; real addresses are short
+_MAX_ADDRESS = 254  # RFC 5321's longest path; anything longer is not an address we answer
+_MAX_ID = 900  # RFC 5322's line limit leaves no room for longer ids; longer ones are junk
+_MAX_HEAD = 256 * 1024  # how much of an oversized mail is read for its header block
 _ADDRESS_FIELDS = frozenset({"from", "to", "cc", "reply-to"})
 # The first line must look like a header field (optionally after an mbox "From " line).
 _HEADER_START = re.compile(rb"(?:From [^\n]*\n)?[\x21-\x39\x3b-\x7e]+[ \t]*:")
 _LINEBREAK = re.compile(r"\r\n?|\n")
 _CONTROL = re.compile("[\x00-\x08\x0a-\x1f\x7f-\x9f\u2028\u2029]")
+# Bidirectional overrides make "invoice\u202efdp.exe" read as "invoiceexe.pdf".
+_BIDI = re.compile("[\u200e\u200f\u202a-\u202e\u2066-\u2069]")
 _SURROGATES = re.compile("[\ud800-\udfff]+")
 _ADDR_SPEC = re.compile(
     r'(?:"[^"]*"|[^\s"<>()\[\],;:@\\]+)@(?:[^\s"<>()\[\],;:@\\]+|\[[^\s\[\]]+\])'
@@ -118,9 +127,15 @@ class InboundMail:
         return hashlib.sha256(self.raw).hexdigest()
 
     @property
+    def fingerprint(self) -> str:
+        """What the author wrote, without trace headers (mailproc.fingerprint)."""
+        return fingerprint(self.raw)
+
+    @property
     def key(self) -> str:
-        """The exactly-once key: ids are stable across re-deliveries, hashes are the fallback."""
-        return self.message_id if self.message_id else "sha256:" + self.content_hash
+        """The exactly-once key: ids are stable across re-deliveries; without one, the
+        fingerprint, which a second delivery with other trace headers shares."""
+        return self.message_id if self.message_id else "sha256:" + self.fingerprint
 
 
 class _Leaf(NamedTuple):
@@ -134,6 +149,15 @@ class _Leaf(NamedTuple):
 class _Headers(NamedTuple):
     values: dict[str, list[str]]
     addresses: dict[str, list[Address]]
+
+
+def parse_head(raw: bytes) -> InboundMail:
+    """Only the header block (of at most 256 KiB): for a mail too large to parse whole, whose
+    sender, subject and Message-ID still name it in quarantine. `raw` stays the whole mail."""
+    head = raw[:_MAX_HEAD]
+    end = re.search(rb"\r?\n\r?\n", head)
+    mail = parse_mail(head[: end.start()] + b"\r\n\r\n" if end else head)
+    return replace(mail, raw=raw)
 
 
 def parse_mail(raw: bytes) -> InboundMail:
@@ -178,14 +202,25 @@ def _parse(raw: bytes, defects: list[str]) -> Message:
         defects.append("blank lines before the header block; skipped them")
     if not _HEADER_START.match(data):
         raise MailError("no header block: the first line is not a header field")
+    if len(_MULTIPART.findall(data)) > _MAX_MULTIPARTS:
+        defects.append(f"more than {_MAX_MULTIPARTS} multipart parts; kept the body as text")
+        return _headers_only(data)
     try:
-        msg = email.message_from_bytes(data, policy=policy.default)
+        msg: Message = email.message_from_bytes(data, policy=policy.default)
     except Exception as exc:  # RecursionError on hostile nesting, or a stdlib parser bug
         defects.append(f"MIME structure unparseable ({type(exc).__name__}); kept body as text")
-        try:
-            msg = BytesParser(policy=policy.default).parsebytes(data, headersonly=True)
-        except Exception as exc2:
-            raise MailError(f"unparseable header block ({type(exc2).__name__})") from exc2
+        msg = _headers_only(data)
+    if not len(msg):
+        raise MailError("no header block: no header fields found")
+    return msg
+
+
+def _headers_only(data: bytes) -> Message:
+    """The header block parsed, the body kept as one text part."""
+    try:
+        msg = BytesParser(policy=policy.default).parsebytes(data, headersonly=True)
+    except Exception as exc:
+        raise MailError(f"unparseable header block ({type(exc).__name__})") from exc
     if not len(msg):
         raise MailError("no header block: no header fields found")
     return msg
@@ -231,7 +266,12 @@ def _decode_unstructured(name: str, value: str, defects: list[str]) -> str:
 
 
 def _decode_addresses(name: str, value: str, defects: list[str]) -> tuple[str, list[Address]]:
-    """Use the policy's strict parser; fall back to getaddresses when it fails."""
+    """Use the policy's strict parser; fall back to getaddresses when it fails.
+
+    The fallback reads the structure from the undecoded value and decodes only the display
+    names: decoded first, an encoded name holding a line break and an address would be taken
+    for the address ('=?utf-8?q?x=0D=0Aevil@x?= <real@example.org>' is from real@…).
+    """
     try:
         header: Any = policy.default.header_factory(name, value)
         text = _fix_surrogates(str(header))
@@ -241,7 +281,9 @@ def _decode_addresses(name: str, value: str, defects: list[str]) -> tuple[str, l
         text, found = _decode_loose(value), []
     else:
         defects.extend(f"header {name}: {_describe(d)}" for d in header.defects)
-    if not any(a.email for a in found) and "@" in text:
+    if not any(a.email for a in found) and "@" in value:
+        found = [_address(_decode_loose(n), e) for n, e in getaddresses([value])]
+    if not any(a.email for a in found) and "@" in text and not _LINEBREAK.search(text):
         found = [_address(n, e) for n, e in getaddresses([text])]
     return text, [a for a in found if a.name or a.email]
 
@@ -252,7 +294,9 @@ def _address(name: str, addr_spec: str) -> Address:
     if not _ADDR_SPEC.fullmatch(addr):
         salvaged = _ADDR_TOKEN.search(addr) if len(addr) <= _MAX_SALVAGE else None
         addr = salvaged.group() if salvaged else ""
-    return Address(name=_clean(_fix_surrogates(name)), email=addr)
+    if len(addr) > _MAX_ADDRESS:
+        addr = ""
+    return Address(name=_clean(_fix_surrogates(name))[:200], email=addr)
 
 
 def _decode_loose(value: str) -> str:
@@ -266,7 +310,7 @@ def _decode_loose(value: str) -> str:
 def _message_id(value: str) -> str | None:
     match = _ANGLE_ID.search(value)
     found = "".join(match.group(1).split()) if match else value.strip()
-    return found or None
+    return found if found and len(found) <= _MAX_ID else None
 
 
 def _message_ids(values: list[str]) -> tuple[str, ...]:
@@ -276,7 +320,7 @@ def _message_ids(values: list[str]) -> tuple[str, ...]:
         bracketed = _ANGLE_ID.findall(value)
         tokens = bracketed if bracketed else [t for t in value.split() if "@" in t]
         ids.extend("".join(t.split()).strip(",;") for t in tokens)
-    return tuple(dict.fromkeys(i for i in ids if i))
+    return tuple(dict.fromkeys(i for i in ids if i and len(i) <= _MAX_ID))
 
 
 def _date(value: str | None, defects: list[str]) -> datetime | None:
@@ -469,7 +513,7 @@ def _filename(part: Message, defects: list[str]) -> str:
     if "=?" in name:
         name = _decode_loose(name)
     name = name.replace("\\", "/").rsplit("/", 1)[-1]
-    return _clean(name).lstrip(".").strip()
+    return _BIDI.sub("", _clean(name)).lstrip(".").strip()[:255]
 
 
 def _message_bytes(part: Message, defects: list[str]) -> bytes:

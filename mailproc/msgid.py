@@ -17,7 +17,7 @@ import base64
 import hashlib
 import hmac
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 PREFIX = "mp1"
 _LOCAL = re.compile(rf"^{PREFIX}\.(\d{{1,12}})\.[a-z2-7]{{8}}\.[a-z0-9]{{1,16}}\.([a-z2-7]{{16}})$")
@@ -29,6 +29,7 @@ class SignedRef:
 
     incident: int
     valid: bool
+    recipient_tag: str = field(default="", compare=False)  # of the address it was sent to
 
 
 def make_message_id(key: bytes, incident: int, recipient: str, nonce: str, domain: str) -> str:
@@ -45,7 +46,8 @@ def read_message_id(key: bytes, message_id: str) -> SignedRef | None:
         return None
     body = local.rpartition(".")[0]
     expected = _b32(_mac(key, body, domain.lower()), 10)
-    return SignedRef(int(match.group(1)), hmac.compare_digest(expected, match.group(2)))
+    valid = hmac.compare_digest(expected, match.group(2))
+    return SignedRef(int(match.group(1)), valid, body.split(".")[2])
 
 
 def recipient_tag(key: bytes, recipient: str) -> str:

@@ -68,6 +68,7 @@ class Occasion:
     known_errors: tuple[ProblemFacts, ...] = ()
     problem: ProblemFacts | None = None
     escalation: Mapping[str, Any] | None = field(default=None)
+    alert: Mapping[str, Any] | None = field(default=None)
 
 
 def when(moment: datetime | None) -> str:
@@ -103,6 +104,7 @@ def build_context(
         "commands": [_command(line) for line in occasion.commands],
         "known_errors": [_problem(p) for p in occasion.known_errors],
         "escalation": dict(occasion.escalation) if occasion.escalation else None,
+        "alert": dict(occasion.alert) if occasion.alert else None,
         "now": when(occasion.now),
     }
 
@@ -277,6 +279,7 @@ def sample_occasion(
         known_errors=(SAMPLE_PROBLEM,) if kind is NoticeKind.ACKNOWLEDGMENT else (),
         problem=SAMPLE_PROBLEM if kind is NoticeKind.PROBLEM_RESOLVED else None,
         escalation=_SAMPLE_ESCALATION if kind is NoticeKind.ESCALATION else None,
+        alert=_SAMPLE_ALERT if kind is NoticeKind.ALERT else None,
     )
 
 
@@ -285,6 +288,13 @@ _SAMPLE_ESCALATION = {
     "target": "resolution",
     "reason": "75% of the resolution time used",
     "due": "2026-11-23 10:00 UTC",
+}
+_SAMPLE_ALERT = {
+    "scope": "everyone",
+    "count": 300,
+    "limit": 300,
+    "reason": "300 acknowledgments and transcripts in the last hour (limit 300 an hour, "
+    "limits.replies_per_hour)",
 }
 _SAMPLE_CAUSES: dict[NoticeKind, Happening] = {
     NoticeKind.NEW_INCIDENT: Happening(EventKind.CREATED, _created("general", "")),
@@ -307,12 +317,14 @@ def sample_recipient(role: str, facts: IncidentFacts, settings: Settings) -> Rec
     """Someone in that role on the sample incident, so reply instructions come out as real."""
     service = settings.services[facts.service]
     person = settings.people.get(facts.assignee) if facts.assignee else None
+    admins = [p.email for p in settings.people.values() if p.role is Role.ADMIN]
     emails = {
         Party.REPORTER: facts.reporter,
         Party.SENDER: facts.reporter,
         Party.ASSIGNEE: person.email if person else None,
         Party.TEAM: service.team,
         Party.FIRST_LINE: service.first_line,
+        Party.ADMINS: admins[0] if admins else None,
     }
     email = emails.get(Party(role)) if role in emails else None
     name = facts.reporter_name if email == facts.reporter else (facts.assignee or "")

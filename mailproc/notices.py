@@ -33,6 +33,7 @@ DEFAULT_RECIPIENTS: Mapping[NoticeKind, tuple[str, ...]] = {
     NoticeKind.TRANSCRIPT: (Party.SENDER,),
     NoticeKind.ESCALATION: (Party.TEAM,),
     NoticeKind.PROBLEM_RESOLVED: (Party.REPORTER,),
+    NoticeKind.ALERT: (Party.ADMINS,),
 }
 
 # One mail, one notice per person: the first of these kinds that concerns them.
@@ -67,6 +68,7 @@ class Parties:
     team: str | None
     first_line: str | None
     sender: Person
+    admins: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -122,6 +124,8 @@ def _people(entry: str, parties: Parties) -> list[Person]:
     }
     if entry == Party.WATCHERS:
         return [Person(email) for email in parties.watchers]
+    if entry == Party.ADMINS:
+        return [Person(email) for email in parties.admins]
     if entry in single:
         person = single[Party(entry)]
         return [person] if person else []

@@ -15,7 +15,7 @@ from __future__ import annotations
 import base64
 import logging
 import secrets
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -23,7 +23,7 @@ from typing import Any
 from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
 
-from mailproc import db
+from mailproc import breaker, db, undeliverable
 from mailproc.automail import detect, suppresses_replies
 from mailproc.config import Settings
 from mailproc.known_errors import matching_known_errors
@@ -56,6 +56,7 @@ from mailproc.outgoing import (
     letter_to_json,
     tagged_subject,
 )
+from mailproc.reply_token import reply_address
 from mailproc.slastore import history
 from mailproc.subject import BadCommand, Command
 from mailproc.templates import Rendered, TemplateProblem, Templates, folder_of
@@ -66,6 +67,7 @@ from mailproc.workflow import Decision, Happening
 log = logging.getLogger(__name__)
 SYSTEM = Person("mailproc", "mailproc")
 PENDING, SENT, FAILED = "pending", "sent", "failed"
+SUPPRESSED = "suppressed"  # never sent, and why is in `error` (undeliverable, storm breaker)
 _ANSWERS = (NoticeKind.ACKNOWLEDGMENT, NoticeKind.TRANSCRIPT)
 
 
@@ -104,6 +106,7 @@ class Change:
     commands: tuple[Command | BadCommand, ...] = ()
     decision: Decision | None = None
     sender_accepted: bool = True  # a stranger's mail gets no transcript (no backscatter)
+    unanswered: str | None = None  # why the sender gets no acknowledgment or transcript
     known: Known | None = None
     rows: db.Rows | None = None  # the caller writes the notices' rows with its own
 
@@ -124,7 +127,7 @@ class Outbox:
         parties = parties_of(session, incident, change.actor, settings, watchers)
         notices = change_notices(change.happenings, parties, settings, incident.service)
         lines: tuple[CommandLine, ...] = ()
-        if answerable(change.mail, settings):
+        if change.unanswered is None and answerable(change.mail, settings):
             if change.created:
                 ack = direct_notices(NoticeKind.ACKNOWLEDGMENT, parties, settings, incident.service)
                 notices = ack + notices
@@ -136,6 +139,8 @@ class Outbox:
                 )
         if not notices:
             return 0
+        answers = [n.recipient.email for n in notices if n.kind in _ANSWERS]
+        held, trips = breaker.screen(session, settings, answers, change.now)
         facts = incident_facts(session, incident, known)
         errors: tuple[ProblemFacts, ...] = ()
         if any(n.kind is NoticeKind.ACKNOWLEDGMENT for n in notices):
@@ -143,7 +148,32 @@ class Outbox:
         occasion = Occasion(change.actor, change.now, change.happenings, lines, errors)
         trigger = change.mail.message_id if change.mail else None
         new = known is not None and known.new
-        return self._write(session, facts, notices, occasion, trigger, new, change.rows)
+        hold = {(kind, email): why for email, why in held.items() for kind in _ANSWERS}
+        written = self._write(session, facts, notices, occasion, trigger, new, change.rows, hold)
+        for trip in trips:
+            written += self._alert(session, facts, parties, trip, change)
+        return written
+
+    def _alert(
+        self,
+        session: Session,
+        facts: IncidentFacts,
+        parties: Parties,
+        trip: breaker.Trip,
+        change: Change,
+    ) -> int:
+        """Tell the administrators, once per opening, that a breaker stopped the answers."""
+        log.warning("storm breaker open for %s: %s", trip.scope, trip.describe())
+        notices = direct_notices(NoticeKind.ALERT, parties, self.settings, facts.service)
+        alert = {
+            "scope": "everyone" if trip.scope == breaker.ALL else trip.scope,
+            "count": trip.count,
+            "limit": trip.limit,
+            "reason": trip.describe(),
+        }
+        occasion = Occasion(SYSTEM, change.now, alert=alert)
+        new = change.known is not None and change.known.new
+        return self._write(session, facts, notices, occasion, None, new, change.rows)
 
     def queue_escalation(
         self,
@@ -207,16 +237,26 @@ class Outbox:
         trigger: str | None,
         new: bool = False,
         pending: db.Rows | None = None,
+        hold: Mapping[tuple[NoticeKind, str], str] | None = None,
     ) -> int:
         """`new`: the incident was opened by the trigger mail, so it is the thread's root and
-        nobody has had mail about it yet. `pending`: the caller's rows, written with them."""
+        nobody has had mail about it yet. `pending`: the caller's rows, written with them.
+        Held notices (an open breaker: `hold`; an undeliverable address) become suppressed
+        rows that say why, so `incidents show` tells who was not told."""
+        emails = [n.recipient.email for n in notices]
+        dead = undeliverable.marks(session, emails)
         if new:
             root, last = trigger, {}
         else:
             root = _root(session, facts.number) or trigger
-            last = _last_sent(session, facts.number, [n.recipient.email for n in notices])
+            last = _last_sent(session, facts.number, emails)
         rows = pending if pending is not None else db.Rows()
         for notice in notices:
+            why = (hold or {}).get((notice.kind, notice.recipient.email))
+            mark = dead.get(notice.recipient.email)
+            if why is not None or mark is not None:
+                rows.add(db.Outbox, **self._suppressed(facts, notice, occasion, why or _text(mark)))
+                continue
             thread = (root, last.get(notice.recipient.email), trigger)
             row = self._row(facts, notice, occasion, thread)
             rows.add(db.Outbox, **row)
@@ -224,6 +264,31 @@ class Outbox:
         if pending is None:
             rows.write(session)
         return len(notices)
+
+    def _suppressed(
+        self, facts: IncidentFacts, notice: Notice, occasion: Occasion, why: str
+    ) -> dict[str, Any]:
+        email = notice.recipient.email
+        log.info("INC-%d: %s to %s suppressed: %s", facts.number, notice.kind, email, why)
+        sender = self._sender(facts.service)
+        return {
+            "incident_id": facts.number,
+            "kind": notice.kind.value,
+            "recipient": email,
+            "envelope_from": sender,
+            "message_id": self._message_id(facts.number, email, sender),
+            "subject": "",
+            "letter": None,
+            "status": SUPPRESSED,
+            "attempts": 0,
+            "created_at": occasion.now,
+            "next_attempt_at": occasion.now,
+            "error": why,
+        }
+
+    def _sender(self, service: str) -> str:
+        notifications = self.settings.notifications
+        return notifications.from_address or self.settings.support_address_of(service)
 
     def _row(
         self,
@@ -235,9 +300,7 @@ class Outbox:
         """The outbox row (its values) of one notice, rendered; failed with the reason when
         a template or an address is wrong."""
         email = notice.recipient.email
-        sender = self.settings.notifications.from_address or self.settings.support_address_of(
-            facts.service
-        )
+        sender = self._sender(facts.service)
         message_id = self._message_id(facts.number, email, sender)
         row: dict[str, Any] = {
             "incident_id": facts.number,
@@ -256,7 +319,7 @@ class Outbox:
             rendered = self.templates.render(notice.kind, facts.service, context)
             subject = tagged_subject(rendered.subject, facts.number)
             head = Head(subject, sender, message_id, occasion.now)
-            letter = self._letter(head, rendered, notice, facts.service, thread)
+            letter = self._letter(head, rendered, notice, facts, thread)
             check_addresses(letter)
             return row | {"subject": subject, "letter": letter_to_json(letter)}
         except (TemplateProblem, ValueError) as exc:
@@ -273,7 +336,7 @@ class Outbox:
         head: Head,
         rendered: Rendered,
         notice: Notice,
-        service: str,
+        facts: IncidentFacts,
         thread: tuple[str | None, str | None, str | None],
     ) -> Letter:
         """Threading: the parent is our last mail to this person, else the mail being answered,
@@ -288,7 +351,12 @@ class Outbox:
             from_address=head.sender,
             to_name=notice.recipient.name,
             to_address=notice.recipient.email,
-            reply_to=self.settings.support_address_of(service),
+            reply_to=reply_address(  # the recipient's token: their replies prove who they are
+                self.settings.signing_key,
+                self.settings.support_address_of(facts.service),
+                facts.number,
+                notice.recipient.email,
+            ),
             message_id=head.message_id,
             in_reply_to=previous or trigger or root,
             references=tuple(r for r in thread if r),
@@ -330,6 +398,7 @@ def parties_of(
         team=service.team,
         first_line=service.first_line,
         sender=actor,
+        admins=settings.admin_addresses,
     )
 
 
@@ -379,6 +448,10 @@ def _role_of(address: str, parties: Parties) -> str:
     return next((str(role) for role, email in roles.items() if email == address), address)
 
 
+def _text(mark: undeliverable.Mark | None) -> str:
+    return mark.describe() if mark is not None else ""
+
+
 def _description(change: Change) -> str:
     for happening in change.happenings:
         if happening.kind is EventKind.CREATED:
@@ -397,6 +470,7 @@ _LAST_SENT = (
     .where(
         db.Outbox.incident_id == bindparam("incident"),
         db.Outbox.recipient.in_(bindparam("recipients", expanding=True)),
+        db.Outbox.status != SUPPRESSED,  # never sent: no mail client knows it
     )
     .order_by(db.Outbox.id)
 )

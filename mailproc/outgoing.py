@@ -27,6 +27,7 @@ _WRITE = _POLICY.clone(refold_source="none")  # keep our pre-folded threading he
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]+")
 _SPACES = re.compile(r"\s+")
 _ADDRESS = re.compile(r"^[^\s@<>()\[\],;:\\\"]{1,64}@[A-Za-z0-9.-]{1,255}$")
+_PLAIN_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9 -]*")  # words only: nothing to quote
 _ID = re.compile(r"^[\x21-\x3b\x3d\x3f-\x7e]{1,900}$")  # printable ASCII without < > and space
 MAX_SUBJECT = 300
 
@@ -77,8 +78,11 @@ def check_addresses(letter: Letter) -> None:
 
 
 def one_line(text: str, limit: int = MAX_SUBJECT) -> str:
-    """Header-safe text: no line breaks or control characters, spaces collapsed."""
-    return _SPACES.sub(" ", _CONTROL.sub(" ", text)).strip()[:limit]
+    """Header-safe text: no line breaks or control characters, spaces collapsed, and nothing
+    that looks like an RFC 2047 encoded word: the header machinery would decode '=?…?=' in a
+    name or subject — a CR encoded in it included — instead of quoting it."""
+    flat = _SPACES.sub(" ", _CONTROL.sub(" ", text)).replace("=?", "= ?").strip()
+    return flat[:limit].strip()
 
 
 def tagged_subject(subject: str, number: int) -> str:
@@ -95,8 +99,8 @@ def compose(letter: Letter) -> bytes:
     """The mail as it goes on the wire. Raises ValueError for an address we cannot write."""
     check_addresses(letter)
     msg = EmailMessage(policy=_POLICY)
-    msg["From"] = Address(one_line(letter.from_name), addr_spec=letter.from_address)
-    msg["To"] = Address(one_line(letter.to_name), addr_spec=letter.to_address)
+    msg.set_raw("From", _mailbox(letter.from_name, letter.from_address))
+    msg.set_raw("To", _mailbox(letter.to_name, letter.to_address))
     msg["Reply-To"] = Address(addr_spec=letter.reply_to)
     _subject(msg, one_line(letter.subject))
     msg["Date"] = format_datetime(letter.date)
@@ -109,6 +113,19 @@ def compose(letter: Letter) -> bytes:
     if letter.html is not None:
         msg.add_alternative(letter.html, subtype="html")
     return msg.as_bytes(policy=_WRITE)
+
+
+def _mailbox(name: str, address: str) -> str:
+    """`name <address>`, written by us: a short name of plain words as is, any other as
+    encoded words. The standard library's folder drops the quotes of a long name with a colon
+    or comma in it, which turns a name like 'x…x:evil@example.net,' into a group with another
+    recipient."""
+    name = one_line(name, 200)
+    if not name:
+        return address
+    if _PLAIN_NAME.fullmatch(name) and len(name) <= 40:
+        return f"{name} <{address}>"
+    return f"{Header(name, 'utf-8', header_name='From').encode(chr(10))} <{address}>"
 
 
 def _subject(msg: EmailMessage, subject: str) -> None:

@@ -52,6 +52,8 @@ def notification_line(n: NotificationView) -> str:
         fate = f"sent {when(n.sent_at)}"
     elif n.status == "failed":
         fate = f"failed: {n.error}"
+    elif n.status == "suppressed":
+        fate = f"suppressed: {n.error}"
     elif n.attempts:
         fate = f"pending, {n.attempts} attempt(s), last: {n.error}"
     else:
@@ -96,6 +98,16 @@ _DESCRIBE: dict[str, Callable[[dict[str, Any]], str]] = {
     "escalated": lambda d: (
         f"escalated: {d['target']} level {d['level']} ({d['reason']}) to "
         f"{', '.join(d['to']) or 'nobody (no recipient configured)'}"
+    ),
+    "automatic_mail": lambda d: f"automatic mail ({d['kind']}: {d['reason']}), not applied",
+    "bounced": lambda d: (
+        f"{d['notice'] or 'a notification'} to {d['recipient']} bounced: {d['status']} "
+        f"{d['diagnostic']}".rstrip()
+        + (" (address marked undeliverable)" if d.get("permanent") else " (temporary)")
+    ),
+    "rate_limited": lambda d: (
+        f"not acknowledged: {d['count']} new incidents from {d['sender']} within an hour "
+        f"(limit {d['limit']})"
     ),
 }
 

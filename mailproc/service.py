@@ -23,10 +23,12 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError, InterfaceError, OperationalError
 from sqlalchemy.orm import Session
 
-from mailproc import db
+from mailproc import automatic_mail, db, message_keys
+from mailproc.breaker import Throttle, sender_throttle
 from mailproc.config import Settings
-from mailproc.intents import NewIncident, Reply, actor_of, classify
-from mailproc.mail import InboundMail, MailError, parse_mail
+from mailproc.fingerprint import fingerprint
+from mailproc.intents import NewIncident, Reply, classify, verified_actor
+from mailproc.mail import InboundMail, MailError, parse_head, parse_mail
 from mailproc.msgid import read_message_id
 from mailproc.notices import Person
 from mailproc.outbox import Change, Known, Outbox
@@ -83,6 +85,8 @@ class Outcome:
     summary: str = ""
     quarantined: bool = False  # settle into the quarantine folder (also for a duplicate of one)
     sender: str = ""
+    automatic: bool = False  # a robot's mail, kept unanswered: settle where automatic mail goes
+    stored: bool = True  # False only when even quarantining failed: keep the mail at the source
 
 
 class Desk:
@@ -165,10 +169,21 @@ class Desk:
 
     def _guarded(self, raw: bytes, origin: Origin, transaction: Transaction) -> Outcome:
         with _store_errors():
-            return self._handle(raw, origin, transaction)
+            try:
+                return self._handle(raw, origin, transaction)
+            except (OperationalError, InterfaceError):
+                raise
+            except Exception as exc:  # even quarantining failed: a bug, but the mail must not
+                log.exception("could not store a mail even in quarantine")  # block the others
+                reason = f"not stored: internal error: {type(exc).__name__}: {exc}"[:2000]
+                key = f"sha256:{hashlib.sha256(raw).hexdigest()}"
+                return Outcome(Disposition.QUARANTINED, key, None, reason, True, stored=False)
 
     def _handle(self, raw: bytes, origin: Origin, transaction: Transaction) -> Outcome:
         now = self.clock()
+        limit = self.settings.limits.max_message_bytes
+        if len(raw) > limit:
+            return self._oversized(raw, origin, now, limit, transaction)
         try:
             mail = parse_mail(raw)
         except MailError as exc:
@@ -178,7 +193,7 @@ class Desk:
                 return self._apply(session, mail, origin, now)
         except IntegrityError:
             with transaction() as session:
-                prior = _prior(session, mail.key)
+                prior = _claimed(session, mail)
             if prior is not None:  # another process claimed the key first
                 return prior
             log.exception("integrity error on %s", mail.key)
@@ -202,10 +217,15 @@ class Desk:
     ) -> Outcome:
         """Keep a mail that cannot be applied, with the reason, so nothing is lost."""
         digest = hashlib.sha256(raw).hexdigest()
-        key = mail.key if mail else f"sha256:{digest}"
+        key = f"sha256:{digest}"
         sender = mail.sender.email if mail and mail.sender else ""
         with transaction() as session:
-            prior = _prior(session, key)
+            duplicate = True  # under the hash of its bytes: the same bytes again
+            if mail is not None:  # under the key it would have had, reused Message-IDs told
+                found = message_keys.claim(session, mail)
+                key, duplicate = found.key, found.duplicate
+                reason = "; ".join(filter(None, (reason, found.note)))
+            prior = _prior(session, key) if duplicate else None
             if prior is not None:
                 return prior
             session.add(
@@ -213,6 +233,7 @@ class Desk:
                     key=key,
                     message_id=mail.message_id if mail else None,
                     content_hash=digest,
+                    fingerprint=fingerprint(raw),
                     sender=sender,
                     subject=mail.subject if mail else "",
                     source=origin.source,
@@ -223,6 +244,18 @@ class Desk:
                 )
             )
         return Outcome(Disposition.QUARANTINED, key, None, reason, True, sender)
+
+    def _oversized(
+        self, raw: bytes, origin: Origin, now: datetime, limit: int, transaction: Transaction
+    ) -> Outcome:
+        """Not parsed (the parser's time and memory grow with it), but stored whole: the
+        database may be the only copy (`ingest -` from an MTA), and nothing is lost."""
+        reason = f"too large: {len(raw)} bytes, over limits.max_message_bytes ({limit})"
+        try:
+            head: InboundMail | None = parse_head(raw)
+        except MailError:
+            head = None
+        return self._quarantine(raw, origin, reason, now, head, transaction)
 
     def close_timed_out(self) -> list[int]:
         """Close incidents left in a status with `auto_close_days` (e.g. Resolved, awaiting the
@@ -274,22 +307,34 @@ class Desk:
         return SlaBook(self.settings)
 
     def _apply(self, session: Session, mail: InboundMail, origin: Origin, now: datetime) -> Outcome:
-        message = _claim(session, mail, origin, now)  # a concurrent twin now waits
+        message, key = _claim_key(session, mail, origin, now)  # a concurrent twin now waits
         if message is None:
-            prior = _prior(session, mail.key)
-            assert prior is not None, f"{mail.key} claimed but not found"
+            prior = _prior(session, key)
+            assert prior is not None, f"{key} claimed but not found"
             return prior
         subject = parse_subject(mail.subject, self.settings.language)
         found = _thread(session, mail, subject.incident, self.settings)
+        automatic = automatic_mail.screened(mail, self.settings)
+        if automatic is not None:  # kept and recorded, never applied nor answered
+            sender = mail.sender.email if mail.sender else ""
+            note = message_keys.reuse_note(mail) if key != mail.key else None
+            stored = automatic_mail.Stored(message, sender, now, note)
+            number, summary = automatic_mail.keep(
+                session, self.settings, mail, automatic, stored, found
+            )
+            return Outcome(
+                Disposition.PROCESSED, key, number, summary, sender=sender, automatic=True
+            )
         view = _view(session, found) if found else None
         participants = _participants(session, found.id) if found else frozenset()
         intent = classify(mail, subject, view, participants, self.settings, now, origin.service)
-        actor = actor_of(mail, self.settings)
+        actor = verified_actor(mail, self.settings, found.id if found else None)
         apply = _Apply(self.settings, session, message, actor, now, mail, self.outbox, self.sla)
         apply.attachments(mail)
         if found is not None and view is not None:
             apply.watchers[found.id], apply.problems[found.id] = participants, view.problems
         if isinstance(intent, NewIncident):
+            apply.throttle = sender_throttle(session, self.settings, actor.email, now)
             incident, summary = apply.new_incident(intent)
         else:
             assert found is not None and view is not None
@@ -298,9 +343,7 @@ class Desk:
         apply.write()
         _save_incident(session, incident)
         _SETTLED(session, pk=message, incident=incident.id, outcome=Disposition.PROCESSED.value)
-        return Outcome(
-            Disposition.PROCESSED, mail.key, incident.id, summary, sender=apply.actor.email
-        )
+        return Outcome(Disposition.PROCESSED, key, incident.id, summary, sender=apply.actor.email)
 
 
 @dataclass
@@ -322,6 +365,7 @@ class _Apply:
     problems: dict[int, frozenset[int]] = field(default_factory=dict)
     created: set[int] = field(default_factory=set)
     rows: db.Rows = field(default_factory=db.Rows)  # written when the mail is done
+    throttle: Throttle | None = None  # the sender is over the new-incident limit
 
     def add(self, model: type[db.Base], **values: Any) -> None:
         self.rows.add(model, **values)
@@ -375,6 +419,9 @@ class _Apply:
             self._event(intent.follow_up_of, EventKind.FOLLOW_UP, {"incident": incident.id})
         self._event(incident.id, EventKind.CREATED, detail)
         summary = f"created INC-{incident.id} in {incident.service}"
+        if self.throttle is not None:
+            self._event(incident.id, EventKind.RATE_LIMITED, self.throttle.detail)
+            summary += f" (not acknowledged: {self.throttle.reason})"
         decision = None
         if intent.commands:
             decision = decide(
@@ -467,6 +514,7 @@ class _Apply:
             commands=commands,
             decision=decision,
             sender_accepted=accepted,
+            unanswered=self.throttle.reason if self.throttle else None,
             known=self.known(incident.id),
             rows=self.rows,
         )
@@ -492,9 +540,10 @@ class _Apply:
         mail = self.mail
         if mail.message_id:
             self.add(db.ThreadRef, message_id=mail.message_id, incident_id=incident_id)
-        addresses = {a.email for a in (*mail.to, *mail.cc) if a.email}
+        own = self.settings.is_own  # support+INC-4.<token>@… too
+        addresses = {a.email for a in (*mail.to, *mail.cc) if a.email and not own(a.email)}
         known = self.known(incident_id).watchers
-        fresh = addresses - known - self.settings.own_addresses
+        fresh = addresses - known
         for email in sorted(fresh):
             self.add(db.Participant, incident_id=incident_id, email=email)
         self.watchers[incident_id] = known | fresh
@@ -584,10 +633,24 @@ def _prior(session: Session, key: str) -> Outcome | None:
         return None
     quarantined = row.outcome == Disposition.QUARANTINED.value
     summary = f"already {row.outcome}"
-    return Outcome(Disposition.DUPLICATE, key, row.incident_id, summary, quarantined, row.sender)
+    automatic = row.outcome == automatic_mail.AUTOMATIC
+    return Outcome(
+        Disposition.DUPLICATE, key, row.incident_id, summary, quarantined, row.sender, automatic
+    )
 
 
-_NO_SLA_EFFECT = {EventKind.REPLY_NOT_APPLIED, EventKind.COMMAND_REJECTED, EventKind.FOLLOW_UP}
+def _claimed(session: Session, mail: InboundMail) -> Outcome | None:
+    """The outcome of the delivery that claimed this mail's key first, if one did."""
+    found = message_keys.claim(session, mail)
+    return _prior(session, found.key) if found.duplicate else None
+
+
+_NO_SLA_EFFECT = {
+    EventKind.REPLY_NOT_APPLIED,
+    EventKind.COMMAND_REJECTED,
+    EventKind.FOLLOW_UP,
+    EventKind.RATE_LIMITED,
+}
 
 
 def _timed_statuses(settings: Settings) -> list[tuple[str, str, float]]:
@@ -605,18 +668,35 @@ def _command_summary(decision: Decision) -> str:
     return f"; applied {' '.join(decision.applied)}" if decision.applied else ""
 
 
-def _claim(session: Session, mail: InboundMail, origin: Origin, now: datetime) -> int | None:
-    """Insert the mail's row under its exactly-once key, whose unique index is the claim; None
-    when the key is taken: the mail was applied before (or by a twin that just committed)."""
+def _claim_key(
+    session: Session, mail: InboundMail, origin: Origin, now: datetime
+) -> tuple[int | None, str]:
+    """The mail's row and the key it is stored under: its own (Message-ID or fingerprint),
+    else — when another mail holds that Message-ID (mailproc.message_keys) — its content key.
+    No row: this mail was applied before under that key."""
+    claimed = _claim(session, mail, origin, now, mail.key, None)
+    if claimed is not None or not message_keys.reused(session, mail):
+        return claimed, mail.key
+    key = message_keys.content_key(mail)
+    return _claim(session, mail, origin, now, key, message_keys.reuse_note(mail)), key
+
+
+def _claim(
+    session: Session, mail: InboundMail, origin: Origin, now: datetime, key: str, note: str | None
+) -> int | None:
+    """Insert the mail's row under the key, whose unique index is the claim; None when the key
+    is taken: the mail was applied before (or by a twin that just committed)."""
     inserted = _CLAIM[session.get_bind().dialect.name](
         session,
-        key=mail.key,
+        key=key,
         message_id=mail.message_id,
         content_hash=mail.content_hash,
+        fingerprint=mail.fingerprint,
         sender=mail.sender.email if mail.sender else "",
         subject=mail.subject,
         source=origin.source,
         outcome="pending",
+        reason=note,
         received_at=now,
         raw=mail.raw,
     )

@@ -95,6 +95,9 @@ class EventKind(StrEnum):
     FOLLOW_UP = "follow_up"
     ACKNOWLEDGED = "acknowledged"  # [ACK]: the escalation ladders escalated so far stop
     ESCALATED = "escalated"  # an SLA escalation level was mailed
+    AUTOMATIC_MAIL = "automatic_mail"  # an auto-reply or other robot's mail, kept, not applied
+    BOUNCED = "bounced"  # one of our notifications came back undelivered
+    RATE_LIMITED = "rate_limited"  # a sender opened too many incidents: not acknowledged
 
 
 class NoticeKind(StrEnum):
@@ -113,6 +116,7 @@ class NoticeKind(StrEnum):
     TRANSCRIPT = "transcript"
     ESCALATION = "escalation"
     PROBLEM_RESOLVED = "problem_resolved"
+    ALERT = "alert"  # to the administrators: the storm breaker opened
 
 
 class Party(StrEnum):
@@ -124,3 +128,4 @@ class Party(StrEnum):
     TEAM = "team"
     FIRST_LINE = "first_line"
     SENDER = "sender"  # whoever sent the mail being answered
+    ADMINS = "admins"  # the people with role admin

@@ -36,10 +36,15 @@ class IncidentView:
 
 @dataclass(frozen=True, slots=True)
 class Actor:
-    """The sender of a mail, and the configured person behind that address if any."""
+    """The sender of a mail, and the configured person behind that address if any.
+
+    `unproven` says why the address is not authenticated (mailproc.command_auth); then every
+    command is refused, whatever the sender's rights. None: the shell vouches for it.
+    """
 
     email: str
     person: str | None = None
+    unproven: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -119,7 +124,7 @@ def kind_of(view: IncidentView, settings: Settings) -> StatusKind:
 def _apply(
     view: IncidentView, cmd: Command, actor: Actor, settings: Settings, problems: frozenset[int]
 ) -> tuple[IncidentView, list[Happening]] | Refusal:
-    denied = _permission(view, cmd, actor, settings)
+    denied = _permission(view, cmd, actor, settings) or actor.unproven
     if denied:
         return Refusal(cmd.text, denied)
     if cmd.verb is Verb.ACK:

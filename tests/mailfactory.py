@@ -1,13 +1,20 @@
-"""Build test mails as bytes, the way mail clients shape them."""
+"""Build test mails as bytes, the way mail clients shape them.
+
+The embedded configuration trusts Authentication-Results from mx.example.com, the demo
+organisation's mail server: mail from its own domain, example.com (the solvers, the team
+addresses), carries that server's dkim=pass verdict, as internal mail signed by the
+organisation's outgoing server would. `authenticated` overrides that either way.
+"""
 
 from __future__ import annotations
 
 import itertools
 from datetime import UTC, datetime
 from email.message import EmailMessage
-from email.utils import format_datetime
+from email.utils import format_datetime, parseaddr
 
 _counter = itertools.count(1)
+TRUSTED_SERVER = "mx.example.com"
 
 
 def make_mail(
@@ -22,8 +29,13 @@ def make_mail(
     date: datetime | None = None,
     attachments: list[tuple[str, str, bytes]] = (),  # type: ignore[assignment]
     headers: dict[str, str] | None = None,
+    authenticated: bool | None = None,
 ) -> bytes:
     msg = EmailMessage()
+    domain = parseaddr(sender)[1].rpartition("@")[2].lower()
+    signed = domain == "example.com" if authenticated is None else authenticated
+    if signed:
+        msg["Authentication-Results"] = f"{TRUSTED_SERVER}; dkim=pass header.d={domain}"
     msg["From"] = sender
     msg["To"] = to
     if cc:

@@ -100,9 +100,20 @@ def cli(ctx: click.Context, config_path: Path | None, log_level: str, log_format
 
 def command() -> click.Group:
     """The whole command tree; subcommand modules import this one, so they join late."""
-    from mailproc.cli import daemon, demo, export, incidents, mail, notify, problems, setup, sla
+    from mailproc.cli import (
+        daemon,
+        demo,
+        export,
+        incidents,
+        mail,
+        notify,
+        problems,
+        safety,
+        setup,
+        sla,
+    )
 
-    for module in (setup, mail, daemon, incidents, problems, export, sla, notify, demo):
+    for module in (setup, mail, daemon, incidents, problems, export, sla, notify, safety, demo):
         for sub in module.COMMANDS:
             cli.add_command(sub)
     return cli

@@ -46,6 +46,7 @@ def ingest(
     desk = Desk(app.settings, app.ready_engine())
     origin = Origin("ingest", service)
     counts = dict.fromkeys(Disposition, 0)
+    unstored = 0
     would = "would be " if dry_run else ""
     try:
         with desk.batches(dry_run) as batcher:
@@ -54,6 +55,7 @@ def ingest(
                     done = [(item.label, handle(item.raw, origin)) for item in group]
                 for label, outcome in done:  # committed: now it may be told
                     counts[outcome.disposition] += 1
+                    unstored += not outcome.stored
                     if outcome.quarantined:
                         click.echo(f"{label}: {would}quarantined: {outcome.summary}", err=True)
                     elif not quiet:
@@ -64,6 +66,8 @@ def ingest(
         fail(f"could not store mail, stopped: {exc}")
     total = ", ".join(f"{n} {d.value}" for d, n in counts.items())
     click.echo(f"{'dry run, nothing stored: ' if dry_run else ''}ingested: {total}", err=True)
+    if unstored:
+        fail(f"{unstored} mail(s) could not be stored, not even in quarantine (see the log)")
 
 
 def batched(items: Iterable[FileMail], size: int) -> Iterator[list[FileMail]]:

@@ -170,7 +170,7 @@ class ImapSource:
             self._settled = set()
             log.debug("%s: logged in; server offers %s", self.name, b" ".join(sorted(self._caps)))
             if not readonly:
-                for folder in (self.config.processed_folder, self.config.quarantine_folder):
+                for folder in self.config.folders:
                     self._ensure_folder(folder)
         self._readonly = readonly
 
@@ -263,6 +263,8 @@ class ImapSource:
     def destination(self, outcome: Outcome) -> str | None:
         if outcome.quarantined:
             return self.config.quarantine_folder
+        if outcome.automatic and self.config.automatic_folder is not None:
+            return self.config.automatic_folder
         return self.config.processed_folder if self.config.settle is Settle.MOVE else None
 
     def describe(self, outcome: Outcome) -> str:

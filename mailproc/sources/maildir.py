@@ -42,7 +42,7 @@ class MaildirSource:
         if not ((self.root / "cur").is_dir() and (self.root / "new").is_dir()):
             raise SourceUnavailable(f"{self.root} is not a Maildir (no cur/ and new/ in it)")
         if not readonly:
-            for folder in (self.config.processed_folder, self.config.quarantine_folder):
+            for folder in self.config.folders:
                 self._make_folder(self._folder(folder))
 
     def close(self, broken: bool = False) -> None:
@@ -95,6 +95,8 @@ class MaildirSource:
     def describe(self, outcome: Outcome) -> str:
         if outcome.quarantined:
             return f"moved to {self.config.quarantine_folder}"
+        if outcome.automatic and self.config.automatic_folder is not None:
+            return f"moved to {self.config.automatic_folder}"
         if self.config.settle is Settle.MOVE:
             return f"moved to {self.config.processed_folder}"
         return "flagged seen"
@@ -115,11 +117,13 @@ class MaildirSource:
         if outcome.quarantined:  # left unread, so a person notices it
             return self._folder(self.config.quarantine_folder) / "cur" / f"{unique}{INFO}{flags}"
         seen = "".join(sorted(set(flags) | {"S"}))
-        folder = (
-            self._folder(self.config.processed_folder)
-            if self.config.settle is Settle.MOVE
-            else self.root
-        )
+        automatic = self.config.automatic_folder if outcome.automatic else None
+        if automatic is not None:
+            folder = self._folder(automatic)
+        elif self.config.settle is Settle.MOVE:
+            folder = self._folder(self.config.processed_folder)
+        else:
+            folder = self.root
         return folder / "cur" / f"{unique}{INFO}{seen}"
 
     def wait(self, wake: Wake) -> None:

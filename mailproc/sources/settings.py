@@ -33,8 +33,17 @@ class _SourceBase(_Frozen):
     settle: Settle = Settle.MOVE
     processed_folder: str = Field(default="Processed", min_length=1)
     quarantine_folder: str = Field(default="Quarantine", min_length=1)
+    # Bounces, auto-replies and list mail, kept apart for an administrator; None: where
+    # processed mail goes (processed_folder, or flagged where it is with settle = "seen")
+    automatic_folder: str | None = Field(default=None, min_length=1)
     poll_seconds: float = Field(default=60, gt=0)
     batch_size: int = Field(default=100, ge=1, le=10_000)
+
+    @property
+    def folders(self) -> tuple[str, ...]:
+        """The folders mail is settled into, created when missing."""
+        extra = (self.automatic_folder,) if self.automatic_folder is not None else ()
+        return (self.processed_folder, self.quarantine_folder, *extra)
 
 
 class ImapSourceConfig(_SourceBase):
@@ -64,8 +73,11 @@ class ImapSourceConfig(_SourceBase):
             self.oauth2_token_file
         ):
             raise ValueError("xoauth2 needs exactly one of oauth2_token_command, oauth2_token_file")
-        if self.folder in (self.processed_folder, self.quarantine_folder):
-            raise ValueError("processed_folder and quarantine_folder must differ from folder")
+        if self.folder in (self.processed_folder, self.quarantine_folder, self.automatic_folder):
+            raise ValueError(
+                "processed_folder and quarantine_folder must differ from folder, and so must "
+                "automatic_folder"
+            )
         return self
 
     @property

@@ -242,6 +242,7 @@ def toml_config(database_url: str, sources: dict[str, dict[str, Any]], **daemon:
         '[services.general]\n[services.email]\ndefault_priority = "P2"',
         '[services.network]\nworkflow = "resolved"',
         '[people.tina]\nemail = "tina@example.com"\nservices = ["email", "general"]',
+        '[security]\ntrusted_authserv_ids = ["mx.example.com"]',
         "[daemon]",
         *_toml_pairs({"backoff_initial_seconds": 0.05, "backoff_max_seconds": 0.3, **daemon}),
     ]

@@ -88,3 +88,18 @@ def test_a_path_that_is_not_a_maildir_fails_the_pass_with_the_reason(sqlite_url,
     settings = make_settings(sqlite_url, {"local": maildir_source(tmp_path / "missing")})
     (result,) = poll_once(settings, {}, [])
     assert not result.ok and "is not a Maildir" in result.text
+
+
+def test_automatic_mail_settles_into_its_own_maildir_folder_in_seen_mode_too(sqlite_url, tmp_path):
+    engine = ready_engine(sqlite_url)
+    root = tmp_path / "Maildir"
+    box = mailbox.Maildir(root, create=True)
+    box.add(make_mail(subject="a person", sender="bob@example.org"))
+    box.add(make_mail(subject="Out of office", headers={"Auto-Submitted": "auto-replied"}))
+    source = maildir_source(root, settle="seen", automatic_folder="Automatic")
+    (result,) = poll_once(make_settings(sqlite_url, {"local": source}), {}, [])
+    assert result.text == "2 processed, 0 duplicate, 0 quarantined"
+    assert [name.endswith(":2,S") for name in files(root / "cur")] == [True]  # flagged in place
+    assert len(files(root / ".Automatic" / "cur")) == 1
+    assert [i.title for i in list_incidents(engine)] == ["a person"]
+    engine.dispose()

@@ -39,7 +39,7 @@ def backlog(total: int) -> list[bytes]:
                 )
             )
         else:
-            mails.append(make_mail(subject=f"backlog {n}"))
+            mails.append(make_mail(subject=f"backlog {n}", sender=f"user{n}@example.org"))
     return mails
 
 

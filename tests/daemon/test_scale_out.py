@@ -46,6 +46,8 @@ def test_two_daemons_share_a_backlog_and_its_notifications_with_one_killed_half_
     smtp = (
         f'[smtp]\nhost = "{smtp_server.host}"\nport = {smtp_server.port}\nsecurity = "none"\n'
         "timeout = 2\nlease_seconds = 6\n"
+        # tina's 20 commands get 20 transcripts: her storm breaker must not hold any here
+        "[limits]\nreplies_per_correspondent_per_hour = 1000\n"
     )
     config = toml_config(
         pg_url, {"support": imap_source(imap_mailbox, batch_size=10)}, send_outbox_seconds=0.2

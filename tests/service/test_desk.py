@@ -137,7 +137,8 @@ def test_commands_in_a_first_mail_from_a_stranger_are_refused_but_the_incident_e
 
 def test_reporter_may_close_their_own_incident(desk, engine):
     number, mid = open_incident(desk)
-    desk.handle(make_mail(subject="Re: [CLOSE]", body="works now", in_reply_to=mid))
+    reply = make_mail(subject="Re: [CLOSE]", body="works now", in_reply_to=mid, authenticated=True)
+    desk.handle(reply)
     incident = get_incident(engine, number).incident
     assert incident.status == "Closed" and incident.closed_at is not None
 

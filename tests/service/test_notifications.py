@@ -16,6 +16,7 @@ from mailproc import db
 from mailproc.config import SmtpConfig, settings_from_dict
 from mailproc.problems import add_problem, update_problem
 from mailproc.queries import get_incident
+from mailproc.reply_token import vouches
 from mailproc.sender import send_pending
 from mailproc.service import Desk, Disposition
 from mailproc.templates import folder_of
@@ -83,7 +84,11 @@ def test_a_new_incident_acknowledges_the_reporter_and_alerts_the_first_line(desk
     assert msg["Subject"] == "[INC-1] We received your report: Exchange is down"
     assert msg["In-Reply-To"] == f"<{original}>" and msg["References"] == f"<{original}>"
     assert msg["Auto-Submitted"] == "auto-replied"
-    assert msg["Reply-To"] == "mail-support@example.com"
+    local, _, domain = msg["Reply-To"].rpartition("@")
+    assert domain == "example.com" and local.startswith("mail-support+INC-1.")
+    key = desk.settings.signing_key
+    assert vouches(key, [msg["Reply-To"]], 1, "alice@example.org")
+    assert not vouches(key, [msg["Reply-To"]], 1, "mallory@example.net")
     assert msg["From"] == "Service desk <mail-support@example.com>"
     assert msg["X-Mailproc-Loop"] == "mail-support@example.com"
     assert ack.mail_from == "mail-support@example.com"
@@ -122,9 +127,16 @@ def test_the_acknowledgment_offers_up_to_three_matching_known_errors(desk, engin
     assert "Renew it" in text or "Restart transport" in text
 
 
-def test_automatic_mail_gets_no_acknowledgment_but_the_alert_still_goes(desk, mailer):
-    opened(desk, headers={"Auto-Submitted": "auto-generated"}, subject="[PRIORITY P1] DB down")
+def test_a_monitoring_systems_mail_opens_an_incident_but_gets_no_acknowledgment(
+    settings, engine, clock, mailer
+):
+    security = settings.security.model_copy(update={"accept_automatic_from": ("nagios@x.org",)})
+    desk = Desk(settings.model_copy(update={"security": security}), engine, clock)
+    generated = {"Auto-Submitted": "auto-generated"}
+    raw = make_mail(sender="nagios@x.org", headers=generated, subject="DB down")
+    assert desk.handle(raw).incident == 1
     assert set(mailer.flush()) == {("servicedesk@example.com", "New incident in E-mail (Exchange)")}
+    assert desk.handle(make_mail(headers=generated, subject="DB down")).incident is None
     opened(desk, headers={"X-Auto-Response-Suppress": "All"}, to="support@example.com")
     assert set(mailer.flush()) == {
         ("servicedesk@example.com", "New incident in General IT support")

@@ -80,7 +80,7 @@ def test_send_without_once_is_a_usage_error(run):
 
 
 def test_templates_check_passes_on_the_shipped_templates(run):
-    assert "13 notices for 1 services render" in run("templates", "check").output
+    assert "14 notices for 1 services render" in run("templates", "check").output
 
 
 def test_templates_check_reports_each_error_with_file_and_line(run, templates):

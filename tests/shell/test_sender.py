@@ -109,7 +109,7 @@ def test_an_unreachable_server_defers_everything_and_nothing_is_lost(settings, e
 def test_a_temporary_refusal_is_retried_with_a_doubling_backoff(
     settings, engine, desk, clock, smtp_server
 ):
-    desk.handle(make_mail(headers={"Auto-Submitted": "auto-generated"}))  # the alert only
+    desk.handle(make_mail(headers={"X-Auto-Response-Suppress": "All"}))  # the alert only
     config = smtp(settings, smtp_server)
     smtp_server.fail_next(2)
     send_pending(config, engine, clock)
@@ -241,7 +241,7 @@ def certificate(tmp_path_factory) -> tuple[Path, Path]:
 
 
 def test_starttls_verifies_the_certificate_by_default(settings, engine, desk, clock, certificate):
-    desk.handle(make_mail(headers={"Auto-Submitted": "auto-generated"}))
+    desk.handle(make_mail(headers={"X-Auto-Response-Suppress": "All"}))
     cert, key = certificate
     with StartTlsCapture(cert, key) as server:
         default = SmtpConfig(host=server.host, port=server.port)

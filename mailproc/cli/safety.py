@@ -1,0 +1,73 @@
+"""`automatic list`, `addresses list|clear` and `limits`: what the loop protection did."""
+
+from __future__ import annotations
+
+import json
+
+import click
+
+from mailproc import safety_views, undeliverable
+from mailproc.cli import EXIT_NOT_FOUND, App, fail, pass_app
+from mailproc.queries import to_json
+from mailproc.service import utcnow
+
+
+@click.group()
+def automatic() -> None:
+    """Automatic mail (bounces, auto-replies, lists, loops): kept, never answered."""
+
+
+@automatic.command("list")
+@click.option("--kind", type=click.Choice(["bounce", "autoreply", "bulk", "loop"]))
+@click.option("--limit", default=50, show_default=True, help="How many, newest first.")
+@click.option("--json", "as_json", is_flag=True, help="JSON instead of a table.")
+@pass_app
+def automatic_list(app: App, kind: str | None, limit: int, as_json: bool) -> None:
+    """List automatic mail, newest first, with why it counts as automatic."""
+    mails = safety_views.automatic_mail(app.ready_engine(), limit, kind)
+    if as_json:
+        click.echo(json.dumps(to_json(mails), ensure_ascii=False, indent=2))
+    else:
+        click.echo(safety_views.automatic_table(mails))
+
+
+@click.group()
+def addresses() -> None:
+    """Addresses a permanent bounce marked undeliverable: no notification goes to them."""
+
+
+@addresses.command("list")
+@click.option("--json", "as_json", is_flag=True, help="JSON instead of a table.")
+@pass_app
+def addresses_list(app: App, as_json: bool) -> None:
+    """List the undeliverable addresses, oldest first."""
+    marks = undeliverable.listing(app.ready_engine())
+    if as_json:
+        click.echo(json.dumps(to_json(marks), ensure_ascii=False, indent=2))
+    else:
+        click.echo(safety_views.addresses_table(marks))
+
+
+@addresses.command("clear")
+@click.argument("address")
+@pass_app
+def addresses_clear(app: App, address: str) -> None:
+    """Let notifications go to ADDRESS again (after the mailbox was fixed)."""
+    if not undeliverable.clear(app.ready_engine(), address):
+        fail(f"{address} is not marked undeliverable", EXIT_NOT_FOUND)
+    click.echo(f"{address.strip().lower()}: cleared; notifications go to it again")
+
+
+@click.command()
+@click.option("--json", "as_json", is_flag=True, help="JSON instead of text.")
+@pass_app
+def limits(app: App, as_json: bool) -> None:
+    """The storm breakers and the senders over the new-incident limit, in the last hour."""
+    view = safety_views.limits(app.ready_engine(), app.settings, utcnow())
+    if as_json:
+        click.echo(json.dumps(to_json(view), ensure_ascii=False, indent=2))
+    else:
+        click.echo(safety_views.limits_text(view))
+
+
+COMMANDS = [automatic, addresses, limits]

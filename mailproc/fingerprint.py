@@ -1,0 +1,53 @@
+"""A hash of what the author of a mail wrote, blind to what servers added on the way.
+
+Pure. The exactly-once key is the Message-ID, but a Message-ID proves nothing: broken
+mailers reuse theirs and anyone can copy one from a thread. Two deliveries of one mail (sent to
+two support addresses, say) differ only in trace headers — Received, Delivered-To,
+Return-Path, Authentication-Results, ARC, per-recipient vendor stamps — so the fingerprint
+keeps only the headers an author's mail program writes, and the body. Equal fingerprints: the
+same mail again. Different ones under one Message-ID: another mail reusing the id.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+
+# What the author's program writes; everything else may differ between two deliveries.
+ORIGIN_HEADERS = frozenset(
+    {
+        "from",
+        "sender",
+        "reply-to",
+        "to",
+        "cc",
+        "subject",
+        "date",
+        "message-id",
+        "in-reply-to",
+        "references",
+        "mime-version",
+        "content-type",
+        "content-transfer-encoding",
+    }
+)
+_HEADER_END = re.compile(rb"\r*\n\r*\n")
+_FOLD = re.compile(rb"\r*\n(?=[ \t])")
+_SPACE = re.compile(rb"[ \t\r]+")
+_LINE_END = re.compile(rb"\r*\n")
+
+
+def fingerprint(raw: bytes) -> str:
+    """sha256 of the origin headers (in order, whitespace folded) and the body (line ends as
+    LF, however many CRs came before them; trailing blank space dropped): equal for the same
+    mail however it was delivered."""
+    match = _HEADER_END.search(raw)
+    head, body = (raw[: match.start()], raw[match.end() :]) if match else (raw, b"")
+    digest = hashlib.sha256()
+    for line in _FOLD.sub(b" ", head).split(b"\n"):
+        name, colon, value = line.partition(b":")
+        if colon and name.strip().lower().decode("latin-1") in ORIGIN_HEADERS:
+            digest.update(name.strip().lower() + b":" + _SPACE.sub(b" ", value).strip() + b"\n")
+    digest.update(b"\n")
+    digest.update(_LINE_END.sub(b"\n", body).rstrip())
+    return digest.hexdigest()

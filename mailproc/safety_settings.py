@@ -1,0 +1,60 @@
+"""The `[security]` and `[limits]` tables: who may command, and how much mailproc answers.
+
+Kept apart from config.py, which validates them as part of Settings. The defaults are the safe
+ones: commands need proof of their sender, and automatic answers stop long before a mail loop
+can hurt anyone.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+
+class CommandAuth(StrEnum):
+    """What proves that a command's From address is its sender."""
+
+    EITHER = "either"  # a reply token or a trusted Authentication-Results header
+    AUTHENTICATION_RESULTS = "authentication-results"
+    REPLY_TOKEN = "reply-token"  # noqa: S105 (a mode's name, not a secret)
+    NONE = "none"  # the From header alone: forgeable, for closed test setups only
+
+
+class _Frozen(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class SecurityConfig(_Frozen):
+    command_authentication: CommandAuth = CommandAuth.EITHER
+    # authserv-ids of the organisation's own mail servers, whose Authentication-Results count
+    trusted_authserv_ids: tuple[str, ...] = ()
+    # Monitoring systems whose automatic mail (auto-generated, bulk) opens and updates
+    # incidents like a person's; still never answered. Bounces and auto-replies never count.
+    accept_automatic_from: tuple[str, ...] = ()
+
+    @field_validator("accept_automatic_from")
+    @classmethod
+    def _senders(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        senders = tuple(v.strip().lower() for v in value)
+        if any(v.count("@") != 1 or v.startswith("@") or v.endswith("@") for v in senders):
+            raise ValueError("list e-mail addresses, like monitoring@example.com")
+        return senders
+
+    @field_validator("trusted_authserv_ids")
+    @classmethod
+    def _ids(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        ids = tuple(v.strip().lower() for v in value)
+        if any(not v or any(c.isspace() or c == ";" for c in v) for v in ids):
+            raise ValueError("an authserv-id is one word, like the host name mx.example.com")
+        return ids
+
+
+class LimitsConfig(_Frozen):
+    """Per hour, counted on stored rows, so they hold across restarts and several daemons."""
+
+    max_message_bytes: int = Field(default=25 * 1024 * 1024, gt=0)
+    # acknowledgments and transcripts to everyone together, and to one correspondent
+    replies_per_hour: int = Field(default=1000, gt=0)
+    replies_per_correspondent_per_hour: int = Field(default=30, gt=0)
+    new_incidents_per_sender_per_hour: int = Field(default=20, gt=0)
