@@ -16,7 +16,7 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from functools import cached_property, partial
-from typing import Any
+from typing import Any, Protocol
 
 from sqlalchemy import Engine, bindparam, func, insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
@@ -50,7 +50,15 @@ from mailproc.workflow import (
 log = logging.getLogger(__name__)
 Clock = Callable[[], datetime]
 Transaction = Callable[[], AbstractContextManager[Session]]
-Handle = Callable[[bytes, "Origin"], "Outcome"]
+Parsed = InboundMail | MailError | None  # parsed ahead (mailproc.parse_ahead); None: not yet
+
+
+class Handle(Protocol):
+    """Apply one mail; `parsed`, when given, is parse_mail's result for exactly these bytes."""
+
+    def __call__(self, raw: bytes, origin: Origin, parsed: Parsed = None) -> Outcome: ...
+
+
 Batcher = Callable[[], AbstractContextManager[Handle]]  # a group of mails, one transaction
 SYSTEM_ACTOR = "mailproc"
 
@@ -128,13 +136,15 @@ class Desk:
         else:
             yield self.batch
 
-    def _in_savepoint(self, session: Session, raw: bytes, origin: Origin) -> Outcome:
+    def _in_savepoint(
+        self, session: Session, raw: bytes, origin: Origin, parsed: Parsed = None
+    ) -> Outcome:
         @contextmanager
         def savepoint() -> Iterator[Session]:
             with session.begin_nested():
                 yield session
 
-        outcome = self._guarded(raw, origin, savepoint)
+        outcome = self._guarded(raw, origin, savepoint, parsed)
         session.expunge_all()  # flushed; a group of mails must not pile up in memory
         return outcome
 
@@ -157,9 +167,9 @@ class Desk:
                 with session.begin_nested():
                     yield session
 
-            def handle(raw: bytes, origin: Origin = Origin()) -> Outcome:
+            def handle(raw: bytes, origin: Origin = Origin(), parsed: Parsed = None) -> Outcome:
                 before = session.scalar(select(func.max(db.Outbox.id))) or 0
-                outcome = self._guarded(raw, origin, savepoint)
+                outcome = self._guarded(raw, origin, savepoint, parsed)
                 return _with_notices(session, outcome, before)
 
             try:
@@ -167,10 +177,12 @@ class Desk:
             finally:
                 session.rollback()
 
-    def _guarded(self, raw: bytes, origin: Origin, transaction: Transaction) -> Outcome:
+    def _guarded(
+        self, raw: bytes, origin: Origin, transaction: Transaction, parsed: Parsed = None
+    ) -> Outcome:
         with _store_errors():
             try:
-                return self._handle(raw, origin, transaction)
+                return self._handle(raw, origin, transaction, parsed)
             except (OperationalError, InterfaceError):
                 raise
             except Exception as exc:  # even quarantining failed: a bug, but the mail must not
@@ -179,13 +191,15 @@ class Desk:
                 key = f"sha256:{hashlib.sha256(raw).hexdigest()}"
                 return Outcome(Disposition.QUARANTINED, key, None, reason, True, stored=False)
 
-    def _handle(self, raw: bytes, origin: Origin, transaction: Transaction) -> Outcome:
+    def _handle(
+        self, raw: bytes, origin: Origin, transaction: Transaction, parsed: Parsed = None
+    ) -> Outcome:
         now = self.clock()
         limit = self.settings.limits.max_message_bytes
         if len(raw) > limit:
             return self._oversized(raw, origin, now, limit, transaction)
         try:
-            mail = parse_mail(raw)
+            mail = parse_mail(raw) if parsed is None else _given(parsed)
         except MailError as exc:
             return self._quarantine(raw, origin, f"unparseable: {exc}", now, None, transaction)
         try:
@@ -637,6 +651,12 @@ def _prior(session: Session, key: str) -> Outcome | None:
     return Outcome(
         Disposition.DUPLICATE, key, row.incident_id, summary, quarantined, row.sender, automatic
     )
+
+
+def _given(parsed: InboundMail | MailError) -> InboundMail:
+    if isinstance(parsed, MailError):
+        raise parsed
+    return parsed
 
 
 def _claimed(session: Session, mail: InboundMail) -> Outcome | None:

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from itertools import islice
 
 import click
 
 from mailproc.cli import App, fail, pass_app
+from mailproc.parse_ahead import default_jobs, parsed_ahead
 from mailproc.service import Desk, Disposition, Origin, StoreUnavailable
 from mailproc.sources.files import FileMail, SourceError, read_paths
 
@@ -27,6 +28,13 @@ from mailproc.sources.files import FileMail, SourceError, read_paths
     show_default=True,
     help="Mails committed together (group commit); each is still applied on its own.",
 )
+@click.option(
+    "--jobs",
+    type=click.IntRange(0, 64),
+    default=None,
+    help="Worker processes that parse ahead of the database work "
+    "(default: the cores but one; 0: none). Used from 64 mails on.",
+)
 @pass_app
 def ingest(
     app: App,
@@ -35,6 +43,7 @@ def ingest(
     quiet: bool,
     dry_run: bool,
     batch_size: int,
+    jobs: int | None,
 ) -> None:
     """Process .eml files, folders of them, Maildirs, mbox files, or - for one mail on stdin.
 
@@ -50,9 +59,18 @@ def ingest(
     would = "would be " if dry_run else ""
     try:
         with desk.batches(dry_run) as batcher:
-            for group in batched(read_paths(paths), batch_size):
+            mails = parsed_ahead(
+                read_paths(paths),
+                _raw,
+                app.settings.limits.max_message_bytes,
+                default_jobs() if jobs is None else jobs,
+            )
+            while True:  # mails are applied as they come, parsed ahead by the workers
                 with batcher() as handle:
-                    done = [(item.label, handle(item.raw, origin)) for item in group]
+                    group = islice(mails, batch_size)
+                    done = [(m.label, handle(m.raw, origin, parsed)) for m, parsed in group]
+                if not done:
+                    break
                 for label, outcome in done:  # committed: now it may be told
                     counts[outcome.disposition] += 1
                     unstored += not outcome.stored
@@ -70,15 +88,8 @@ def ingest(
         fail(f"{unstored} mail(s) could not be stored, not even in quarantine (see the log)")
 
 
-def batched(items: Iterable[FileMail], size: int) -> Iterator[list[FileMail]]:
-    group: list[FileMail] = []
-    for item in items:
-        group.append(item)
-        if len(group) == size:
-            yield group
-            group = []
-    if group:
-        yield group
+def _raw(item: FileMail) -> bytes:
+    return item.raw
 
 
 COMMANDS = [ingest]

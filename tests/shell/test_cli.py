@@ -192,3 +192,23 @@ def test_export_writes_one_json_line_per_incident(run, tmp_path):
     assert [e["kind"] for e in lines[0]["events"]] == ["created", "comment"]
     assert "exported 2 incidents" in result.stderr
     assert run("export", "--since", "2999-01-01").stdout == ""
+
+
+def test_ingest_parsing_ahead_in_workers_applies_every_mail_once_in_order(run, tmp_path):
+    folder = tmp_path / "backlog"
+    folder.mkdir()
+    reports = [make_mail(subject=f"report {n:03}") for n in range(60)]
+    replies = [
+        make_mail(subject=f"Re: report {n:03}", body="more", in_reply_to=message_id_of(mail))
+        for n, mail in enumerate(reports)
+    ]
+    mails = [m for pair in zip(reports, replies, strict=True) for m in pair]  # reply after report
+    mails[10] = b"no header block at all"  # poison among them
+    for n, mail in enumerate(mails):
+        (folder / f"{n:04}.eml").write_bytes(mail)
+    result = run("ingest", "-q", "--jobs", "1", "--batch-size", "25", "backlog")
+    assert "ingested: 119 processed, 0 duplicate, 1 quarantined" in result.stderr
+    listed = json.loads(run("incidents", "list", "--json").output)
+    assert [i["title"] for i in listed] == [f"report {n:03}" for n in range(60)]
+    again = run("ingest", "-q", "--jobs", "1", "backlog")  # a second pass changes nothing
+    assert "ingested: 0 processed, 120 duplicate, 0 quarantined" in again.stderr
