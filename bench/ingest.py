@@ -112,16 +112,16 @@ def run_size(n: int, work: Path, pg: PostgresServer, rows: list[list[str]]) -> l
     manifest = corpus.parent / "manifest.jsonl"
     limit = measure(f"limit line, N={n}", [*LIMIT, str(corpus)], n, dict(os.environ))
     runs, own = [limit], [_row(limit, limit, "-")]
-    targets = {
-        "SQLite": f"sqlite:///{work}/ingest-{n}.db",
-        "PostgreSQL": pg.create_database(f"ingest_{n}"),
+    targets = {  # label, database, extra ingest arguments
+        "SQLite": (f"sqlite:///{work}/ingest-{n}.db", []),
+        "PostgreSQL": (pg.create_database(f"ingest_{n}"), []),
+        "SQLite, one process (--jobs 0)": (f"sqlite:///{work}/serial-{n}.db", ["--jobs", "0"]),
     }
-    for name, url in targets.items():
+    for name, (url, extra) in targets.items():
         env = environment(url, work)
         init(env)
-        run = measure(
-            f"mailproc ingest, {name}, N={n}", [*MAILPROC, "ingest", "-q", str(corpus)], n, env
-        )
+        argv = [*MAILPROC, "ingest", "-q", *extra, str(corpus)]
+        run = measure(f"mailproc ingest, {name}, N={n}", argv, n, env)
         runs.append(run)
         own.append(_row(run, limit, check(env, manifest)))
     rows.extend(own)
