@@ -145,7 +145,7 @@ def _load(session: Session, tally: _Tally, recipients: Sequence[str]) -> None:
     """Read what the tally does not hold yet: the open breakers and the hour's answers in
     all (once), and to each recipient new to it."""
     if tally.total is None:
-        tally.total = answers(session, tally.since)[ALL]
+        tally.total = answers(session, tally.since)
         tally.opened = dict.fromkeys(db.run(session, _OPEN).scalars(), True)
     for recipient in recipients:
         if recipient not in tally.to:
@@ -153,14 +153,13 @@ def _load(session: Session, tally: _Tally, recipients: Sequence[str]) -> None:
             tally.to[recipient] = int(found or 0)
 
 
-def answers(session: Session, since: datetime) -> dict[str, int]:
-    """Acknowledgments and transcripts queued since then, in all (under ALL). The index
+def answers(session: Session, since: datetime) -> int:
+    """Acknowledgments and transcripts queued since then, to everyone. The index
     holds the status, so the scan covers only the rows counted, and those stop growing at the
     limit: the breaker adds none while open. (No LIMIT: with one, PostgreSQL's planner bets
     on a sequential scan finding the rows early, and loses when a storm's held rows crowd
     the hour.)"""
-    count = db.run(session, _ANSWERS_SINCE, since=since).scalar()
-    return {ALL: int(count or 0)}
+    return int(db.run(session, _ANSWERS_SINCE, since=since).scalar() or 0)
 
 
 def _one_of(column: InstrumentedAttribute[str], values: Sequence[str]) -> ColumnElement[bool]:

@@ -51,36 +51,25 @@ def parsed_ahead(
         yield from ((item, None) for item in chain(head, source))
         return
     pool = ProcessPoolExecutor(jobs, mp_context=multiprocessing.get_context(_METHOD))
-    pending: deque[tuple[list[T], Future[list[Parsed]] | None]] = deque()
-    rest = chain(head, source)
-    broken = False
-
-    def take() -> list[tuple[T, Parsed]] | None:
-        """The oldest chunk's results; None, leaving it pending, when the pool failed it."""
-        done = _collect(*pending[0], raw_of)
-        if not done:
-            return None
-        pending.popleft()
-        return done
-
+    pending: deque[tuple[list[T], Future[list[Parsed]]]] = deque()
+    chunks = _chunks(chain(head, source))
     try:
-        for chunk in _chunks(rest):
+        for chunk in chunks:
             raws = [raw if len(raw := raw_of(item)) <= max_bytes else None for item in chunk]
             pending.append((chunk, _submit(pool, raws)))
-            if len(pending) > WINDOW:
-                if (done := take()) is None:
-                    broken = True
-                    break
-                yield from done
-        while pending and not broken:
-            if (done := take()) is None:
-                broken = True
-                break
-            yield from done
+            while len(pending) > WINDOW:
+                yield from _collect(*pending[0], raw_of)
+                pending.popleft()
+        while pending:
+            yield from _collect(*pending[0], raw_of)
+            pending.popleft()
+    except _WorkerFailed as exc:  # a worker died (killed, out of memory) or a result was bad
+        log.warning("a parsing worker failed (%s); parsing in-process from here", exc.__cause__)
+        pool.shutdown(wait=False, cancel_futures=True)
+        unparsed = chain(*(chunk for chunk, _ in pending), chain.from_iterable(chunks))
+        yield from ((item, None) for item in unparsed)
     finally:
-        pool.shutdown(wait=not broken, cancel_futures=True)
-    if broken:  # the mails not yet yielded, the failed chunk's included, go to the Desk whole
-        yield from ((item, None) for item in chain(*(c for c, _ in pending), rest))
+        pool.shutdown(wait=True, cancel_futures=True)
 
 
 # fork: the workers start at once with the parser imported; they only parse, never touch the
@@ -93,27 +82,31 @@ def _chunks(items: Iterator[T]) -> Iterator[list[T]]:
         yield chunk
 
 
-def _submit(pool: ProcessPoolExecutor, raws: list[bytes | None]) -> Future[list[Parsed]] | None:
+class _WorkerFailed(Exception):
+    """The pool could not parse a chunk: the Desk parses it and everything after it."""
+
+
+def _submit(pool: ProcessPoolExecutor, raws: list[bytes | None]) -> Future[list[Parsed]]:
     try:
         return pool.submit(parse_chunk, raws)
-    except Exception as exc:  # a broken pool: the Desk parses the rest itself
-        log.warning("parsing in worker processes stopped (%s); parsing in-process", exc)
-        return None
+    except Exception as exc:  # a broken pool: its failure is the chunk's result
+        failed: Future[list[Parsed]] = Future()
+        failed.set_exception(exc)
+        return failed
 
 
 def _collect(
-    chunk: list[T], future: Future[list[Parsed]] | None, raw_of: Callable[[T], bytes]
+    chunk: list[T], future: Future[list[Parsed]], raw_of: Callable[[T], bytes]
 ) -> list[tuple[T, Parsed]]:
-    """The chunk's mails with their results; empty when the pool failed them."""
+    """The chunk's mails with their results, all or none (_WorkerFailed)."""
     try:
-        results = future.result() if future is not None else [None] * len(chunk)
-    except Exception as exc:  # a worker died (killed, out of memory) or a result was bad
-        log.warning("a parsing worker failed (%s); parsing in-process from here", exc)
-        return []
+        results = future.result()
+    except Exception as exc:
+        raise _WorkerFailed from exc
     done: list[tuple[T, Parsed]] = []
     for item, result in zip(chunk, results, strict=True):
         if isinstance(result, InboundMail):  # the bytes came back as b"": attach ours
-            headers = MappingProxyType(dict(result.headers))
+            headers = MappingProxyType(result.headers)
             result = dataclasses.replace(result, raw=raw_of(item), headers=headers)
         done.append((item, result))
     return done

@@ -71,7 +71,7 @@ def limits(engine: Engine, settings: Settings, now: datetime) -> LimitsView:
     config = settings.limits
     since = now - WINDOW
     with Session(engine) as session:
-        count = answers(session, since)[ALL]
+        count = answers(session, since)
         rows = [
             BreakerView(b.scope, b.closed_at is None, b.opened_at, b.closed_at, b.count, b.trips)
             for b in breakers(session)

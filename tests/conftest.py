@@ -12,7 +12,9 @@ from __future__ import annotations
 import sys
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from typing import TypeVar
 
 import pytest
 
@@ -26,6 +28,7 @@ from tests.servers import (  # noqa: E402
     PostgresServer,
     ServerError,
     SmtpCapture,
+    _Managed,
 )
 
 #: The IMAP accounts of the session's Dovecot: user name -> password.
@@ -35,6 +38,7 @@ IMAP_USERS: dict[str, str] = {
     "tina": "tina-pass",
 }
 SUPPORT_USER = "support"
+S = TypeVar("S", bound=_Managed)
 
 _MARKERS = {"postgres_server": "postgres", "dovecot": "dovecot"}
 
@@ -47,19 +51,26 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
                 item.add_marker(getattr(pytest.mark, marker))
 
 
-@pytest.fixture(scope="session")
-def postgres_server() -> Iterator[PostgresServer]:
-    """One PostgreSQL cluster for the whole run (fsync off; superuser postgres, trust auth)."""
-    server = PostgresServer()
+@contextmanager
+def started(server: S, what: str) -> Iterator[S]:
+    """The server, started and closed afterwards; one that cannot start fails the test with
+    the server's own words instead of a traceback."""
     try:
         server.start()
     except (ServerError, OSError) as exc:
-        server.stop()
-        pytest.fail(f"the PostgreSQL test server could not start:\n{exc}", pytrace=False)
+        server.close()
+        pytest.fail(f"{what} could not start:\n{exc}", pytrace=False)
     try:
         yield server
     finally:
-        server.stop()
+        server.close()
+
+
+@pytest.fixture(scope="session")
+def postgres_server() -> Iterator[PostgresServer]:
+    """One PostgreSQL cluster for the whole run (fsync off; superuser postgres, trust auth)."""
+    with started(PostgresServer(), "the PostgreSQL test server") as server:
+        yield server
 
 
 @pytest.fixture
@@ -87,16 +98,8 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
 @pytest.fixture(scope="session")
 def dovecot() -> Iterator[DovecotServer]:
     """One Dovecot for the whole run, with the users of IMAP_USERS (folder separator ".")."""
-    server = DovecotServer(IMAP_USERS)
-    try:
-        server.start()
-    except (ServerError, OSError) as exc:
-        server.close()
-        pytest.fail(f"the Dovecot test server could not start:\n{exc}", pytrace=False)
-    try:
+    with started(DovecotServer(IMAP_USERS), "the Dovecot test server") as server:
         yield server
-    finally:
-        server.close()
 
 
 @pytest.fixture

@@ -31,7 +31,8 @@ from mailproc.config import Settings, settings_from_dict
 from mailproc.daemon import Daemon, SourceWorker
 from mailproc.db import make_engine
 from mailproc.schema import upgrade
-from tests.servers import DovecotServer, ImapAccount, ServerError
+from tests.conftest import started
+from tests.servers import DovecotServer, ImapAccount
 
 PASSWORD_ENV = "MAILPROC_TEST_IMAP_PASSWORD"
 ENV = {PASSWORD_ENV: "support-pass", "MAILPROC_SECRET": "daemon tests"}
@@ -87,15 +88,8 @@ def xoauth2_token(user: str, lifetime: int = 3600) -> str:
 @pytest.fixture(scope="session")
 def legacy_dovecot() -> Iterator[LegacyDovecot]:
     server = LegacyDovecot({"support": "support-pass"}, tls=False)
-    try:
-        server.start()
-    except (ServerError, OSError) as exc:
-        server.close()
-        pytest.fail(f"the legacy Dovecot could not start:\n{exc}", pytrace=False)
-    try:
+    with started(server, "the legacy Dovecot"):
         yield server
-    finally:
-        server.close()
 
 
 @pytest.fixture
@@ -108,15 +102,8 @@ def legacy_mailbox(legacy_dovecot: LegacyDovecot) -> ImapAccount:
 @pytest.fixture
 def ancient_mailbox() -> Iterator[ImapAccount]:
     server = AncientDovecot({"support": "support-pass"}, tls=False)
-    try:
-        server.start()
-    except (ServerError, OSError) as exc:
-        server.close()
-        pytest.fail(f"the ancient Dovecot could not start:\n{exc}", pytrace=False)
-    try:
+    with started(server, "the ancient Dovecot"):
         yield server.account("support")
-    finally:
-        server.close()
 
 
 @pytest.fixture

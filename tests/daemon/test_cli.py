@@ -6,12 +6,11 @@ import json
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from click.testing import CliRunner
 from sqlalchemy import update
 
 from mailproc import db
-from mailproc.cli import command
 from mailproc.health import Cursor, Ledger
+from tests.clirunner import invoker
 from tests.daemon.conftest import (
     ENV,
     count,
@@ -43,13 +42,7 @@ def cli(tmp_path, monkeypatch):
     for name, value in ENV.items():
         monkeypatch.setenv(name, value)
     config = tmp_path / "mailproc.toml"
-    runner = CliRunner()
-
-    def invoke(*args: str, code: int = 0):
-        result = runner.invoke(command(), ["--config", str(config), *args])
-        assert result.exit_code == code, result.output
-        return result
-
+    invoke = invoker("--config", str(config))
     invoke.write = config.write_text  # type: ignore[attr-defined]
     return invoke
 

@@ -12,6 +12,7 @@ import pytest
 from click.testing import CliRunner
 
 from mailproc.cli import command
+from tests.clirunner import invoker
 from tests.mailfactory import make_mail, message_id_of
 
 ROOT = Path(__file__).parents[2]
@@ -22,13 +23,7 @@ def run(tmp_path, monkeypatch, database_url):
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("MAILPROC_DATABASE_URL", database_url)
     monkeypatch.delenv("MAILPROC_CONFIG", raising=False)
-    runner = CliRunner()
-
-    def invoke(*args: str, input: bytes | None = None, code: int = 0):
-        result = runner.invoke(command(), list(args), input=input)
-        assert result.exit_code == code, result.output + result.stderr
-        return result
-
+    invoke = invoker()
     invoke("init")
     return invoke
 

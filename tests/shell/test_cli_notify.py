@@ -6,11 +6,10 @@ import shutil
 from pathlib import Path
 
 import pytest
-from click.testing import CliRunner
 
-from mailproc.cli import command
 from mailproc.config import load_settings
 from mailproc.templates import folder_of
+from tests.clirunner import invoker
 from tests.mailfactory import make_mail
 
 CONFIG = """
@@ -43,13 +42,7 @@ def run(tmp_path, monkeypatch, database_url, smtp_server, templates):
     config.write_text(CONFIG.format(port=smtp_server.port, templates=templates))
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("MAILPROC_DATABASE_URL", database_url)
-    runner = CliRunner()
-
-    def invoke(*args: str, input: bytes | None = None, code: int = 0):
-        result = runner.invoke(command(), ["--config", str(config), *args], input=input)
-        assert result.exit_code == code, result.output + result.stderr
-        return result
-
+    invoke = invoker("--config", str(config))
     invoke("init")
     return invoke
 

@@ -6,14 +6,13 @@ from __future__ import annotations
 import json
 
 import pytest
-from click.testing import CliRunner
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from mailproc import db
-from mailproc.cli import command
 from mailproc.db import make_engine
 from tests.bounces import dsn, vacation_reply
+from tests.clirunner import invoker
 from tests.mailfactory import make_mail, message_id_of
 
 CONFIG = """
@@ -37,13 +36,7 @@ def run(tmp_path, monkeypatch, database_url):
     config.write_text(CONFIG)
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("MAILPROC_DATABASE_URL", database_url)
-    runner = CliRunner()
-
-    def invoke(*args: str, input: bytes | None = None, code: int = 0):
-        result = runner.invoke(command(), ["--config", str(config), *args], input=input)
-        assert result.exit_code == code, result.output + result.stderr
-        return result
-
+    invoke = invoker("--config", str(config))
     invoke("init")
     return invoke
 

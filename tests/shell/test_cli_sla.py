@@ -5,14 +5,13 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from click.testing import CliRunner
 
-from mailproc.cli import command
 from mailproc.config import load_settings
 from mailproc.db import make_engine
 from mailproc.escalator import run_escalations
 from mailproc.schema import upgrade
 from mailproc.service import Desk, Disposition
+from tests.clirunner import invoker
 from tests.core.slakit import t
 from tests.mailfactory import make_mail, message_id_of
 from tests.service.conftest import FakeClock
@@ -25,13 +24,7 @@ NORA, SERVICEDESK = "Nora <nora@example.com>", "Desk <servicedesk@example.com>"
 def run(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)  # no config/mailproc.toml here: the embedded defaults
     monkeypatch.delenv("MAILPROC_CONFIG", raising=False)
-
-    def invoke(*args: str, code: int = 0):
-        result = CliRunner().invoke(command(), list(args))
-        assert result.exit_code == code, result.output + result.stderr
-        return result
-
-    return invoke
+    return invoker()
 
 
 def test_what_if_over_a_weekend_in_the_office_calendar(run):
