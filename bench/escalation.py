@@ -3,7 +3,7 @@
     .venv/bin/python bench/escalation.py                      # 10,000 and 1,000,000, both DBs
     .venv/bin/python bench/escalation.py --sizes 10000 --sqlite-only
 
-For each database (a SQLite file; a durable PostgreSQL from tests.servers) and each size, in
+For each database (a SQLite file; a durable PostgreSQL from tests.support.servers) and each size, in
 one run: the incidents are bulk-inserted as `SlaBook.refresh` would have left them (Core
 executemany on SQLite, COPY on PostgreSQL; one `created` event each, then ANALYZE). All are
 open, on the round-the-clock network service at P4 (response 8h: level 1 at 6h, level 2 at
@@ -43,17 +43,17 @@ sys.path.insert(0, str(ROOT))
 from sqlalchemy import Engine, func, insert, select, text  # noqa: E402
 from sqlalchemy.orm import Session  # noqa: E402
 
-from mailproc import db  # noqa: E402
-from mailproc.config import Settings, load_settings  # noqa: E402
-from mailproc.escalation import plan  # noqa: E402
-from mailproc.escalator import Escalator  # noqa: E402
-from mailproc.schema import upgrade  # noqa: E402
-from mailproc.service import Desk, _Apply  # noqa: E402
-from mailproc.sla import compute  # noqa: E402
-from mailproc.slastore import SlaBook, history, sent_levels  # noqa: E402
-from mailproc.timeline import timeline  # noqa: E402
-from tests.mailfactory import make_mail  # noqa: E402
-from tests.servers import PostgresServer  # noqa: E402
+from mailproc.config.settings import Settings, load_settings  # noqa: E402
+from mailproc.desk.escalations import Escalator  # noqa: E402
+from mailproc.desk.mail import Desk, _Apply  # noqa: E402
+from mailproc.sla.clocks import compute  # noqa: E402
+from mailproc.sla.ladder import plan  # noqa: E402
+from mailproc.sla.state import SlaBook, history, sent_levels  # noqa: E402
+from mailproc.sla.timeline import timeline  # noqa: E402
+from mailproc.store import db  # noqa: E402
+from mailproc.store.schema import upgrade  # noqa: E402
+from tests.support.mailfactory import make_mail  # noqa: E402
+from tests.support.servers import PostgresServer  # noqa: E402
 
 NOW = datetime(2026, 3, 2, 12, 0, tzinfo=UTC)
 PASSES = tuple(NOW + timedelta(minutes=10 * k) for k in range(3))

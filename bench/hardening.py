@@ -4,13 +4,13 @@ Desk per kind of mail, and the pure checks.
     .venv/bin/python bench/hardening.py                          # SQLite and PostgreSQL
     .venv/bin/python bench/hardening.py --sqlite-only --rows 10000 100000
 
-In one run, for each database (a SQLite file; a durable PostgreSQL from tests.servers):
+In one run, for each database (a SQLite file; a durable PostgreSQL from tests.support.servers):
 
 - limits: the outbox and the incidents bulk-inserted with `rows` rows each (answers and other
   notices to 50,000 addresses over 30 days, 250 answers in the last hour; incidents from 50,000
   reporters), then, each the median of 300 in a read transaction of its own: the storm
-  breaker's screen of one answer (`breaker.screen`: the breaker rows, the hour's answers in all
-  and to that correspondent), the per-sender count (`breaker.sender_throttle`) and the
+  breaker's screen of one answer (`limits.screen`: the breaker rows, the hour's answers in all
+  and to that correspondent), the per-sender count (`limits.sender_throttle`) and the
   undeliverable lookup (`undeliverable.marks`); at the largest size once more with 100,000
   answers held (suppressed) in the last hour, as in a storm;
 - the Desk: `Desk.handle` per mail, median over ten blocks of 50, notifications on, for a new
@@ -39,19 +39,22 @@ sys.path.insert(0, str(ROOT))
 from sqlalchemy import Engine, insert, select, text  # noqa: E402
 from sqlalchemy.orm import Session  # noqa: E402
 
-from mailproc import breaker, db, outbox, reply_token, undeliverable  # noqa: E402
-from mailproc import service as service_module  # noqa: E402
-from mailproc.automail import detect  # noqa: E402
-from mailproc.command_auth import unproven  # noqa: E402
-from mailproc.config import Settings, load_settings  # noqa: E402
-from mailproc.dsn import read_report  # noqa: E402
-from mailproc.fingerprint import fingerprint  # noqa: E402
-from mailproc.mail import parse_mail  # noqa: E402
-from mailproc.schema import upgrade  # noqa: E402
-from mailproc.service import Desk  # noqa: E402
-from tests.bounces import dsn, vacation_reply  # noqa: E402
-from tests.mailfactory import make_mail, message_id_of  # noqa: E402
-from tests.servers import PostgresServer  # noqa: E402
+from mailproc import signing  # noqa: E402
+from mailproc.config.settings import Settings, load_settings  # noqa: E402
+from mailproc.desk import mail as service_module  # noqa: E402
+from mailproc.desk.mail import Desk  # noqa: E402
+from mailproc.inbound.automatic import detect  # noqa: E402
+from mailproc.inbound.bounces import read_report  # noqa: E402
+from mailproc.inbound.fingerprint import fingerprint  # noqa: E402
+from mailproc.inbound.parse import parse_mail  # noqa: E402
+from mailproc.notify import outbox  # noqa: E402
+from mailproc.safety import limits, undeliverable  # noqa: E402
+from mailproc.store import db  # noqa: E402
+from mailproc.store.schema import upgrade  # noqa: E402
+from mailproc.workflow.proof import unproven  # noqa: E402
+from tests.support.bounces import dsn, vacation_reply  # noqa: E402
+from tests.support.mailfactory import make_mail, message_id_of  # noqa: E402
+from tests.support.servers import PostgresServer  # noqa: E402
 
 NOW = datetime(2026, 3, 2, 12, 0, tzinfo=UTC)
 CHUNK = 20_000
@@ -128,9 +131,9 @@ def limit_queries(engine: Engine, settings: Settings, times: int) -> tuple[float
         def first(call: Callable[[], object]) -> Callable[[], object]:
             return lambda: (session.info.clear(), call())
 
-        screen = median_us(first(lambda: breaker.screen(session, settings, who[:1], NOW)), times)
+        screen = median_us(first(lambda: limits.screen(session, settings, who[:1], NOW)), times)
         count = median_us(
-            first(lambda: breaker.sender_throttle(session, settings, who[0], NOW)), times
+            first(lambda: limits.sender_throttle(session, settings, who[0], NOW)), times
         )
         marks = median_us(first(lambda: undeliverable.marks(session, who)), times)
         session.rollback()
@@ -248,7 +251,7 @@ def _command(desk: Desk, original: str) -> bytes:
             select(db.Message.incident_id).where(db.Message.message_id == original)
         )
     key = desk.settings.signing_key
-    address = reply_token.reply_address(
+    address = signing.reply_address(
         key, "mail-support@example.com", number or 0, "tina@example.com"
     )
     return make_mail(
@@ -282,7 +285,7 @@ def pure_figures(settings: Settings) -> dict[str, float]:
         "fingerprint": lambda: fingerprint(raw),
         "automail.detect": lambda: detect(mail, settings.own_addresses),
         "command_auth.unproven (Authentication-Results)": lambda: unproven(mail, settings, 42),
-        "reply_token.reply_address": lambda: reply_token.reply_address(
+        "signing.reply_address": lambda: signing.reply_address(
             key, "support@example.com", 42, "tina@example.com"
         ),
         "dsn.read_report, a bounce": lambda: read_report(bounce),

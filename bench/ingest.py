@@ -32,7 +32,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from bench.corpus import write as write_corpus  # noqa: E402
-from tests.servers import PostgresServer  # noqa: E402
+from tests.support.servers import PostgresServer  # noqa: E402
 
 MAILPROC = [sys.executable, "-m", "mailproc"]
 LIMIT = [sys.executable, str(ROOT / "bench" / "limit_line.py")]
@@ -147,8 +147,8 @@ def populate(url: str, incidents: int) -> None:
     each) by bulk insert, to show that per-mail cost does not grow with the database."""
     from sqlalchemy import insert
 
-    from mailproc import db
-    from mailproc.db import make_engine
+    from mailproc.store import db
+    from mailproc.store.db import make_engine
 
     engine = make_engine(url)
     now = datetime(2026, 1, 1, tzinfo=UTC)
@@ -192,7 +192,8 @@ def populate(url: str, incidents: int) -> None:
                 ],
             )
             conn.execute(
-                insert(db.ThreadRef), [{"message_id": f"old-{i}@x", "incident_id": i} for i in ids]
+                insert(db.ThreadRef),
+                [{"message_id": f"old-{i}@x", "incident_id": i} for i in ids],
             )
             conn.execute(
                 insert(db.Event),

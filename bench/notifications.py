@@ -36,25 +36,25 @@ sys.path.insert(0, str(ROOT))
 from sqlalchemy import func, select  # noqa: E402
 from sqlalchemy.orm import Session  # noqa: E402
 
-from mailproc import db  # noqa: E402
-from mailproc.config import Settings, SmtpConfig, load_settings  # noqa: E402
-from mailproc.db import make_engine  # noqa: E402
-from mailproc.notice_context import (  # noqa: E402
+from mailproc.config.settings import Settings, SmtpConfig, load_settings  # noqa: E402
+from mailproc.desk.mail import Desk  # noqa: E402
+from mailproc.notify.context import (  # noqa: E402
     Occasion,
     build_context,
     sample_facts,
     sample_occasion,
     sample_recipient,
 )
-from mailproc.notices import Notice  # noqa: E402
-from mailproc.outgoing import AUTO_REPLIED, Letter, compose  # noqa: E402
-from mailproc.schema import upgrade  # noqa: E402
-from mailproc.sender import deliver_pending  # noqa: E402
-from mailproc.service import Desk  # noqa: E402
-from mailproc.templates import Rendered, Templates, folder_of  # noqa: E402
+from mailproc.notify.letter import AUTO_REPLIED, Letter, compose  # noqa: E402
+from mailproc.notify.recipients import Notice  # noqa: E402
+from mailproc.notify.sender import deliver_pending  # noqa: E402
+from mailproc.notify.templates import Rendered, Templates, folder_of  # noqa: E402
+from mailproc.store import db  # noqa: E402
+from mailproc.store.db import make_engine  # noqa: E402
+from mailproc.store.schema import upgrade  # noqa: E402
 from mailproc.vocabulary import NoticeKind  # noqa: E402
-from tests.mailfactory import make_mail  # noqa: E402
-from tests.servers import PostgresServer, free_port  # noqa: E402
+from tests.support.mailfactory import make_mail  # noqa: E402
+from tests.support.servers import PostgresServer, free_port  # noqa: E402
 
 START = datetime(2026, 11, 23, 9, 0, tzinfo=UTC)
 

@@ -36,11 +36,11 @@ sys.path.insert(0, str(ROOT))
 from sqlalchemy import Engine, func, select  # noqa: E402
 from sqlalchemy.orm import Session  # noqa: E402
 
-from mailproc import db  # noqa: E402
-from mailproc.db import make_engine  # noqa: E402
-from mailproc.schema import upgrade  # noqa: E402
-from tests.mailfactory import make_mail  # noqa: E402
-from tests.servers import DovecotServer, PostgresServer  # noqa: E402
+from mailproc.store import db  # noqa: E402
+from mailproc.store.db import make_engine  # noqa: E402
+from mailproc.store.schema import upgrade  # noqa: E402
+from tests.support.mailfactory import make_mail  # noqa: E402
+from tests.support.servers import DovecotServer, PostgresServer  # noqa: E402
 
 PASSWORD = "bench-pass"
 MAILPROC = [sys.executable, "-m", "mailproc"]

@@ -25,9 +25,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from mailproc.config import load_settings  # noqa: E402
-from mailproc.escalation import plan  # noqa: E402
-from mailproc.sla import (  # noqa: E402
+from mailproc.config.settings import load_settings  # noqa: E402
+from mailproc.sla.clocks import (  # noqa: E402
     Acknowledged,
     Created,
     Fact,
@@ -39,6 +38,7 @@ from mailproc.sla import (  # noqa: E402
     compute,
     policy_from_settings,
 )
+from mailproc.sla.ladder import plan  # noqa: E402
 from mailproc.vocabulary import Priority, StatusKind  # noqa: E402
 
 START = datetime(2026, 3, 26, 14, 0, tzinfo=UTC)  # a Thursday afternoon before the DST change

@@ -1,20 +1,13 @@
-"""Fixtures that start real servers on 127.0.0.1 (see tests/servers.py).
+"""Test set-up: the fixtures of tests/support/ for every test, and markers by server.
 
-Session scope: ``postgres_server`` (one PostgreSQL cluster) and ``dovecot`` (one Dovecot).
-Function scope: ``pg_url`` (a fresh database), ``database_url`` (SQLite and PostgreSQL),
-``imap_mailbox`` (the ``support`` account, emptied), ``smtp_server`` (an SMTP capture).
-
-A server that cannot start makes the tests that need it FAIL, never skip.
+The fixtures start real servers on 127.0.0.1 (tests/support/fixtures.py), give a Desk on a fresh
+database (tests/support/desk.py) and run the daemon against Dovecot (tests/support/daemon.py).
 """
 
 from __future__ import annotations
 
 import sys
-import uuid
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
-from typing import TypeVar
 
 import pytest
 
@@ -22,23 +15,23 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from tests.servers import (  # noqa: E402
-    DovecotServer,
-    ImapAccount,
-    PostgresServer,
-    ServerError,
-    SmtpCapture,
-    _Managed,
+from tests.support.daemon import (  # noqa: E402,F401
+    ancient_mailbox,
+    daemon_process,
+    imap,
+    legacy_dovecot,
+    legacy_mailbox,
+    sqlite_url,
 )
-
-#: The IMAP accounts of the session's Dovecot: user name -> password.
-IMAP_USERS: dict[str, str] = {
-    "support": "support-pass",
-    "reporter": "reporter-pass",
-    "tina": "tina-pass",
-}
-SUPPORT_USER = "support"
-S = TypeVar("S", bound=_Managed)
+from tests.support.desk import clock, desk, engine, settings  # noqa: E402,F401
+from tests.support.fixtures import (  # noqa: E402,F401
+    database_url,
+    dovecot,
+    imap_mailbox,
+    pg_url,
+    postgres_server,
+    smtp_server,
+)
 
 _MARKERS = {"postgres_server": "postgres", "dovecot": "dovecot"}
 
@@ -49,74 +42,3 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
         for fixture, marker in _MARKERS.items():
             if fixture in getattr(item, "fixturenames", ()):
                 item.add_marker(getattr(pytest.mark, marker))
-
-
-@contextmanager
-def started(server: S, what: str) -> Iterator[S]:
-    """The server, started and closed afterwards; one that cannot start fails the test with
-    the server's own words instead of a traceback."""
-    try:
-        server.start()
-    except (ServerError, OSError) as exc:
-        server.close()
-        pytest.fail(f"{what} could not start:\n{exc}", pytrace=False)
-    try:
-        yield server
-    finally:
-        server.close()
-
-
-@pytest.fixture(scope="session")
-def postgres_server() -> Iterator[PostgresServer]:
-    """One PostgreSQL cluster for the whole run (fsync off; superuser postgres, trust auth)."""
-    with started(PostgresServer(), "the PostgreSQL test server") as server:
-        yield server
-
-
-@pytest.fixture
-def pg_url(postgres_server: PostgresServer) -> Iterator[str]:
-    """SQLAlchemy URL (postgresql+psycopg://) of a new, empty database, dropped afterwards."""
-    name = f"test_{uuid.uuid4().hex}"
-    url = postgres_server.create_database(name)
-    try:
-        yield url
-    finally:
-        postgres_server.drop_database(name)
-
-
-@pytest.fixture(
-    params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)],
-)
-def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    """An empty database, once as a SQLite file and once as a PostgreSQL database."""
-    if request.param == "sqlite":
-        return f"sqlite:///{tmp_path / 'mailproc.sqlite3'}"
-    url: str = request.getfixturevalue("pg_url")
-    return url
-
-
-@pytest.fixture(scope="session")
-def dovecot() -> Iterator[DovecotServer]:
-    """One Dovecot for the whole run, with the users of IMAP_USERS (folder separator ".")."""
-    with started(DovecotServer(IMAP_USERS), "the Dovecot test server") as server:
-        yield server
-
-
-@pytest.fixture
-def imap_mailbox(dovecot: DovecotServer) -> ImapAccount:
-    """The ``support`` account, emptied: no messages, no folder but INBOX.
-
-    If an earlier test stopped the session's Dovecot, it is started again first.
-    """
-    if not dovecot.running:
-        dovecot.start()
-    account = dovecot.account(SUPPORT_USER)
-    account.reset()
-    return account
-
-
-@pytest.fixture
-def smtp_server() -> Iterator[SmtpCapture]:
-    """A started SMTP capture on 127.0.0.1 (no AUTH; refuses nothing until told to)."""
-    with SmtpCapture() as server:
-        yield server

@@ -16,13 +16,13 @@ import click
 from sqlalchemy import Engine
 from sqlalchemy.exc import SQLAlchemyError
 
-from mailproc import logs
-from mailproc.config import ConfigError, Settings, load_settings
-from mailproc.db import make_engine
-from mailproc.problems import UnknownProblem
-from mailproc.queries import UnknownIncident
-from mailproc.schema import SchemaOutdated, check_current
-from mailproc.service import StoreUnavailable
+from mailproc.config.settings import ConfigError, Settings, load_settings
+from mailproc.desk.mail import StoreUnavailable
+from mailproc.desk.problems import UnknownProblem
+from mailproc.runtime import logs
+from mailproc.store.db import make_engine
+from mailproc.store.queries import UnknownIncident
+from mailproc.store.schema import SchemaOutdated, check_current
 
 EXIT_FAILED, EXIT_CONFIG, EXIT_NOT_FOUND = 1, 3, 4
 
@@ -101,19 +101,19 @@ def cli(ctx: click.Context, config_path: Path | None, log_level: str, log_format
 def command() -> click.Group:
     """The whole command tree; subcommand modules import this one, so they join late."""
     from mailproc.cli import (
-        daemon,
         demo,
         export,
         incidents,
-        mail,
+        ingest,
         notify,
         problems,
+        run,
         safety,
         setup,
         sla,
     )
 
-    for module in (setup, mail, daemon, incidents, problems, export, sla, notify, safety, demo):
+    for module in (setup, ingest, run, incidents, problems, export, sla, notify, safety, demo):
         for sub in module.COMMANDS:
             cli.add_command(sub)
     return cli

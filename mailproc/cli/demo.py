@@ -1,13 +1,159 @@
-"""`demo`: the main job on embedded defaults, no mail server needed."""
+"""`demo`: the main job on embedded defaults, no mail server needed.
+
+The demo: one incident's whole lifecycle on the embedded defaults, through the real code path.
+
+Sample mails are built as bytes and handed to the same Desk that IMAP mail reaches, on a fresh
+SQLite database, so what the demo shows is what a desk would get.
+"""
 
 from __future__ import annotations
 
+import secrets
 import tempfile
+import textwrap
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime, timedelta
+from email.message import EmailMessage
+from email.utils import format_datetime
 from pathlib import Path
 
 import click
+from sqlalchemy import Engine, select
+from sqlalchemy.orm import Session
 
-from mailproc.demo import run_demo
+from mailproc.cli import report
+from mailproc.config.settings import load_settings
+from mailproc.desk.mail import Desk, Origin
+from mailproc.desk.problems import add_problem
+from mailproc.inbound.parse import parse_mail
+from mailproc.notify.letter import compose, letter_from_json
+from mailproc.store import db
+from mailproc.store.db import make_engine
+from mailproc.store.queries import get_incident, list_incidents, notifications
+from mailproc.store.schema import upgrade
+
+START = datetime(2026, 11, 23, 8, 55, tzinfo=UTC)
+ALICE = "Alice Novák <alice@example.org>"
+TINA = "Tina Solver <tina@example.com>"
+SUPPORT = "mail-support@example.com"
+
+
+def _mail(n: int, sender: str, subject: str, body: str, reply_to: int | None = None) -> bytes:
+    msg = EmailMessage()
+    if sender.endswith("@example.com>"):  # internal mail, signed and checked by our server
+        msg["Authentication-Results"] = "mx.example.com; dkim=pass header.d=example.com"
+    msg["From"] = sender
+    msg["To"] = SUPPORT
+    msg["Subject"] = subject
+    msg["Date"] = format_datetime(START + timedelta(minutes=10 * n))
+    msg["Message-ID"] = f"<demo-{n}@example.org>"
+    if reply_to is not None:
+        msg["In-Reply-To"] = f"<demo-{reply_to}@example.org>"
+        msg["References"] = " ".join(f"<demo-{i}@example.org>" for i in range(1, reply_to + 1))
+    msg.set_content(body)
+    return msg.as_bytes()
+
+
+def sample_mails() -> Iterator[tuple[str, bytes]]:
+    quote = "\n\nOn Mon, 23 Nov 2026 at 09:05, Tina Solver wrote:\n> Looking into it.\n"
+    yield (
+        "the reporter writes in",
+        _mail(
+            1,
+            ALICE,
+            "Exchange server is down – cannot send mail",
+            "Since 9:00 nobody in accounting can send or receive mail. "
+            "Outlook says 'Disconnected'.",
+        ),
+    )
+    yield (
+        "a solver takes it and raises the priority",
+        _mail(
+            2,
+            TINA,
+            "Re: [INC-1] Exchange server is down [ASSIGN tina] [PRIORITY P1]",
+            "Looking into it.",
+            1,
+        ),
+    )
+    yield (
+        "the reporter adds a comment (quoted history is not copied)",
+        _mail(
+            3,
+            ALICE,
+            "Re: [INC-1] Exchange server is down",
+            "It also affects the phones of the sales team." + quote,
+            2,
+        ),
+    )
+    yield (
+        "a mistyped command is refused, nothing changes",
+        _mail(
+            4,
+            TINA,
+            "Re: [INC-1] [ASIGN sam]",
+            "Sam knows the mail gateway better.",
+            3,
+        ),
+    )
+    yield (
+        "the solver binds it to a known problem",
+        _mail(
+            5,
+            TINA,
+            "Re: [INC-1] [RELATE PRB-1]",
+            "Same certificate expiry as last month; workaround applied, mail flows again.",
+            4,
+        ),
+    )
+    yield "the solver closes it", _mail(6, TINA, "Re: [INC-1] [CLOSE]", "Service restored.", 5)
+
+
+def run_demo(folder: Path, echo: Callable[[str], None]) -> None:
+    # A throw-away signing secret: the demo's Message-IDs live as long as its database.
+    environ = {"MAILPROC_SECRET": secrets.token_hex(16)}
+    settings = load_settings(environ=environ).model_copy(
+        update={"database_url": f"sqlite:///{folder / 'demo.db'}"}
+    )
+    engine = make_engine(settings.database_url)
+    upgrade(engine)
+    echo(f"demo database: {folder / 'demo.db'} (embedded default configuration)\n")
+    add_problem(
+        engine,
+        START,
+        "Exchange certificate expired",
+        symptoms="Outlook shows Disconnected; mail cannot be sent",
+        workaround="Renew the certificate on the Exchange front end and restart IIS.",
+    )
+    echo("known problem PRB-1 recorded: Exchange certificate expired\n")
+    clock = iter(START + timedelta(minutes=10 * n + 1) for n in range(1, 100))
+    desk = Desk(settings, engine, clock=lambda: next(clock))
+    seen = 0
+    for step, raw in sample_mails():
+        outcome = desk.handle(raw, Origin("demo"))
+        echo(f"- {step}:\n    {outcome.summary}")
+        for notice in notifications(engine, after=seen):
+            echo(f"    notifies {notice.recipient}: {notice.subject}")
+            seen = notice.id
+    echo("\nincidents:\n" + report.incident_table(list_incidents(engine)) + "\n")
+    for summary in list_incidents(engine):
+        echo(report.incident_detail(get_incident(engine, summary.number)) + "\n")
+    _show_first_notification(engine, echo)
+    engine.dispose()
+
+
+def _show_first_notification(engine: Engine, echo: Callable[[str], None]) -> None:
+    """One queued mail in full, as the reporter would read it (`mailproc send --once` with an
+    [smtp] section would deliver them all)."""
+    with Session(engine) as session:
+        letter = session.scalar(select(db.Outbox.letter).order_by(db.Outbox.id).limit(1))
+    if letter is None:
+        return
+    mail = parse_mail(compose(letter_from_json(letter)))
+    to = ", ".join(a.email for a in mail.to)
+    echo(f"the first notification, as {to} would read it:\n")
+    echo(f"  Subject: {mail.subject}\n")
+    echo(textwrap.indent(mail.text.rstrip(), "  "))
 
 
 @click.command()

@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 import click
 
 from mailproc.cli import App, pass_app
-from mailproc.export import write_jsonl
+from mailproc.store.export import write_jsonl
 
 
 @click.command()

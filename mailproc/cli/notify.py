@@ -7,23 +7,23 @@ import asyncio
 import click
 from sqlalchemy.orm import Session
 
-from mailproc import db
 from mailproc.cli import EXIT_CONFIG, EXIT_FAILED, App, fail, pass_app
 from mailproc.cli.incidents import incident_number
-from mailproc.notice_context import (
+from mailproc.desk.mail import utcnow
+from mailproc.notify.context import (
     IncidentFacts,
     build_context,
     sample_facts,
     sample_occasion,
     sample_recipient,
 )
-from mailproc.notices import DEFAULT_RECIPIENTS, Notice
-from mailproc.outbox import incident_facts
-from mailproc.outgoing import tagged_subject
-from mailproc.queries import UnknownIncident
-from mailproc.sender import deliver_pending
-from mailproc.service import utcnow
-from mailproc.templates import TemplateProblem, Templates, check_templates, folder_of
+from mailproc.notify.letter import tagged_subject
+from mailproc.notify.outbox import incident_facts
+from mailproc.notify.recipients import DEFAULT_RECIPIENTS, Notice
+from mailproc.notify.sender import deliver_pending
+from mailproc.notify.templates import TemplateProblem, Templates, check_templates, folder_of
+from mailproc.store import db
+from mailproc.store.queries import UnknownIncident
 from mailproc.vocabulary import NoticeKind, Party
 
 

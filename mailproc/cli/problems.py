@@ -7,12 +7,11 @@ import re
 
 import click
 
-from mailproc import report
-from mailproc.cli import App, pass_app
-from mailproc.outbox import Outbox
-from mailproc.problems import add_problem, get_problem, list_problems, update_problem
-from mailproc.queries import to_json
-from mailproc.service import utcnow
+from mailproc.cli import App, pass_app, report
+from mailproc.desk.mail import utcnow
+from mailproc.desk.problems import add_problem, get_problem, list_problems, update_problem
+from mailproc.notify.outbox import Outbox
+from mailproc.store.queries import to_json
 from mailproc.vocabulary import ProblemStatus
 
 _REF = re.compile(r"^(?:PRB-?)?(\d+)$", re.IGNORECASE)

@@ -6,10 +6,10 @@ import json
 
 import click
 
-from mailproc import safety_views, undeliverable
 from mailproc.cli import EXIT_NOT_FOUND, App, fail, pass_app
-from mailproc.queries import to_json
-from mailproc.service import utcnow
+from mailproc.desk.mail import utcnow
+from mailproc.safety import undeliverable, views
+from mailproc.store.queries import to_json
 
 
 @click.group()
@@ -24,11 +24,11 @@ def automatic() -> None:
 @pass_app
 def automatic_list(app: App, kind: str | None, limit: int, as_json: bool) -> None:
     """List automatic mail, newest first, with why it counts as automatic."""
-    mails = safety_views.automatic_mail(app.ready_engine(), limit, kind)
+    mails = views.automatic_mail(app.ready_engine(), limit, kind)
     if as_json:
         click.echo(json.dumps(to_json(mails), ensure_ascii=False, indent=2))
     else:
-        click.echo(safety_views.automatic_table(mails))
+        click.echo(views.automatic_table(mails))
 
 
 @click.group()
@@ -45,7 +45,7 @@ def addresses_list(app: App, as_json: bool) -> None:
     if as_json:
         click.echo(json.dumps(to_json(marks), ensure_ascii=False, indent=2))
     else:
-        click.echo(safety_views.addresses_table(marks))
+        click.echo(views.addresses_table(marks))
 
 
 @addresses.command("clear")
@@ -63,11 +63,11 @@ def addresses_clear(app: App, address: str) -> None:
 @pass_app
 def limits(app: App, as_json: bool) -> None:
     """The storm breakers and the senders over the new-incident limit, in the last hour."""
-    view = safety_views.limits(app.ready_engine(), app.settings, utcnow())
+    view = views.limits(app.ready_engine(), app.settings, utcnow())
     if as_json:
         click.echo(json.dumps(to_json(view), ensure_ascii=False, indent=2))
     else:
-        click.echo(safety_views.limits_text(view))
+        click.echo(views.limits_text(view))
 
 
 COMMANDS = [automatic, addresses, limits]

@@ -5,7 +5,7 @@ from __future__ import annotations
 import click
 
 from mailproc.cli import App, pass_app
-from mailproc.schema import head_revision, upgrade
+from mailproc.store.schema import head_revision, upgrade
 from mailproc.vocabulary import StatusKind
 
 

@@ -15,16 +15,23 @@ import click
 
 from mailproc.cli import App, pass_app
 from mailproc.cli.incidents import incident_number
-from mailproc.config import ServiceConfig, Settings
+from mailproc.config.settings import ServiceConfig, Settings
+from mailproc.desk.escalations import recompute_due_times, run_escalations
+from mailproc.desk.mail import utcnow
 from mailproc.durations import format_duration
-from mailproc.escalation import level_moments
-from mailproc.escalator import recompute_due_times, run_escalations
-from mailproc.queries import to_json
-from mailproc.service import utcnow
-from mailproc.sla import Created, Level, TargetStatus, compute, local_time, policy_from_settings
-from mailproc.slastore import SlaBook
-from mailproc.slaviews import explain as explain_incident
-from mailproc.slaviews import report_table, sla_lines
+from mailproc.sla.clocks import (
+    Created,
+    Level,
+    TargetStatus,
+    compute,
+    local_time,
+    policy_from_settings,
+)
+from mailproc.sla.ladder import level_moments
+from mailproc.sla.state import SlaBook
+from mailproc.sla.views import explain as explain_incident
+from mailproc.sla.views import report_table, sla_lines
+from mailproc.store.queries import to_json
 from mailproc.vocabulary import PRIORITY_WORDS, EscalationRole, Priority
 
 

@@ -15,10 +15,10 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
-from mailproc.health import Cursor, Ledger
-from mailproc.progress import Progress, ProgressFactory
-from mailproc.service import Batcher, Disposition, Origin, Outcome
-from mailproc.wake import Wake
+from mailproc.desk.mail import Batcher, Disposition, Origin, Outcome
+from mailproc.runtime.progress import Progress, ProgressFactory
+from mailproc.runtime.wake import Wake
+from mailproc.sources.health import Cursor, Ledger
 
 log = logging.getLogger(__name__)
 

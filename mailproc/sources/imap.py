@@ -26,11 +26,11 @@ from typing import Any
 from imapclient import IMAPClient
 from imapclient.exceptions import IMAPClientError
 
-from mailproc.health import Cursor
-from mailproc.service import Outcome
+from mailproc.config.sources import ImapSourceConfig, Settle
+from mailproc.desk.mail import Outcome
+from mailproc.runtime.wake import Wake
 from mailproc.sources.drain import Fetched, Ref, SourceUnavailable
-from mailproc.sources.settings import ImapSourceConfig, Settle
-from mailproc.wake import Wake
+from mailproc.sources.health import Cursor
 
 log = logging.getLogger(__name__)
 

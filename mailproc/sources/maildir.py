@@ -17,11 +17,11 @@ import os
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
-from mailproc.health import Cursor
-from mailproc.service import Outcome
+from mailproc.config.sources import MaildirSourceConfig, Settle
+from mailproc.desk.mail import Outcome
+from mailproc.runtime.wake import Wake
 from mailproc.sources.drain import Fetched, Ref, SourceUnavailable
-from mailproc.sources.settings import MaildirSourceConfig, Settle
-from mailproc.wake import Wake
+from mailproc.sources.health import Cursor
 
 INFO = ":2,"
 

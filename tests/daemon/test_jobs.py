@@ -8,20 +8,20 @@ from datetime import timedelta
 
 import pytest
 
-from mailproc.config import ConfigError, Settings, settings_from_dict
-from mailproc.daemon import Daemon
-from mailproc.jobs import Job, JobRunner
-from mailproc.queries import get_incident
-from mailproc.service import Desk
-from tests.daemon.conftest import (
+from mailproc.config.settings import ConfigError, Settings, settings_from_dict
+from mailproc.daemon.jobs import Job, JobRunner
+from mailproc.daemon.loop import Daemon
+from mailproc.desk.mail import Desk
+from mailproc.store.queries import get_incident
+from tests.support.daemon import (
     imap_source,
     make_settings,
     ready_engine,
     running,
     wait_until,
 )
-from tests.mailfactory import make_mail
-from tests.service.conftest import FakeClock
+from tests.support.desk import FakeClock
+from tests.support.mailfactory import make_mail
 
 
 def turn(runner: JobRunner, until: object, what: str) -> None:
@@ -140,7 +140,7 @@ def test_mail_in_over_imap_and_its_acknowledgment_out_over_smtp(
 
 def test_the_daemon_will_not_sign_with_a_throwaway_key(sqlite_url):
     ready_engine(sqlite_url).dispose()
-    from mailproc.config import _embedded
+    from mailproc.config.settings import _embedded
 
     settings = settings_from_dict(_embedded() | {"database_url": sqlite_url}, "m.toml", {})
     with pytest.raises(ConfigError, match="environment variable MAILPROC_SECRET is not set"):

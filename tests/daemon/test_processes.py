@@ -9,9 +9,9 @@ import time
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from mailproc import db
-from mailproc.queries import list_incidents
-from tests.daemon.conftest import (
+from mailproc.store import db
+from mailproc.store.queries import list_incidents
+from tests.support.daemon import (
     count,
     imap_source,
     messages,
@@ -20,7 +20,7 @@ from tests.daemon.conftest import (
     toml_config,
     wait_until,
 )
-from tests.mailfactory import make_mail, message_id_of
+from tests.support.mailfactory import make_mail, message_id_of
 
 TINA = "Tina <tina@example.com>"
 

@@ -10,9 +10,10 @@ from pathlib import Path
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from mailproc import db
-from mailproc.queries import list_incidents
-from tests.daemon.conftest import (
+from mailproc.store import db
+from mailproc.store.queries import list_incidents
+from tests.daemon.test_processes import backlog
+from tests.support.daemon import (
     DaemonProcess,
     count,
     imap_source,
@@ -21,8 +22,7 @@ from tests.daemon.conftest import (
     toml_config,
     wait_until,
 )
-from tests.daemon.test_processes import backlog
-from tests.mailfactory import message_id_of
+from tests.support.mailfactory import message_id_of
 
 
 def unsent(engine) -> int:

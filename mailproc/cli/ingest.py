@@ -1,0 +1,95 @@
+"""`ingest`: process mail from files, folders, Maildirs, mbox files or stdin (for an MTA pipe)."""
+
+from __future__ import annotations
+
+from itertools import islice
+
+import click
+
+from mailproc.cli import App, fail, pass_app
+from mailproc.desk.mail import Desk, Disposition, Origin, StoreUnavailable
+from mailproc.sources.files import FileMail, SourceError, read_paths
+from mailproc.sources.parse_ahead import default_jobs, parsed_ahead
+
+
+@click.command()
+@click.argument("paths", nargs=-1, required=True)
+@click.option("--service", help="Service for new incidents (default: from the recipient address).")
+@click.option("-q", "--quiet", is_flag=True, help="Print only quarantined mail and the totals.")
+@click.option(
+    "--dry-run",
+    is_flag=True,
+    help="Shadow mode: report what would happen; store nothing (see README on locking).",
+)
+@click.option(
+    "--batch-size",
+    type=click.IntRange(1, 10_000),
+    default=500,
+    show_default=True,
+    help="Mails committed together (group commit); each is still applied on its own.",
+)
+@click.option(
+    "--jobs",
+    type=click.IntRange(0, 64),
+    default=None,
+    help="Worker processes that parse ahead of the database work "
+    "(default: the cores but one; 0: none). Used from 64 mails on.",
+)
+@pass_app
+def ingest(
+    app: App,
+    paths: tuple[str, ...],
+    service: str | None,
+    quiet: bool,
+    dry_run: bool,
+    batch_size: int,
+    jobs: int | None,
+) -> None:
+    """Process .eml files, folders of them, Maildirs, mbox files, or - for one mail on stdin.
+
+    Mail that cannot be parsed or applied is quarantined (stored with its reason) and reported
+    on stderr; the exit code is non-zero only when something could not be stored.
+    """
+    if service is not None and service not in app.settings.services:
+        raise click.BadParameter(f"unknown service {service!r}", param_hint="--service")
+    desk = Desk(app.settings, app.ready_engine())
+    origin = Origin("ingest", service)
+    counts = dict.fromkeys(Disposition, 0)
+    unstored = 0
+    would = "would be " if dry_run else ""
+    try:
+        with desk.batches(dry_run) as batcher:
+            mails = parsed_ahead(
+                read_paths(paths),
+                _raw,
+                app.settings.limits.max_message_bytes,
+                default_jobs() if jobs is None else jobs,
+            )
+            while True:  # mails are applied as they come, parsed ahead by the workers
+                with batcher() as handle:
+                    group = islice(mails, batch_size)
+                    done = [(m.label, handle(m.raw, origin, parsed)) for m, parsed in group]
+                if not done:
+                    break
+                for label, outcome in done:  # committed: now it may be told
+                    counts[outcome.disposition] += 1
+                    unstored += not outcome.stored
+                    if outcome.quarantined:
+                        click.echo(f"{label}: {would}quarantined: {outcome.summary}", err=True)
+                    elif not quiet:
+                        click.echo(f"{label}: {'would: ' if dry_run else ''}{outcome.summary}")
+    except SourceError as exc:
+        fail(str(exc))
+    except StoreUnavailable as exc:
+        fail(f"could not store mail, stopped: {exc}")
+    total = ", ".join(f"{n} {d.value}" for d, n in counts.items())
+    click.echo(f"{'dry run, nothing stored: ' if dry_run else ''}ingested: {total}", err=True)
+    if unstored:
+        fail(f"{unstored} mail(s) could not be stored, not even in quarantine (see the log)")
+
+
+def _raw(item: FileMail) -> bytes:
+    return item.raw
+
+
+COMMANDS = [ingest]

@@ -1,0 +1,3 @@
+"""Typed, frozen settings: the models, and the one place that reads the configuration file
+and the environment.
+"""

@@ -1,0 +1,584 @@
+"""Typed, frozen settings read from one TOML file plus the environment.
+
+Validated once at start so that a mistake is reported as file, key and reason before any mail
+is touched. Settings are passed down explicitly; nothing reads them from a global.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+import secrets
+import tomllib
+from collections.abc import Mapping
+from datetime import date, timedelta
+from functools import cached_property
+from importlib import resources
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    PrivateAttr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+
+from mailproc import calendars
+from mailproc.config.safety import LimitsConfig, SecurityConfig
+from mailproc.config.sources import DaemonConfig, SourceConfig, check_sources
+from mailproc.durations import parse_duration
+from mailproc.inbound.subject import Language
+from mailproc.vocabulary import (
+    EscalationRole,
+    NoticeKind,
+    Party,
+    Priority,
+    Role,
+    SlaTarget,
+    StatusKind,
+    Verb,
+)
+
+log = logging.getLogger(__name__)
+
+DEFAULT_PATH = Path("config/mailproc.toml")
+EMBEDDED = "embedded defaults"
+
+
+class ConfigError(Exception):
+    """A configuration that cannot be used; the message names the file, the key and the fault."""
+
+
+class _Frozen(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+def _lower_address(value: str) -> str:
+    value = value.strip().lower()
+    if value.count("@") != 1 or value.startswith("@") or value.endswith("@") or " " in value:
+        raise ValueError(f"'{value}' is not an e-mail address")
+    return value
+
+
+def _recipient(value: str) -> str:
+    """A role (reporter, assignee, ...) or a fixed e-mail address."""
+    word = value.strip().lower()
+    return word if word in Party.__members__.values() else _lower_address(word)
+
+
+Recipients = tuple[Annotated[str, AfterValidator(_recipient)], ...]
+
+
+class PersonConfig(_Frozen):
+    email: str
+    role: Role = Role.SOLVER
+    services: tuple[str, ...] = ()  # empty: every service
+
+    _email = field_validator("email")(classmethod(lambda cls, v: _lower_address(v)))
+
+    def solves(self, service: str) -> bool:
+        return self.role is Role.ADMIN or not self.services or service in self.services
+
+
+class CalendarConfig(_Frozen):
+    """Working hours in a time zone, holidays; or `always` for the 24×7 calendar."""
+
+    zone: str = "UTC"
+    always: bool = False
+    hours: dict[calendars.Weekday, tuple[str, ...]] = {}
+    holidays: tuple[date, ...] = ()
+    country: str | None = None
+    subdivision: str | None = None
+
+    _zone = field_validator("zone")(classmethod(lambda cls, v: calendars.zone_named(v).key))
+
+    @field_validator("hours")
+    @classmethod
+    def _hours(cls, value: dict[calendars.Weekday, tuple[str, ...]]) -> Any:
+        for day, spans in value.items():
+            try:
+                calendars.day_hours(spans)
+            except ValueError as exc:
+                raise ValueError(f"{day.value}: {exc}") from None
+        return value
+
+    @model_validator(mode="after")
+    def _consistent(self) -> CalendarConfig:
+        if self.always and (self.hours or self.holidays or self.country):
+            raise ValueError("a 24×7 calendar (always = true) has no hours or holidays")
+        if not self.always and not any(self.hours.values()):
+            raise ValueError("no working hours on any day (set hours, or always = true)")
+        if self.subdivision and not self.country:
+            raise ValueError("subdivision needs a country")
+        if self.country:
+            calendars.country_holidays(self.country, self.subdivision)
+        return self
+
+    def build(self, name: str) -> calendars.BusinessCalendar:
+        if self.always:
+            return calendars.around_the_clock(name)
+        return calendars.make_calendar(
+            name, self.zone, self.hours, self.holidays, self.country, self.subdivision
+        )
+
+
+def _business_time(value: Any) -> timedelta:
+    if isinstance(value, timedelta):  # from code; TOML has no such type
+        amount = value
+    elif isinstance(value, str):
+        amount = parse_duration(value)
+    else:
+        raise ValueError("give business time as a string like '4h', '30m' or '2h30m'")
+    if amount <= timedelta(0):
+        raise ValueError("a target must be longer than zero")
+    return amount
+
+
+class TargetConfig(_Frozen):
+    """One priority's targets, in business time of the service's calendar."""
+
+    response: timedelta
+    resolution: timedelta
+
+    _times = field_validator("response", "resolution", mode="before")(
+        classmethod(lambda cls, v: _business_time(v))
+    )
+
+
+_TRIGGER = re.compile(r"^(?:(?P<percent>\d{1,3}(?:\.\d+)?)\s*%|breach(?:\s*\+\s*(?P<after>.+))?)$")
+
+
+class LevelConfig(_Frozen):
+    """An escalation level: when (`at`) and to whom (`to`: roles or addresses)."""
+
+    at: str
+    to: tuple[str, ...] = Field(min_length=1)
+    targets: tuple[SlaTarget, ...] = (SlaTarget.RESPONSE, SlaTarget.RESOLUTION)
+
+    @field_validator("at")
+    @classmethod
+    def _at(cls, value: str) -> str:
+        value = " ".join(value.lower().split())
+        _trigger(value)
+        return value
+
+    @field_validator("to")
+    @classmethod
+    def _to(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        roles = set(EscalationRole)
+        return tuple(v if v in roles else _lower_address(v) for v in value)
+
+    @property
+    def percent(self) -> float | None:
+        return _trigger(self.at)[0]
+
+    @property
+    def after_breach(self) -> timedelta:
+        return _trigger(self.at)[1]
+
+    def order(self) -> tuple[float, timedelta]:
+        """Levels must fire in the order they are listed, whatever the target's length."""
+        percent, after = _trigger(self.at)
+        return (percent, timedelta(0)) if percent is not None else (100.0, after)
+
+
+def _trigger(text: str) -> tuple[float | None, timedelta]:
+    match = _TRIGGER.match(text)
+    if match is None:
+        raise ValueError(
+            f"'{text}' is not a trigger; write a percentage of the target ('75%'), "
+            "'breach', or 'breach + 2h'"
+        )
+    if match["percent"] is not None:
+        percent = float(match["percent"])
+        if not 0 < percent <= 100:
+            raise ValueError(f"'{text}': a percentage runs from above 0 to 100 (then 'breach + …')")
+        return percent, timedelta(0)
+    after = match["after"]
+    return None, (timedelta(0) if after is None else parse_duration(after))
+
+
+def _ladder(value: tuple[LevelConfig, ...] | None) -> tuple[LevelConfig, ...] | None:
+    for number, (before, level) in enumerate(zip(value or (), (value or ())[1:], strict=False)):
+        if level.order() <= before.order():
+            raise ValueError(
+                f"level {number + 2} ('{level.at}') must come after level {number + 1} "
+                f"('{before.at}'): list levels in the order they fire"
+            )
+    return value
+
+
+DEFAULT_TARGETS = {
+    Priority.P1: TargetConfig(response=timedelta(minutes=30), resolution=timedelta(hours=4)),
+    Priority.P2: TargetConfig(response=timedelta(hours=1), resolution=timedelta(hours=8)),
+    Priority.P3: TargetConfig(response=timedelta(hours=4), resolution=timedelta(hours=24)),
+    Priority.P4: TargetConfig(response=timedelta(hours=8), resolution=timedelta(hours=40)),
+}
+DEFAULT_LADDER = (
+    LevelConfig(at="75%", to=(EscalationRole.ASSIGNEE, EscalationRole.FIRST_LINE)),
+    LevelConfig(at="breach", to=(EscalationRole.TEAM,)),
+)
+
+
+class SlaConfig(_Frozen):
+    """Defaults for every service: calendar, targets per priority, escalation ladder."""
+
+    calendar: str = "24x7"
+    at_risk_percent: float = Field(default=75, gt=0, lt=100)
+    escalation_interval_seconds: float = Field(default=60, gt=0)
+    targets: dict[Priority, TargetConfig] = DEFAULT_TARGETS
+    escalation: tuple[LevelConfig, ...] = DEFAULT_LADDER
+
+    _ladder = field_validator("escalation")(classmethod(lambda cls, v: _ladder(v)))
+
+    @field_validator("targets")
+    @classmethod
+    def _every_priority(cls, value: dict[Priority, TargetConfig]) -> dict[Priority, TargetConfig]:
+        missing = [p.value for p in Priority if p not in value]
+        if missing:
+            raise ValueError(f"no target for {', '.join(missing)}; every priority needs one")
+        return value
+
+
+class MatrixConfig(_Frozen):
+    """Impact × urgency -> priority: `impact.<impact>.<urgency> = "P1"`."""
+
+    default_impact: str = "medium"
+    default_urgency: str = "medium"
+    impact: dict[str, dict[str, Priority]] = {
+        "high": {"high": Priority.P1, "medium": Priority.P2, "low": Priority.P3},
+        "medium": {"high": Priority.P2, "medium": Priority.P3, "low": Priority.P4},
+        "low": {"high": Priority.P3, "medium": Priority.P4, "low": Priority.P4},
+    }
+
+    @model_validator(mode="after")
+    def _square(self) -> MatrixConfig:
+        rows = {name: set(row) for name, row in self.impact.items()}
+        if not rows:
+            raise ValueError("impact: the matrix needs at least one impact")
+        urgencies = next(iter(rows.values()))
+        for name, row in rows.items():
+            if row != urgencies:
+                raise ValueError(f"impact.{name}: urgencies differ from the first row's")
+        for word in (*rows, *urgencies):
+            if not re.fullmatch(r"[a-z0-9_-]+", word):
+                raise ValueError(f"'{word}': levels are single lower-case words")
+        if self.default_impact not in rows:
+            raise ValueError(f"default_impact: '{self.default_impact}' is not an impact")
+        if self.default_urgency not in urgencies:
+            raise ValueError(f"default_urgency: '{self.default_urgency}' is not an urgency")
+        return self
+
+    @property
+    def impacts(self) -> tuple[str, ...]:
+        return tuple(self.impact)
+
+    @property
+    def urgencies(self) -> tuple[str, ...]:
+        return tuple(next(iter(self.impact.values())))
+
+    def priority(self, impact: str | None, urgency: str | None) -> Priority:
+        row = self.impact[impact or self.default_impact]
+        return row[urgency or self.default_urgency]
+
+
+class ServiceConfig(_Frozen):
+    title: str = ""
+    team: str | None = None
+    first_line: str | None = None
+    workflow: str = "default"
+    default_priority: Priority = Priority.P3
+    calendar: str | None = None  # None: sla.calendar
+    targets: dict[Priority, TargetConfig] = {}  # per priority, replacing sla.targets
+    escalation: tuple[LevelConfig, ...] | None = None  # None: sla.escalation; []: none
+    notify: dict[NoticeKind, Recipients] = {}  # recipients per notice, for this service
+
+    _ladder = field_validator("escalation")(classmethod(lambda cls, v: _ladder(v)))
+
+
+class StatusConfig(_Frozen):
+    name: str
+    kind: StatusKind = StatusKind.OPEN
+    instructions: str = ""
+    paused: bool = False
+    auto_close_days: float | None = Field(default=None, gt=0)
+
+
+class WorkflowConfig(_Frozen):
+    description: str = ""
+    initial: str
+    reopen_to: str
+    statuses: tuple[StatusConfig, ...]
+    transitions: dict[Verb, dict[str, str]]
+
+    @model_validator(mode="after")
+    def _statuses_exist(self) -> WorkflowConfig:
+        if Verb.ACK in self.transitions:
+            raise ValueError(
+                "transitions.ACK: [ACK] changes no status and needs no entry; it is accepted "
+                "in every status of kind open"
+            )
+        names = {s.name for s in self.statuses}
+        used = {self.initial, self.reopen_to}
+        for table in self.transitions.values():
+            used.update(table)
+            used.update(table.values())
+        unknown = sorted(used - names)
+        if unknown:
+            raise ValueError(f"unknown status {unknown[0]!r}; statuses are {sorted(names)}")
+        return self
+
+    def status(self, name: str) -> StatusConfig:
+        return next(s for s in self.statuses if s.name == name)
+
+
+class PermissionsConfig(_Frozen):
+    reporter_commands: tuple[Verb, ...] = (Verb.CLOSE, Verb.REOPEN)
+    participants_may_comment: bool = True
+
+
+class NotificationsConfig(_Frozen):
+    enabled: bool = True
+    templates: Path | None = None  # None: the templates shipped with mailproc
+    from_address: str | None = None  # None: the support address of the incident's service
+    from_name: str = "Service desk"
+    secret_env: str = "MAILPROC_SECRET"  # noqa: S105 (the name of the variable with the secret)
+    transcript_on_success: bool = True
+    recipients: dict[NoticeKind, Recipients] = {}
+
+    _from = field_validator("from_address")(
+        classmethod(lambda cls, v: None if v is None else _lower_address(v))
+    )
+
+
+class SmtpConfig(_Frozen):
+    host: str = "localhost"
+    port: int | None = Field(default=None, gt=0, lt=65536)  # None: 465, 587 or 25 by security
+    security: Literal["starttls", "tls", "none"] = "starttls"
+    username: str | None = None
+    password_env: str = "MAILPROC_SMTP_PASSWORD"  # noqa: S105 (a variable's name)
+    ca_file: Path | None = None  # trust this CA instead of the system's
+    timeout: float = Field(default=30, gt=0)
+    batch_size: int = Field(default=50, gt=0)
+    retry_seconds: float = Field(default=60, gt=0)  # first retry; doubles up to the maximum
+    retry_max_seconds: float = Field(default=3600, gt=0)
+    lease_seconds: float = Field(default=600, gt=0)  # a claimed row is retried after this
+
+    @property
+    def effective_port(self) -> int:
+        return self.port or {"tls": 465, "starttls": 587, "none": 25}[self.security]
+
+
+class Settings(_Frozen):
+    """Everything a mailproc process knows about its deployment."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid", ignored_types=(cached_property,))
+
+    source: str = EMBEDDED
+    database_url: str = "sqlite:///var/mailproc.db"
+    support_address: str
+    default_service: str
+    reopen_window_days: float = Field(default=7, ge=0)
+    addresses: dict[str, str] = {}
+    services: dict[str, ServiceConfig]
+    people: dict[str, PersonConfig] = {}
+    workflows: dict[str, WorkflowConfig] = {}
+    aliases: dict[str, Verb] = {}
+    permissions: PermissionsConfig = PermissionsConfig()
+    calendars: dict[str, CalendarConfig] = {}
+    sla: SlaConfig = SlaConfig()
+    priority_matrix: MatrixConfig = MatrixConfig()
+    notifications: NotificationsConfig = NotificationsConfig()
+    smtp: SmtpConfig = SmtpConfig()
+    security: SecurityConfig = SecurityConfig()
+    limits: LimitsConfig = LimitsConfig()
+    sources: dict[str, SourceConfig] = {}
+    daemon: DaemonConfig = DaemonConfig()
+
+    _secret: bytes | None = PrivateAttr(default=None)  # from the environment, never the file
+
+    _support = field_validator("support_address")(classmethod(lambda cls, v: _lower_address(v)))
+
+    @field_validator("addresses")
+    @classmethod
+    def _addresses(cls, value: dict[str, str]) -> dict[str, str]:
+        return {_lower_address(k): v for k, v in value.items()}
+
+    @model_validator(mode="after")
+    def _references(self) -> Settings:
+        problems = list(self._dangling())
+        if problems:
+            raise ValueError("; ".join(problems))
+        return self
+
+    def _dangling(self) -> Any:
+        if self.default_service not in self.services:
+            yield f"default_service: unknown service {self.default_service!r}"
+        for address, service in self.addresses.items():
+            if service not in self.services:
+                yield f"addresses.{address!r}: unknown service {service!r}"
+        for name, svc in self.services.items():
+            if svc.workflow not in self.workflows:
+                yield f"services.{name}.workflow: unknown workflow {svc.workflow!r}"
+            if svc.calendar is not None and svc.calendar not in self.calendars:
+                yield f"services.{name}.calendar: {self._unknown_calendar(svc.calendar)}"
+        if self.sla.calendar not in self.calendars:
+            yield f"sla.calendar: {self._unknown_calendar(self.sla.calendar)}"
+        for name, person in self.people.items():
+            for service in person.services:
+                if service not in self.services:
+                    yield f"people.{name}.services: unknown service {service!r}"
+        for alias in self.aliases:
+            if alias.upper() in Verb.__members__:
+                yield f"aliases.{alias}: is already a command word"
+        yield from check_sources(self.sources, set(self.services), self.daemon)
+
+    def _unknown_calendar(self, name: str) -> str:
+        return f"unknown calendar {name!r}; calendars are {sorted(self.calendars)}"
+
+    @cached_property
+    def language(self) -> Language:
+        levels = {
+            Verb.IMPACT: self.priority_matrix.impacts,
+            Verb.URGENCY: self.priority_matrix.urgencies,
+        }
+        return Language.with_aliases(self.aliases, levels)
+
+    @cached_property
+    def people_by_email(self) -> Mapping[str, tuple[str, PersonConfig]]:
+        return {p.email: (name, p) for name, p in self.people.items()}
+
+    @cached_property
+    def own_addresses(self) -> frozenset[str]:
+        return frozenset({self.support_address, *self.addresses})
+
+    def is_own(self, address: str) -> bool:
+        """One of our support addresses, with or without a plus tag (reply tokens have one)."""
+        return base_address(address) in self.own_addresses
+
+    @cached_property
+    def admin_addresses(self) -> tuple[str, ...]:
+        return tuple(sorted(p.email for p in self.people.values() if p.role is Role.ADMIN))
+
+    @property
+    def has_secret(self) -> bool:
+        return self._secret is not None
+
+    @cached_property
+    def signing_key(self) -> bytes:
+        """The key that signs our Message-IDs. Without the secret in the environment a random
+        key serves this process: replies still thread through the recorded Message-IDs, but a
+        signature made by another process cannot be checked."""
+        if self._secret is not None:
+            return self._secret
+        log.warning(
+            "%s is not set: signing Message-IDs with a random key for this process only",
+            self.notifications.secret_env,
+        )
+        return secrets.token_bytes(32)
+
+    def support_address_of(self, service: str) -> str:
+        """Where mail about a service goes: its own support address if it has one."""
+        return next((a for a, s in self.addresses.items() if s == service), self.support_address)
+
+    def workflow_of(self, service: str) -> WorkflowConfig:
+        return self.workflows[self.services[service].workflow]
+
+    def calendar_of(self, service: str) -> str:
+        return self.services[service].calendar or self.sla.calendar
+
+    def targets_of(self, service: str) -> dict[Priority, TargetConfig]:
+        return {**self.sla.targets, **self.services[service].targets}
+
+    def ladder_of(self, service: str) -> tuple[LevelConfig, ...]:
+        own = self.services[service].escalation
+        return self.sla.escalation if own is None else own
+
+    def service_for(self, recipients: list[str]) -> str:
+        """The service of the first support address among the recipients (plus tags ignored)."""
+        for address in recipients:
+            service = self.addresses.get(base_address(address))
+            if service is not None:
+                return service
+        return self.default_service
+
+
+def base_address(address: str) -> str:
+    """The address without its plus tag: support+INC-4.x@example.com -> support@example.com."""
+    local, at, domain = address.strip().lower().rpartition("@")
+    return f"{local.split('+', 1)[0]}@{domain}" if at else address.strip().lower()
+
+
+BUILTIN_CALENDARS: dict[str, Any] = {"24x7": {"always": True}}
+
+
+def _builtin_workflows() -> dict[str, Any]:
+    text = resources.files("mailproc.workflow").joinpath("workflows.toml").read_text("utf-8")
+    workflows: dict[str, Any] = tomllib.loads(text)["workflows"]
+    return workflows
+
+
+def _embedded() -> dict[str, Any]:
+    text = resources.files("mailproc.config").joinpath("default_config.toml").read_text("utf-8")
+    return tomllib.loads(text)
+
+
+def resolve_path(path: Path | None, environ: Mapping[str, str]) -> Path | None:
+    """--config, else MAILPROC_CONFIG, else config/mailproc.toml if present, else None."""
+    if path is not None:
+        return path
+    if environ.get("MAILPROC_CONFIG"):
+        return Path(environ["MAILPROC_CONFIG"])
+    return DEFAULT_PATH if DEFAULT_PATH.is_file() else None
+
+
+def load_settings(path: Path | None = None, environ: Mapping[str, str] | None = None) -> Settings:
+    environ = os.environ if environ is None else environ
+    resolved = resolve_path(path, environ)
+    if resolved is None:
+        data, origin = _embedded(), EMBEDDED
+    else:
+        data, origin = _read(resolved), str(resolved)
+    return settings_from_dict(data, origin, environ)
+
+
+def settings_from_dict(data: dict[str, Any], origin: str, environ: Mapping[str, str]) -> Settings:
+    data = {**data, "source": origin}
+    data["workflows"] = {**_builtin_workflows(), **data.get("workflows", {})}
+    data["calendars"] = {**BUILTIN_CALENDARS, **data.get("calendars", {})}
+    if environ.get("MAILPROC_DATABASE_URL"):
+        data["database_url"] = environ["MAILPROC_DATABASE_URL"]
+    try:
+        settings = Settings.model_validate(data)
+    except ValidationError as exc:
+        raise ConfigError(_describe(origin, exc)) from None
+    secret = environ.get(settings.notifications.secret_env, "")
+    settings._secret = secret.encode() if secret else None
+    return settings
+
+
+def _read(path: Path) -> dict[str, Any]:
+    try:
+        with path.open("rb") as handle:
+            return tomllib.load(handle)
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: no such configuration file") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path}: not valid TOML: {exc}") from None
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read: {exc.strerror}") from None
+
+
+def _describe(origin: str, exc: ValidationError) -> str:
+    lines = []
+    for error in exc.errors(include_url=False):
+        key = ".".join(str(part) for part in error["loc"]) or "(top level)"
+        message = error["msg"].removeprefix("Value error, ")
+        lines.append(f"{origin}: {key}: {message}")
+    return "\n".join(lines)

@@ -1,0 +1,357 @@
+"""The long-running daemon, and the single pass of `poll --once`.
+
+Each configured source runs on a thread of its own (connect, drain, wait for mail under IDLE or
+by polling, again), so a mailbox that is down or slow delays no other; the periodic jobs run on
+threads of their own too (mailproc.daemon.jobs), so neither IDLE nor a backlog makes them late. The
+main thread only keeps the schedule and answers signals:
+
+- SIGTERM/SIGINT: every source finishes the mail in hand (commit, then settle), then exit 0.
+- SIGHUP: read the configuration again; when it is valid, restart sources and jobs on it and
+  run the reload hooks (`Daemon.on_reload`); when not, log why and carry on unchanged.
+"""
+
+from __future__ import annotations
+
+import logging
+import signal
+import threading
+from collections.abc import Callable, Mapping, Sequence
+from contextlib import suppress
+from dataclasses import dataclass
+from functools import partial
+
+from sqlalchemy import Engine
+from sqlalchemy.exc import InterfaceError, OperationalError
+
+from mailproc.config.settings import ConfigError, Settings
+from mailproc.config.sources import DaemonConfig, ImapSourceConfig, MaildirSourceConfig
+from mailproc.daemon.jobs import Job, JobRunner
+from mailproc.desk.escalations import Escalator
+from mailproc.desk.mail import Batcher, Clock, Desk, StoreUnavailable, utcnow
+from mailproc.notify.sender import send_pending
+from mailproc.runtime.progress import ProgressFactory, progress_factory
+from mailproc.runtime.retry import Backoff, StateLog
+from mailproc.runtime.wake import Wake
+from mailproc.sources.drain import Source, SourceUnavailable, Tally, drain
+from mailproc.sources.health import Ledger
+from mailproc.sources.imap import CredentialsMissing, ImapSource, check_credentials
+from mailproc.sources.maildir import MaildirSource
+from mailproc.store.db import make_engine
+from mailproc.store.schema import SchemaOutdated, check_current
+
+log = logging.getLogger(__name__)
+
+JobFactory = Callable[[Settings, Desk], Sequence[Job]]
+ReloadHook = Callable[[Settings], None]
+
+
+def standard_jobs(settings: Settings, desk: Desk) -> list[Job]:
+    """The daemon's periodic jobs. Another component joins with one line here."""
+    every = settings.daemon
+    send = partial(send_pending, settings, desk.engine, desk.clock)
+    escalate = Escalator(settings, desk.engine, desk.clock, book=desk.sla, outbox=desk.outbox)
+    return [
+        Job("close-timed-out", every.close_timed_out_seconds, desk.close_timed_out),
+        Job("send-outbox", every.send_outbox_seconds, send),
+        Job("escalate", settings.sla.escalation_interval_seconds, escalate.run),
+    ]
+
+
+def build_source(
+    name: str, config: ImapSourceConfig | MaildirSourceConfig, environ: Mapping[str, str]
+) -> Source:
+    if isinstance(config, ImapSourceConfig):
+        return ImapSource(name, config, environ)
+    return MaildirSource(name, config)
+
+
+def check_secrets(settings: Settings, environ: Mapping[str, str], signing: bool = False) -> None:
+    """A source whose password variable or token file is missing is a configuration error,
+    and so is, for the long-running daemon (`signing`), a missing notification secret: the
+    Message-IDs it signs must stay verifiable after a restart."""
+    notifications = settings.notifications
+    if signing and notifications.enabled and not settings.has_secret:
+        raise ConfigError(
+            f"{settings.source}: notifications.secret_env: environment variable "
+            f"{notifications.secret_env} is not set (the daemon signs its Message-IDs with it)"
+        )
+    for name, config in settings.sources.items():
+        if isinstance(config, ImapSourceConfig):
+            try:
+                check_credentials(config, environ)
+            except CredentialsMissing as exc:
+                raise ConfigError(f"{settings.source}: sources.{name}: {exc}") from None
+
+
+class SourceWorker:
+    """One source's loop; failures back off (capped), are logged once per change, never end it."""
+
+    def __init__(
+        self,
+        source: Source,
+        batcher: Batcher,
+        ledger: Ledger,
+        config: DaemonConfig,
+        progress: ProgressFactory,
+    ) -> None:
+        self.source, self.batcher, self.ledger, self.progress = source, batcher, ledger, progress
+        self.backoff = Backoff(config.backoff_initial_seconds, config.backoff_max_seconds)
+        self.state = StateLog(source.name, log)
+        self.wake = Wake()
+        self.thread = threading.Thread(target=self.run, name=f"source-{source.name}", daemon=True)
+
+    def run(self) -> None:
+        connected = False
+        try:
+            while not self.wake.is_set():
+                connected = self._turn(connected)
+        finally:
+            self.source.close(broken=not connected)
+
+    def _turn(self, connected: bool) -> bool:
+        """Connect if need be, drain, wait; returns whether the connection is still good."""
+        try:
+            if not connected:
+                self.source.open(readonly=False)
+            drain(self.source, self.batcher, self.wake, self.progress, self.ledger)
+            self.state.ok()
+            self.backoff.reset()
+            if not self.wake.is_set():
+                self.source.wait(self.wake)
+            return True
+        except SourceUnavailable as exc:
+            self.source.close(broken=True)
+            self._failed("mailbox unavailable", str(exc))
+            return False
+        except StoreUnavailable as exc:
+            self._failed("database unavailable", str(exc))
+            return True
+        except Exception as exc:  # a bug: keep the source alive, show the trace once
+            if self.state.state != "internal error":
+                log.exception("%s: internal error", self.source.name)
+            self.source.close(broken=True)
+            self._failed("internal error", f"{type(exc).__name__}: {exc}")
+            return False
+
+    def _failed(self, problem: str, detail: str) -> None:
+        if self.state.failing(problem, detail):
+            # if the database is what failed, status shows the ageing success instead
+            with suppress(StoreUnavailable):
+                self.ledger.failed(self.source.name, f"{problem}: {detail}")
+        self.wake.wait(self.backoff.next_delay())
+
+
+class Runtime:
+    """Everything built from one configuration; a reload builds a new one and stops the old."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        environ: Mapping[str, str],
+        clock: Clock,
+        jobs: JobFactory,
+        progress: ProgressFactory,
+    ) -> None:
+        check_secrets(settings, environ, signing=True)
+        self.settings = settings
+        self.engine = _engine(settings)
+        self.desk = Desk(settings, self.engine, clock)
+        ledger = Ledger(self.engine, clock)
+        self.workers = [
+            SourceWorker(
+                build_source(name, config, environ),
+                self.desk.batch,
+                ledger,
+                settings.daemon,
+                progress,
+            )
+            for name, config in settings.sources.items()
+        ]
+        self.jobs = JobRunner(jobs(settings, self.desk))
+
+    def start(self) -> None:
+        for worker in self.workers:
+            worker.thread.start()
+        self.jobs.start()
+
+    def stop(self, timeout: float = 60) -> None:
+        for worker in self.workers:
+            worker.wake.set()
+        for worker in self.workers:
+            worker.thread.join(timeout)
+            if not worker.thread.is_alive():
+                worker.wake.close()
+        self.jobs.join(min(timeout, 10))
+        self.engine.dispose()
+
+
+def _engine(settings: Settings) -> Engine:
+    """An engine at the code's schema; a database that is down now is waited for later."""
+    engine = make_engine(settings.database_url)
+    try:
+        check_current(engine)
+    except (OperationalError, InterfaceError) as exc:
+        log.warning("database unavailable at start, the sources will retry: %s", exc.orig or exc)
+    except SchemaOutdated:
+        engine.dispose()
+        raise
+    return engine
+
+
+class Daemon:
+    """The process: a Runtime from the configuration, until stop(), renewed on reload()."""
+
+    def __init__(
+        self,
+        load: Callable[[], Settings],
+        environ: Mapping[str, str],
+        *,
+        jobs: JobFactory = standard_jobs,
+        clock: Clock = utcnow,
+        progress: ProgressFactory | None = None,
+    ) -> None:
+        self._load, self._environ, self._jobs, self._clock = load, environ, jobs, clock
+        self._progress = progress or progress_factory(terminal=False)
+        self._hooks: list[ReloadHook] = []
+        self.runtime: Runtime | None = None  # the one serving, for introspection
+        self._wake = Wake()
+        self._stopping = False
+        self._reloading = False
+
+    def on_reload(self, hook: ReloadHook) -> None:
+        """Call `hook(new_settings)` after each successful reload (e.g. to reread templates)."""
+        self._hooks.append(hook)
+
+    def stop(self) -> None:
+        """Safe from a signal handler or another thread."""
+        self._stopping = True
+        self._wake.set()
+
+    def reload(self) -> None:
+        self._reloading = True
+        self._wake.set()
+
+    def install_signal_handlers(self) -> None:
+        signal.signal(signal.SIGTERM, lambda *_: self.stop())
+        signal.signal(signal.SIGINT, lambda *_: self.stop())
+        signal.signal(signal.SIGHUP, lambda *_: self.reload())
+
+    def run(self) -> None:
+        """Until stop(): serve, reloading on request. Raises ConfigError or SchemaOutdated
+        only for the first configuration; later ones are refused with a log line."""
+        runtime = self.runtime = self._build(self._load())
+        runtime.start()
+        _announce(runtime)
+        try:
+            while True:
+                self._serve(runtime)
+                if self._stopping:
+                    break
+                runtime = self.runtime = self._reloaded(runtime)
+        finally:
+            runtime.stop()
+            log.info("mailproc daemon stopped")
+
+    def _build(self, settings: Settings) -> Runtime:
+        return Runtime(settings, self._environ, self._clock, self._jobs, self._progress)
+
+    def _serve(self, runtime: Runtime) -> None:
+        while not (self._stopping or self._reloading):
+            runtime.jobs.run_pending()
+            due = runtime.jobs.seconds_to_next()
+            self._wake.wait(60 if due is None else min(due, 60))
+
+    def _reloaded(self, current: Runtime) -> Runtime:
+        self._reloading = False
+        self._wake.clear()
+        try:
+            fresh = self._build(self._load())
+        except (ConfigError, SchemaOutdated) as exc:
+            log.error("reload refused, carrying on with the configuration in use:\n%s", exc)
+            return current
+        log.info("reloading: %s", fresh.settings.source)
+        current.stop()
+        fresh.start()
+        _announce(fresh)
+        for hook in self._hooks:
+            try:
+                hook(fresh.settings)
+            except Exception:
+                log.exception("reload hook %r failed", hook)
+        return fresh
+
+
+def _announce(runtime: Runtime) -> None:
+    sources = ", ".join(
+        f"{w.source.name} ({_where(runtime.settings.sources[w.source.name])})"
+        for w in runtime.workers
+    )
+    if not sources:
+        log.warning("no mail sources configured ([sources.*]): only the periodic jobs run")
+    jobs = ", ".join(runtime.jobs.names())
+    log.info("mailproc daemon running: sources %s; jobs %s", sources or "none", jobs or "none")
+
+
+def _where(config: ImapSourceConfig | MaildirSourceConfig) -> str:
+    if isinstance(config, MaildirSourceConfig):
+        return f"maildir {config.path}"
+    return f"imap {config.username}@{config.host}:{config.effective_port} {config.folder}"
+
+
+@dataclass(frozen=True, slots=True)
+class PassResult:
+    source: str
+    ok: bool
+    text: str
+
+
+def poll_once(
+    settings: Settings,
+    environ: Mapping[str, str],
+    names: Sequence[str],
+    *,
+    dry_run: bool = False,
+    stop: Wake | None = None,
+    clock: Clock = utcnow,
+    progress: ProgressFactory | None = None,
+) -> list[PassResult]:
+    """One pass over the named sources (all if none), one after another, then return."""
+    check_secrets(settings, environ)
+    engine = make_engine(settings.database_url)
+    wake = stop if stop is not None else Wake()
+    desk, ledger = Desk(settings, engine, clock), Ledger(engine, clock)
+    sources = [build_source(n, settings.sources[n], environ) for n in names or settings.sources]
+    try:
+        check_current(engine)
+        for source in sources if dry_run else ():
+            source.cursor = ledger.cursor(source.name)  # read before the dry run's transaction
+        with desk.batches(dry_run) as batcher:
+            return [
+                _poll(source, batcher, wake, progress or progress_factory(False), ledger, dry_run)
+                for source in sources
+            ]
+    finally:
+        engine.dispose()
+        if stop is None:
+            wake.close()
+
+
+def _poll(
+    source: Source,
+    batcher: Batcher,
+    stop: Wake,
+    progress: ProgressFactory,
+    ledger: Ledger,
+    dry_run: bool,
+) -> PassResult:
+    try:
+        source.open(readonly=dry_run)
+        tally: Tally = drain(source, batcher, stop, progress, None if dry_run else ledger)
+    except SourceUnavailable as exc:
+        source.close(broken=True)
+        if not dry_run:
+            ledger.failed(source.name, f"mailbox unavailable: {exc}")
+        return PassResult(source.name, False, f"failed: {exc}")
+    source.close()
+    prefix = "dry run, nothing changed: " if dry_run else ""
+    return PassResult(source.name, True, f"{prefix}{tally}")

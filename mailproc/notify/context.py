@@ -1,0 +1,367 @@
+"""The variables a notification template sees, built from plain facts about one incident.
+
+Pure. Templates get dicts, lists and strings only, never ORM rows or settings objects, so the
+sandbox has nothing to reach through and docs/templates.md can list every variable. Every
+variable exists in every template (None or empty where it does not apply), so one template can
+serve several notice kinds and a typo still fails loudly under StrictUndefined. The sample facts
+at the end are what `mailproc templates check` and `preview` render with.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from mailproc.config.settings import Settings
+from mailproc.inbound.subject import SPECS
+from mailproc.notify.recipients import CommandLine, Notice, Person, Recipient
+from mailproc.vocabulary import EventKind, NoticeKind, Party, Role, StatusKind, Verb
+from mailproc.workflow.decision import Happening
+
+
+@dataclass(frozen=True, slots=True)
+class HistoryEntry:
+    at: datetime
+    actor: str
+    kind: str
+    detail: Mapping[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class ProblemFacts:
+    number: int
+    title: str
+    symptoms: str
+    workaround: str
+    status: str
+
+
+@dataclass(frozen=True, slots=True)
+class IncidentFacts:
+    number: int
+    title: str
+    service: str
+    status: str
+    priority: str
+    assignee: str | None
+    reporter: str
+    reporter_name: str
+    created_at: datetime
+    updated_at: datetime
+    closed_at: datetime | None = None
+    follow_up_of: int | None = None
+    history: tuple[HistoryEntry, ...] = ()
+    problems: tuple[ProblemFacts, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class Occasion:
+    """What a round of notices is about: the events of one mail, or a system action."""
+
+    actor: Person
+    now: datetime
+    happenings: tuple[Happening, ...] = ()
+    commands: tuple[CommandLine, ...] = ()
+    known_errors: tuple[ProblemFacts, ...] = ()
+    problem: ProblemFacts | None = None
+    escalation: Mapping[str, Any] | None = field(default=None)
+    alert: Mapping[str, Any] | None = field(default=None)
+
+
+def when(moment: datetime | None) -> str:
+    return moment.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC") if moment else ""
+
+
+def build_context(
+    notice: Notice, facts: IncidentFacts, occasion: Occasion, settings: Settings
+) -> dict[str, Any]:
+    problems = {p.number: p for p in facts.problems}
+    cause = dict(notice.cause.detail) if notice.cause else None
+    problem = occasion.problem
+    if problem is None and notice.cause and notice.cause.kind is EventKind.RELATED:
+        problem = problems.get(int(notice.cause.detail["problem"]))
+    return {
+        "event": notice.kind.value,
+        "recipient": _recipient(notice.recipient),
+        "incident": _incident(facts, settings),
+        "history": [_history(entry) for entry in facts.history],
+        "service": _service(facts.service, settings),
+        "people": _people(facts, occasion.actor, settings),
+        "problems": [_problem(p) for p in facts.problems],
+        "problem": _problem(problem) if problem else None,
+        "instructions": settings.workflow_of(facts.service).status(facts.status).instructions,
+        "reply": _reply(notice.recipient, facts, settings),
+        "change": cause,
+        "changes": [
+            describe_event(h.kind, dict(h.detail))
+            for h in occasion.happenings
+            if h.kind not in (EventKind.COMMENT, EventKind.CREATED)
+        ],
+        "comment": _comment(occasion),
+        "commands": [_command(line) for line in occasion.commands],
+        "known_errors": [_problem(p) for p in occasion.known_errors],
+        "escalation": dict(occasion.escalation) if occasion.escalation else None,
+        "alert": dict(occasion.alert) if occasion.alert else None,
+        "now": when(occasion.now),
+    }
+
+
+def _recipient(recipient: Recipient) -> dict[str, str]:
+    return {"email": recipient.email, "name": recipient.name, "role": recipient.role}
+
+
+def _incident(facts: IncidentFacts, settings: Settings) -> dict[str, Any]:
+    return {
+        "ref": f"INC-{facts.number}",
+        "number": facts.number,
+        "title": facts.title,
+        "service": facts.service,
+        "status": facts.status,
+        "status_kind": settings.workflow_of(facts.service).status(facts.status).kind.value,
+        "priority": facts.priority,
+        "assignee": facts.assignee,
+        "reporter": facts.reporter,
+        "reporter_name": facts.reporter_name,
+        "created": when(facts.created_at),
+        "updated": when(facts.updated_at),
+        "closed": when(facts.closed_at),
+        "follow_up_of": f"INC-{facts.follow_up_of}" if facts.follow_up_of else None,
+        "description": _description(facts),
+    }
+
+
+def _description(facts: IncidentFacts) -> str:
+    created = next((e for e in facts.history if e.kind == EventKind.CREATED), None)
+    return str(created.detail.get("text", "")) if created else ""
+
+
+def _history(entry: HistoryEntry) -> dict[str, Any]:
+    text = entry.detail.get("text") if entry.kind in ("created", "comment") else None
+    return {
+        "at": when(entry.at),
+        "actor": entry.actor,
+        "kind": entry.kind,
+        "summary": describe_event(entry.kind, dict(entry.detail)),
+        "text": str(text) if text else "",
+    }
+
+
+def _service(name: str, settings: Settings) -> dict[str, Any]:
+    service = settings.services[name]
+    solvers = sorted(
+        n for n, p in settings.people.items() if p.role is Role.SOLVER and p.solves(name)
+    )
+    return {
+        "name": name,
+        "title": service.title or name,
+        "team": service.team,
+        "first_line": service.first_line,
+        "workflow": service.workflow,
+        "support_address": settings.support_address_of(name),
+        "solvers": solvers,
+    }
+
+
+def _people(facts: IncidentFacts, actor: Person, settings: Settings) -> dict[str, Any]:
+    person = settings.people.get(facts.assignee) if facts.assignee else None
+    assignee = {"name": facts.assignee, "email": person.email} if person else None
+    return {
+        "reporter": {"name": facts.reporter_name, "email": facts.reporter},
+        "assignee": assignee,
+        "actor": {"name": actor.name, "email": actor.email},
+    }
+
+
+def _problem(problem: ProblemFacts) -> dict[str, Any]:
+    return {
+        "ref": f"PRB-{problem.number}",
+        "number": problem.number,
+        "title": problem.title,
+        "symptoms": problem.symptoms,
+        "workaround": problem.workaround,
+        "status": problem.status,
+    }
+
+
+def _reply(recipient: Recipient, facts: IncidentFacts, settings: Settings) -> dict[str, Any]:
+    """How this recipient answers: where to, with which subject, with which commands."""
+    workflow = settings.workflow_of(facts.service)
+    verbs = [verb for verb, table in workflow.transitions.items() if facts.status in table]
+    if workflow.status(facts.status).kind is StatusKind.OPEN:
+        verbs.append(Verb.ACK)  # needs no transition entry
+    known = settings.people_by_email.get(recipient.email)
+    if known is None or not known[1].solves(facts.service):
+        mine = settings.permissions.reporter_commands if recipient.email == facts.reporter else ()
+        verbs = [verb for verb in verbs if verb in mine]
+    return {
+        "address": settings.support_address_of(facts.service),
+        "subject": f"Re: [INC-{facts.number}] {facts.title}",
+        "commands": [SPECS[verb].syntax for verb in verbs],
+    }
+
+
+def _comment(occasion: Occasion) -> str:
+    for happening in occasion.happenings:
+        if happening.kind is EventKind.COMMENT:
+            return str(happening.detail.get("text", ""))
+    return ""
+
+
+def _command(line: CommandLine) -> dict[str, Any]:
+    outcome = "applied" if line.applied else "refused"
+    return {"text": line.text, "outcome": outcome, "reason": line.reason, "syntax": line.syntax}
+
+
+# --- sample data for `templates check` and `templates preview` ------------------------------
+
+SAMPLE_NOW = datetime(2026, 11, 23, 9, 30, tzinfo=UTC)
+
+
+def sample_facts(settings: Settings, service: str) -> IncidentFacts:
+    workflow = settings.workflow_of(service)
+    solvers = sorted(
+        settings.people.items(), key=lambda item: (item[1].role is not Role.SOLVER, item[0])
+    )
+    solver = next((name for name, person in solvers if person.solves(service)), None)
+    start = SAMPLE_NOW - timedelta(minutes=30)
+    text = "Since 9:00 nobody in accounting can send mail. Outlook says 'Disconnected'."
+    return IncidentFacts(
+        number=42,
+        title="Cannot send mail",
+        service=service,
+        status=workflow.initial,
+        priority=settings.services[service].default_priority.value,
+        assignee=solver,
+        reporter="alice@example.org",
+        reporter_name="Alice Novák",
+        created_at=start,
+        updated_at=SAMPLE_NOW,
+        history=(
+            HistoryEntry(start, "alice@example.org", "created", _created(service, text)),
+            HistoryEntry(SAMPLE_NOW, "alice@example.org", "comment", {"text": "Still down."}),
+        ),
+        problems=(SAMPLE_PROBLEM,),
+    )
+
+
+def _created(service: str, text: str) -> dict[str, Any]:
+    return {"title": "Cannot send mail", "service": service, "text": text}
+
+
+SAMPLE_PROBLEM = ProblemFacts(
+    7,
+    "Mail server certificate expired",
+    "Outlook shows Disconnected; mail cannot be sent",
+    "Restart Outlook after the renewal; use webmail meanwhile.",
+    "known_error",
+)
+
+
+def sample_occasion(
+    kind: NoticeKind, facts: IncidentFacts, comment: bool = True
+) -> tuple[Happening | None, Occasion]:
+    """A plausible cause and occasion for each kind, so every branch of a template has data."""
+    cause = _SAMPLE_CAUSES.get(kind)
+    said = (Happening(EventKind.COMMENT, {"text": "Still down."}),) if comment else ()
+    happenings = said + ((cause,) if cause else ())
+    commands = (
+        CommandLine("[ASSIGN tina]", True, "", SPECS[Verb.ASSIGN].syntax),
+        CommandLine("[CLOSE]", False, "CLOSE is not allowed in status New", "[CLOSE]"),
+    )
+    return cause, Occasion(
+        actor=Person(facts.reporter, facts.reporter_name),
+        now=SAMPLE_NOW,
+        happenings=happenings,
+        commands=commands if kind is NoticeKind.TRANSCRIPT else (),
+        known_errors=(SAMPLE_PROBLEM,) if kind is NoticeKind.ACKNOWLEDGMENT else (),
+        problem=SAMPLE_PROBLEM if kind is NoticeKind.PROBLEM_RESOLVED else None,
+        escalation=_SAMPLE_ESCALATION if kind is NoticeKind.ESCALATION else None,
+        alert=_SAMPLE_ALERT if kind is NoticeKind.ALERT else None,
+    )
+
+
+_SAMPLE_ESCALATION = {
+    "level": 1,
+    "target": "resolution",
+    "reason": "75% of the resolution time used",
+    "due": "2026-11-23 10:00 UTC",
+}
+_SAMPLE_ALERT = {
+    "scope": "everyone",
+    "count": 300,
+    "limit": 300,
+    "reason": "300 acknowledgments and transcripts in the last hour (limit 300 an hour, "
+    "limits.replies_per_hour)",
+}
+_SAMPLE_CAUSES: dict[NoticeKind, Happening] = {
+    NoticeKind.NEW_INCIDENT: Happening(EventKind.CREATED, _created("general", "")),
+    NoticeKind.ASSIGNED: Happening(EventKind.ASSIGNED, {"from": None, "to": "tina"}),
+    NoticeKind.MOVED: Happening(EventKind.MOVED, {"from": "general", "to": "email"}),
+    NoticeKind.PRIORITY: Happening(EventKind.PRIORITY, {"from": "P3", "to": "P1"}),
+    NoticeKind.RELATED: Happening(EventKind.RELATED, {"problem": SAMPLE_PROBLEM.number}),
+    NoticeKind.RESOLVED: Happening(
+        EventKind.STATUS, {"from": "New", "to": "Resolved", "by": "RESOLVE"}
+    ),
+    NoticeKind.CLOSED: Happening(EventKind.STATUS, {"from": "New", "to": "Closed", "by": "CLOSE"}),
+    NoticeKind.REOPENED: Happening(
+        EventKind.STATUS, {"from": "Closed", "to": "New", "by": "reply"}
+    ),
+    NoticeKind.COMMENT: Happening(EventKind.COMMENT, {"text": "Still down."}),
+}
+
+
+def sample_recipient(role: str, facts: IncidentFacts, settings: Settings) -> Recipient:
+    """Someone in that role on the sample incident, so reply instructions come out as real."""
+    service = settings.services[facts.service]
+    person = settings.people.get(facts.assignee) if facts.assignee else None
+    admins = [p.email for p in settings.people.values() if p.role is Role.ADMIN]
+    emails = {
+        Party.REPORTER: facts.reporter,
+        Party.SENDER: facts.reporter,
+        Party.ASSIGNEE: person.email if person else None,
+        Party.TEAM: service.team,
+        Party.FIRST_LINE: service.first_line,
+        Party.ADMINS: admins[0] if admins else None,
+    }
+    email = emails.get(Party(role)) if role in emails else None
+    name = facts.reporter_name if email == facts.reporter else (facts.assignee or "")
+    return Recipient(email or "someone@example.org", name if email else "", role)
+
+
+def describe_event(kind: str, detail: dict[str, Any]) -> str:
+    """One event in words, e.g. "assigned to tina (was nobody)"."""
+    describe = _DESCRIBE.get(kind)
+    return describe(detail) if describe else f"{kind} {detail}"
+
+
+_DESCRIBE: dict[str, Callable[[dict[str, Any]], str]] = {
+    "created": lambda d: f"opened in {d['service']}: {d['title']}",
+    "comment": lambda d: "comment",
+    "assigned": lambda d: f"assigned to {d['to'] or 'nobody'} (was {d['from'] or 'nobody'})",
+    "status": lambda d: f"status {d['from']} → {d['to']} ({d['by']})",
+    "priority": lambda d: f"priority {d['from']} → {d['to']}",
+    "impact": lambda d: f"impact {d['from'] or '-'} → {d['to']}",
+    "urgency": lambda d: f"urgency {d['from'] or '-'} → {d['to']}",
+    "moved": lambda d: f"moved {d['from']} → {d['to']}",
+    "related": lambda d: f"related to PRB-{d['problem']}",
+    "command_rejected": lambda d: f"refused {d['command']}: {d['reason']}",
+    "reply_not_applied": lambda d: f"reply not applied: {d['reason']}",
+    "follow_up": lambda d: f"follow-up opened as INC-{d['incident']}",
+    "acknowledged": lambda d: "acknowledged the escalation",
+    "escalated": lambda d: (
+        f"escalated: {d['target']} level {d['level']} ({d['reason']}) to "
+        f"{', '.join(d['to']) or 'nobody (no recipient configured)'}"
+    ),
+    "automatic_mail": lambda d: f"automatic mail ({d['kind']}: {d['reason']}), not applied",
+    "bounced": lambda d: (
+        f"{d['notice'] or 'a notification'} to {d['recipient']} bounced: {d['status']} "
+        f"{d['diagnostic']}".rstrip()
+        + (" (address marked undeliverable)" if d.get("permanent") else " (temporary)")
+    ),
+    "rate_limited": lambda d: (
+        f"not acknowledged: {d['count']} new incidents from {d['sender']} within an hour "
+        f"(limit {d['limit']})"
+    ),
+}

@@ -1,0 +1,145 @@
+"""Compose one notification as bytes: headers that thread, identify us, and cannot be injected.
+
+Pure. User text reaches headers only as the Subject and display names; both are folded to one
+line with every control character removed before `email.headerregistry` encodes them (RFC 2047
+for non-ASCII), so no text can start a header or add a recipient. The body is 7-bit
+(quoted-printable or base64 as needed), so any relay takes it. In-Reply-To and References are
+written pre-folded, one id per line: the standard library would otherwise turn a long id into
+an encoded word, which breaks threading.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, fields
+from datetime import datetime
+from email import policy
+from email.header import Header
+from email.headerregistry import Address
+from email.message import EmailMessage
+from email.utils import format_datetime
+from typing import Any
+
+from mailproc.inbound.automatic import LOOP_HEADER
+
+_POLICY = policy.SMTP.clone(cte_type="7bit")
+_WRITE = _POLICY.clone(refold_source="none")  # keep our pre-folded threading headers
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]+")
+_SPACES = re.compile(r"\s+")
+_ADDRESS = re.compile(r"^[^\s@<>()\[\],;:\\\"]{1,64}@[A-Za-z0-9.-]{1,255}$")
+_PLAIN_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9 -]*")  # words only: nothing to quote
+_ID = re.compile(r"^[\x21-\x3b\x3d\x3f-\x7e]{1,900}$")  # printable ASCII without < > and space
+MAX_SUBJECT = 300
+
+AUTO_REPLIED = "auto-replied"  # an answer to a mail (RFC 3834)
+AUTO_GENERATED = "auto-generated"  # news nobody asked for by writing
+
+
+@dataclass(frozen=True, slots=True)
+class Letter:
+    subject: str
+    text: str
+    html: str | None
+    from_name: str
+    from_address: str
+    to_name: str
+    to_address: str
+    reply_to: str
+    message_id: str  # without angle brackets, as all ids here
+    in_reply_to: str | None
+    references: tuple[str, ...]
+    auto_submitted: str
+    date: datetime
+
+
+def letter_to_json(letter: Letter) -> dict[str, Any]:
+    data = {name: getattr(letter, name) for name in _LETTER_FIELDS}
+    data["date"] = letter.date.isoformat()
+    data["references"] = list(letter.references)
+    return data
+
+
+_LETTER_FIELDS = tuple(f.name for f in fields(Letter))
+
+
+def letter_from_json(data: dict[str, Any]) -> Letter:
+    values = dict(data)
+    values["date"] = datetime.fromisoformat(values["date"])
+    values["references"] = tuple(values["references"])
+    return Letter(**values)
+
+
+def check_addresses(letter: Letter) -> None:
+    """Raises ValueError for an address mailproc will not write; cheap, so it runs at queue time
+    and a bad address is reported with the change that caused it, not later by the sender."""
+    for address in (letter.to_address, letter.from_address, letter.reply_to):
+        if not is_address(address):
+            raise ValueError(f"not an address mailproc sends to: {address!r}")
+
+
+def one_line(text: str, limit: int = MAX_SUBJECT) -> str:
+    """Header-safe text: no line breaks or control characters, spaces collapsed, and nothing
+    that looks like an RFC 2047 encoded word: the header machinery would decode '=?…?=' in a
+    name or subject — a CR encoded in it included — instead of quoting it."""
+    flat = _SPACES.sub(" ", _CONTROL.sub(" ", text)).replace("=?", "= ?").strip()
+    return flat[:limit].strip()
+
+
+def tagged_subject(subject: str, number: int) -> str:
+    """Every subject carries [INC-n], whatever the template made of it."""
+    clean, tag = one_line(subject), f"[INC-{number}]"
+    return clean if tag.lower() in clean.lower() else f"{tag} {clean}".strip()
+
+
+def is_address(value: str) -> bool:
+    return _ADDRESS.match(value) is not None
+
+
+def compose(letter: Letter) -> bytes:
+    """The mail as it goes on the wire. Raises ValueError for an address we cannot write."""
+    check_addresses(letter)
+    msg = EmailMessage(policy=_POLICY)
+    msg.set_raw("From", _mailbox(letter.from_name, letter.from_address))
+    msg.set_raw("To", _mailbox(letter.to_name, letter.to_address))
+    msg["Reply-To"] = Address(addr_spec=letter.reply_to)
+    _subject(msg, one_line(letter.subject))
+    msg["Date"] = format_datetime(letter.date)
+    msg["Message-ID"] = f"<{letter.message_id}>"
+    _thread_headers(msg, letter)
+    msg["Auto-Submitted"] = letter.auto_submitted
+    msg["X-Auto-Response-Suppress"] = "All"  # asks Exchange not to send out-of-office replies
+    msg[LOOP_HEADER] = letter.from_address
+    msg.set_content(letter.text)
+    if letter.html is not None:
+        msg.add_alternative(letter.html, subtype="html")
+    return msg.as_bytes(policy=_WRITE)
+
+
+def _mailbox(name: str, address: str) -> str:
+    """`name <address>`, written by us: a short name of plain words as is, any other as
+    encoded words. The standard library's folder drops the quotes of a long name with a colon
+    or comma in it, which turns a name like 'x…x:evil@example.net,' into a group with another
+    recipient."""
+    name = one_line(name, 200)
+    if not name:
+        return address
+    if _PLAIN_NAME.fullmatch(name) and len(name) <= 40:
+        return f"{name} <{address}>"
+    return f"{Header(name, 'utf-8', header_name='From').encode(chr(10))} <{address}>"
+
+
+def _subject(msg: EmailMessage, subject: str) -> None:
+    """Non-ASCII subjects as whole encoded words: the standard library's folder would leave a
+    doubled space where it breaks the line next to an encoded word."""
+    if subject.isascii():
+        msg["Subject"] = subject
+    else:
+        msg.set_raw("Subject", Header(subject, "utf-8", header_name="Subject").encode("\n"))
+
+
+def _thread_headers(msg: EmailMessage, letter: Letter) -> None:
+    if letter.in_reply_to and _ID.match(letter.in_reply_to):
+        msg.set_raw("In-Reply-To", f"<{letter.in_reply_to}>")
+    refs = [r for r in dict.fromkeys(letter.references) if _ID.match(r)]
+    if refs:
+        msg.set_raw("References", "\n ".join(f"<{r}>" for r in refs))

@@ -1,0 +1,488 @@
+"""The transactional outbox: notification mails written as rows inside the change's transaction.
+
+The Desk calls `Outbox.after_change` inside the transaction that applies a mail, so the rows
+commit with the change or not at all; a crash can neither lose a notice of a committed change
+nor send one of a rolled-back change. Each row holds the finished letter (rendered, addressed,
+its Message-ID signed and recorded for threading), so a template edited later cannot change a
+queued mail; the sender (mailproc.notify.sender) only composes the MIME bytes, which is the costly
+part and has no business on the path that applies incoming mail. A template that fails gives a
+row marked failed with the file:line and reason, shown by `incidents show`: a broken template
+never stops mail processing.
+"""
+
+from __future__ import annotations
+
+import base64
+import logging
+import secrets
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import bindparam, select
+from sqlalchemy.orm import Session
+
+from mailproc.config.settings import Settings
+from mailproc.inbound.automatic import detect, suppresses_replies
+from mailproc.inbound.parse import InboundMail
+from mailproc.inbound.subject import BadCommand, Command
+from mailproc.notify.context import (
+    HistoryEntry,
+    IncidentFacts,
+    Occasion,
+    ProblemFacts,
+    build_context,
+    when,
+)
+from mailproc.notify.known_errors import matching_known_errors
+from mailproc.notify.letter import (
+    AUTO_GENERATED,
+    AUTO_REPLIED,
+    Letter,
+    check_addresses,
+    letter_to_json,
+    tagged_subject,
+)
+from mailproc.notify.recipients import (
+    CommandLine,
+    Notice,
+    Parties,
+    Person,
+    change_notices,
+    direct_notices,
+    resolve,
+    transcript,
+    wants_transcript,
+)
+from mailproc.notify.templates import Rendered, TemplateProblem, Templates, folder_of
+from mailproc.safety import limits, undeliverable
+from mailproc.signing import make_message_id, reply_address
+from mailproc.sla.state import history
+from mailproc.sla.timeline import Record
+from mailproc.store import db
+from mailproc.vocabulary import EventKind, NoticeKind, Party
+from mailproc.workflow.decision import Decision, Happening
+
+log = logging.getLogger(__name__)
+SYSTEM = Person("mailproc", "mailproc")
+PENDING, SENT, FAILED = "pending", "sent", "failed"
+SUPPRESSED = "suppressed"  # never sent, and why is in `error` (undeliverable, storm breaker)
+_ANSWERS = (NoticeKind.ACKNOWLEDGMENT, NoticeKind.TRANSCRIPT)
+
+
+@dataclass(frozen=True, slots=True)
+class Head:
+    """What a notice's row has decided before its letter is written."""
+
+    subject: str
+    sender: str
+    message_id: str
+    date: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class Known:
+    """What the caller already read or wrote in this transaction about the incident, so its
+    notices cost no further queries: on the path that applies incoming mail, every query
+    counts."""
+
+    history: Sequence[Record]
+    watchers: frozenset[str]
+    problems: frozenset[int]
+    new: bool = False  # created in this transaction: no earlier mail, nothing sent yet
+
+
+@dataclass(frozen=True, slots=True)
+class Change:
+    """What one mail (or a system action) did to one incident: what the notices are about."""
+
+    incident: db.Incident
+    actor: Person
+    now: datetime
+    happenings: tuple[Happening, ...]
+    mail: InboundMail | None = None
+    created: bool = False
+    commands: tuple[Command | BadCommand, ...] = ()
+    decision: Decision | None = None
+    sender_accepted: bool = True  # a stranger's mail gets no transcript (no backscatter)
+    unanswered: str | None = None  # why the sender gets no acknowledgment or transcript
+    known: Known | None = None
+    rows: db.Rows | None = None  # the caller writes the notices' rows with its own
+
+
+class Outbox:
+    """Turns changes into outbox rows; holds the templates, whose cache outlives one mail."""
+
+    def __init__(self, settings: Settings, templates: Templates | None = None) -> None:
+        self.settings = settings
+        self.templates = templates or Templates(folder_of(settings))
+
+    def after_change(self, session: Session, change: Change) -> int:
+        """Queue the notices of a change; returns how many rows were written."""
+        if not self.settings.notifications.enabled:
+            return 0
+        incident, settings, known = change.incident, self.settings, change.known
+        watchers = known.watchers if known else None
+        parties = parties_of(session, incident, change.actor, settings, watchers)
+        notices = change_notices(change.happenings, parties, settings, incident.service)
+        lines: tuple[CommandLine, ...] = ()
+        if change.unanswered is None and answerable(change.mail, settings):
+            if change.created:
+                ack = direct_notices(NoticeKind.ACKNOWLEDGMENT, parties, settings, incident.service)
+                notices = ack + notices
+            if change.sender_accepted and wants_transcript(change.decision, settings):
+                assert change.decision is not None
+                lines = transcript(change.commands, change.decision, settings.language)
+                notices += direct_notices(
+                    NoticeKind.TRANSCRIPT, parties, settings, incident.service
+                )
+        if not notices:
+            return 0
+        answers = [n.recipient.email for n in notices if n.kind in _ANSWERS]
+        held, trips = limits.screen(session, settings, answers, change.now)
+        facts = incident_facts(session, incident, known)
+        errors: tuple[ProblemFacts, ...] = ()
+        if any(n.kind is NoticeKind.ACKNOWLEDGMENT for n in notices):
+            errors = tuple(matching_known_errors(session, f"{facts.title}\n{_description(change)}"))
+        occasion = Occasion(change.actor, change.now, change.happenings, lines, errors)
+        trigger = change.mail.message_id if change.mail else None
+        new = known is not None and known.new
+        hold = {(kind, email): why for email, why in held.items() for kind in _ANSWERS}
+        written = self._write(session, facts, notices, occasion, trigger, new, change.rows, hold)
+        for trip in trips:
+            written += self._alert(session, facts, parties, trip, change)
+        return written
+
+    def _alert(
+        self,
+        session: Session,
+        facts: IncidentFacts,
+        parties: Parties,
+        trip: limits.Trip,
+        change: Change,
+    ) -> int:
+        """Tell the administrators, once per opening, that a breaker stopped the answers."""
+        log.warning("storm breaker open for %s: %s", trip.scope, trip.describe())
+        notices = direct_notices(NoticeKind.ALERT, parties, self.settings, facts.service)
+        alert = {
+            "scope": "everyone" if trip.scope == limits.ALL else trip.scope,
+            "count": trip.count,
+            "limit": trip.limit,
+            "reason": trip.describe(),
+        }
+        occasion = Occasion(SYSTEM, change.now, alert=alert)
+        new = change.known is not None and change.known.new
+        return self._write(session, facts, notices, occasion, None, new, change.rows)
+
+    def queue_escalation(
+        self,
+        session: Session,
+        incident_id: int,
+        now: datetime,
+        *,
+        reason: str,
+        level: int = 1,
+        target: str = "",
+        due: datetime | None = None,
+        recipients: Sequence[str] | None = None,
+    ) -> int:
+        """For the SLA pass, inside its transaction: tell people an incident is late. The
+        recipients are the addresses the escalation level names; None: the `escalation`
+        notice's configured recipients (by default the service's team)."""
+        incident = session.get(db.Incident, incident_id)
+        if incident is None or not self.settings.notifications.enabled:
+            return 0
+        parties = parties_of(session, incident, SYSTEM, self.settings)
+        kind = NoticeKind.ESCALATION
+        if recipients is None:
+            notices = direct_notices(kind, parties, self.settings, incident.service)
+        else:
+            entries = [_role_of(address, parties) for address in recipients]
+            found = resolve(entries, parties, self.settings.own_addresses)
+            notices = [Notice(kind, r) for r in found]
+        escalation = {"level": level, "target": target, "reason": reason, "due": when(due)}
+        occasion = Occasion(SYSTEM, now, escalation=escalation)
+        return self._write(session, incident_facts(session, incident), notices, occasion, None)
+
+    def queue_problem_resolved(self, session: Session, problem: db.Problem, now: datetime) -> int:
+        """Tell the reporters of the problem's open incidents that the cause is fixed."""
+        if not self.settings.notifications.enabled:
+            return 0
+        facts = ProblemFacts(
+            problem.id, problem.title, problem.symptoms, problem.workaround, problem.status
+        )
+        written = 0
+        for incident in session.scalars(
+            select(db.Incident)
+            .join(db.IncidentProblem, db.IncidentProblem.incident_id == db.Incident.id)
+            .where(db.IncidentProblem.problem_id == problem.id, db.Incident.closed_at.is_(None))
+            .order_by(db.Incident.id)
+        ):
+            parties = parties_of(session, incident, SYSTEM, self.settings)
+            kind = NoticeKind.PROBLEM_RESOLVED
+            notices = direct_notices(kind, parties, self.settings, incident.service)
+            occasion = Occasion(SYSTEM, now, problem=facts)
+            written += self._write(
+                session, incident_facts(session, incident), notices, occasion, None
+            )
+        return written
+
+    def _write(
+        self,
+        session: Session,
+        facts: IncidentFacts,
+        notices: Sequence[Notice],
+        occasion: Occasion,
+        trigger: str | None,
+        new: bool = False,
+        pending: db.Rows | None = None,
+        hold: Mapping[tuple[NoticeKind, str], str] | None = None,
+    ) -> int:
+        """`new`: the incident was opened by the trigger mail, so it is the thread's root and
+        nobody has had mail about it yet. `pending`: the caller's rows, written with them.
+        Held notices (an open breaker: `hold`; an undeliverable address) become suppressed
+        rows that say why, so `incidents show` tells who was not told."""
+        emails = [n.recipient.email for n in notices]
+        dead = undeliverable.marks(session, emails)
+        if new:
+            root, last = trigger, {}
+        else:
+            root = _root(session, facts.number) or trigger
+            last = _last_sent(session, facts.number, emails)
+        rows = pending if pending is not None else db.Rows()
+        for notice in notices:
+            why = (hold or {}).get((notice.kind, notice.recipient.email))
+            mark = dead.get(notice.recipient.email)
+            if why is not None or mark is not None:
+                rows.add(db.Outbox, **self._suppressed(facts, notice, occasion, why or _text(mark)))
+                continue
+            thread = (root, last.get(notice.recipient.email), trigger)
+            row = self._row(facts, notice, occasion, thread)
+            rows.add(db.Outbox, **row)
+            rows.add(db.ThreadRef, message_id=row["message_id"], incident_id=facts.number)
+        if pending is None:
+            rows.write(session)
+        return len(notices)
+
+    def _suppressed(
+        self, facts: IncidentFacts, notice: Notice, occasion: Occasion, why: str
+    ) -> dict[str, Any]:
+        email = notice.recipient.email
+        log.info("INC-%d: %s to %s suppressed: %s", facts.number, notice.kind, email, why)
+        sender = self._sender(facts.service)
+        return {
+            "incident_id": facts.number,
+            "kind": notice.kind.value,
+            "recipient": email,
+            "envelope_from": sender,
+            "message_id": self._message_id(facts.number, email, sender),
+            "subject": "",
+            "letter": None,
+            "status": SUPPRESSED,
+            "attempts": 0,
+            "created_at": occasion.now,
+            "next_attempt_at": occasion.now,
+            "error": why,
+        }
+
+    def _sender(self, service: str) -> str:
+        notifications = self.settings.notifications
+        return notifications.from_address or self.settings.support_address_of(service)
+
+    def _row(
+        self,
+        facts: IncidentFacts,
+        notice: Notice,
+        occasion: Occasion,
+        thread: tuple[str | None, str | None, str | None],
+    ) -> dict[str, Any]:
+        """The outbox row (its values) of one notice, rendered; failed with the reason when
+        a template or an address is wrong."""
+        email = notice.recipient.email
+        sender = self._sender(facts.service)
+        message_id = self._message_id(facts.number, email, sender)
+        row: dict[str, Any] = {
+            "incident_id": facts.number,
+            "kind": notice.kind.value,
+            "recipient": email,
+            "envelope_from": sender,
+            "message_id": message_id,
+            "status": PENDING,
+            "attempts": 0,
+            "created_at": occasion.now,
+            "next_attempt_at": occasion.now,
+            "error": None,
+        }
+        try:
+            context = build_context(notice, facts, occasion, self.settings)
+            rendered = self.templates.render(notice.kind, facts.service, context)
+            subject = tagged_subject(rendered.subject, facts.number)
+            head = Head(subject, sender, message_id, occasion.now)
+            letter = self._letter(head, rendered, notice, facts, thread)
+            check_addresses(letter)
+            return row | {"subject": subject, "letter": letter_to_json(letter)}
+        except (TemplateProblem, ValueError) as exc:
+            log.error("INC-%d: %s notice to %s not sent: %s", facts.number, notice.kind, email, exc)
+            return row | {"subject": "", "letter": None, "status": FAILED, "error": str(exc)}
+
+    def _message_id(self, number: int, recipient: str, sender: str) -> str:
+        nonce = base64.b32encode(secrets.token_bytes(5)).decode().lower()
+        domain = sender.partition("@")[2]
+        return make_message_id(self.settings.signing_key, number, recipient, nonce, domain)
+
+    def _letter(
+        self,
+        head: Head,
+        rendered: Rendered,
+        notice: Notice,
+        facts: IncidentFacts,
+        thread: tuple[str | None, str | None, str | None],
+    ) -> Letter:
+        """Threading: the parent is our last mail to this person, else the mail being answered,
+        else the incident's first mail; References name all three, so every client keeps the
+        incident in one thread."""
+        root, previous, trigger = thread
+        return Letter(
+            subject=head.subject,
+            text=rendered.text,
+            html=rendered.html,
+            from_name=self.settings.notifications.from_name,
+            from_address=head.sender,
+            to_name=notice.recipient.name,
+            to_address=notice.recipient.email,
+            reply_to=reply_address(  # the recipient's token: their replies prove who they are
+                self.settings.signing_key,
+                self.settings.support_address_of(facts.service),
+                facts.number,
+                notice.recipient.email,
+            ),
+            message_id=head.message_id,
+            in_reply_to=previous or trigger or root,
+            references=tuple(r for r in thread if r),
+            auto_submitted=AUTO_REPLIED if notice.kind in _ANSWERS else AUTO_GENERATED,
+            date=head.date,
+        )
+
+
+def answerable(mail: InboundMail | None, settings: Settings) -> bool:
+    """Acknowledgments and transcripts answer a person, never a robot (mail loops)."""
+    if mail is None:
+        return False
+    automatic = detect(mail, settings.own_addresses)
+    if automatic is not None:
+        log.info("not answering automatic mail %s: %s", mail.key, automatic.reason)
+        return False
+    return not suppresses_replies(mail)
+
+
+def parties_of(
+    session: Session,
+    incident: db.Incident,
+    actor: Person,
+    settings: Settings,
+    watchers: frozenset[str] | None = None,
+) -> Parties:
+    person = settings.people.get(incident.assignee) if incident.assignee else None
+    service = settings.services[incident.service]
+    if watchers is None:
+        watchers = frozenset(
+            session.scalars(
+                select(db.Participant.email).where(db.Participant.incident_id == incident.id)
+            )
+        )
+    return Parties(
+        reporter=Person(incident.reporter, incident.reporter_name),
+        assignee=Person(person.email, incident.assignee or "") if person else None,
+        watchers=tuple(sorted(watchers)),
+        team=service.team,
+        first_line=service.first_line,
+        sender=actor,
+        admins=settings.admin_addresses,
+    )
+
+
+def incident_facts(
+    session: Session, incident: db.Incident, known: Known | None = None
+) -> IncidentFacts:
+    events = history(session, incident.id) if known is None else known.history
+    problems: Sequence[db.Problem] = ()
+    if known is None:
+        problems = session.scalars(
+            select(db.Problem)
+            .join(db.IncidentProblem, db.IncidentProblem.problem_id == db.Problem.id)
+            .where(db.IncidentProblem.incident_id == incident.id)
+            .order_by(db.Problem.id)
+        ).all()
+    elif known.problems:  # the links of this very mail may not be written yet
+        problems = session.scalars(
+            select(db.Problem).where(db.Problem.id.in_(known.problems)).order_by(db.Problem.id)
+        ).all()
+    return IncidentFacts(
+        number=incident.id,
+        title=incident.title,
+        service=incident.service,
+        status=incident.status,
+        priority=incident.priority,
+        assignee=incident.assignee,
+        reporter=incident.reporter,
+        reporter_name=incident.reporter_name,
+        created_at=incident.created_at,
+        updated_at=incident.updated_at,
+        closed_at=incident.closed_at,
+        follow_up_of=incident.follow_up_of,
+        history=tuple(HistoryEntry(e.at, e.actor, e.kind, e.detail) for e in events),
+        problems=tuple(
+            ProblemFacts(p.id, p.title, p.symptoms, p.workaround, p.status) for p in problems
+        ),
+    )
+
+
+def _role_of(address: str, parties: Parties) -> str:
+    """An address named by an escalation level, as the role it plays here, if it plays one."""
+    roles = {
+        Party.ASSIGNEE: parties.assignee.email if parties.assignee else None,
+        Party.TEAM: parties.team,
+        Party.FIRST_LINE: parties.first_line,
+    }
+    return next((str(role) for role, email in roles.items() if email == address), address)
+
+
+def _text(mark: undeliverable.Mark | None) -> str:
+    return mark.describe() if mark is not None else ""
+
+
+def _description(change: Change) -> str:
+    for happening in change.happenings:
+        if happening.kind is EventKind.CREATED:
+            return str(happening.detail.get("text", ""))
+    return ""
+
+
+_ROOT = (
+    select(db.Message.message_id)
+    .where(db.Message.incident_id == bindparam("incident"), db.Message.message_id.is_not(None))
+    .order_by(db.Message.id)
+    .limit(1)
+)
+_LAST_SENT = (
+    select(db.Outbox.recipient, db.Outbox.message_id)
+    .where(
+        db.Outbox.incident_id == bindparam("incident"),
+        db.Outbox.recipient.in_(bindparam("recipients", expanding=True)),
+        db.Outbox.status != SUPPRESSED,  # never sent: no mail client knows it
+    )
+    .order_by(db.Outbox.id)
+)
+
+
+def _root(session: Session, number: int) -> str | None:
+    """The first mail of the incident that had a Message-ID: the thread's root."""
+    root: str | None = db.run(session, _ROOT, incident=number).scalar()
+    return root
+
+
+def _last_sent(session: Session, number: int, recipients: list[str]) -> dict[str, str]:
+    """Our last mail to each person about this incident: the parent their client knows."""
+    rows = db.run(session, _LAST_SENT, incident=number, recipients=recipients)
+    return {row.recipient: row.message_id for row in rows}

@@ -1,0 +1,233 @@
+"""Who is told what after a change: the events of one applied mail become notices.
+
+Pure. The history events a mail caused (a comment, an assignment, a status change, ...) map to
+kinds of notice; each kind goes to people named by their part in the incident (reporter,
+assignee, watchers, the service's team or first line, the sender) as the configuration says,
+per service or for all, with the defaults below. One mail gives each person at most one
+notice, the most important one, whose template can show every change the mail made; the
+answers to the sender (acknowledgment, transcript) are separate and are never sent in answer to
+automatic mail (the shell decides that, it has the mail).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+
+from mailproc.config.settings import Settings
+from mailproc.inbound.subject import SPECS, BadCommand, Command, Language
+from mailproc.vocabulary import EventKind, NoticeKind, Party, StatusKind
+from mailproc.workflow.decision import Decision, Happening
+
+DEFAULT_RECIPIENTS: Mapping[NoticeKind, tuple[str, ...]] = {
+    NoticeKind.ACKNOWLEDGMENT: (Party.REPORTER,),
+    NoticeKind.NEW_INCIDENT: (Party.FIRST_LINE,),
+    NoticeKind.ASSIGNED: (Party.ASSIGNEE, Party.REPORTER),
+    NoticeKind.COMMENT: (Party.REPORTER, Party.ASSIGNEE, Party.WATCHERS),
+    NoticeKind.MOVED: (Party.TEAM,),
+    NoticeKind.PRIORITY: (Party.ASSIGNEE,),
+    NoticeKind.RELATED: (Party.REPORTER,),
+    NoticeKind.RESOLVED: (Party.REPORTER,),
+    NoticeKind.CLOSED: (Party.REPORTER,),
+    NoticeKind.REOPENED: (Party.ASSIGNEE,),
+    NoticeKind.TRANSCRIPT: (Party.SENDER,),
+    NoticeKind.ESCALATION: (Party.TEAM,),
+    NoticeKind.PROBLEM_RESOLVED: (Party.REPORTER,),
+    NoticeKind.ALERT: (Party.ADMINS,),
+}
+
+# One mail, one notice per person: the first of these kinds that concerns them.
+PRECEDENCE: tuple[NoticeKind, ...] = (
+    NoticeKind.REOPENED,
+    NoticeKind.RESOLVED,
+    NoticeKind.CLOSED,
+    NoticeKind.ASSIGNED,
+    NoticeKind.NEW_INCIDENT,
+    NoticeKind.MOVED,
+    NoticeKind.RELATED,
+    NoticeKind.PRIORITY,
+    NoticeKind.COMMENT,
+)
+
+ADDRESS_ROLE = "address"  # a recipient configured by address rather than by role
+
+
+@dataclass(frozen=True, slots=True)
+class Person:
+    email: str
+    name: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class Parties:
+    """The people around one incident, by their part in it."""
+
+    reporter: Person
+    assignee: Person | None
+    watchers: tuple[str, ...]
+    team: str | None
+    first_line: str | None
+    sender: Person
+    admins: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class Recipient:
+    email: str
+    name: str
+    role: str  # a Party value, or ADDRESS_ROLE
+
+
+@dataclass(frozen=True, slots=True)
+class Notice:
+    kind: NoticeKind
+    recipient: Recipient
+    cause: Happening | None = None  # the event that chose this kind, if one did
+
+
+@dataclass(frozen=True, slots=True)
+class CommandLine:
+    """One command of a mail, for the transcript: what happened to it and how it is written."""
+
+    text: str
+    applied: bool
+    reason: str
+    syntax: str
+
+
+def recipients_of(kind: NoticeKind, service: str, settings: Settings) -> tuple[str, ...]:
+    """The service's override, else the deployment's, else the default."""
+    override = settings.services[service].notify.get(kind)
+    if override is not None:
+        return override
+    return settings.notifications.recipients.get(kind, DEFAULT_RECIPIENTS[kind])
+
+
+def resolve(entries: Iterable[str], parties: Parties, own: frozenset[str]) -> list[Recipient]:
+    """Roles to addresses, each address once, never one of our own (that would be a loop)."""
+    found: dict[str, Recipient] = {}
+    for entry in entries:
+        for person in _people(entry, parties):
+            if person.email and person.email not in own and person.email not in found:
+                role = entry if entry in Party.__members__.values() else ADDRESS_ROLE
+                found[person.email] = Recipient(person.email, person.name, role)
+    return list(found.values())
+
+
+def _people(entry: str, parties: Parties) -> list[Person]:
+    single = {
+        Party.REPORTER: parties.reporter,
+        Party.ASSIGNEE: parties.assignee,
+        Party.SENDER: parties.sender,
+        Party.TEAM: Person(parties.team) if parties.team else None,
+        Party.FIRST_LINE: Person(parties.first_line) if parties.first_line else None,
+    }
+    if entry == Party.WATCHERS:
+        return [Person(email) for email in parties.watchers]
+    if entry == Party.ADMINS:
+        return [Person(email) for email in parties.admins]
+    if entry in single:
+        person = single[Party(entry)]
+        return [person] if person else []
+    return [Person(entry)]
+
+
+def change_notices(
+    happenings: Sequence[Happening], parties: Parties, settings: Settings, service: str
+) -> list[Notice]:
+    """The notices of a mail's events: nobody hears of their own change, each person once."""
+    chosen: dict[str, Notice] = {}
+    for happening in happenings:
+        kind = kind_of(happening, settings, service)
+        if kind is None:
+            continue
+        for recipient in resolve(
+            recipients_of(kind, service, settings), parties, settings.own_addresses
+        ):
+            if recipient.email == parties.sender.email:
+                continue
+            current = chosen.get(recipient.email)
+            if current is None or PRECEDENCE.index(kind) < PRECEDENCE.index(current.kind):
+                chosen[recipient.email] = Notice(kind, recipient, happening)
+    return list(chosen.values())
+
+
+def direct_notices(
+    kind: NoticeKind, parties: Parties, settings: Settings, service: str
+) -> list[Notice]:
+    """A notice kind sent as such to its recipients: answers, escalations, problem news."""
+    recipients = resolve(recipients_of(kind, service, settings), parties, settings.own_addresses)
+    return [Notice(kind, r) for r in recipients]
+
+
+def kind_of(happening: Happening, settings: Settings, service: str) -> NoticeKind | None:
+    detail = happening.detail
+    match happening.kind:
+        case EventKind.CREATED:
+            return NoticeKind.NEW_INCIDENT
+        case EventKind.COMMENT:
+            return NoticeKind.COMMENT
+        case EventKind.ASSIGNED:
+            return NoticeKind.ASSIGNED if detail.get("to") else None
+        case EventKind.MOVED:
+            return NoticeKind.MOVED
+        case EventKind.PRIORITY:
+            return NoticeKind.PRIORITY
+        case EventKind.RELATED:
+            return NoticeKind.RELATED
+        case EventKind.STATUS:
+            before = _status_kind(settings, service, str(detail.get("from")))
+            after = _status_kind(settings, service, str(detail.get("to")))
+            return _status_notice(before, after)
+    return None
+
+
+def _status_notice(before: StatusKind | None, after: StatusKind | None) -> NoticeKind | None:
+    if after is StatusKind.CLOSED and before is not StatusKind.CLOSED:
+        return NoticeKind.CLOSED
+    if after is StatusKind.RESOLVED and before is not StatusKind.RESOLVED:
+        return NoticeKind.RESOLVED
+    if after is StatusKind.OPEN and before in (StatusKind.RESOLVED, StatusKind.CLOSED):
+        return NoticeKind.REOPENED
+    return None
+
+
+def _status_kind(settings: Settings, service: str, name: str) -> StatusKind | None:
+    """A status of the incident's workflow; a move may have left one of another workflow."""
+    workflows = [settings.workflow_of(service), *settings.workflows.values()]
+    for workflow in workflows:
+        for status in workflow.statuses:
+            if status.name == name:
+                return status.kind
+    return None
+
+
+def wants_transcript(decision: Decision | None, settings: Settings) -> bool:
+    """Always when something was refused; on full success as configured."""
+    if decision is None or not (decision.refused or decision.applied):
+        return False
+    return bool(decision.refused) or settings.notifications.transcript_on_success
+
+
+def transcript(
+    commands: Sequence[Command | BadCommand], decision: Decision, language: Language
+) -> tuple[CommandLine, ...]:
+    refused = {r.command: r.reason for r in decision.refused}
+    return tuple(
+        CommandLine(
+            item.text,
+            item.text not in refused,
+            refused.get(item.text, ""),
+            _syntax(item, language),
+        )
+        for item in commands
+    )
+
+
+def _syntax(item: Command | BadCommand, language: Language) -> str:
+    if isinstance(item, Command):
+        return SPECS[item.verb].syntax
+    words = item.text.strip("[]").split()
+    word = words[0].upper() if words else ""
+    verb = language.words.get(word) or language.words.get(language.near_miss(word) or "")
+    return SPECS[verb].syntax if verb else ""

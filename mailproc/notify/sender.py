@@ -1,0 +1,264 @@
+"""Deliver the outbox with aiosmtplib: claim due rows, send them over one connection, record
+what the server said.
+
+Rows are claimed with a lease (a token and a time) in a short transaction that picks them with
+FOR UPDATE SKIP LOCKED on PostgreSQL (SQLite serialises writers anyway), so several senders
+never take the same row. Each row is marked in its own transaction right after the server's
+answer; the only moment a mail can go out twice is a crash between the server accepting it and
+that commit (or a sender outliving its lease, which it avoids by stopping before the lease
+ends). A 4xx answer or an unreachable server defers the row with a doubling backoff, so
+nothing is lost; a 5xx answer for the recipient marks it failed with the server's words.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import secrets
+import ssl
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from ipaddress import ip_address
+from typing import Any
+
+import aiosmtplib
+from sqlalchemy import Engine, or_, select, update
+from sqlalchemy.orm import Session
+
+from mailproc.config.settings import ConfigError, Settings
+from mailproc.notify.letter import compose, letter_from_json
+from mailproc.notify.outbox import FAILED, PENDING, SENT
+from mailproc.store import db
+
+log = logging.getLogger(__name__)
+Clock = Callable[[], datetime]
+
+
+@dataclass(frozen=True, slots=True)
+class Claimed:
+    id: int
+    envelope_from: str
+    recipient: str
+    letter: dict[str, Any] | None
+    attempts: int
+
+
+@dataclass
+class SendReport:
+    sent: int = 0
+    failed: int = 0
+    deferred: int = 0
+
+
+class _ConnectionLost(Exception):
+    """The connection is gone: what is left of the batch waits for the next run."""
+
+
+def send_pending(
+    settings: Settings, engine: Engine, clock: Clock, environ: Mapping[str, str] | None = None
+) -> int:
+    """Send what is due; returns how many mails the server accepted. For a periodic job."""
+    return asyncio.run(deliver_pending(settings, engine, clock, environ)).sent
+
+
+async def deliver_pending(
+    settings: Settings, engine: Engine, clock: Clock, environ: Mapping[str, str] | None = None
+) -> SendReport:
+    """Send what is due over one connection, batch after batch, until nothing is due."""
+    password = smtp_password(settings, os.environ if environ is None else environ)
+    run = _Run(settings, engine, clock, secrets.token_hex(8))
+    client: aiosmtplib.SMTP | None = None
+    try:
+        while batch := claim(engine, settings, clock(), run.token):
+            if client is None:
+                try:
+                    client = await _connect(settings, password)
+                except (aiosmtplib.SMTPException, OSError) as exc:
+                    run.unreachable(batch, exc)
+                    break
+            try:
+                await run.send_batch(client, batch)
+            except _ConnectionLost:
+                break
+    finally:
+        if client is not None:
+            with contextlib.suppress(aiosmtplib.SMTPException, OSError):
+                await client.quit()
+    return run.report
+
+
+def smtp_password(settings: Settings, environ: Mapping[str, str]) -> str | None:
+    """The login password from the environment; None when no login is configured."""
+    smtp = settings.smtp
+    if not smtp.username:
+        return None
+    password = environ.get(smtp.password_env)
+    if not password:
+        raise ConfigError(
+            f"smtp.username is set, but {smtp.password_env} is not in the environment"
+        )
+    if smtp.security == "none" and not _loopback(smtp.host):
+        raise ConfigError(
+            f"smtp.security is 'none': refusing to send the password unencrypted to {smtp.host}"
+        )
+    return password
+
+
+def _loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+async def _connect(settings: Settings, password: str | None) -> aiosmtplib.SMTP:
+    smtp = settings.smtp
+    context = ssl.create_default_context(cafile=str(smtp.ca_file) if smtp.ca_file else None)
+    client = aiosmtplib.SMTP(
+        hostname=smtp.host,
+        port=smtp.effective_port,
+        use_tls=smtp.security == "tls",
+        start_tls=smtp.security == "starttls",
+        tls_context=context,
+        timeout=smtp.timeout,
+    )
+    await client.connect()
+    if password is not None and smtp.username:
+        await client.login(smtp.username, password)
+    return client
+
+
+def claim(engine: Engine, settings: Settings, now: datetime, token: str) -> list[Claimed]:
+    """Take up to a batch of due rows for this sender until its lease runs out."""
+    outbox = db.Outbox
+    with Session(engine) as session, session.begin():
+        ids = session.scalars(
+            select(outbox.id)
+            .where(
+                outbox.status == PENDING,
+                outbox.next_attempt_at <= now,
+                or_(outbox.claimed_until.is_(None), outbox.claimed_until < now),
+            )
+            .order_by(outbox.id)
+            .limit(settings.smtp.batch_size)
+            .with_for_update(skip_locked=True)
+        ).all()
+        if not ids:
+            return []
+        lease = now + timedelta(seconds=settings.smtp.lease_seconds)
+        session.execute(
+            update(outbox).where(outbox.id.in_(ids)).values(claim_token=token, claimed_until=lease)
+        )
+        rows = session.execute(
+            select(
+                outbox.id, outbox.envelope_from, outbox.recipient, outbox.letter, outbox.attempts
+            )
+            .where(outbox.id.in_(ids))
+            .order_by(outbox.id)
+        )
+        return [Claimed(*row) for row in rows]
+
+
+@dataclass
+class _Run:
+    """One sender run: its claim token, its clock, and what happened to each row."""
+
+    settings: Settings
+    engine: Engine
+    clock: Clock
+    token: str
+    report: SendReport = field(default_factory=SendReport)
+
+    def unreachable(self, batch: list[Claimed], exc: BaseException) -> None:
+        reason = f"SMTP server {self.settings.smtp.host} unavailable: {exc}"
+        log.warning("%s; %d mail(s) deferred", reason, len(batch))
+        for row in batch:
+            self.defer(row, reason)
+
+    async def send_batch(self, client: aiosmtplib.SMTP, batch: list[Claimed]) -> None:
+        # Stop early enough that the lease cannot run out in the middle of a send.
+        smtp = self.settings.smtp
+        deadline = self.clock() + max(
+            timedelta(seconds=smtp.lease_seconds - 2 * smtp.timeout), timedelta(0)
+        )
+        for position, row in enumerate(batch):
+            if self.clock() > deadline:
+                self.release(batch[position:])
+                raise _ConnectionLost("lease nearly over")
+            try:
+                await self.send_one(client, row)
+            except _ConnectionLost:
+                self.release(batch[position + 1 :])
+                raise
+
+    async def send_one(self, client: aiosmtplib.SMTP, row: Claimed) -> None:
+        try:
+            if row.letter is None:
+                raise ValueError("nothing to send: the notice failed when it was queued")
+            raw = compose(letter_from_json(row.letter))
+            await client.sendmail(row.envelope_from, [row.recipient], raw)
+        except aiosmtplib.SMTPRecipientsRefused as exc:
+            self.answer(row, exc.recipients[0].code, exc.recipients[0].message)
+        except aiosmtplib.SMTPResponseException as exc:
+            self.answer(row, exc.code, exc.message)
+            if exc.code == 421:  # the server is closing the connection
+                raise _ConnectionLost(exc.message) from exc
+        except ValueError as exc:  # an address aiosmtplib will not put on the wire
+            self.fail(row, str(exc))
+        except (aiosmtplib.SMTPException, OSError) as exc:
+            self.defer(row, f"connection lost: {exc}")
+            raise _ConnectionLost(str(exc)) from exc
+        else:
+            _finish(self.engine, row, self.token, status=SENT, sent_at=self.clock(), error=None)
+            self.report.sent += 1
+
+    def answer(self, row: Claimed, code: int, message: str) -> None:
+        """5xx: the server refuses for good. Anything else: try again later."""
+        reason = f"{code} {message}".strip()
+        if code >= 500:
+            self.fail(row, reason)
+        else:
+            self.defer(row, reason)
+
+    def fail(self, row: Claimed, reason: str) -> None:
+        log.warning("outbox %d to %s failed: %s", row.id, row.recipient, reason)
+        _finish(self.engine, row, self.token, status=FAILED, error=reason)
+        self.report.failed += 1
+
+    def defer(self, row: Claimed, reason: str) -> None:
+        attempts = row.attempts + 1
+        retry = self.clock() + backoff(self.settings, attempts)
+        _finish(
+            self.engine, row, self.token, attempts=attempts, next_attempt_at=retry, error=reason
+        )
+        self.report.deferred += 1
+
+    def release(self, rows: list[Claimed]) -> None:
+        """Give back rows that were not tried, for the next run, without counting an attempt."""
+        for row in rows:
+            _finish(self.engine, row, self.token)
+
+
+def backoff(settings: Settings, attempts: int) -> timedelta:
+    """1, 2, 4, ... times retry_seconds after each failed attempt, up to retry_max_seconds."""
+    smtp = settings.smtp
+    seconds = smtp.retry_seconds * 2 ** min(attempts - 1, 30)
+    return timedelta(seconds=min(seconds, smtp.retry_max_seconds))
+
+
+def _finish(engine: Engine, row: Claimed, token: str, **values: Any) -> None:
+    """Record one row's fate in its own transaction, at once: the duplicate window is the
+    time between the server's answer and this commit."""
+    with Session(engine) as session, session.begin():
+        result = session.execute(
+            update(db.Outbox)
+            .where(db.Outbox.id == row.id, db.Outbox.claim_token == token)
+            .values(claim_token=None, claimed_until=None, **values)
+        )
+    if getattr(result, "rowcount", 1) == 0:
+        log.warning("outbox %d: the claim had expired; another sender may have sent it", row.id)

@@ -1,0 +1,107 @@
+"""Signatures on the mail mailproc sends: Message-IDs and personal reply addresses.
+
+Pure. Both are HMACs under the server secret (`Settings.signing_key`).
+
+## Message-IDs
+
+So a reply threads even without the table. The local part names the incident and carries a keyed
+tag of the recipient and an HMAC over both, so a reply whose subject tag was edited away still
+finds its incident, and a reference someone made up (to push text into another incident) is
+recognised as forged. The recipient is a keyed hash, not the address: References travel to
+everyone on a reply.
+
+    mp1.<incident>.<recipient tag>.<nonce>.<signature>@<domain>
+
+Every part is lower-case base32 or digits, so the whole id stays a short dot-atom that no mail
+client or header folding alters.
+
+## Reply addresses
+
+A secret token proves a reply came from the person we wrote to. Every notification carries a
+Reply-To such as `support+INC-42.<token>@example.com`, where the token is an HMAC of the
+incident, the recipient's address and the server secret. A command that arrives at that address
+from that person is authenticated for that incident: a forger would need the token, which only
+the recipient's mailbox has seen. The support address still routes the mail (plus tags are
+ignored when choosing the service).
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+PREFIX = "mp1"
+_LOCAL = re.compile(rf"^{PREFIX}\.(\d{{1,12}})\.[a-z2-7]{{8}}\.[a-z0-9]{{1,16}}\.([a-z2-7]{{16}})$")
+
+
+@dataclass(frozen=True, slots=True)
+class SignedRef:
+    """One of our Message-IDs, read back: the incident it names and whether we signed it."""
+
+    incident: int
+    valid: bool
+    recipient_tag: str = field(default="", compare=False)  # of the address it was sent to
+
+
+def make_message_id(key: bytes, incident: int, recipient: str, nonce: str, domain: str) -> str:
+    """A new Message-ID (without angle brackets); `nonce` makes each mail's id unique."""
+    body = f"{PREFIX}.{incident}.{recipient_tag(key, recipient)}.{nonce.lower()}"
+    return f"{body}.{_b32(_mac(key, body, domain.lower()), 10)}@{domain}"
+
+
+def read_message_id(key: bytes, message_id: str) -> SignedRef | None:
+    """None for an id that is not in our shape; else the incident and the signature's verdict."""
+    local, _, domain = message_id.rpartition("@")
+    match = _LOCAL.match(local)
+    if match is None:
+        return None
+    body = local.rpartition(".")[0]
+    expected = _b32(_mac(key, body, domain.lower()), 10)
+    valid = hmac.compare_digest(expected, match.group(2))
+    return SignedRef(int(match.group(1)), valid, body.split(".")[2])
+
+
+def recipient_tag(key: bytes, recipient: str) -> str:
+    """A keyed hash of the address: tells whether a reply came from the person we wrote to."""
+    return _b32(_mac(key, "to", recipient.lower()), 5)
+
+
+def _mac(key: bytes, *parts: str) -> bytes:
+    return hmac.new(key, "\x00".join(parts).encode(), hashlib.sha256).digest()
+
+
+def _b32(digest: bytes, size: int) -> str:
+    return base64.b32encode(digest[:size]).decode().rstrip("=").lower()
+
+
+_SIZE = 10  # bytes of HMAC: 80 bits, 16 base32 characters
+_TOKEN = re.compile(r"\+inc-(\d{1,12})\.([a-z2-7]{16})@", re.IGNORECASE)
+_MAX_LOCAL = 64  # RFC 5321; a longer address would be refused by mail servers
+
+
+def token(key: bytes, incident: int, address: str) -> str:
+    mac = hmac.new(key, f"reply\x00{incident}\x00{address.lower()}".encode(), hashlib.sha256)
+    return base64.b32encode(mac.digest()[:_SIZE]).decode().lower()
+
+
+def reply_address(key: bytes, support: str, incident: int, recipient: str) -> str:
+    """The support address with the recipient's token for this incident; the plain address
+    when the tagged one would be too long for mail servers."""
+    local, _, domain = support.rpartition("@")
+    tagged = f"{local.split('+', 1)[0]}+INC-{incident}.{token(key, incident, recipient)}"
+    return f"{tagged}@{domain}" if len(tagged) <= _MAX_LOCAL else support
+
+
+def vouches(key: bytes, recipients: Iterable[str], incident: int, sender: str) -> bool:
+    """Whether one of the addresses the mail was delivered to carries `sender`'s token for
+    `incident` (a token for another incident or another person proves nothing)."""
+    expected = token(key, incident, sender)
+    for value in recipients:
+        for number, found in _TOKEN.findall(value):
+            if int(number) == incident and hmac.compare_digest(found.lower(), expected):
+                return True
+    return False

@@ -1,0 +1,355 @@
+"""The schema (one for SQLite and PostgreSQL) and the engine factory.
+
+Alembic owns the schema's history (mailproc/store/migrations); these models are what the code reads
+and writes. Times are stored as naive UTC and handed out as aware UTC, because SQLite keeps
+no time zone and comparing aware with naive datetimes is an error waiting to happen.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from functools import cache
+from pathlib import Path
+from typing import Any, ClassVar
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    DateTime,
+    Dialect,
+    Engine,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    String,
+    Text,
+    TypeDecorator,
+    UniqueConstraint,
+    create_engine,
+    event,
+    insert,
+)
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import CursorResult, make_url
+from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column
+from sqlalchemy.sql import Executable
+
+from mailproc.store.prepared import Prepared
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    impl = DateTime
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to the database; pass aware UTC times")
+        return value.astimezone(UTC).replace(tzinfo=None)
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        return None if value is None else value.replace(tzinfo=UTC)
+
+
+class Base(DeclarativeBase):
+    type_annotation_map: ClassVar[dict[Any, Any]] = {
+        datetime: UTCDateTime(),
+        dict[str, Any]: JSON(),
+    }
+
+
+class Incident(Base):
+    __tablename__ = "incidents"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    service: Mapped[str] = mapped_column(String(64), index=True)
+    status: Mapped[str] = mapped_column(String(64), index=True)
+    priority: Mapped[str] = mapped_column(String(8))
+    title: Mapped[str] = mapped_column(String(500))
+    reporter: Mapped[str] = mapped_column(String(320), index=True)
+    reporter_name: Mapped[str] = mapped_column(String(200), default="")
+    assignee: Mapped[str | None] = mapped_column(String(64))
+    follow_up_of: Mapped[int | None] = mapped_column(ForeignKey("incidents.id"))
+    created_at: Mapped[datetime]
+    updated_at: Mapped[datetime]
+    closed_at: Mapped[datetime | None]
+    impact: Mapped[str | None] = mapped_column(String(32))  # None: the matrix's default
+    urgency: Mapped[str | None] = mapped_column(String(32))
+    # The SLA state, kept true to the history by mailproc.sla.state in every transaction that
+    # changes the incident, so that readers and the escalation pass need no computation: a due
+    # time is None while its clock is stopped or paused; next_escalation_at is None when no
+    # escalation is pending, and the pass reads it through its index.
+    response_due: Mapped[datetime | None]
+    resolution_due: Mapped[datetime | None]
+    at_risk_at: Mapped[datetime | None]
+    next_escalation_at: Mapped[datetime | None] = mapped_column(index=True)
+
+
+# A sender's new incidents within the last hour: the per-sender rate limit counts these.
+Index("ix_incidents_reporter_created", Incident.reporter, Incident.created_at)
+
+
+class Event(Base):
+    """One line of an incident's history: when, who, what, from which message."""
+
+    __tablename__ = "events"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    incident_id: Mapped[int] = mapped_column(ForeignKey("incidents.id"), index=True)
+    at: Mapped[datetime]
+    actor: Mapped[str] = mapped_column(String(320))
+    kind: Mapped[str] = mapped_column(String(32))
+    detail: Mapped[dict[str, Any]]
+    message_pk: Mapped[int | None] = mapped_column(ForeignKey("messages.id"))
+
+
+class Message(Base):
+    """Every incoming mail, under its exactly-once key, with its original bytes and fate."""
+
+    __tablename__ = "messages"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    key: Mapped[str] = mapped_column(String(1000), unique=True)
+    message_id: Mapped[str | None] = mapped_column(String(1000))
+    content_hash: Mapped[str] = mapped_column(String(64))
+    incident_id: Mapped[int | None] = mapped_column(ForeignKey("incidents.id"), index=True)
+    sender: Mapped[str] = mapped_column(String(320), default="")
+    subject: Mapped[str] = mapped_column(Text, default="")
+    source: Mapped[str] = mapped_column(String(200), default="")
+    outcome: Mapped[str] = mapped_column(String(16))
+    reason: Mapped[str | None] = mapped_column(Text)
+    received_at: Mapped[datetime]
+    raw: Mapped[bytes] = mapped_column(LargeBinary)
+    # What the author wrote (origin headers and body), without the trace headers servers add:
+    # tells a second delivery of this mail from another mail reusing its Message-ID.
+    fingerprint: Mapped[str | None] = mapped_column(String(64))
+
+
+Index("ix_messages_outcome", Message.outcome, Message.id)
+
+
+class ThreadRef(Base):
+    """A Message-ID known to belong to an incident, incoming or sent, for reply threading."""
+
+    __tablename__ = "thread_refs"
+
+    message_id: Mapped[str] = mapped_column(String(1000), primary_key=True)
+    incident_id: Mapped[int] = mapped_column(ForeignKey("incidents.id"), index=True)
+
+
+class Participant(Base):
+    """Addresses that were To/Cc on an incident's mail; they may comment on it."""
+
+    __tablename__ = "participants"
+
+    incident_id: Mapped[int] = mapped_column(ForeignKey("incidents.id"), primary_key=True)
+    email: Mapped[str] = mapped_column(String(320), primary_key=True)
+
+
+class Attachment(Base):
+    __tablename__ = "attachments"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    message_pk: Mapped[int] = mapped_column(ForeignKey("messages.id"), index=True)
+    position: Mapped[int]
+    filename: Mapped[str] = mapped_column(String(255))
+    stored_name: Mapped[str] = mapped_column(String(255))
+    content_type: Mapped[str] = mapped_column(String(255))
+    size: Mapped[int]
+    content: Mapped[bytes] = mapped_column(LargeBinary)
+
+
+class Problem(Base):
+    __tablename__ = "problems"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    title: Mapped[str] = mapped_column(String(500))
+    symptoms: Mapped[str] = mapped_column(Text, default="")
+    workaround: Mapped[str] = mapped_column(Text, default="")
+    status: Mapped[str] = mapped_column(String(16))
+    created_at: Mapped[datetime]
+    updated_at: Mapped[datetime]
+
+
+class IncidentProblem(Base):
+    __tablename__ = "incident_problems"
+
+    incident_id: Mapped[int] = mapped_column(ForeignKey("incidents.id"), primary_key=True)
+    problem_id: Mapped[int] = mapped_column(ForeignKey("problems.id"), primary_key=True)
+    at: Mapped[datetime]
+
+
+Index("ix_incident_problems_problem", IncidentProblem.problem_id)
+
+
+class Outbox(Base):
+    """One notification mail to one recipient, rendered when the change was committed, in the
+    same transaction; the sender composes it, sends it and records what the server said."""
+
+    __tablename__ = "outbox"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    incident_id: Mapped[int] = mapped_column(ForeignKey("incidents.id"), index=True)
+    kind: Mapped[str] = mapped_column(String(32))
+    recipient: Mapped[str] = mapped_column(String(320))
+    envelope_from: Mapped[str] = mapped_column(String(320))
+    message_id: Mapped[str] = mapped_column(String(1000), unique=True)
+    subject: Mapped[str] = mapped_column(Text)
+    letter: Mapped[dict[str, Any] | None]  # outgoing.Letter as JSON; None when it failed
+    status: Mapped[str] = mapped_column(String(16))  # pending | sent | failed
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    created_at: Mapped[datetime]
+    next_attempt_at: Mapped[datetime]
+    claimed_until: Mapped[datetime | None]
+    claim_token: Mapped[str | None] = mapped_column(String(32))
+    sent_at: Mapped[datetime | None]
+    error: Mapped[str | None] = mapped_column(Text)
+
+
+Index("ix_outbox_due", Outbox.status, Outbox.next_attempt_at)
+# The storm breaker counts recent answers, in all and per correspondent, through these.
+Index("ix_outbox_kind_created", Outbox.kind, Outbox.status, Outbox.created_at)
+Index("ix_outbox_recipient_created", Outbox.recipient, Outbox.created_at)
+
+
+class Undeliverable(Base):
+    """An address a permanent bounce (5.x.x) came back for: nothing more is sent to it until
+    an administrator clears it (`mailproc addresses clear`)."""
+
+    __tablename__ = "undeliverable"
+
+    address: Mapped[str] = mapped_column(String(320), primary_key=True)
+    since: Mapped[datetime]
+    status: Mapped[str] = mapped_column(String(32))  # the DSN's status, e.g. 5.1.1
+    reason: Mapped[str] = mapped_column(Text)  # the remote server's words
+    incident_id: Mapped[int | None] = mapped_column(ForeignKey("incidents.id"))
+    message_pk: Mapped[int | None] = mapped_column(ForeignKey("messages.id"))
+
+
+class Breaker(Base):
+    """The storm circuit breaker of one scope ("all" answers, or one correspondent): open
+    while too many acknowledgments and transcripts went out in the last hour. The row makes
+    the administrators' alert one per trip, whatever several daemons do."""
+
+    __tablename__ = "breakers"
+
+    scope: Mapped[str] = mapped_column(String(400), primary_key=True)
+    opened_at: Mapped[datetime]
+    closed_at: Mapped[datetime | None]
+    count: Mapped[int]  # answers in the hour before it opened
+    trips: Mapped[int]
+
+
+class SourceState(Base):
+    """Where the daemon got to in each configured source, and how its last attempt went.
+
+    The cursor (mailbox, UIDVALIDITY, last settled UID) only saves work: the messages table's
+    unique key is what makes a re-fetched mail harmless. The rest is for `mailproc status`.
+    """
+
+    __tablename__ = "source_state"
+
+    source: Mapped[str] = mapped_column(String(200), primary_key=True)
+    mailbox: Mapped[str] = mapped_column(String(1000), default="")
+    uidvalidity: Mapped[int | None] = mapped_column(BigInteger)
+    last_uid: Mapped[int] = mapped_column(BigInteger, default=0)
+    backlog: Mapped[int] = mapped_column(Integer, default=0)
+    last_ok_at: Mapped[datetime | None]
+    last_error: Mapped[str | None] = mapped_column(Text)
+    last_error_at: Mapped[datetime | None]
+
+
+class Escalation(Base):
+    """One escalation level mailed for one target's clock cycle. The unique key is the final
+    guard that no level goes out twice, whatever several escalation passes do at once; the
+    cycle is part of it so that a reopened incident (a new resolution cycle) escalates again."""
+
+    __tablename__ = "escalations"
+    __table_args__ = (
+        UniqueConstraint("incident_id", "target", "cycle", "level", name="uq_escalations_level"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    incident_id: Mapped[int] = mapped_column(ForeignKey("incidents.id"))
+    target: Mapped[str] = mapped_column(String(16))
+    cycle: Mapped[int]
+    level: Mapped[int]
+    at: Mapped[datetime]  # when it was queued
+    due_at: Mapped[datetime]  # when the level's threshold was reached
+    recipients: Mapped[list[str]] = mapped_column(JSON)
+
+
+def run(session: Session, statement: Executable, **params: Any) -> CursorResult[Any]:
+    """Execute a prebuilt statement on the session's connection, at Core speed.
+
+    On the path that applies incoming mail, SQLAlchemy's own work per statement (building it,
+    the ORM's execution pipeline) cost several times what SQLite spends running it; a statement
+    built once at import, with bind parameters, executed on the connection, costs a fraction.
+    """
+    return session.connection().execute(statement, params)
+
+
+class Rows:
+    """Rows to insert when a unit of work is done: plain INSERTs, one executemany per table,
+    parents first. For rows nobody reads back as objects the ORM's unit of work costs more
+    than the database does. A Message-ID already recorded in thread_refs keeps its incident
+    (the insert does nothing), so recording one never needs a look first."""
+
+    ORDER = ("events", "incident_problems", "outbox", "thread_refs", "participants", "attachments")
+
+    def __init__(self) -> None:
+        self.pending: dict[str, list[dict[str, Any]]] = {}
+
+    def add(self, model: type[Base], **values: Any) -> None:
+        self.pending.setdefault(model.__tablename__, []).append(values)
+
+    def write(self, session: Session) -> None:
+        unknown = set(self.pending) - set(self.ORDER)
+        assert not unknown, f"rows of unexpected tables: {unknown}"
+        dialect = session.get_bind().dialect.name
+        for table in self.ORDER:
+            rows = self.pending.pop(table, None)
+            if rows:
+                _insert_of(table, dialect).many(session, rows)
+
+
+@cache
+def _insert_of(table: str, dialect: str) -> Prepared:
+    target = Base.metadata.tables[table]
+    # inline: no RETURNING of the new keys, which nobody reads here
+    if table != "thread_refs":
+        return Prepared(insert(target).inline(), keyed=True)
+    if dialect == "postgresql":
+        return Prepared(postgresql.insert(target).inline().on_conflict_do_nothing(), keyed=True)
+    return Prepared(sqlite.insert(target).inline().on_conflict_do_nothing(), keyed=True)
+
+
+def make_engine(url: str, **kwargs: Any) -> Engine:
+    """An engine with the settings mailproc relies on: SQLite in WAL mode with foreign keys and
+    a busy timeout (a second process must wait, not fail), its parent folder created."""
+    parsed = make_url(url)
+    if parsed.get_backend_name() != "sqlite":
+        return create_engine(url, pool_pre_ping=True, **kwargs)
+    if parsed.database and parsed.database != ":memory:":
+        Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+    engine = create_engine(url, connect_args={"timeout": 30}, **kwargs)
+    event.listen(engine, "connect", _sqlite_pragmas)
+    event.listen(engine, "begin", _sqlite_begin)
+    return engine
+
+
+def _sqlite_begin(connection: Any) -> None:
+    """Take the write lock at BEGIN: a deferred transaction that reads and then writes fails at
+    once, without waiting, when another process wrote in between (WAL mode)."""
+    connection.exec_driver_sql("BEGIN IMMEDIATE")
+
+
+def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+    dbapi_connection.isolation_level = None  # SQLAlchemy's "begin" event issues BEGIN itself
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA synchronous=FULL")
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.close()

@@ -1,0 +1,115 @@
+"""Turn a parsed mail, and the incident it threads onto (if any), into what the sender means.
+
+Pure: the thread lookup has already happened in the service layer; here the rules of the
+process decide between a new incident, a comment (perhaps reopening), a follow-up incident
+after the reopen window, or a reply that is kept but not applied.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from datetime import datetime, timedelta
+
+from mailproc.config.settings import Settings
+from mailproc.inbound.parse import InboundMail
+from mailproc.inbound.quotes import reply_text
+from mailproc.inbound.subject import BadCommand, Command, ParsedSubject
+from mailproc.vocabulary import StatusKind
+from mailproc.workflow.decision import Actor, IncidentView, kind_of
+from mailproc.workflow.proof import unproven
+
+NO_SUBJECT = "(no subject)"
+
+
+@dataclass(frozen=True, slots=True)
+class NewIncident:
+    service: str
+    title: str
+    text: str
+    commands: tuple[Command | BadCommand, ...]
+    reporter_name: str = ""
+    follow_up_of: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Reply:
+    incident: int
+    text: str
+    commands: tuple[Command | BadCommand, ...]
+    accepted: bool  # False: kept with a reason, not applied as a comment
+    reopen: bool
+    reason: str = ""
+
+
+Intent = NewIncident | Reply
+
+
+def actor_of(mail: InboundMail, settings: Settings) -> Actor:
+    email = mail.sender.email if mail.sender else ""
+    person = settings.people_by_email.get(email)
+    return Actor(email, person[0] if person else None)
+
+
+def verified_actor(mail: InboundMail, settings: Settings, incident: int | None) -> Actor:
+    """The sender, with whether their address is proven for commands on `incident`."""
+    actor = actor_of(mail, settings)
+    return replace(actor, unproven=unproven(mail, settings, incident))
+
+
+def classify(
+    mail: InboundMail,
+    subject: ParsedSubject,
+    found: IncidentView | None,
+    participants: frozenset[str],
+    settings: Settings,
+    now: datetime,
+    service_hint: str | None = None,
+) -> Intent:
+    name = mail.sender.name if mail.sender else ""
+    title, text = subject.title or NO_SUBJECT, mail.text.strip()
+    if found is None:
+        service = service_hint or settings.service_for(_recipients(mail))
+        return NewIncident(service, title, text, subject.commands, name)
+    kind = kind_of(found, settings)
+    window = timedelta(days=settings.reopen_window_days)
+    if kind is StatusKind.CLOSED and found.closed_at and now - found.closed_at > window:
+        return NewIncident(found.service, title, text, subject.commands, name, found.number)
+    return _reply(mail, subject, found, participants, settings, kind)
+
+
+def _reply(
+    mail: InboundMail,
+    subject: ParsedSubject,
+    found: IncidentView,
+    participants: frozenset[str],
+    settings: Settings,
+    kind: StatusKind,
+) -> Reply:
+    actor = actor_of(mail, settings)
+    text = reply_text(mail.text)
+    is_solver = actor.person is not None
+    is_reporter = actor.email == found.reporter
+    is_participant = settings.permissions.participants_may_comment and actor.email in participants
+    escalated_to = actor.email in found.escalated_to  # may answer, e.g. with [ACK]
+    accepted = is_solver or is_reporter or is_participant or escalated_to
+    reopen = (
+        (is_reporter or is_participant)
+        and not is_solver
+        and not subject.commands
+        and kind in (StatusKind.RESOLVED, StatusKind.CLOSED)
+    )
+    reason = (
+        ""
+        if accepted
+        else (
+            f"{actor.email or 'an unknown sender'} is neither a solver, the reporter nor a "
+            f"participant of INC-{found.number}"
+        )
+    )
+    return Reply(found.number, text, subject.commands, accepted, reopen, reason)
+
+
+def _recipients(mail: InboundMail) -> list[str]:
+    delivered = [v.strip().lower() for v in mail.headers.get("delivered-to", ())]
+    original = [v.strip().lower() for v in mail.headers.get("x-original-to", ())]
+    return delivered + original + [a.email for a in (*mail.to, *mail.cc)]

@@ -1,0 +1,56 @@
+"""Is a mail's From address proven well enough to let its commands change an incident?
+
+Pure. A From header costs nothing to forge, so a command needs evidence, as the configuration
+(`security.command_authentication`) asks: the sender's personal reply token in the address the
+mail was delivered to (mailproc.signing), or a trusted Authentication-Results header
+(mailproc.inbound.authres), or either. `none` trusts the From header and is for closed test setups.
+Comments need no proof: they change nothing but the history, and say who wrote them.
+"""
+
+from __future__ import annotations
+
+from mailproc import signing
+from mailproc.config.safety import CommandAuth
+from mailproc.config.settings import Settings
+from mailproc.inbound import authres
+from mailproc.inbound.parse import InboundMail
+
+_DELIVERED = ("to", "cc", "delivered-to", "x-original-to")
+
+
+def unproven(mail: InboundMail, settings: Settings, incident: int | None) -> str | None:
+    """None when the sender is proven for commands on `incident` (None: a new incident);
+    else why not, in words for the sender's transcript."""
+    mode = settings.security.command_authentication
+    if mode is CommandAuth.NONE:
+        return None
+    sender = mail.sender.email if mail.sender else ""
+    if not sender:
+        return "not authenticated: the mail has no sender address"
+    if mode in (CommandAuth.EITHER, CommandAuth.REPLY_TOKEN) and incident is not None:
+        delivered = [v for name in _DELIVERED for v in mail.headers.get(name, ())]
+        if signing.vouches(settings.signing_key, delivered, incident, sender):
+            return None
+    if mode in (CommandAuth.EITHER, CommandAuth.AUTHENTICATION_RESULTS):
+        headers = mail.headers.get("authentication-results", ())
+        if authres.verdict(headers, settings.security.trusted_authserv_ids, sender):
+            return None
+    return _why(mode, sender, incident)
+
+
+def _why(mode: CommandAuth, sender: str, incident: int | None) -> str:
+    signed = f"send from a mail server that signs your mail for {sender.rpartition('@')[2]} (DKIM)"
+    if incident is None:
+        fresh = "a new mail carries no reply token, so it cannot command"
+        advice = fresh if mode is CommandAuth.REPLY_TOKEN else signed
+    else:
+        token = (
+            f"reply to one of our notifications about INC-{incident}: its Reply-To address "
+            "carries your personal token"
+        )
+        advice = {
+            CommandAuth.EITHER: f"{token}, or {signed}",
+            CommandAuth.REPLY_TOKEN: token,
+            CommandAuth.AUTHENTICATION_RESULTS: signed,
+        }[mode]
+    return f"not authenticated: the From address {sender} alone is not proof; {advice}"

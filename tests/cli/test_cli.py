@@ -1,0 +1,209 @@
+"""The command line: every command, its output, and exit codes scripts rely on."""
+
+from __future__ import annotations
+
+import json
+import mailbox
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from mailproc.cli import command
+from tests.support.clirunner import invoker
+from tests.support.mailfactory import make_mail, message_id_of
+
+ROOT = Path(__file__).parents[2]
+
+
+@pytest.fixture
+def run(tmp_path, monkeypatch, database_url):
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("MAILPROC_DATABASE_URL", database_url)
+    monkeypatch.delenv("MAILPROC_CONFIG", raising=False)
+    invoke = invoker()
+    invoke("init")
+    return invoke
+
+
+def test_init_is_idempotent(run):
+    assert "database ready at revision" in run("init").output
+
+
+def test_ingest_files_folders_maildir_mbox_and_stdin(run, tmp_path):
+    first = make_mail(subject="Printer on fire")
+    (tmp_path / "one.eml").write_bytes(first)
+    folder = tmp_path / "folder"
+    folder.mkdir()
+    (folder / "b.eml").write_bytes(make_mail(subject="second"))
+    (folder / "a.eml").write_bytes(make_mail(subject="first"))
+    maildir = mailbox.Maildir(tmp_path / "Maildir", create=True)
+    maildir.add(make_mail(subject="from maildir"))
+    box = mailbox.mbox(tmp_path / "export.mbox")
+    box.add(make_mail(subject="from mbox 1"))
+    box.add(make_mail(subject="from mbox 2"))
+    box.flush()
+    result = run("ingest", "one.eml", "folder", "Maildir", "export.mbox")
+    assert "ingested: 6 processed, 0 duplicate, 0 quarantined" in result.stderr
+    reply = make_mail(subject="Re: fire", body="still burning", in_reply_to=message_id_of(first))
+    assert "comment on INC-1" in run("ingest", "-", input=reply).output
+    titles = [i["title"] for i in json.loads(run("incidents", "list", "--json").output)]
+    assert titles == [
+        "Printer on fire",
+        "first",
+        "second",
+        "from maildir",
+        "from mbox 1",
+        "from mbox 2",
+    ]
+
+
+def test_reingesting_is_a_no_op(run, tmp_path):
+    (tmp_path / "m.eml").write_bytes(make_mail())
+    run("ingest", "m.eml")
+    assert "1 duplicate" in run("ingest", "m.eml").stderr
+    assert len(json.loads(run("incidents", "list", "--json").output)) == 1
+
+
+def test_unparseable_mail_is_quarantined_reported_and_exit_zero(run, tmp_path):
+    (tmp_path / "empty.eml").write_bytes(b"")
+    result = run("ingest", "empty.eml")
+    assert "empty.eml: quarantined: unparseable" in result.stderr
+
+
+def test_missing_path_exits_one(run):
+    assert "no such file" in run("ingest", "nope.eml", code=1).stderr
+
+
+def test_incidents_list_filters_and_show(run, tmp_path):
+    (tmp_path / "a.eml").write_bytes(make_mail(subject="mail down"))
+    (tmp_path / "b.eml").write_bytes(
+        make_mail(subject="net down", to="network-support@example.com")
+    )
+    run("ingest", "a.eml", "b.eml")
+    table = run("incidents", "list", "--service", "network").output
+    assert "INC-2" in table and "INC-1" not in table
+    assert "INC-1" in run("incidents", "list", "--status", "New").output
+    shown = run("incidents", "show", "INC-1").output
+    assert "INC-1  mail down" in shown and "opened in email: mail down" in shown
+    data = json.loads(run("incidents", "show", "inc-1", "--json").output)
+    assert data["incident"]["status"] == "New" and data["events"][0]["kind"] == "created"
+
+
+def test_unknown_incident_exits_four(run):
+    assert "no incident INC-9" in run("incidents", "show", "INC-9", code=4).stderr
+
+
+def test_bad_reference_is_a_usage_error(run):
+    run("incidents", "show", "banana", code=2)
+
+
+def test_problems_lifecycle(run, tmp_path):
+    assert run("problems", "add", "--title", "Cert expired", "--workaround", "renew").output == (
+        "PRB-1\n"
+    )
+    (tmp_path / "a.eml").write_bytes(make_mail())
+    run("ingest", "a.eml")
+    relate = make_mail(sender="tina@example.com", subject="[INC-1] [RELATE PRB-1]")
+    run("ingest", "-", input=relate)
+    assert "INC-1" in run("problems", "show", "PRB-1").output
+    assert "known_error" in run("problems", "update", "PRB-1", "--status", "known_error").output
+    assert "resolved (1 related incidents)" in run("problems", "resolve", "PRB-1").output
+    listed = json.loads(run("problems", "list", "--json").output)
+    assert listed[0]["status"] == "resolved" and listed[0]["incidents"] == [1]
+    run("problems", "show", "PRB-5", code=4)
+
+
+def test_config_errors_exit_three_and_name_the_key(tmp_path, monkeypatch):
+    bad = tmp_path / "bad.toml"
+    bad.write_text('support_address = "x@y.z"\ndefault_service = "ghost"\n[services.it]\n')
+    result = CliRunner().invoke(command(), ["--config", str(bad), "config", "check"])
+    assert result.exit_code == 3
+    assert f"{bad}: (top level): default_service: unknown service 'ghost'" in result.stderr
+
+
+def test_commands_need_an_initialised_database(tmp_path, monkeypatch):
+    monkeypatch.setenv("MAILPROC_DATABASE_URL", f"sqlite:///{tmp_path}/fresh.db")
+    result = CliRunner().invoke(command(), ["incidents", "list"])
+    assert result.exit_code == 3 and "run `mailproc init`" in result.stderr
+
+
+def test_workflows_prints_tables_and_instructions(run):
+    out = run("workflows", "network").output
+    assert "workflow resolved" in out and "New (open): [ASSIGN] → New" in out
+    assert "instructions:" in out
+
+
+def test_every_command_has_help():
+    runner = CliRunner()
+    group = command()
+    for name, sub in group.commands.items():
+        result = runner.invoke(group, [name, "--help"])
+        assert result.exit_code == 0 and "Usage:" in result.output, name
+        for inner in getattr(sub, "commands", {}):
+            assert runner.invoke(group, [name, inner, "--help"]).exit_code == 0
+
+
+def test_demo_shows_a_whole_lifecycle(tmp_path):
+    """As a new user runs it: a real process, in an empty folder, no config, no mail server."""
+    result = subprocess.run(
+        [sys.executable, "-m", "mailproc", "demo"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    )
+    out = result.stdout
+    for expected in (
+        "created INC-1 in email",
+        "applied [ASSIGN tina] [PRIORITY P1]",
+        "refused [ASIGN sam]",
+        "related to PRB-1",
+        "status Solution → Closed (CLOSE)",
+        "notifies alice@example.org: [INC-1] We received your report",
+        "notifies tina@example.com: [INC-1] Commands refused",
+        "closed → alice@example.org: pending",
+        "PRB-1: Exchange certificate expired\n      Renew the certificate",
+    ):
+        assert expected in out
+    assert "Traceback" not in result.stderr
+    assert not (tmp_path / "var").exists()
+
+
+def test_export_writes_one_json_line_per_incident(run, tmp_path):
+    first = make_mail(subject="mail down")
+    (tmp_path / "a.eml").write_bytes(first)
+    reply = make_mail(subject="Re: x", body="more", in_reply_to=message_id_of(first))
+    (tmp_path / "b.eml").write_bytes(reply)
+    (tmp_path / "c.eml").write_bytes(make_mail(subject="second"))
+    run("ingest", "a.eml", "b.eml", "c.eml")
+    result = run("export")
+    lines = [json.loads(line) for line in result.stdout.splitlines()]
+    assert [line["ref"] for line in lines] == ["INC-1", "INC-2"]
+    assert lines[0]["message_ids"] == sorted([message_id_of(first), message_id_of(reply)])
+    assert [e["kind"] for e in lines[0]["events"]] == ["created", "comment"]
+    assert "exported 2 incidents" in result.stderr
+    assert run("export", "--since", "2999-01-01").stdout == ""
+
+
+def test_ingest_parsing_ahead_in_workers_applies_every_mail_once_in_order(run, tmp_path):
+    folder = tmp_path / "backlog"
+    folder.mkdir()
+    reports = [make_mail(subject=f"report {n:03}") for n in range(60)]
+    replies = [
+        make_mail(subject=f"Re: report {n:03}", body="more", in_reply_to=message_id_of(mail))
+        for n, mail in enumerate(reports)
+    ]
+    mails = [m for pair in zip(reports, replies, strict=True) for m in pair]  # reply after report
+    mails[10] = b"no header block at all"  # poison among them
+    for n, mail in enumerate(mails):
+        (folder / f"{n:04}.eml").write_bytes(mail)
+    result = run("ingest", "-q", "--jobs", "1", "--batch-size", "25", "backlog")
+    assert "ingested: 119 processed, 0 duplicate, 1 quarantined" in result.stderr
+    listed = json.loads(run("incidents", "list", "--json").output)
+    assert [i["title"] for i in listed] == [f"report {n:03}" for n in range(60)]
+    again = run("ingest", "-q", "--jobs", "1", "backlog")  # a second pass changes nothing
+    assert "ingested: 0 processed, 120 duplicate, 0 quarantined" in again.stderr

@@ -1,0 +1,106 @@
+"""Configuration: validated at start, errors name the file, the key and the fault."""
+
+from pathlib import Path
+
+import pytest
+
+from mailproc.config.settings import EMBEDDED, ConfigError, load_settings, resolve_path
+
+EXAMPLE = Path(__file__).parents[2] / "config" / "mailproc.example.toml"
+
+
+def write(tmp_path: Path, text: str) -> Path:
+    path = tmp_path / "mailproc.toml"
+    path.write_text(text)
+    return path
+
+
+MINIMAL = """
+support_address = "support@example.com"
+default_service = "it"
+[services.it]
+title = "IT"
+"""
+
+
+def test_embedded_defaults_load_without_any_file(monkeypatch, tmp_path):
+    monkeypatch.chdir(tmp_path)
+    settings = load_settings(environ={})
+    assert settings.source == EMBEDDED
+    assert {"default", "resolved"} <= set(settings.workflows)
+
+
+def test_the_shipped_example_is_valid():
+    settings = load_settings(EXAMPLE, environ={})
+    assert settings.source == str(EXAMPLE)
+    assert settings.people
+
+
+def test_path_resolution_order(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    given = tmp_path / "given.toml"
+    assert resolve_path(given, {"MAILPROC_CONFIG": "env.toml"}) == given
+    assert resolve_path(None, {"MAILPROC_CONFIG": "env.toml"}) == Path("env.toml")
+    assert resolve_path(None, {}) is None
+    (tmp_path / "config").mkdir()
+    (tmp_path / "config" / "mailproc.toml").write_text(MINIMAL)
+    assert resolve_path(None, {}) == Path("config/mailproc.toml")
+
+
+def test_database_url_from_the_environment_wins(tmp_path):
+    path = write(tmp_path, MINIMAL)
+    settings = load_settings(path, {"MAILPROC_DATABASE_URL": "sqlite:///x.db"})
+    assert settings.database_url == "sqlite:///x.db"
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        ('[services.db]\nworkflow = "nope"', "services.db.workflow: unknown workflow 'nope'"),
+        ('[people.tina]\nemail = "not-an-address"', "people.tina.email: 'not-an-address'"),
+        ('[people.tina]\nemail = "t@x.org"\nrole = "boss"', "people.tina.role: Input should be"),
+        ('[services.db]\ndefault_priority = "P7"', "services.db.default_priority"),
+        ('[addresses]\n"db@x.org" = "ghost"', "unknown service 'ghost'"),
+        ("colour = 'blue'", "colour: Extra inputs are not permitted"),
+        ('[aliases]\nCLOSE = "REOPEN"', "aliases.CLOSE: is already a command word"),
+    ],
+)
+def test_errors_name_file_key_and_fault(tmp_path, extra, message):
+    path = write(tmp_path, MINIMAL + "\n" + extra + "\n")
+    with pytest.raises(ConfigError) as caught:
+        load_settings(path, environ={})
+    assert str(path) in str(caught.value)
+    assert message in str(caught.value)
+
+
+def test_broken_toml_is_reported_with_the_file(tmp_path):
+    path = write(tmp_path, "support_address = ")
+    with pytest.raises(ConfigError, match="not valid TOML"):
+        load_settings(path, environ={})
+
+
+def test_missing_file_is_reported(tmp_path):
+    with pytest.raises(ConfigError, match="no such configuration file"):
+        load_settings(tmp_path / "absent.toml", environ={})
+
+
+def test_a_workflow_naming_an_unknown_status_is_refused(tmp_path):
+    path = write(
+        tmp_path,
+        MINIMAL
+        + """
+[workflows.custom]
+initial = "Open"
+reopen_to = "Open"
+statuses = [{ name = "Open" }]
+transitions = { CLOSE = { Open = "Done" } }
+""",
+    )
+    with pytest.raises(ConfigError, match=r"workflows\.custom: unknown status 'Done'"):
+        load_settings(path, environ={})
+
+
+def test_service_for_recipient_ignores_plus_tags_and_case(tmp_path):
+    settings = load_settings(environ={})
+    assert settings.service_for(["Mail-Support+INC-4.abc@example.com".lower()]) == "email"
+    assert settings.service_for(["someone@else.org"]) == settings.default_service

@@ -1,0 +1,194 @@
+"""Commands need proof of their sender (SQLite and PostgreSQL): a trusted
+Authentication-Results header or the personal reply token of our notification; a forged From
+changes nothing, is recorded, and its supposed sender gets the explanation."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from mailproc.config.safety import CommandAuth, SecurityConfig
+from mailproc.desk.mail import Desk
+from mailproc.inbound.parse import parse_mail
+from mailproc.notify.letter import compose, letter_from_json
+from mailproc.store import db
+from mailproc.store.queries import get_incident, list_incidents
+from tests.support.mailfactory import make_mail, message_id_of
+
+ALICE = "Alice <alice@example.org>"
+TINA = "Tina <tina@example.com>"
+
+
+def with_auth(desk: Desk, mode: CommandAuth) -> Desk:
+    security = SecurityConfig(command_authentication=mode, trusted_authserv_ids=("mx.example.com",))
+    return Desk(desk.settings.model_copy(update={"security": security}), desk.engine, desk.clock)
+
+
+def opened(desk: Desk) -> tuple[int, str]:
+    raw = make_mail(sender=ALICE)
+    return desk.handle(raw).incident, message_id_of(raw)
+
+
+def notice_to(engine, recipient: str, kind: str | None = None):
+    """The last mail queued for `recipient`, parsed as it will go out."""
+    with Session(engine) as session:
+        query = select(db.Outbox.letter).where(db.Outbox.recipient == recipient)
+        if kind is not None:
+            query = query.where(db.Outbox.kind == kind)
+        letter = session.scalars(query.order_by(db.Outbox.id.desc()).limit(1)).one()
+    return parse_mail(compose(letter_from_json(letter)))
+
+
+def answer(notice, sender: str, subject: str, authenticated: bool = False) -> bytes:
+    """A reply as a mail client writes it: to the notice's Reply-To, threaded on it."""
+    (reply_to,) = notice.reply_to
+    return make_mail(
+        sender=sender,
+        to=reply_to.email,
+        subject=subject,
+        in_reply_to=notice.message_id,
+        authenticated=authenticated,
+    )
+
+
+def test_a_forged_solver_command_changes_nothing_and_the_real_solver_is_told(desk, engine):
+    number, mid = opened(desk)
+    forged = make_mail(sender=TINA, subject="Re: [CLOSE]", in_reply_to=mid, authenticated=False)
+    outcome = desk.handle(forged)
+    assert "refused [CLOSE] (not authenticated" in outcome.summary
+    detail = get_incident(engine, number)
+    assert detail.incident.status == "New"
+    rejected = detail.events[-1]
+    assert rejected.kind == "command_rejected"
+    assert rejected.detail["reason"].startswith(
+        "not authenticated: the From address tina@example.com alone is not proof; reply to one "
+        "of our notifications about INC-1"
+    )
+    transcript = notice_to(engine, "tina@example.com", "transcript")
+    assert "[CLOSE]  refused: not authenticated" in transcript.text
+    assert "(DKIM)" in " ".join(transcript.text.split())
+
+
+def test_trusted_authentication_results_prove_the_sender(desk, engine):
+    number, mid = opened(desk)
+    desk.handle(make_mail(sender=TINA, subject="Re: [ASSIGN tina]", in_reply_to=mid))
+    assert get_incident(engine, number).incident.assignee == "tina"
+
+
+@pytest.mark.parametrize(
+    "header",
+    [
+        "attacker.example.net; dkim=pass header.d=example.com",  # not our server
+        "mx.example.com; dkim=pass header.d=evil.example.com.net",  # not aligned
+        "mx.example.com; dkim=fail header.d=example.com",  # failed
+    ],
+)
+def test_authentication_results_that_prove_nothing_are_not_proof(desk, engine, header):
+    number, mid = opened(desk)
+    raw = make_mail(
+        sender=TINA,
+        subject="Re: [ASSIGN tina]",
+        in_reply_to=mid,
+        authenticated=False,
+        headers={"Authentication-Results": header},
+    )
+    desk.handle(raw)
+    assert get_incident(engine, number).incident.assignee is None
+
+
+def test_a_forged_header_below_our_servers_own_verdict_is_ignored(desk, engine):
+    number, mid = opened(desk)
+    forged = make_mail(
+        sender=TINA, subject="Re: [ASSIGN tina]", in_reply_to=mid, authenticated=False
+    )
+    ours = b"Authentication-Results: mx.example.com; dkim=fail header.d=example.com\r\n"
+    theirs = b"Authentication-Results: mx.example.com; dkim=pass header.d=example.com\r\n"
+    desk.handle(ours + theirs + forged)
+    assert get_incident(engine, number).incident.assignee is None
+
+
+def test_the_reply_token_of_our_notification_proves_the_person_it_was_sent_to(desk, engine):
+    number, mid = opened(desk)
+    desk.handle(make_mail(sender=TINA, subject="Re: [ASSIGN tina]", in_reply_to=mid))
+    notice = notice_to(engine, "tina@example.com")  # her transcript, with her token
+    assert re.fullmatch(r"mail-support\+inc-1\.[a-z2-7]{16}@example\.com", notice.reply_to[0].email)
+    desk.handle(answer(notice, TINA, "Re: [PRIORITY P1]"))  # no Authentication-Results at all
+    assert get_incident(engine, number).incident.priority == "P1"
+    # the same address from anyone else proves nothing, even for an admin's name
+    desk.handle(answer(notice, "Nora <nora@example.com>", "Re: [PRIORITY P4]"))
+    assert get_incident(engine, number).incident.priority == "P1"
+    assert get_incident(engine, number).events[-1].kind == "command_rejected"
+
+
+def test_a_token_proves_nothing_for_another_incident(desk, engine):
+    _first, mid = opened(desk)
+    second, _ = opened(desk)
+    desk.handle(make_mail(sender=TINA, subject="Re: [ASSIGN tina]", in_reply_to=mid))
+    notice = notice_to(engine, "tina@example.com")  # about INC-1
+    desk.handle(
+        answer(notice, TINA, f"[INC-{second}] [PRIORITY P1]").replace(
+            b"In-Reply-To", b"X-In-Reply-To"
+        )
+    )
+    assert get_incident(engine, second).incident.priority != "P1"
+
+
+def test_the_reporter_closes_by_answering_the_acknowledgment(desk, engine):
+    number, _ = opened(desk)
+    ack = notice_to(engine, "alice@example.org", "acknowledgment")
+    desk.handle(answer(ack, ALICE, "Re: [CLOSE] fixed itself"))
+    assert get_incident(engine, number).incident.status == "Closed"
+    # the token address is ours: it routes to the service and is nobody's participant address
+    assert list_incidents(engine)[0].service == "email"
+    with Session(engine) as session:
+        assert list(session.scalars(select(db.Participant.email))) == []
+
+
+def test_comments_need_no_proof(desk, engine):
+    number, mid = opened(desk)
+    outcome = desk.handle(make_mail(sender=ALICE, body="It works again", in_reply_to=mid))
+    assert outcome.incident == number
+    assert get_incident(engine, number).events[-1].kind == "comment"
+
+
+def test_reply_token_mode_ignores_authentication_results(desk, engine):
+    strict = with_auth(desk, CommandAuth.REPLY_TOKEN)
+    number, mid = opened(strict)
+    strict.handle(make_mail(sender=TINA, subject="Re: [ASSIGN tina]", in_reply_to=mid))
+    assert get_incident(engine, number).incident.assignee is None
+    reason = get_incident(engine, number).events[-1].detail["reason"]
+    assert reason.endswith("its Reply-To address carries your personal token")
+    strict.handle(answer(notice_to(engine, "tina@example.com"), TINA, "Re: [ASSIGN tina]"))
+    assert get_incident(engine, number).incident.assignee == "tina"
+
+
+def test_authentication_results_mode_ignores_tokens(desk, engine):
+    number, mid = opened(desk)
+    desk.handle(make_mail(sender=TINA, subject="Re: [ASSIGN tina]", in_reply_to=mid))
+    notice = notice_to(engine, "tina@example.com")
+    strict = with_auth(desk, CommandAuth.AUTHENTICATION_RESULTS)
+    strict.handle(answer(notice, TINA, "Re: [PRIORITY P1]"))
+    assert get_incident(engine, number).incident.priority != "P1"
+    strict.handle(answer(notice, TINA, "Re: [PRIORITY P1]", authenticated=True))
+    assert get_incident(engine, number).incident.priority == "P1"
+
+
+def test_mode_none_trusts_the_from_header(desk, engine):
+    trusting = with_auth(desk, CommandAuth.NONE)
+    number, mid = opened(trusting)
+    raw = make_mail(sender=TINA, subject="Re: [ASSIGN tina]", in_reply_to=mid, authenticated=False)
+    trusting.handle(raw)
+    assert get_incident(engine, number).incident.assignee == "tina"
+
+
+def test_commands_in_a_new_mail_need_a_signed_mail(desk, engine):
+    unsigned = make_mail(sender=TINA, subject="[PRIORITY P1] DB down", authenticated=False)
+    outcome = desk.handle(unsigned)
+    detail = get_incident(engine, outcome.incident)
+    assert detail.incident.priority == "P2" and detail.events[-1].kind == "command_rejected"
+    assert detail.events[-1].detail["reason"].endswith("for example.com (DKIM)")
+    signed = desk.handle(make_mail(sender=TINA, subject="[PRIORITY P1] DB down"))
+    assert get_incident(engine, signed.incident).incident.priority == "P1"

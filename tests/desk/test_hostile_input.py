@@ -1,0 +1,149 @@
+"""Hostile and broken mail through the Desk, on SQLite and PostgreSQL: each one applied or
+quarantined with a reason, none raising; reused Message-IDs; the last line of defence."""
+
+from __future__ import annotations
+
+import pytest
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from mailproc.config.safety import LimitsConfig
+from mailproc.desk.mail import Desk, Disposition
+from mailproc.store import db
+from mailproc.store.queries import get_incident
+from tests.support.hostile import BAD_NAMES, CASES, SIZE_LIMIT, ZIP
+from tests.support.mailfactory import make_mail
+
+
+@pytest.fixture
+def desk(settings, engine, clock) -> Desk:
+    limits = LimitsConfig(max_message_bytes=SIZE_LIMIT)
+    return Desk(settings.model_copy(update={"limits": limits}), engine, clock)
+
+
+def stored(engine, key: str) -> db.Message:
+    with Session(engine) as session:
+        return session.scalars(select(db.Message).where(db.Message.key == key)).one()
+
+
+def test_every_hostile_mail_is_applied_or_quarantined_with_a_reason(desk, engine):
+    """One database for the whole suite: each mail must also leave it usable for the next."""
+    for case in CASES:
+        outcome = desk.handle(case.raw)
+        assert outcome.stored, case.name
+        expected = (
+            Disposition.QUARANTINED if case.outcome == "quarantined" else Disposition.PROCESSED
+        )
+        assert outcome.disposition is expected, f"{case.name}: {outcome.summary}"
+        row = stored(engine, outcome.key)
+        assert row.raw == case.raw, case.name  # kept whole, whatever happened to it
+        if expected is Disposition.QUARANTINED:
+            assert row.outcome == "quarantined" and row.reason, case.name
+        else:
+            assert row.incident_id is not None, case.name
+        again = desk.handle(case.raw)
+        assert again.disposition is Disposition.DUPLICATE, case.name
+        assert again.key == outcome.key, case.name
+
+
+def test_an_oversized_mail_is_stored_whole_unparsed_under_its_message_id(desk, engine):
+    (case,) = [c for c in CASES if c.name == "oversized"]
+    outcome = desk.handle(case.raw)
+    assert outcome.key == "big.x@example.net" and outcome.sender == "eve@example.net"
+    row = stored(engine, outcome.key)
+    assert row.reason == (
+        f"too large: {len(case.raw)} bytes, over limits.max_message_bytes ({SIZE_LIMIT})"
+    )
+    assert row.subject == "hostile" and row.raw == case.raw
+    with Session(engine) as session:
+        assert session.scalars(select(db.Attachment)).all() == []
+
+
+def test_attachments_are_never_unpacked_and_never_named_by_the_sender(desk, engine):
+    (case,) = [c for c in CASES if c.name == "attachment names"]
+    outcome = desk.handle(case.raw)
+    with Session(engine) as session:
+        rows = session.scalars(select(db.Attachment).order_by(db.Attachment.position)).all()
+    assert len(rows) == 1 + len(BAD_NAMES)
+    bomb, *named = rows
+    assert (bomb.content, bomb.content_type, bomb.filename) == (ZIP, "application/zip", "bomb.zip")
+    assert [r.stored_name for r in rows] == [
+        f"m1-a{n}{'.zip' if n == 0 else '.bin'}" for n in range(len(rows))
+    ]
+    for row in named:
+        assert "/" not in row.filename and "\\" not in row.filename and ".." not in row.filename
+        assert row.filename.isprintable() and "\u202e" not in row.filename
+        assert len(row.filename) <= 255
+    names = [r.filename for r in named]
+    assert names[:2] == ["passwd", "evil.dll"] and names[2].startswith("evilname")
+    assert names[3] == "invoicefdp.exe" and names[5] == ""
+    assert outcome.incident == 1
+
+
+def test_a_crlf_in_a_display_name_never_changes_the_sender(desk, engine):
+    (case,) = [c for c in CASES if c.name == "CR/LF in a display name"]
+    outcome = desk.handle(case.raw)
+    assert outcome.sender == "eve@example.net"
+    assert get_incident(engine, outcome.incident).incident.reporter == "eve@example.net"
+
+
+def test_the_first_of_duplicated_headers_counts(desk, engine):
+    (case,) = [c for c in CASES if c.name == "duplicated headers"]
+    outcome = desk.handle(case.raw)
+    incident = get_incident(engine, outcome.incident).incident
+    assert (outcome.key, incident.reporter, incident.title) == (
+        "dup.1@example.net",
+        "eve@example.net",
+        "first",
+    )
+
+
+def test_a_message_id_reused_by_another_mail_is_applied_under_its_content_key(desk, engine):
+    first = desk.handle(make_mail(message_id="reused@x", subject="Printer on fire"))
+    other = make_mail(message_id="reused@x", subject="VPN down", sender="bob@example.org")
+    second = desk.handle(other)
+    assert second.disposition is Disposition.PROCESSED and second.incident != first.incident
+    assert second.key.startswith("sha256:")
+    row = stored(engine, second.key)
+    assert row.message_id == "reused@x"
+    assert row.reason == (
+        "Message-ID <reused@x> was already used by another mail; applied under its content key"
+    )
+    assert get_incident(engine, second.incident).incident.title == "VPN down"
+    # each of the two is still applied exactly once, however often it comes again
+    assert desk.handle(other).disposition is Disposition.DUPLICATE
+    assert desk.handle(make_mail(message_id="reused@x", subject="Printer on fire")).key == (
+        "reused@x"
+    )
+
+
+def test_the_same_mail_delivered_twice_with_other_trace_headers_is_a_duplicate(desk, engine):
+    raw = make_mail(message_id="twice@x", to="support@example.com, mail-support@example.com")
+    for_one = b"Delivered-To: support@example.com\r\nReceived: from mx (1.2.3.4) by a\r\n" + raw
+    for_two = (
+        b"Return-Path: <alice@example.org>\r\nDelivered-To: mail-support@example.com\r\n"
+        b"X-Original-To: mail-support@example.com\r\nReceived: from mx (1.2.3.4) by b\r\n"
+        b"Authentication-Results: mx.example.com; spf=none\r\n"
+    ) + raw.replace(b"\r\n", b"\n")  # and from a Maildir, with bare line feeds
+    first, second = desk.handle(for_one), desk.handle(for_two)
+    assert second.disposition is Disposition.DUPLICATE and second.incident == first.incident
+
+
+def test_without_a_message_id_the_fingerprint_is_the_key(desk, engine):
+    raw = make_mail(subject="no id").replace(b"Message-ID:", b"X-Old-Id:")
+    first = desk.handle(b"Received: by a\r\n" + raw)
+    assert first.key.startswith("sha256:")
+    assert desk.handle(b"Received: by b\r\n" + raw).disposition is Disposition.DUPLICATE
+    assert desk.handle(raw.replace(b"no id", b"other")).disposition is Disposition.PROCESSED
+
+
+def test_a_mail_that_cannot_be_stored_even_in_quarantine_does_not_raise(desk, engine, monkeypatch):
+    def explode(*args, **kw):
+        raise RuntimeError("the quarantine itself broke")
+
+    monkeypatch.setattr(desk, "_quarantine", explode)
+    outcome = desk.handle(b"")  # unparseable: goes straight to the (broken) quarantine
+    assert outcome.disposition is Disposition.QUARANTINED and outcome.quarantined
+    assert not outcome.stored and "the quarantine itself broke" in outcome.summary
+    monkeypatch.undo()
+    assert desk.handle(make_mail()).disposition is Disposition.PROCESSED

@@ -1,0 +1,170 @@
+"""Automatic mail through the Desk (SQLite and PostgreSQL): kept, never answered, never an
+incident; bounces of our notifications in the incident's history; undeliverable addresses."""
+
+from __future__ import annotations
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from mailproc.cli.report import incident_detail
+from mailproc.desk.mail import Desk, Disposition
+from mailproc.safety import undeliverable
+from mailproc.safety.views import automatic_mail
+from mailproc.store import db
+from mailproc.store.queries import get_incident
+from tests.support.bounces import dsn, vacation_reply
+from tests.support.mailfactory import make_mail, message_id_of
+
+ALICE = "Alice Novák <alice@example.org>"
+TINA = "Tina <tina@example.com>"
+
+
+def outbox(engine) -> list[db.Outbox]:
+    with Session(engine) as session:
+        return list(session.scalars(select(db.Outbox).order_by(db.Outbox.id)))
+
+
+def opened(desk: Desk, **kw) -> tuple[int, str]:
+    raw = make_mail(sender=ALICE, **kw)
+    outcome = desk.handle(raw)
+    assert outcome.disposition is Disposition.PROCESSED
+    return outcome.incident, message_id_of(raw)
+
+
+def ack_of(engine, recipient: str = "alice@example.org") -> db.Outbox:
+    return next(
+        r for r in outbox(engine) if r.kind == "acknowledgment" and r.recipient == recipient
+    )
+
+
+def test_an_auto_reply_to_our_acknowledgment_is_recorded_but_changes_and_sends_nothing(
+    desk, engine, clock
+):
+    number, _ = opened(desk)
+    before, updated = len(outbox(engine)), get_incident(engine, number).incident.updated_at
+    clock.advance(minutes=5)
+    ack = ack_of(engine)
+    outcome = desk.handle(vacation_reply(ALICE, ack.message_id, ack.subject))
+    assert outcome.disposition is Disposition.PROCESSED and outcome.automatic
+    assert outcome.incident == number
+    assert "recorded on INC-1, not answered" in outcome.summary
+    assert len(outbox(engine)) == before  # no transcript, no comment notice, nothing
+    detail = get_incident(engine, number)
+    assert [e.kind for e in detail.events] == ["created", "automatic_mail"]
+    assert detail.events[-1].detail["kind"] == "autoreply"
+    assert detail.incident.updated_at == updated  # nor does it keep an incident alive
+    (kept,) = automatic_mail(engine)
+    assert (kept.kind, kept.incident, kept.sender) == ("autoreply", number, "alice@example.org")
+
+
+def test_automatic_mail_opens_no_incident_and_its_commands_are_never_applied(desk, engine):
+    number, mid = opened(desk)
+    desk.handle(make_mail(sender=TINA, subject="Re: [CLOSE]", in_reply_to=mid))
+    assert get_incident(engine, number).incident.status == "Closed"
+    # The reporter's vacation responder echoes a subject with a command in it
+    echo = vacation_reply(ALICE, mid, f"Re: [INC-{number}] [REOPEN]")
+    outcome = desk.handle(echo)
+    assert outcome.automatic and get_incident(engine, number).incident.status == "Closed"
+    bulk = make_mail(sender="news@lists.example.org", headers={"List-Id": "<news.example.org>"})
+    listed = desk.handle(bulk)
+    assert listed.automatic and listed.incident is None and "kept, not answered" in listed.summary
+    with Session(engine) as session:
+        assert session.scalar(select(func.count()).select_from(db.Incident)) == 1
+        kinds = set(session.scalars(select(db.Message.outcome)))
+    assert kinds == {"processed", "automatic"}
+    assert [m.kind for m in automatic_mail(engine)] == ["bulk", "autoreply"]
+    assert [m.kind for m in automatic_mail(engine, kind="bulk")] == ["bulk"]
+
+
+def test_a_permanent_bounce_marks_the_address_and_later_notices_are_suppressed(desk, engine):
+    number, mid = opened(desk)
+    ack = ack_of(engine)
+    outcome = desk.handle(dsn(ack.message_id, "alice@example.org"))
+    assert outcome.automatic and outcome.incident == number
+    assert "bounce of our acknowledgment recorded on INC-1" in outcome.summary
+    bounced = get_incident(engine, number).events[-1]
+    assert bounced.kind == "bounced" and bounced.actor == "mailer-daemon@mx.example.org"
+    assert bounced.detail == {
+        "recipient": "alice@example.org",
+        "status": "5.1.1",
+        "action": "failed",
+        "diagnostic": "smtp; 550 5.1.1 <alice@example.org>: Recipient address rejected: "
+        "User unknown",
+        "notice": "acknowledgment",
+        "permanent": True,
+    }
+    (mark,) = undeliverable.listing(engine)
+    assert (mark.address, mark.status, mark.incident) == ("alice@example.org", "5.1.1", number)
+    # the solver's assignment would tell alice: suppressed, and shown as such
+    desk.handle(make_mail(sender=TINA, subject="Re: [ASSIGN tina]", in_reply_to=mid))
+    row = outbox(engine)[-2]
+    assert (row.kind, row.recipient, row.status) == ("assigned", "alice@example.org", "suppressed")
+    assert row.error.startswith("address undeliverable since 2026-11-23 09:00: 5.1.1")
+    text = incident_detail(get_incident(engine, number))
+    assert "assigned → alice@example.org: suppressed: address undeliverable" in text
+    assert "acknowledgment to alice@example.org bounced: 5.1.1" in text
+    # once the administrator clears it, mail goes to her again
+    assert undeliverable.clear(engine, "Alice@Example.org") and undeliverable.listing(engine) == []
+    assert not undeliverable.clear(engine, "alice@example.org")
+    desk.handle(make_mail(sender=TINA, subject="Re: [CLOSE]", in_reply_to=mid))
+    assert (outbox(engine)[-2].recipient, outbox(engine)[-2].status) == (
+        "alice@example.org",
+        "pending",
+    )
+
+
+def test_a_temporary_bounce_is_recorded_without_marking_the_address(desk, engine):
+    number, _ = opened(desk)
+    ack = ack_of(engine)
+    outcome = desk.handle(dsn(ack.message_id, "alice@example.org", "4.2.2", "delayed"))
+    assert outcome.incident == number
+    event = get_incident(engine, number).events[-1]
+    assert (event.kind, event.detail["permanent"], event.detail["status"]) == (
+        "bounced",
+        False,
+        "4.2.2",
+    )
+    assert undeliverable.listing(engine) == []
+
+
+def test_a_bounce_with_only_the_returned_headers_is_understood(desk, engine):
+    number, _ = opened(desk)
+    ack = ack_of(engine)
+    raw = dsn(ack.message_id, "alice@example.org", headers_only=True)
+    assert desk.handle(raw).incident == number
+    assert [m.address for m in undeliverable.listing(engine)] == ["alice@example.org"]
+
+
+def test_a_bounce_marks_only_the_address_our_mail_went_to_and_must_name_our_mail(desk, engine):
+    number, _ = opened(desk)
+    ack = ack_of(engine)
+    # a forwarding address failed further on: the address we wrote to is the dead one
+    other = desk.handle(dsn(ack.message_id, "alice@old-employer.example"))
+    assert other.incident == number
+    assert [m.address for m in undeliverable.listing(engine)] == ["alice@example.org"]
+    undeliverable.clear(engine, "alice@example.org")
+    # a bounce naming no mail of ours, or a made-up id in our shape, marks nobody
+    made_up = ack.message_id.replace("mp1.1.", "mp1.2.", 1)
+    for returned in ("whatever@example.net", made_up):
+        outcome = desk.handle(dsn(returned, "alice@example.org"))
+        assert outcome.automatic and outcome.incident is None
+    assert undeliverable.listing(engine) == []
+    events = [e.kind for e in get_incident(engine, number).events]
+    assert events == ["created", "bounced"]  # nothing for the bounces not tied to our mail
+
+
+def test_a_bounce_of_a_mail_no_longer_in_the_outbox_is_tied_by_its_signature(
+    desk, engine, settings
+):
+    number, _ = opened(desk)
+    ack = ack_of(engine)
+    with Session(engine) as session, session.begin():
+        session.execute(db.Outbox.__table__.delete())
+    raw = dsn(ack.message_id, "alice@example.org")
+    assert desk.handle(raw).incident == number
+    assert [m.address for m in undeliverable.listing(engine)] == ["alice@example.org"]
+    # the signature carries a keyed tag of the recipient: another address is not marked
+    with Session(engine) as session, session.begin():
+        session.execute(db.Undeliverable.__table__.delete())
+    desk.handle(dsn(ack.message_id, "tina@example.com"))
+    assert undeliverable.listing(engine) == []

@@ -1,0 +1,61 @@
+"""Parsing ahead in worker processes: the same results as parsing in-process, in order, and
+nothing lost when a worker fails."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+
+from mailproc.inbound.parse import InboundMail, MailError, parse_mail
+from mailproc.sources import parse_ahead
+from tests.support.mailfactory import make_mail
+
+COUNT = parse_ahead.START_AT + 3 * parse_ahead.CHUNK + 5  # a pool, and a partial last chunk
+
+
+def corpus() -> list[bytes]:
+    mails = [make_mail(subject=f"mail {n}", body=f"body {n} ünïcode") for n in range(COUNT)]
+    mails[7] = b"no header block at all"  # unparseable: the worker returns the MailError
+    mails[9] = make_mail(subject="big", body="x" * 5000)  # over the limit below: not parsed
+    return mails
+
+
+def test_results_equal_in_process_parsing_in_order():
+    mails = corpus()
+    got = list(parse_ahead.parsed_ahead(mails, lambda raw: raw, 4000, jobs=1))
+    assert [item for item, _ in got] == mails
+    for n, (raw, parsed) in enumerate(got):
+        if n == 7:
+            assert isinstance(parsed, MailError)
+            with pytest.raises(MailError):
+                parse_mail(raw)
+        elif n == 9:
+            assert parsed is None  # the Desk quarantines it unparsed
+        else:
+            assert isinstance(parsed, InboundMail)
+            assert parsed == parse_mail(raw)  # bytes and headers restored, every field equal
+            assert parsed.raw is raw
+
+
+def test_few_mails_or_no_jobs_are_left_to_the_desk():
+    few = corpus()[: parse_ahead.START_AT - 1]
+    assert all(p is None for _, p in parse_ahead.parsed_ahead(few, lambda r: r, 10**9, jobs=1))
+    many = corpus()
+    assert all(p is None for _, p in parse_ahead.parsed_ahead(many, lambda r: r, 10**9, jobs=0))
+
+
+def _dies_on_mail_80(raws):  # runs in the forked worker
+    if any(raw and b"mail 80" in raw for raw in raws):
+        os._exit(3)
+    return [parse_ahead._parse(raw) for raw in raws]
+
+
+@pytest.mark.skipif(parse_ahead._METHOD != "fork", reason="the patch reaches forked workers only")
+def test_a_dying_worker_loses_nothing(monkeypatch):
+    monkeypatch.setattr(parse_ahead, "parse_chunk", _dies_on_mail_80)
+    mails = corpus()
+    got = list(parse_ahead.parsed_ahead(mails, lambda raw: raw, 10**9, jobs=1))
+    assert [item for item, _ in got] == mails  # every mail once, in order
+    assert isinstance(got[0][1], InboundMail)  # parsed by the worker before it died
+    assert got[-1][1] is None  # after it: left to the Desk
