@@ -13,11 +13,9 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-import multiprocessing
 import os
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
-from concurrent.futures import Future, ProcessPoolExecutor
 from itertools import chain, islice
 from types import MappingProxyType
 from typing import TYPE_CHECKING, TypeVar
@@ -25,6 +23,8 @@ from typing import TYPE_CHECKING, TypeVar
 from mailproc.inbound.parse import InboundMail, MailError, parse_mail
 
 if TYPE_CHECKING:
+    from concurrent.futures import Future, ProcessPoolExecutor
+
     from mailproc.desk.mail import Parsed
 
 log = logging.getLogger(__name__)
@@ -50,7 +50,7 @@ def parsed_ahead(
     if jobs < 1 or len(head) < START_AT:
         yield from ((item, None) for item in chain(head, source))
         return
-    pool = ProcessPoolExecutor(jobs, mp_context=multiprocessing.get_context(_METHOD))
+    pool = _pool(jobs)
     pending: deque[tuple[list[T], Future[list[Parsed]]]] = deque()
     chunks = _chunks(chain(head, source))
     try:
@@ -72,9 +72,15 @@ def parsed_ahead(
         pool.shutdown(wait=True, cancel_futures=True)
 
 
-# fork: the workers start at once with the parser imported; they only parse, never touch the
-# parent's database connections, and leave with os._exit, so nothing inherited is closed.
-_METHOD = "fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn"
+def _pool(jobs: int) -> ProcessPoolExecutor:
+    """fork: the workers start at once with the parser imported; they only parse, never touch
+    the parent's database connections, and leave with os._exit, so nothing inherited is closed.
+    (Imported here: a process that stores one mail has no use for multiprocessing.)"""
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
+    method = "fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn"
+    return ProcessPoolExecutor(jobs, mp_context=multiprocessing.get_context(method))
 
 
 def _chunks(items: Iterator[T]) -> Iterator[list[T]]:
@@ -90,6 +96,8 @@ def _submit(pool: ProcessPoolExecutor, raws: list[bytes | None]) -> Future[list[
     try:
         return pool.submit(parse_chunk, raws)
     except Exception as exc:  # a broken pool: its failure is the chunk's result
+        from concurrent.futures import Future
+
         failed: Future[list[Parsed]] = Future()
         failed.set_exception(exc)
         return failed

@@ -3,6 +3,7 @@ nothing lost when a worker fails."""
 
 from __future__ import annotations
 
+import multiprocessing
 import os
 
 import pytest
@@ -51,7 +52,10 @@ def _dies_on_mail_80(raws):  # runs in the forked worker
     return [parse_ahead._parse(raw) for raw in raws]
 
 
-@pytest.mark.skipif(parse_ahead._METHOD != "fork", reason="the patch reaches forked workers only")
+@pytest.mark.skipif(
+    "fork" not in multiprocessing.get_all_start_methods(),
+    reason="the patch reaches forked workers only",
+)
 def test_a_dying_worker_loses_nothing(monkeypatch):
     monkeypatch.setattr(parse_ahead, "parse_chunk", _dies_on_mail_80)
     mails = corpus()
