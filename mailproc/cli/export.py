@@ -24,6 +24,3 @@ def export(app: App, since: datetime | None) -> None:
         app.ready_engine(), sys.stdout, since.replace(tzinfo=UTC) if since else None
     )
     click.echo(f"exported {count} incidents", err=True)
-
-
-COMMANDS = [export]
