@@ -9,7 +9,7 @@ import sys
 
 import click
 
-from mailproc.cli import App, fail, pass_app
+from mailproc.cli.app import App, fail, pass_app
 from mailproc.config.settings import load_settings
 from mailproc.daemon.loop import Daemon, poll_once
 from mailproc.desk.mail import utcnow
