@@ -9,7 +9,7 @@ from sqlalchemy.orm import Session
 
 from mailproc.cli.app import EXIT_CONFIG, EXIT_FAILED, App, fail, pass_app
 from mailproc.cli.incidents import incident_number
-from mailproc.desk.mail import utcnow
+from mailproc.clock import utcnow
 from mailproc.notify.context import (
     IncidentFacts,
     build_context,

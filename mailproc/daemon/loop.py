@@ -23,11 +23,12 @@ from functools import partial
 from sqlalchemy import Engine
 from sqlalchemy.exc import InterfaceError, OperationalError
 
+from mailproc.clock import WallClock, utcnow
 from mailproc.config.settings import ConfigError, Settings
 from mailproc.config.sources import DaemonConfig, ImapSourceConfig, MaildirSourceConfig
 from mailproc.daemon.jobs import Job, JobRunner
 from mailproc.desk.escalations import Escalator
-from mailproc.desk.mail import Batcher, Clock, Desk, StoreUnavailable, utcnow
+from mailproc.desk.mail import Batcher, Desk, StoreUnavailable
 from mailproc.notify.sender import send_pending
 from mailproc.runtime.progress import ProgressFactory, progress_factory
 from mailproc.runtime.retry import Backoff, StateLog
@@ -148,7 +149,7 @@ class Runtime:
         self,
         settings: Settings,
         environ: Mapping[str, str],
-        clock: Clock,
+        clock: WallClock,
         jobs: JobFactory,
         progress: ProgressFactory,
     ) -> None:
@@ -207,7 +208,7 @@ class Daemon:
         environ: Mapping[str, str],
         *,
         jobs: JobFactory = standard_jobs,
-        clock: Clock = utcnow,
+        clock: WallClock = utcnow,
         progress: ProgressFactory | None = None,
     ) -> None:
         self._load, self._environ, self._jobs, self._clock = load, environ, jobs, clock
@@ -312,7 +313,7 @@ def poll_once(
     *,
     dry_run: bool = False,
     stop: Wake | None = None,
-    clock: Clock = utcnow,
+    clock: WallClock = utcnow,
     progress: ProgressFactory | None = None,
 ) -> list[PassResult]:
     """One pass over the named sources (all if none), one after another, then return."""

@@ -21,8 +21,9 @@ from sqlalchemy import Engine, select
 from sqlalchemy.exc import IntegrityError, InterfaceError, OperationalError
 from sqlalchemy.orm import Session
 
+from mailproc.clock import WallClock, utcnow
 from mailproc.config.settings import Settings
-from mailproc.desk.mail import SYSTEM_ACTOR, Clock, StoreUnavailable, utcnow
+from mailproc.desk.mail import SYSTEM_ACTOR, StoreUnavailable
 from mailproc.durations import format_duration
 from mailproc.notify.outbox import Outbox
 from mailproc.sla.clocks import SlaStatus
@@ -34,7 +35,7 @@ from mailproc.vocabulary import EventKind
 log = logging.getLogger(__name__)
 
 
-def run_escalations(settings: Settings, engine: Engine, clock: Clock = utcnow) -> int:
+def run_escalations(settings: Settings, engine: Engine, clock: WallClock = utcnow) -> int:
     """One pass; returns how many escalation levels it sent. For `escalate --once` (cron) and
     the daemon's periodic job. Raises StoreUnavailable when the database cannot be reached."""
     return Escalator(settings, engine, clock).run()
@@ -47,7 +48,7 @@ class Escalator:
         self,
         settings: Settings,
         engine: Engine,
-        clock: Clock = utcnow,
+        clock: WallClock = utcnow,
         book: SlaBook | None = None,
         outbox: Outbox | None = None,
     ) -> None:
@@ -175,7 +176,7 @@ def escalation_reason(escalation: Escalation) -> str:
 
 
 def recompute_due_times(
-    settings: Settings, engine: Engine, clock: Clock = utcnow, batch: int = 500
+    settings: Settings, engine: Engine, clock: WallClock = utcnow, batch: int = 500
 ) -> int:
     """Store every incident's due times afresh from its history: after a change of calendars,
     targets or ladders, and after upgrading from a version that did not store them. Batches of

@@ -13,7 +13,7 @@ import mimetypes
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import AbstractContextManager, contextmanager, nullcontext
 from dataclasses import dataclass, field, replace
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from enum import StrEnum
 from functools import cached_property, partial
 from typing import Any, Protocol
@@ -23,6 +23,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError, InterfaceError, OperationalError
 from sqlalchemy.orm import Session
 
+from mailproc.clock import WallClock, utcnow
 from mailproc.config.settings import Settings
 from mailproc.inbound.fingerprint import fingerprint
 from mailproc.inbound.parse import InboundMail, MailError, parse_head, parse_mail
@@ -49,7 +50,6 @@ from mailproc.workflow.decision import (
 from mailproc.workflow.intents import NewIncident, Reply, classify, verified_actor
 
 log = logging.getLogger(__name__)
-Clock = Callable[[], datetime]
 Transaction = Callable[[], AbstractContextManager[Session]]
 Parsed = (
     InboundMail | MailError | None
@@ -64,10 +64,6 @@ class Handle(Protocol):
 
 Batcher = Callable[[], AbstractContextManager[Handle]]  # a group of mails, one transaction
 SYSTEM_ACTOR = "mailproc"
-
-
-def utcnow() -> datetime:
-    return datetime.now(UTC)
 
 
 class StoreUnavailable(Exception):
@@ -103,7 +99,7 @@ class Outcome:
 class Desk:
     """The service layer: mail in, rows out."""
 
-    def __init__(self, settings: Settings, engine: Engine, clock: Clock = utcnow) -> None:
+    def __init__(self, settings: Settings, engine: Engine, clock: WallClock = utcnow) -> None:
         self.settings = settings
         self.engine = engine
         self.clock = clock
