@@ -17,9 +17,9 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from mailproc.cli.app import EXIT_CONFIG, EXIT_NOT_FOUND, App, fail
 from mailproc.config.settings import ConfigError
-from mailproc.desk.mail import StoreUnavailable
 from mailproc.desk.problems import UnknownProblem
 from mailproc.runtime import logs
+from mailproc.store.errors import StoreUnavailable
 from mailproc.store.queries import UnknownIncident
 from mailproc.store.schema import SchemaOutdated
 

@@ -21,14 +21,14 @@ from dataclasses import dataclass
 from functools import partial
 
 from sqlalchemy import Engine
-from sqlalchemy.exc import InterfaceError, OperationalError
 
 from mailproc.clock import WallClock, utcnow
 from mailproc.config.settings import ConfigError, Settings
 from mailproc.config.sources import DaemonConfig, ImapSourceConfig, MaildirSourceConfig
 from mailproc.daemon.jobs import Job, JobRunner
 from mailproc.desk.escalations import Escalator
-from mailproc.desk.mail import Batcher, Desk, StoreUnavailable
+from mailproc.desk.mail import Desk
+from mailproc.desk.outcome import Batcher
 from mailproc.notify.sender import send_pending
 from mailproc.runtime.progress import ProgressFactory, progress_factory
 from mailproc.runtime.retry import Backoff, StateLog
@@ -38,6 +38,7 @@ from mailproc.sources.health import Ledger
 from mailproc.sources.imap import CredentialsMissing, ImapSource, check_credentials
 from mailproc.sources.maildir import MaildirSource
 from mailproc.store.db import make_engine
+from mailproc.store.errors import OUTAGES, StoreUnavailable
 from mailproc.store.schema import SchemaOutdated, check_current
 
 log = logging.getLogger(__name__)
@@ -191,7 +192,7 @@ def _engine(settings: Settings) -> Engine:
     engine = make_engine(settings.database_url)
     try:
         check_current(engine)
-    except (OperationalError, InterfaceError) as exc:
+    except OUTAGES as exc:
         log.warning("database unavailable at start, the sources will retry: %s", exc.orig or exc)
     except SchemaOutdated:
         engine.dispose()

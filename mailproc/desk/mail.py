@@ -14,17 +14,17 @@ from collections.abc import Callable, Iterable, Iterator
 from contextlib import AbstractContextManager, contextmanager, nullcontext
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
-from enum import StrEnum
 from functools import cached_property, partial
-from typing import Any, Protocol
+from typing import Any
 
 from sqlalchemy import Engine, bindparam, func, insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.exc import IntegrityError, InterfaceError, OperationalError
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from mailproc.clock import WallClock, utcnow
 from mailproc.config.settings import Settings
+from mailproc.desk.outcome import Batcher, Disposition, Handle, Origin, Outcome, Parsed
 from mailproc.inbound.fingerprint import fingerprint
 from mailproc.inbound.parse import InboundMail, MailError, parse_head, parse_mail
 from mailproc.inbound.subject import BadCommand, Command, parse_subject
@@ -36,6 +36,7 @@ from mailproc.signing import read_message_id
 from mailproc.sla.state import SlaBook, escalated_to, history
 from mailproc.sla.timeline import Record
 from mailproc.store import db, message_keys
+from mailproc.store.errors import OUTAGES, store_errors
 from mailproc.store.prepared import Prepared
 from mailproc.vocabulary import EventKind, Priority, StatusKind, Verb
 from mailproc.workflow.decision import (
@@ -51,49 +52,7 @@ from mailproc.workflow.intents import NewIncident, Reply, classify, verified_act
 
 log = logging.getLogger(__name__)
 Transaction = Callable[[], AbstractContextManager[Session]]
-Parsed = (
-    InboundMail | MailError | None
-)  # parsed ahead (mailproc.sources.parse_ahead); None: not yet
-
-
-class Handle(Protocol):
-    """Apply one mail; `parsed`, when given, is parse_mail's result for exactly these bytes."""
-
-    def __call__(self, raw: bytes, origin: Origin, parsed: Parsed = None) -> Outcome: ...
-
-
-Batcher = Callable[[], AbstractContextManager[Handle]]  # a group of mails, one transaction
 SYSTEM_ACTOR = "mailproc"
-
-
-class StoreUnavailable(Exception):
-    """The database is down or locked: a reason to retry later, never to quarantine."""
-
-
-class Disposition(StrEnum):
-    PROCESSED = "processed"
-    DUPLICATE = "duplicate"
-    QUARANTINED = "quarantined"
-
-
-@dataclass(frozen=True, slots=True)
-class Origin:
-    """Where a mail came from, and the service its mailbox or folder is mapped to, if any."""
-
-    source: str = "cli"
-    service: str | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class Outcome:
-    disposition: Disposition
-    key: str
-    incident: int | None = None
-    summary: str = ""
-    quarantined: bool = False  # settle into the quarantine folder (also for a duplicate of one)
-    sender: str = ""
-    automatic: bool = False  # a robot's mail, kept unanswered: settle where automatic mail goes
-    stored: bool = True  # False only when even quarantining failed: keep the mail at the source
 
 
 class Desk:
@@ -122,7 +81,7 @@ class Desk:
         outage raises StoreUnavailable, at any mail or at the commit) rolls the whole group
         back, and every mail of it is to be tried again.
         """
-        with _store_errors(), Session(self.engine) as session, session.begin():
+        with store_errors(), Session(self.engine) as session, session.begin():
             yield partial(self._in_savepoint, session)
 
     @contextmanager
@@ -179,10 +138,10 @@ class Desk:
     def _guarded(
         self, raw: bytes, origin: Origin, transaction: Transaction, parsed: Parsed = None
     ) -> Outcome:
-        with _store_errors():
+        with store_errors():
             try:
                 return self._handle(raw, origin, transaction, parsed)
-            except (OperationalError, InterfaceError):
+            except OUTAGES:
                 raise
             except Exception as exc:  # even quarantining failed: a bug, but the mail must not
                 log.exception("could not store a mail even in quarantine")  # block the others
@@ -212,7 +171,7 @@ class Desk:
             log.exception("integrity error on %s", mail.key)
             reason = "internal error: integrity error"
             return self._quarantine(raw, origin, reason, now, mail, transaction)
-        except (OperationalError, InterfaceError):
+        except OUTAGES:
             raise
         except Exception as exc:
             log.exception("internal error on %s", mail.key)
@@ -573,15 +532,6 @@ class _Apply:
                 size=part.size,
                 content=part.content,
             )
-
-
-@contextmanager
-def _store_errors() -> Iterator[None]:
-    """The database being unreachable (or locked for too long) is not the mail's fault."""
-    try:
-        yield
-    except (OperationalError, InterfaceError) as exc:
-        raise StoreUnavailable(str(exc.orig) if exc.orig else str(exc)) from exc
 
 
 def _with_notices(session: Session, outcome: Outcome, after_id: int) -> Outcome:

@@ -15,7 +15,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
-from mailproc.desk.mail import Batcher, Disposition, Origin, Outcome
+from mailproc.desk.outcome import Batcher, Disposition, Origin, Outcome
 from mailproc.runtime.progress import Progress, ProgressFactory
 from mailproc.runtime.wake import Wake
 from mailproc.sources.health import Cursor, Ledger

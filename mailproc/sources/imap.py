@@ -27,7 +27,7 @@ from imapclient import IMAPClient
 from imapclient.exceptions import IMAPClientError
 
 from mailproc.config.sources import ImapSourceConfig, Settle
-from mailproc.desk.mail import Outcome
+from mailproc.desk.outcome import Outcome
 from mailproc.runtime.wake import Wake
 from mailproc.sources.drain import Fetched, Ref, SourceUnavailable
 from mailproc.sources.health import Cursor

@@ -13,7 +13,8 @@ from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 
 from mailproc.config.settings import SmtpConfig, settings_from_dict
-from mailproc.desk.mail import Desk, Disposition
+from mailproc.desk.mail import Desk
+from mailproc.desk.outcome import Disposition
 from mailproc.desk.problems import add_problem, update_problem
 from mailproc.notify.sender import send_pending
 from mailproc.notify.templates import folder_of
