@@ -17,8 +17,8 @@ from mailproc.notify.context import (
     sample_occasion,
     sample_recipient,
 )
+from mailproc.notify.facts import incident_facts
 from mailproc.notify.letter import tagged_subject
-from mailproc.notify.outbox import incident_facts
 from mailproc.notify.recipients import DEFAULT_RECIPIENTS, Notice
 from mailproc.notify.sender import deliver_pending
 from mailproc.notify.templates import TemplateProblem, Templates, check_templates, folder_of

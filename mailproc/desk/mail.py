@@ -25,10 +25,12 @@ from sqlalchemy.orm import Session
 from mailproc.clock import WallClock, utcnow
 from mailproc.config.settings import Settings
 from mailproc.desk.outcome import Batcher, Disposition, Handle, Origin, Outcome, Parsed
+from mailproc.inbound.automatic import Automatic, detect, suppresses_replies
 from mailproc.inbound.fingerprint import fingerprint
 from mailproc.inbound.parse import InboundMail, MailError, parse_head, parse_mail
 from mailproc.inbound.subject import BadCommand, Command, parse_subject
-from mailproc.notify.outbox import Change, Known, Outbox
+from mailproc.notify.facts import Known
+from mailproc.notify.outbox import Change, Outbox
 from mailproc.notify.recipients import Person
 from mailproc.safety import kept_mail
 from mailproc.safety.limits import Throttle, sender_throttle
@@ -286,7 +288,8 @@ class Desk:
             return prior
         subject = parse_subject(mail.subject, self.settings.language)
         found = _thread(session, mail, subject.incident, self.settings)
-        automatic = kept_mail.screened(mail, self.settings)
+        verdict = detect(mail, self.settings.own_addresses)
+        automatic = kept_mail.screened(mail, verdict, self.settings)
         if automatic is not None:  # kept and recorded, never applied nor answered
             sender = mail.sender.email if mail.sender else ""
             note = message_keys.reuse_note(mail) if key != mail.key else None
@@ -300,6 +303,7 @@ class Desk:
         intent = classify(mail, subject, view, participants, self.settings, now, origin.service)
         actor = verified_actor(mail, self.settings, found.id if found else None)
         apply = _Apply(self.settings, session, message, actor, now, mail, self.outbox, self.sla)
+        apply.unanswered = _unanswered(mail, verdict)
         apply.attachments(mail)
         if found is not None and view is not None:
             apply.watchers[found.id], apply.problems[found.id] = participants, view.problems
@@ -336,6 +340,7 @@ class _Apply:
     created: set[int] = field(default_factory=set)
     rows: db.Rows = field(default_factory=db.Rows)  # written when the mail is done
     throttle: Throttle | None = None  # the sender is over the new-incident limit
+    unanswered: str | None = None  # why the mail's sender gets no acknowledgment or transcript
 
     def add(self, model: type[db.Base], **values: Any) -> None:
         self.rows.add(model, **values)
@@ -484,7 +489,7 @@ class _Apply:
             commands=commands,
             decision=decision,
             sender_accepted=accepted,
-            unanswered=self.throttle.reason if self.throttle else None,
+            unanswered=self.unanswered or (self.throttle.reason if self.throttle else None),
             known=self.known(incident.id),
             rows=self.rows,
         )
@@ -628,6 +633,17 @@ def _timed_statuses(settings: Settings) -> list[tuple[str, str, float]]:
         for status in settings.workflows[config.workflow].statuses
         if status.auto_close_days is not None
     ]
+
+
+def _unanswered(mail: InboundMail, automatic: Automatic | None) -> str | None:
+    """Acknowledgments and transcripts answer a person, never a robot (mail loops): an
+    automatic mail that is applied all the same (a monitoring system's) gets none."""
+    if automatic is not None:
+        log.info("not answering automatic mail %s: %s", mail.key, automatic.reason)
+        return f"automatic mail: {automatic.reason}"
+    if suppresses_replies(mail):
+        return "the sender asked for no automatic replies (X-Auto-Response-Suppress)"
+    return None
 
 
 def _command_summary(decision: Decision) -> str:

@@ -31,8 +31,8 @@ from sqlalchemy.orm import Session
 from mailproc.clock import WallClock
 from mailproc.config.settings import ConfigError, Settings
 from mailproc.notify.letter import compose, letter_from_json
-from mailproc.notify.outbox import FAILED, PENDING, SENT
 from mailproc.store import db
+from mailproc.store.db import FAILED, PENDING, SENT
 
 log = logging.getLogger(__name__)
 

@@ -15,8 +15,8 @@ from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session
 
 from mailproc.config.settings import Settings
-from mailproc.notify.outbox import FAILED, PENDING
 from mailproc.store import db
+from mailproc.store.db import FAILED, PENDING
 from mailproc.store.errors import store_errors
 
 
