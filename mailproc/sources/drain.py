@@ -29,6 +29,10 @@ class SourceUnavailable(Exception):
     """The mailbox cannot be reached or refused an operation: try again later, with backoff."""
 
 
+class CredentialsMissing(Exception):
+    """A secret the configuration names is not there; the message says which, never its value."""
+
+
 @dataclass(frozen=True, slots=True)
 class Fetched:
     ref: Ref
