@@ -11,12 +11,10 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from mailproc.config.sources import ImapSourceConfig, MaildirSourceConfig
+from mailproc.config.sources import AnySourceConfig, ImapSourceConfig, MaildirSourceConfig
 from mailproc.sources.drain import Source
 from mailproc.sources.imap import ImapSource, check_credentials
 from mailproc.sources.maildir import MaildirSource
-
-Config = ImapSourceConfig | MaildirSourceConfig
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,14 +47,14 @@ KINDS: Mapping[str, SourceKind] = {
 }
 
 
-def build(name: str, config: Config, environ: Mapping[str, str]) -> Source:
+def build(name: str, config: AnySourceConfig, environ: Mapping[str, str]) -> Source:
     return KINDS[config.kind].build(name, config, environ)
 
 
-def check(config: Config, environ: Mapping[str, str]) -> None:
+def check(config: AnySourceConfig, environ: Mapping[str, str]) -> None:
     """Raises CredentialsMissing when a secret the source needs is not there."""
     KINDS[config.kind].check(config, environ)
 
 
-def where(config: Config) -> str:
+def where(config: AnySourceConfig) -> str:
     return KINDS[config.kind].where(config)
