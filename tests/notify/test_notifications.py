@@ -412,12 +412,3 @@ def test_injection_attempts_in_a_mail_reach_no_header(desk, mailer):
         msg = captured.message
         assert len(captured.rcpt_tos) == 1 and msg.get_all("Bcc") is None
         assert len(msg.get_all("To")) == 1 and "evil" not in msg["To"].addresses[0].addr_spec
-
-
-def test_the_migrations_build_exactly_the_models(engine):
-    from alembic.autogenerate import compare_metadata
-    from alembic.migration import MigrationContext
-
-    with engine.connect() as connection:
-        context = MigrationContext.configure(connection, opts={"compare_type": True})
-        assert compare_metadata(context, db.Base.metadata) == []
