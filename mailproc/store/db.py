@@ -202,7 +202,7 @@ class Outbox(Base):
     envelope_from: Mapped[str] = mapped_column(String(320))
     message_id: Mapped[str] = mapped_column(String(1000), unique=True)
     subject: Mapped[str] = mapped_column(Text)
-    letter: Mapped[dict[str, Any] | None]  # outgoing.Letter as JSON; None when it failed
+    letter: Mapped[dict[str, Any] | None]  # notify.letter.Letter as JSON; None when it failed
     status: Mapped[str] = mapped_column(String(16))  # PENDING, SENT, FAILED, SUPPRESSED
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     created_at: Mapped[datetime]

@@ -157,6 +157,7 @@ def test_a_configured_monitoring_system_may_open_incidents_but_never_by_auto_rep
     generated = mail_from("nagios@example.org", headers={"Auto-Submitted": "auto-generated"})
     replied = mail_from("nagios@example.org", headers={"Auto-Submitted": "auto-replied"})
     stranger = mail_from("cron@example.org", headers={"Auto-Submitted": "auto-generated"})
+
     def kept(mail):
         return screened(mail, detect(mail, settings.own_addresses), settings)
 
