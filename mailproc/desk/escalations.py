@@ -23,7 +23,7 @@ from sqlalchemy.orm import Session
 
 from mailproc.clock import WallClock, utcnow
 from mailproc.config.settings import Settings
-from mailproc.desk.mail import SYSTEM_ACTOR
+from mailproc.desk.writes import SYSTEM_ACTOR
 from mailproc.durations import format_duration
 from mailproc.notify.outbox import Outbox
 from mailproc.sla.clocks import SlaStatus

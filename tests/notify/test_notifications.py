@@ -349,7 +349,7 @@ def test_notices_are_written_in_the_transaction_of_the_change(desk, engine, monk
     def crash(*args):
         raise RuntimeError("crash after the notices were queued")
 
-    monkeypatch.setattr("mailproc.desk.mail._Apply.remember", crash)
+    monkeypatch.setattr("mailproc.desk.writes.Writes.remember", crash)
     outcome = desk.handle(make_mail())
     assert outcome.disposition is Disposition.QUARANTINED
     with Session(engine) as session:
