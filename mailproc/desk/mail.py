@@ -37,6 +37,7 @@ from mailproc.sla.state import SlaBook
 from mailproc.store import db, message_keys
 from mailproc.store.errors import OUTAGES, store_errors
 from mailproc.store.prepared import Prepared
+from mailproc.vocabulary import TEAM_NOTICES
 from mailproc.workflow.intents import NewIncident, classify, verified_actor
 
 log = logging.getLogger(__name__)
@@ -251,8 +252,11 @@ class Desk:
             )
         view = view_of(session, found) if found else None
         participants = participants_of(session, found.id) if found else frozenset()
-        intent = classify(mail, subject, view, participants, self.settings, now, origin.service)
-        actor = verified_actor(mail, self.settings, found.id if found else None)
+        team = found is not None and _answers_team_notice(session, mail)
+        intent = classify(
+            mail, subject, view, participants, self.settings, now, origin.service, team
+        )
+        actor = verified_actor(mail, self.settings, view)
         apply = Writes(self.settings, session, message, actor, now, mail, self.outbox, self.sla)
         apply.unanswered = _unanswered(mail, verdict)
         apply.attachments(mail)
@@ -307,6 +311,7 @@ _SETTLED = Prepared(
 _REFS = select(db.ThreadRef.message_id, db.ThreadRef.incident_id).where(
     db.ThreadRef.message_id.in_(bindparam("ids", expanding=True))
 )
+_SENT_KIND = select(db.Outbox.kind).where(db.Outbox.message_id == bindparam("id"))
 
 
 def _prior(session: Session, key: str) -> Outcome | None:
@@ -397,6 +402,16 @@ def _thread(
         if found is not None:
             return found
     return lock_incident(session, tagged) if tagged is not None else None
+
+
+def _answers_team_notice(session: Session, mail: InboundMail) -> bool:
+    """Whether the mail's parent (In-Reply-To, else the last of References) is one of our
+    notices written for the desk's own people: a solver's answer to it is internal."""
+    parent = (mail.in_reply_to or mail.references or (None,))[-1]
+    if parent is None:
+        return False
+    kind = db.run(session, _SENT_KIND, id=parent).scalar()
+    return kind is not None and kind in TEAM_NOTICES
 
 
 def _signed_reference(refs: list[str], mail: InboundMail, settings: Settings) -> int | None:

@@ -140,6 +140,9 @@ class Writes:
         if not intent.accepted:
             self._event(incident.id, EventKind.REPLY_NOT_APPLIED, {"reason": intent.reason})
             summary = f"reply to INC-{incident.id} not applied: {intent.reason}"
+        elif intent.text and intent.note:
+            self._event(incident.id, EventKind.NOTE, {"text": intent.text})
+            summary = f"internal note on INC-{incident.id}"
         elif intent.text:
             self._event(incident.id, EventKind.COMMENT, {"text": intent.text})
             summary = f"comment on INC-{incident.id}"
