@@ -131,8 +131,8 @@ def _explain(exc: Exception) -> tuple[str, int] | None:
     from sqlalchemy.exc import SQLAlchemyError
 
     from mailproc.config.settings import ConfigError
-    from mailproc.desk.mail import StoreUnavailable
     from mailproc.desk.problems import UnknownProblem
+    from mailproc.store.errors import StoreUnavailable
     from mailproc.store.queries import UnknownIncident
     from mailproc.store.schema import SchemaOutdated
 

@@ -23,28 +23,30 @@ import pickle
 import sys
 from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TypeVar
 
 from mailproc import calendars, durations, vocabulary
 from mailproc.runtime import cache
 
-if TYPE_CHECKING:
-    from mailproc.config.settings import Settings
-
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 _OVERRIDES = ("MAILPROC_DATABASE_URL",)  # environment the validated result depends on
 
 
 def load(
-    text: bytes, origin: str, environ: Mapping[str, str], validate: Callable[[], Settings]
-) -> Settings:
-    """The settings `validate()` gives for this configuration, from the cache when it has them."""
+    text: bytes,
+    origin: str,
+    environ: Mapping[str, str],
+    validate: Callable[[], T],
+    kind: type[T],
+) -> T:
+    """What `validate()` gives for this configuration (a `kind`), from the cache when it has it."""
     folder = cache.cache_folder(cache.cache_root(environ), "settings")
     if folder is None:
         return validate()
     name = _key(text, origin, environ)
-    found = _unpickled(cache.read(folder, name))
+    found = _unpickled(cache.read(folder, name), kind)
     if found is not None:
         return found
     settings = validate()
@@ -52,9 +54,7 @@ def load(
     return settings
 
 
-def _unpickled(data: bytes | None) -> Settings | None:
-    from mailproc.config.settings import Settings
-
+def _unpickled(data: bytes | None, kind: type[T]) -> T | None:
     if data is None:
         return None
     try:
@@ -62,7 +62,7 @@ def _unpickled(data: bytes | None) -> Settings | None:
     except Exception as exc:  # a truncated or foreign file: validate instead
         log.debug("settings cache unreadable (%s): validating", exc)
         return None
-    return found if isinstance(found, Settings) else None
+    return found if isinstance(found, kind) else None
 
 
 def _key(text: bytes, origin: str, environ: Mapping[str, str]) -> str:

@@ -580,7 +580,7 @@ def load_settings(path: Path | None = None, environ: Mapping[str, str] | None = 
     else:
         text, origin = _read(resolved), str(resolved)
     settings = cached.load(
-        text, origin, environ, lambda: _validated(_parsed(text, origin), origin, environ)
+        text, origin, environ, lambda: _validated(_parsed(text, origin), origin, environ), Settings
     )
     settings._cache = cache.cache_root(environ)
     return _with_secret(settings, environ)

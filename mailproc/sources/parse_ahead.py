@@ -27,7 +27,7 @@ from mailproc.inbound.parse import InboundMail, MailError, parse_mail
 if TYPE_CHECKING:
     from concurrent.futures import Future, ProcessPoolExecutor
 
-    from mailproc.desk.mail import Parsed
+    from mailproc.desk.outcome import Parsed
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
