@@ -101,6 +101,7 @@ def cli(ctx: click.Context, config_path: Path | None, log_level: str, log_format
 def command() -> click.Group:
     """The whole command tree; subcommand modules import this one, so they join late."""
     from mailproc.cli import (
+        attachments,
         demo,
         export,
         incidents,
@@ -113,7 +114,8 @@ def command() -> click.Group:
         sla,
     )
 
-    for module in (setup, ingest, run, incidents, problems, export, sla, notify, safety, demo):
+    modules = (setup, ingest, run, incidents, attachments, problems, export, sla, notify, safety)
+    for module in (*modules, demo):
         for sub in module.COMMANDS:
             cli.add_command(sub)
     return cli

@@ -27,6 +27,8 @@ from mailproc.config.settings import Settings
 from mailproc.inbound.fingerprint import fingerprint
 from mailproc.inbound.parse import InboundMail, MailError, parse_head, parse_mail
 from mailproc.inbound.subject import BadCommand, Command, parse_subject
+from mailproc.notify.enclosures import Files, MailFile
+from mailproc.notify.letter import Enclosure
 from mailproc.notify.outbox import Change, Known, Outbox
 from mailproc.notify.recipients import Person
 from mailproc.safety import kept_mail
@@ -36,6 +38,7 @@ from mailproc.sla.state import SlaBook, escalated_to, history
 from mailproc.sla.timeline import Record
 from mailproc.store import db, message_keys
 from mailproc.store.prepared import Prepared
+from mailproc.store.queries import attachment_count
 from mailproc.vocabulary import TEAM_NOTICES, EventKind, Priority, StatusKind, Verb
 from mailproc.workflow.decision import (
     Actor,
@@ -384,6 +387,7 @@ class _Apply:
     created: set[int] = field(default_factory=set)
     rows: db.Rows = field(default_factory=db.Rows)  # written when the mail is done
     throttle: Throttle | None = None  # the sender is over the new-incident limit
+    enclosures: list[Enclosure] = field(default_factory=list)  # the mail's files, as stored
 
     def add(self, model: type[db.Base], **values: Any) -> None:
         self.rows.add(model, **values)
@@ -538,6 +542,7 @@ class _Apply:
             unanswered=self.throttle.reason if self.throttle else None,
             known=self.known(incident.id),
             rows=self.rows,
+            files=self.files(incident.id),
         )
         self.outbox.after_change(self.session, change)
 
@@ -570,9 +575,12 @@ class _Apply:
         self.watchers[incident_id] = known | fresh
 
     def attachments(self, mail: InboundMail) -> None:
-        """Stored under names mailproc chose; the sender's name is only a label."""
+        """Stored under names mailproc chose; the sender's name is only a label. The bytes
+        go into blobs under their SHA-256, once whatever the number of mails carrying them."""
         for position, part in enumerate(mail.attachments):
             extension = mimetypes.guess_extension(part.content_type) or ".bin"
+            digest = hashlib.sha256(part.content).hexdigest()
+            self.add(db.Blob, sha256=digest, size=part.size, content=part.content)
             self.add(
                 db.Attachment,
                 message_pk=self.message,
@@ -581,8 +589,22 @@ class _Apply:
                 stored_name=f"m{self.message}-a{position}{extension}",
                 content_type=part.content_type[:255],
                 size=part.size,
-                content=part.content,
+                sha256=digest,
             )
+            self.enclosures.append(
+                Enclosure(digest, part.filename[:255], part.content_type[:255], part.size)
+            )
+
+    def files(self, incident_id: int) -> Files:
+        """This mail's attachments for the notices about it, numbered within the incident."""
+        if not self.enclosures:
+            return Files()
+        before = 0 if incident_id in self.created else attachment_count(self.session, incident_id)
+        items = tuple(MailFile(before + n, e) for n, e in enumerate(self.enclosures, start=1))
+        internal = any(
+            h.kind is EventKind.NOTE for number, h in self.happened if number == incident_id
+        )
+        return Files(items, self.actor.email, internal)
 
 
 @contextmanager
