@@ -8,7 +8,8 @@ from pathlib import Path
 
 import click
 
-from mailproc.cli import EXIT_NOT_FOUND, App, fail, pass_app, report
+from mailproc.cli import report
+from mailproc.cli.app import EXIT_NOT_FOUND, App, fail, pass_app
 from mailproc.cli.incidents import incident_number
 from mailproc.store.queries import (
     UnknownAttachment,
