@@ -51,6 +51,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "Is mail flowing? Exit 0 when every source was polled successfully of late, else 1.",
     ),
     "incidents": ("incidents:incidents", "List and show incidents."),
+    "attachments": ("attachments:attachments", "The files that came with an incident's mails."),
     "problems": (
         "problems:problems",
         "Manage known problems (PRB-n) that incidents can be related to.",
