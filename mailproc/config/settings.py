@@ -31,6 +31,7 @@ from pydantic import (
 
 from mailproc import calendars
 from mailproc.config import cached
+from mailproc.config.paths import resolve_path
 from mailproc.config.safety import LimitsConfig, SecurityConfig
 from mailproc.config.sources import DaemonConfig, SourceConfig, check_sources
 from mailproc.durations import parse_duration
@@ -49,7 +50,6 @@ from mailproc.vocabulary import (
 
 log = logging.getLogger(__name__)
 
-DEFAULT_PATH = Path("config/mailproc.toml")
 EMBEDDED = "embedded defaults"
 
 
@@ -581,15 +581,6 @@ def _embedded_text() -> bytes:
 
 def _embedded() -> dict[str, Any]:
     return _parsed(_embedded_text(), EMBEDDED)
-
-
-def resolve_path(path: Path | None, environ: Mapping[str, str]) -> Path | None:
-    """--config, else MAILPROC_CONFIG, else config/mailproc.toml if present, else None."""
-    if path is not None:
-        return path
-    if environ.get("MAILPROC_CONFIG"):
-        return Path(environ["MAILPROC_CONFIG"])
-    return DEFAULT_PATH if DEFAULT_PATH.is_file() else None
 
 
 def load_settings(path: Path | None = None, environ: Mapping[str, str] | None = None) -> Settings:

@@ -10,13 +10,12 @@ from collections.abc import Callable
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol, TypeAlias
 
-from mailproc.inbound.parse import InboundMail, MailError
+if TYPE_CHECKING:  # the parser is not imported by an `ingest -` that hands its mail over
+    from mailproc.inbound.parse import InboundMail, MailError
 
-Parsed = (
-    InboundMail | MailError | None
-)  # parsed ahead (mailproc.sources.parse_ahead); None: not yet
+Parsed: TypeAlias = "InboundMail | MailError | None"  # parsed ahead; None: not yet
 
 
 class Disposition(StrEnum):

@@ -4,7 +4,8 @@ from pathlib import Path
 
 import pytest
 
-from mailproc.config.settings import EMBEDDED, ConfigError, load_settings, resolve_path
+from mailproc.config.paths import resolve_path
+from mailproc.config.settings import EMBEDDED, ConfigError, load_settings
 
 EXAMPLE = Path(__file__).parents[2] / "config" / "mailproc.example.toml"
 
