@@ -1,7 +1,9 @@
 """The `mailproc` command: a click group whose subcommands live in small modules.
 
-Exit codes scripts can rely on: 0 success, 1 something could not be stored or sent,
-2 usage error, 3 configuration or schema problem, 4 no such incident or problem.
+Exit codes scripts can rely on (docs/admin/commands.md): 0 success, 1 something could not be
+stored or sent, 2 usage error, 3 configuration or schema problem, 4 no such incident or problem;
+`ingest` exits 75 (EX_TEMPFAIL) whenever a mail it was given is not stored, so an MTA keeps it
+and tries again; `status` uses the monitoring plugins' 0 OK, 1 WARNING, 2 CRITICAL.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ import click
 from sqlalchemy import Engine
 from sqlalchemy.exc import SQLAlchemyError
 
+from mailproc.config.paths import database_name
 from mailproc.config.settings import ConfigError, Settings, load_settings
 from mailproc.desk.mail import StoreUnavailable
 from mailproc.desk.problems import UnknownProblem
@@ -24,7 +27,8 @@ from mailproc.store.db import make_engine
 from mailproc.store.queries import UnknownIncident
 from mailproc.store.schema import SchemaOutdated, check_current
 
-EXIT_FAILED, EXIT_CONFIG, EXIT_NOT_FOUND = 1, 3, 4
+EXIT_FAILED, EXIT_CONFIG, EXIT_NOT_FOUND, EXIT_TEMPFAIL = 1, 3, 4, 75
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -53,6 +57,13 @@ class App:
         check_current(self.engine)
         return self.engine
 
+    @property
+    def database(self) -> str:
+        """The database for an error message (without its password)."""
+        if self._settings is None:
+            return "the database"
+        return database_name(self._settings.database_url)
+
 
 pass_app = click.make_pass_decorator(App)
 
@@ -68,14 +79,27 @@ class _Group(click.Group):
     def invoke(self, ctx: click.Context) -> Any:
         try:
             return super().invoke(ctx)
-        except (ConfigError, SchemaOutdated) as exc:
+        except ConfigError as exc:
             fail(str(exc), EXIT_CONFIG)
+        except SchemaOutdated as exc:
+            fail(f"{_database(ctx)}: {exc}", EXIT_CONFIG)
         except (UnknownIncident, UnknownProblem) as exc:
             fail(str(exc.args[0]), EXIT_NOT_FOUND)
         except StoreUnavailable as exc:
-            fail(f"database unavailable: {exc}")
+            fail(f"{_database(ctx)} unavailable: {exc}")
         except SQLAlchemyError as exc:
-            fail(f"database error: {exc.__class__.__name__}: {getattr(exc, 'orig', exc)}")
+            fail(f"{_database(ctx)}: {describe_database_error(exc)}")
+
+
+def _database(ctx: click.Context) -> str:
+    app = ctx.find_object(App)
+    return app.database if app is not None else "the database"
+
+
+def describe_database_error(exc: SQLAlchemyError) -> str:
+    """One line: the driver's own words, without SQLAlchemy's statement dump."""
+    detail = str(getattr(exc, "orig", None) or exc).strip().splitlines()
+    return f"{exc.__class__.__name__}: {detail[0] if detail else ''}"
 
 
 @click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
@@ -84,11 +108,23 @@ class _Group(click.Group):
     "config_path",
     type=click.Path(path_type=Path, dir_okay=False),
     help="Configuration file (default: $MAILPROC_CONFIG, else config/mailproc.toml, "
-    "else the embedded defaults).",
+    "else /etc/mailproc/mailproc.toml).",
 )
-@click.option("--log-level", default="INFO", show_default=True, help="DEBUG, INFO, WARNING…")
 @click.option(
-    "--log-format", type=click.Choice(["text", "json"]), default="text", show_default=True
+    "--log-level",
+    type=click.Choice(LOG_LEVELS, case_sensitive=False),
+    default="INFO",
+    show_default=True,
+    envvar="MAILPROC_LOG_LEVEL",
+    help="Also $MAILPROC_LOG_LEVEL.",
+)
+@click.option(
+    "--log-format",
+    type=click.Choice(["text", "json"], case_sensitive=False),
+    default="text",
+    show_default=True,
+    envvar="MAILPROC_LOG_FORMAT",
+    help="Also $MAILPROC_LOG_FORMAT.",
 )
 @click.version_option(package_name="mailproc")
 @click.pass_context

@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from itertools import islice
 
 import click
+from sqlalchemy.exc import SQLAlchemyError
 
-from mailproc.cli import App, fail, pass_app
+from mailproc.cli import EXIT_TEMPFAIL, App, describe_database_error, fail, pass_app
+from mailproc.config.settings import ConfigError
 from mailproc.desk.mail import Desk, Disposition, Origin, StoreUnavailable
 from mailproc.sources.files import FileMail, SourceError, read_paths
 from mailproc.sources.parse_ahead import default_jobs, parsed_ahead
+from mailproc.store.schema import SchemaOutdated
 
 
 @click.command()
@@ -48,8 +53,41 @@ def ingest(
     """Process .eml files, folders of them, Maildirs, mbox files, or - for one mail on stdin.
 
     Mail that cannot be parsed or applied is quarantined (stored with its reason) and reported
-    on stderr; the exit code is non-zero only when something could not be stored.
+    on stderr: exit 0. Exit 75 (EX_TEMPFAIL) when a mail could not be stored — the database or
+    the disk unavailable, the configuration or the schema not ready — so that an MTA keeps the
+    mail and delivers it again later instead of bouncing it.
     """
+    with _not_stored_is_temporary(app):
+        _ingest(app, paths, service, quiet, dry_run, batch_size, jobs)
+
+
+@contextmanager
+def _not_stored_is_temporary(app: App) -> Iterator[None]:
+    """Every reason the mail was not stored becomes exit 75, with the reason on stderr."""
+    try:
+        yield
+    except ConfigError as exc:
+        fail(f"{exc}\nmail not stored: try again once the configuration is fixed", EXIT_TEMPFAIL)
+    except (SchemaOutdated, StoreUnavailable) as exc:
+        fail(f"{app.database}: {exc}; mail not stored, try again later", EXIT_TEMPFAIL)
+    except SQLAlchemyError as exc:
+        fail(
+            f"{app.database}: {describe_database_error(exc)}; mail not stored, try again later",
+            EXIT_TEMPFAIL,
+        )
+    except OSError as exc:  # the disk full, a file system gone read-only
+        fail(f"{exc}; mail not stored, try again later", EXIT_TEMPFAIL)
+
+
+def _ingest(
+    app: App,
+    paths: tuple[str, ...],
+    service: str | None,
+    quiet: bool,
+    dry_run: bool,
+    batch_size: int,
+    jobs: int | None,
+) -> None:
     if service is not None and service not in app.settings.services:
         raise click.BadParameter(f"unknown service {service!r}", param_hint="--service")
     desk = Desk(app.settings, app.ready_engine())
@@ -80,12 +118,14 @@ def ingest(
                         click.echo(f"{label}: {'would: ' if dry_run else ''}{outcome.summary}")
     except SourceError as exc:
         fail(str(exc))
-    except StoreUnavailable as exc:
-        fail(f"could not store mail, stopped: {exc}")
     total = ", ".join(f"{n} {d.value}" for d, n in counts.items())
     click.echo(f"{'dry run, nothing stored: ' if dry_run else ''}ingested: {total}", err=True)
     if unstored:
-        fail(f"{unstored} mail(s) could not be stored, not even in quarantine (see the log)")
+        fail(
+            f"{unstored} mail(s) could not be stored, not even in quarantine (see the log); "
+            "try again later",
+            EXIT_TEMPFAIL,
+        )
 
 
 def _raw(item: FileMail) -> bytes:

@@ -23,6 +23,7 @@ from functools import partial
 from sqlalchemy import Engine
 from sqlalchemy.exc import InterfaceError, OperationalError
 
+from mailproc.config.credentials import without_secrets
 from mailproc.config.settings import ConfigError, Settings
 from mailproc.config.sources import DaemonConfig, ImapSourceConfig, MaildirSourceConfig
 from mailproc.daemon.jobs import Job, JobRunner
@@ -57,24 +58,19 @@ def standard_jobs(settings: Settings, desk: Desk) -> list[Job]:
     ]
 
 
-def build_source(
-    name: str, config: ImapSourceConfig | MaildirSourceConfig, environ: Mapping[str, str]
-) -> Source:
+def build_source(name: str, settings: Settings, environ: Mapping[str, str]) -> Source:
+    config = settings.sources[name]
     if isinstance(config, ImapSourceConfig):
-        return ImapSource(name, config, environ)
+        helper = without_secrets(environ, settings.secret_refs())
+        return ImapSource(name, config, environ, helper)
     return MaildirSource(name, config)
 
 
-def check_secrets(settings: Settings, environ: Mapping[str, str], signing: bool = False) -> None:
-    """A source whose password variable or token file is missing is a configuration error,
-    and so is, for the long-running daemon (`signing`), a missing notification secret: the
-    Message-IDs it signs must stay verifiable after a restart."""
-    notifications = settings.notifications
-    if signing and notifications.enabled and not settings.has_secret:
-        raise ConfigError(
-            f"{settings.source}: notifications.secret_env: environment variable "
-            f"{notifications.secret_env} is not set (the daemon signs its Message-IDs with it)"
-        )
+def check_secrets(settings: Settings, environ: Mapping[str, str]) -> None:
+    """Every secret a pass needs, at start: a missing one is a configuration error (exit 3),
+    not a retry loop. The signing secret too, when notices are on: queued with a throw-away key,
+    their reply tokens would be refused once this process ends (SecretMissing)."""
+    _ = settings.verification_keys
     for name, config in settings.sources.items():
         if isinstance(config, ImapSourceConfig):
             try:
@@ -152,20 +148,20 @@ class Runtime:
         jobs: JobFactory,
         progress: ProgressFactory,
     ) -> None:
-        check_secrets(settings, environ, signing=True)
+        check_secrets(settings, environ)
         self.settings = settings
         self.engine = _engine(settings)
         self.desk = Desk(settings, self.engine, clock)
         ledger = Ledger(self.engine, clock)
         self.workers = [
             SourceWorker(
-                build_source(name, config, environ),
+                build_source(name, settings, environ),
                 self.desk.batch,
                 ledger,
                 settings.daemon,
                 progress,
             )
-            for name, config in settings.sources.items()
+            for name in settings.sources
         ]
         self.jobs = JobRunner(jobs(settings, self.desk))
 
@@ -320,7 +316,7 @@ def poll_once(
     engine = make_engine(settings.database_url)
     wake = stop if stop is not None else Wake()
     desk, ledger = Desk(settings, engine, clock), Ledger(engine, clock)
-    sources = [build_source(n, settings.sources[n], environ) for n in names or settings.sources]
+    sources = [build_source(n, settings, environ) for n in names or settings.sources]
     try:
         check_current(engine)
         for source in sources if dry_run else ():

@@ -28,6 +28,7 @@ import aiosmtplib
 from sqlalchemy import Engine, or_, select, update
 from sqlalchemy.orm import Session
 
+from mailproc.config.credentials import SecretUnreadable, read_secret
 from mailproc.config.settings import ConfigError, Settings
 from mailproc.notify.letter import compose, letter_from_json
 from mailproc.notify.outbox import FAILED, PENDING, SENT
@@ -91,14 +92,17 @@ async def deliver_pending(
 
 
 def smtp_password(settings: Settings, environ: Mapping[str, str]) -> str | None:
-    """The login password from the environment; None when no login is configured."""
+    """The login password (mailproc.config.credentials); None when no login is configured."""
     smtp = settings.smtp
     if not smtp.username:
         return None
-    password = environ.get(smtp.password_env)
+    try:
+        password = read_secret(smtp.password_ref, environ)
+    except SecretUnreadable as exc:
+        raise ConfigError(f"smtp.password_file: {exc}") from None
     if not password:
         raise ConfigError(
-            f"smtp.username is set, but {smtp.password_env} is not in the environment"
+            f"smtp.username is set, but there is no password: set {smtp.password_ref.describe()}"
         )
     if smtp.security == "none" and not _loopback(smtp.host):
         raise ConfigError(

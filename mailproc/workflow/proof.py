@@ -29,7 +29,7 @@ def unproven(mail: InboundMail, settings: Settings, incident: int | None) -> str
         return "not authenticated: the mail has no sender address"
     if mode in (CommandAuth.EITHER, CommandAuth.REPLY_TOKEN) and incident is not None:
         delivered = [v for name in _DELIVERED for v in mail.headers.get(name, ())]
-        if signing.vouches(settings.signing_key, delivered, incident, sender):
+        if signing.vouches(settings.verification_keys, delivered, incident, sender):
             return None
     if mode in (CommandAuth.EITHER, CommandAuth.AUTHENTICATION_RESULTS):
         headers = mail.headers.get("authentication-results", ())

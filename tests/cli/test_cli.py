@@ -12,7 +12,7 @@ import pytest
 from click.testing import CliRunner
 
 from mailproc.cli import command
-from tests.support.clirunner import invoker
+from tests.support.clirunner import invoker, use_demo_config
 from tests.support.mailfactory import make_mail, message_id_of
 
 ROOT = Path(__file__).parents[2]
@@ -22,7 +22,7 @@ ROOT = Path(__file__).parents[2]
 def run(tmp_path, monkeypatch, database_url):
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("MAILPROC_DATABASE_URL", database_url)
-    monkeypatch.delenv("MAILPROC_CONFIG", raising=False)
+    use_demo_config(monkeypatch, tmp_path)
     invoke = invoker()
     invoke("init")
     return invoke
@@ -125,9 +125,11 @@ def test_config_errors_exit_three_and_name_the_key(tmp_path, monkeypatch):
 
 
 def test_commands_need_an_initialised_database(tmp_path, monkeypatch):
+    use_demo_config(monkeypatch, tmp_path)
     monkeypatch.setenv("MAILPROC_DATABASE_URL", f"sqlite:///{tmp_path}/fresh.db")
     result = CliRunner().invoke(command(), ["incidents", "list"])
     assert result.exit_code == 3 and "run `mailproc init`" in result.stderr
+    assert f"SQLite file {tmp_path}/fresh.db: the database is at revision none" in result.stderr
 
 
 def test_workflows_prints_tables_and_instructions(run):

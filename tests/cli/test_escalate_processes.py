@@ -12,11 +12,12 @@ from datetime import UTC, datetime, timedelta
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from mailproc.config.settings import load_settings
+from mailproc.config.settings import demo_settings
 from mailproc.desk.mail import Desk, Disposition
 from mailproc.store import db
 from mailproc.store.db import make_engine
 from mailproc.store.schema import upgrade
+from tests.support.clirunner import write_demo_config
 from tests.support.desk import FakeClock
 from tests.support.mailfactory import make_mail
 
@@ -37,13 +38,15 @@ main(["--log-level", "WARNING", "escalate", "--once"])
 def test_two_passes_at_once_send_each_escalation_once(database_url, tmp_path):
     engine = make_engine(database_url)
     upgrade(engine)
-    settings = load_settings(environ={"MAILPROC_DATABASE_URL": database_url})
+    settings = demo_settings(
+        environ={"MAILPROC_DATABASE_URL": database_url, "MAILPROC_SECRET": "s3cret"}
+    )
     desk = Desk(settings, engine, FakeClock(datetime.now(UTC) - timedelta(days=10)))
     for n in range(INCIDENTS):
         raw = make_mail(to="network-support@example.com", subject=f"Switch {n} down")
         assert desk.handle(raw).disposition is Disposition.PROCESSED
     env = {**os.environ, "MAILPROC_DATABASE_URL": database_url, "MAILPROC_SECRET": "s3cret"}
-    env.pop("MAILPROC_CONFIG", None)
+    env["MAILPROC_CONFIG"] = str(write_demo_config(tmp_path))
     passes = [
         subprocess.Popen(
             [sys.executable, "-c", GATED],

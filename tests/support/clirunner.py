@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from importlib import resources
+from pathlib import Path
 
+import pytest
 from click.testing import CliRunner, Result
 
 from mailproc.cli import command
@@ -22,3 +25,20 @@ def invoker(*prefix: str) -> Invoke:
         return result
 
     return invoke
+
+
+def use_demo_config(monkeypatch: pytest.MonkeyPatch, folder: Path) -> Path:
+    """The embedded demo configuration as a file in `folder`, named by MAILPROC_CONFIG, with a
+    signing secret: commands other than `demo` need a configuration file of their own."""
+    path = write_demo_config(folder)
+    monkeypatch.setenv("MAILPROC_CONFIG", str(path))
+    monkeypatch.setenv("MAILPROC_SECRET", "cli tests")
+    return path
+
+
+def write_demo_config(folder: Path) -> Path:
+    """The embedded demo configuration as `folder`/demo.toml."""
+    path = folder / "demo.toml"
+    text = resources.files("mailproc.config").joinpath("default_config.toml").read_text("utf-8")
+    path.write_text(text, encoding="utf-8")
+    return path

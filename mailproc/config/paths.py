@@ -1,0 +1,49 @@
+"""Paths in the configuration are taken from the configuration file's folder, not the process's.
+
+A relative path that meant the working directory gave one empty database per directory a
+command was run from (and a template folder that existed for the daemon only). Settings are
+validated with the file's folder as pydantic context; every path field is typed `ConfigPath`.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+from pydantic import AfterValidator, ValidationInfo
+
+BASE = "base"  # the validation context's key: the folder relative paths are taken from
+
+
+def _anchored(value: Path, info: ValidationInfo) -> Path:
+    base = (info.context or {}).get(BASE)
+    value = value.expanduser()
+    return value if value.is_absolute() or base is None else Path(base) / value
+
+
+ConfigPath = Annotated[Path, AfterValidator(_anchored)]
+
+
+def anchored_database_url(url: str, base: Path) -> str:
+    """A SQLite URL with a relative file made absolute against `base`; any other URL as is."""
+    scheme, sep, rest = url.partition(":///")
+    if not sep or not scheme.startswith("sqlite") or rest in ("", ":memory:"):
+        return url
+    path, query, params = rest.partition("?")
+    if path.startswith("/") or path.startswith("file:"):
+        return url
+    return f"{scheme}:///{base / path}{query}{params}"
+
+
+def database_name(url: str) -> str:
+    """The database as a person finds it again, without its password: the file of a SQLite
+    URL, else the URL with the password masked."""
+    from sqlalchemy.engine import make_url  # only when an error is being reported
+
+    try:
+        parsed = make_url(url)
+    except Exception:  # an unparsable URL is itself what will be reported
+        return url.split("@")[-1]
+    if parsed.get_backend_name() == "sqlite":
+        return f"SQLite file {parsed.database}" if parsed.database else "SQLite in memory"
+    return parsed.render_as_string(hide_password=True)
