@@ -379,8 +379,11 @@ class SmtpConfig(_Frozen):
     port: int | None = Field(default=None, gt=0, lt=65536)  # None: 465, 587 or 25 by security
     security: Literal["starttls", "tls", "none"] = "starttls"
     username: str | None = None
+    auth: Literal["password", "xoauth2"] = "password"
     password_env: str = "MAILPROC_SMTP_PASSWORD"  # noqa: S105 (a variable's name)
     password_file: ConfigPath | None = None
+    oauth2_token_command: tuple[str, ...] = ()  # XOAUTH2: prints an access token
+    oauth2_token_file: ConfigPath | None = None  # XOAUTH2: holds one, kept fresh by a timer
     ca_file: ConfigPath | None = None  # trust this CA instead of the system's
     timeout: float = Field(default=30, gt=0)
     batch_size: int = Field(default=50, gt=0)
@@ -395,6 +398,17 @@ class SmtpConfig(_Frozen):
     @property
     def password_ref(self) -> SecretRef:
         return SecretRef("smtp.password", self.password_env, self.password_file)
+
+    @model_validator(mode="after")
+    def _xoauth2(self) -> SmtpConfig:
+        if self.auth == "xoauth2":
+            if not self.username:
+                raise ValueError("auth = 'xoauth2' needs username (the mailbox to send as)")
+            if bool(self.oauth2_token_command) == bool(self.oauth2_token_file):
+                raise ValueError(
+                    "xoauth2 needs exactly one of oauth2_token_command, oauth2_token_file"
+                )
+        return self
 
 
 class Settings(_Frozen):
