@@ -189,6 +189,24 @@ async def _xoauth2(client: aiosmtplib.SMTP, username: str, token: str) -> None:
         raise aiosmtplib.SMTPAuthenticationError(response.code, response.message)
 
 
+async def probe(settings: Settings, environ: Mapping[str, str]) -> str:
+    """Connect and log in as the sender would, send nothing: what happened, in words. Raises
+    ConfigError, TokenUnavailable, OSError or aiosmtplib.SMTPException."""
+    login = smtp_login(settings, environ)
+    client = await connect(settings, login)
+    try:
+        tls = {"tls": "implicit TLS", "starttls": "STARTTLS", "none": "no TLS"}
+        done = [f"answered EHLO, {tls[settings.smtp.security]}"]
+        if login.username:
+            done.append(f"logged in as {login.username} ({settings.smtp.auth})")
+        else:
+            done.append("no login configured")
+        return ", ".join(done)
+    finally:
+        with contextlib.suppress(aiosmtplib.SMTPException, OSError):
+            await client.quit()
+
+
 def claim(engine: Engine, settings: Settings, now: datetime, token: str) -> list[Claimed]:
     """Take up to a batch of due rows for this sender until its lease runs out."""
     outbox = db.Outbox

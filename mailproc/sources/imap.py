@@ -181,6 +181,12 @@ class ImapSource:
             else:
                 client.logout()
 
+    def absent_folders(self) -> list[str]:
+        """The folders mail is settled into that do not exist yet (created on first open)."""
+        client = self._need()
+        with _errors("listing folders"):
+            return [f for f in self.config.folders if not client.folder_exists(f)]
+
     def _ensure_folder(self, folder: str) -> None:
         client = self._need()
         if client.folder_exists(folder):
