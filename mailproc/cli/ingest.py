@@ -5,13 +5,15 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 from itertools import islice
+from typing import Any
 
 import click
 from sqlalchemy.exc import SQLAlchemyError
 
 from mailproc.cli import EXIT_TEMPFAIL, App, describe_database_error, fail, pass_app
+from mailproc.cli.output import echo_json, json_option
 from mailproc.config.settings import ConfigError
-from mailproc.desk.mail import Desk, Disposition, Origin, StoreUnavailable
+from mailproc.desk.mail import Desk, Disposition, Origin, Outcome, StoreUnavailable
 from mailproc.sources.files import FileMail, SourceError, read_paths
 from mailproc.sources.parse_ahead import default_jobs, parsed_ahead
 from mailproc.store.schema import SchemaOutdated
@@ -40,6 +42,7 @@ from mailproc.store.schema import SchemaOutdated
     help="Worker processes that parse ahead of the database work "
     "(default: the cores but one; 0: none). Used from 64 mails on.",
 )
+@json_option
 @pass_app
 def ingest(
     app: App,
@@ -49,6 +52,7 @@ def ingest(
     dry_run: bool,
     batch_size: int,
     jobs: int | None,
+    as_json: bool,
 ) -> None:
     """Process .eml files, folders of them, Maildirs, mbox files, or - for one mail on stdin.
 
@@ -58,7 +62,7 @@ def ingest(
     mail and delivers it again later instead of bouncing it.
     """
     with _not_stored_is_temporary(app):
-        _ingest(app, paths, service, quiet, dry_run, batch_size, jobs)
+        _ingest(app, paths, service, quiet, dry_run, batch_size, jobs, as_json)
 
 
 @contextmanager
@@ -87,6 +91,7 @@ def _ingest(
     dry_run: bool,
     batch_size: int,
     jobs: int | None,
+    as_json: bool,
 ) -> None:
     if service is not None and service not in app.settings.services:
         raise click.BadParameter(f"unknown service {service!r}", param_hint="--service")
@@ -94,6 +99,7 @@ def _ingest(
     origin = Origin("ingest", service)
     counts = dict.fromkeys(Disposition, 0)
     unstored = 0
+    told: list[dict[str, Any]] = []
     would = "would be " if dry_run else ""
     try:
         with desk.batches(dry_run) as batcher:
@@ -112,20 +118,36 @@ def _ingest(
                 for label, outcome in done:  # committed: now it may be told
                     counts[outcome.disposition] += 1
                     unstored += not outcome.stored
-                    if outcome.quarantined:
+                    if as_json:
+                        told.append({"source": label, **_outcome(outcome)})
+                    elif outcome.quarantined:
                         click.echo(f"{label}: {would}quarantined: {outcome.summary}", err=True)
                     elif not quiet:
                         click.echo(f"{label}: {'would: ' if dry_run else ''}{outcome.summary}")
     except SourceError as exc:
         fail(str(exc))
-    total = ", ".join(f"{n} {d.value}" for d, n in counts.items())
-    click.echo(f"{'dry run, nothing stored: ' if dry_run else ''}ingested: {total}", err=True)
+    if as_json:
+        echo_json({"dry_run": dry_run, "counts": counts, "unstored": unstored, "mails": told})
+    else:
+        total = ", ".join(f"{n} {d.value}" for d, n in counts.items())
+        click.echo(f"{'dry run, nothing stored: ' if dry_run else ''}ingested: {total}", err=True)
     if unstored:
         fail(
             f"{unstored} mail(s) could not be stored, not even in quarantine (see the log); "
             "try again later",
             EXIT_TEMPFAIL,
         )
+
+
+def _outcome(outcome: Outcome) -> dict[str, Any]:
+    return {
+        "disposition": outcome.disposition,
+        "incident": outcome.incident,
+        "summary": outcome.summary,
+        "quarantined": outcome.quarantined,
+        "automatic": outcome.automatic,
+        "stored": outcome.stored,
+    }
 
 
 def _raw(item: FileMail) -> bytes:

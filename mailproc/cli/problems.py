@@ -8,6 +8,7 @@ import re
 import click
 
 from mailproc.cli import App, pass_app, report
+from mailproc.cli.output import echo_json, json_option
 from mailproc.desk.mail import utcnow
 from mailproc.desk.problems import add_problem, get_problem, list_problems, update_problem
 from mailproc.notify.outbox import Outbox
@@ -35,13 +36,17 @@ def problems() -> None:
 @click.option("--symptoms", default="", help="What users see; matched against new incidents.")
 @click.option("--workaround", default="", help="How users get going again meanwhile.")
 @click.option("--status", type=_STATUS, default=ProblemStatus.OPEN.value, show_default=True)
+@json_option
 @pass_app
-def add(app: App, title: str, symptoms: str, workaround: str, status: str) -> None:
+def add(app: App, title: str, symptoms: str, workaround: str, status: str, as_json: bool) -> None:
     """Record a new problem."""
     number = add_problem(
         app.ready_engine(), utcnow(), title, symptoms, workaround, ProblemStatus(status)
     )
-    click.echo(f"PRB-{number}")
+    if as_json:
+        echo_json({"number": number, "ref": f"PRB-{number}"})
+    else:
+        click.echo(f"PRB-{number}")
 
 
 @problems.command("list")

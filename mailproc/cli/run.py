@@ -46,8 +46,9 @@ def run(app: App) -> None:
     help="Shadow mode: report what would happen; store, move and send nothing.",
 )
 @click.option("--source", "names", multiple=True, help="Only this source (repeatable).")
+@json_option
 @pass_app
-def poll(app: App, once: bool, dry_run: bool, names: tuple[str, ...]) -> None:
+def poll(app: App, once: bool, dry_run: bool, names: tuple[str, ...], as_json: bool) -> None:
     """Fetch and process waiting mail from the configured sources once.
 
     The exit code is 1 when a source could not be read or the database could not be reached.
@@ -74,7 +75,9 @@ def poll(app: App, once: bool, dry_run: bool, names: tuple[str, ...]) -> None:
         for signum, handler in before.items():
             signal.signal(signum, handler)
         stop.close()
-    for result in results:
+    if as_json:
+        echo_json({"dry_run": dry_run, "sources": results})
+    for result in results if not as_json else ():
         click.echo(f"{result.source}: {result.text}")
     if not all(result.ok for result in results):
         sys.exit(EXIT_UNHEALTHY)

@@ -6,6 +6,7 @@ import os
 import sys
 from importlib import resources
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -18,11 +19,15 @@ from mailproc.vocabulary import StatusKind
 
 
 @click.command()
+@json_option
 @pass_app
-def init(app: App) -> None:
+def init(app: App, as_json: bool) -> None:
     """Create the database, or upgrade it to this version's schema."""
     upgrade(app.engine)
-    click.echo(f"database ready at revision {head_revision()}")
+    if as_json:
+        echo_json({"database": app.database, "revision": head_revision()})
+    else:
+        click.echo(f"database ready at revision {head_revision()}")
 
 
 @click.group()
@@ -89,13 +94,17 @@ def shipped_file(name: str) -> str:
 
 @click.command()
 @click.argument("service", required=False)
+@json_option
 @pass_app
-def workflows(app: App, service: str | None) -> None:
+def workflows(app: App, service: str | None, as_json: bool) -> None:
     """Print the transition table of each workflow (or of SERVICE's workflow)."""
     s = app.settings
     names = [s.services[service].workflow] if service in s.services else sorted(s.workflows)
     if service and service not in s.services:
         raise click.BadParameter(f"unknown service {service!r}", param_hint="SERVICE")
+    if as_json:
+        echo_json({name: _workflow_json(app, name) for name in names})
+        return
     for name in names:
         wf = s.workflows[name]
         users = ", ".join(n for n, svc in sorted(s.services.items()) if svc.workflow == name)
@@ -114,3 +123,27 @@ def workflows(app: App, service: str | None) -> None:
 
 
 COMMANDS = [init, config, workflows]
+
+
+def _workflow_json(app: App, name: str) -> dict[str, Any]:
+    s = app.settings
+    wf = s.workflows[name]
+    return {
+        "description": wf.description,
+        "services": sorted(n for n, svc in s.services.items() if svc.workflow == name),
+        "initial": wf.initial,
+        "reopen_to": wf.reopen_to,
+        "statuses": [
+            {
+                "name": status.name,
+                "kind": status.kind,
+                "instructions": status.instructions,
+                "commands": {
+                    verb: table[status.name]
+                    for verb, table in wf.transitions.items()
+                    if status.name in table
+                },
+            }
+            for status in wf.statuses
+        ],
+    }

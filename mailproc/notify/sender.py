@@ -67,14 +67,22 @@ def send_pending(
 
 
 async def deliver_pending(
-    settings: Settings, engine: Engine, clock: Clock, environ: Mapping[str, str] | None = None
+    settings: Settings,
+    engine: Engine,
+    clock: Clock,
+    environ: Mapping[str, str] | None = None,
+    *,
+    now: bool = False,
 ) -> SendReport:
-    """Send what is due over one connection, batch after batch, until nothing is due."""
+    """Send what is due over one connection, batch after batch, until nothing is due;
+    `now`: also what waits for its retry (an administrator who fixed the cause)."""
     environ = os.environ if environ is None else environ
     login = smtp_login(settings, environ)
     run = _Run(settings, engine, clock, secrets.token_hex(8))
     client: aiosmtplib.SMTP | None = None
     try:
+        if now:
+            retry_now(engine, clock())
         while batch := claim(engine, settings, clock(), run.token):
             if client is None:
                 try:
@@ -205,6 +213,18 @@ async def probe(settings: Settings, environ: Mapping[str, str]) -> str:
     finally:
         with contextlib.suppress(aiosmtplib.SMTPException, OSError):
             await client.quit()
+
+
+def retry_now(engine: Engine, now: datetime) -> int:
+    """Make every deferred row due now (`send --once --now`, after fixing the cause); rows
+    deferred again in the run that follows wait for their backoff as usual."""
+    with Session(engine) as session, session.begin():
+        result = session.execute(
+            update(db.Outbox)
+            .where(db.Outbox.status == PENDING, db.Outbox.next_attempt_at > now)
+            .values(next_attempt_at=now)
+        )
+    return int(getattr(result, "rowcount", 0) or 0)
 
 
 def claim(engine: Engine, settings: Settings, now: datetime, token: str) -> list[Claimed]:
