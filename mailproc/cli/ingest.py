@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from functools import wraps
 from itertools import islice
 from typing import Any
 
@@ -17,6 +18,34 @@ from mailproc.desk.mail import Desk, Disposition, Origin, Outcome, StoreUnavaila
 from mailproc.sources.files import FileMail, SourceError, read_paths
 from mailproc.sources.parse_ahead import default_jobs, parsed_ahead
 from mailproc.store.schema import SchemaOutdated
+
+
+def _not_stored_is_temporary(command: Callable[..., None]) -> Callable[..., None]:
+    """Every reason the mail was not stored becomes exit 75, with the reason on stderr."""
+
+    @wraps(command)
+    def guarded(app: App, *args: Any, **kwargs: Any) -> None:
+        with _exit_75(app):
+            command(app, *args, **kwargs)
+
+    return guarded
+
+
+@contextmanager
+def _exit_75(app: App) -> Iterator[None]:
+    try:
+        yield
+    except ConfigError as exc:
+        fail(f"{exc}\nmail not stored: try again once the configuration is fixed", EXIT_TEMPFAIL)
+    except (SchemaOutdated, StoreUnavailable) as exc:
+        fail(f"{app.database}: {exc}; mail not stored, try again later", EXIT_TEMPFAIL)
+    except SQLAlchemyError as exc:
+        fail(
+            f"{app.database}: {describe_database_error(exc)}; mail not stored, try again later",
+            EXIT_TEMPFAIL,
+        )
+    except OSError as exc:  # the disk full, a file system gone read-only
+        fail(f"{exc}; mail not stored, try again later", EXIT_TEMPFAIL)
 
 
 @click.command()
@@ -44,6 +73,7 @@ from mailproc.store.schema import SchemaOutdated
 )
 @json_option
 @pass_app
+@_not_stored_is_temporary
 def ingest(
     app: App,
     paths: tuple[str, ...],
@@ -61,38 +91,6 @@ def ingest(
     the disk unavailable, the configuration or the schema not ready — so that an MTA keeps the
     mail and delivers it again later instead of bouncing it.
     """
-    with _not_stored_is_temporary(app):
-        _ingest(app, paths, service, quiet, dry_run, batch_size, jobs, as_json)
-
-
-@contextmanager
-def _not_stored_is_temporary(app: App) -> Iterator[None]:
-    """Every reason the mail was not stored becomes exit 75, with the reason on stderr."""
-    try:
-        yield
-    except ConfigError as exc:
-        fail(f"{exc}\nmail not stored: try again once the configuration is fixed", EXIT_TEMPFAIL)
-    except (SchemaOutdated, StoreUnavailable) as exc:
-        fail(f"{app.database}: {exc}; mail not stored, try again later", EXIT_TEMPFAIL)
-    except SQLAlchemyError as exc:
-        fail(
-            f"{app.database}: {describe_database_error(exc)}; mail not stored, try again later",
-            EXIT_TEMPFAIL,
-        )
-    except OSError as exc:  # the disk full, a file system gone read-only
-        fail(f"{exc}; mail not stored, try again later", EXIT_TEMPFAIL)
-
-
-def _ingest(
-    app: App,
-    paths: tuple[str, ...],
-    service: str | None,
-    quiet: bool,
-    dry_run: bool,
-    batch_size: int,
-    jobs: int | None,
-    as_json: bool,
-) -> None:
     if service is not None and service not in app.settings.services:
         raise click.BadParameter(f"unknown service {service!r}", param_hint="--service")
     desk = Desk(app.settings, app.ready_engine())
