@@ -121,7 +121,10 @@ def test_config_errors_exit_three_and_name_the_key(tmp_path, monkeypatch):
     bad.write_text('support_address = "x@y.z"\ndefault_service = "ghost"\n[services.it]\n')
     result = CliRunner().invoke(command(), ["--config", str(bad), "config", "check"])
     assert result.exit_code == 3
-    assert f"{bad}: (top level): default_service: unknown service 'ghost'" in result.stderr
+    assert (
+        f"FAIL  configuration: {bad}: (top level): default_service: unknown service 'ghost'"
+        in result.stdout
+    )
 
 
 def test_commands_need_an_initialised_database(tmp_path, monkeypatch):
