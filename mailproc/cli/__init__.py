@@ -126,7 +126,7 @@ def describe_database_error(exc: SQLAlchemyError) -> str:
     envvar="MAILPROC_LOG_FORMAT",
     help="Also $MAILPROC_LOG_FORMAT.",
 )
-@click.version_option(package_name="mailproc")
+@click.version_option(package_name="mailproc-desk")
 @click.pass_context
 def cli(ctx: click.Context, config_path: Path | None, log_level: str, log_format: str) -> None:
     """mailproc — e-mail driven incident management (ITIL)."""
@@ -141,6 +141,7 @@ def command() -> click.Group:
         export,
         incidents,
         ingest,
+        metrics,
         notify,
         problems,
         run,
@@ -149,7 +150,8 @@ def command() -> click.Group:
         sla,
     )
 
-    for module in (setup, ingest, run, incidents, problems, export, sla, notify, safety, demo):
+    modules = (setup, ingest, run, metrics, incidents, problems, export, sla, notify, safety, demo)
+    for module in modules:
         for sub in module.COMMANDS:
             cli.add_command(sub)
     return cli

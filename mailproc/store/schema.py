@@ -1,7 +1,10 @@
 """Create or upgrade the database with alembic, and check a database is at the code's revision.
 
 The migrations ship inside the package so that an installed mailproc can upgrade its own
-database without a source checkout.
+database without a source checkout. They run in one transaction under a lock, so that hosts
+starting together (the unit's `ExecStartPre=mailproc init` on each of several daemons) upgrade
+once and the others find the work done: PostgreSQL's transaction-scoped advisory lock, and on
+SQLite the write lock that `BEGIN IMMEDIATE` takes (mailproc.store.db).
 """
 
 from __future__ import annotations
@@ -12,7 +15,7 @@ from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import Engine
+from sqlalchemy import Engine, text
 
 
 class SchemaOutdated(Exception):
@@ -25,9 +28,15 @@ def _config() -> Config:
     return config
 
 
+#: The advisory lock's key on PostgreSQL: any constant of our own (b"mailproc" as an integer).
+MIGRATION_LOCK = 0x6D61696C70726F63
+
+
 def upgrade(engine: Engine) -> None:
     config = _config()
     with engine.begin() as connection:
+        if connection.dialect.name == "postgresql":  # held until this transaction ends
+            connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": MIGRATION_LOCK})
         config.attributes["connection"] = connection
         command.upgrade(config, "head")
 
