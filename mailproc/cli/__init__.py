@@ -137,6 +137,7 @@ def cli(ctx: click.Context, config_path: Path | None, log_level: str, log_format
 def command() -> click.Group:
     """The whole command tree; subcommand modules import this one, so they join late."""
     from mailproc.cli import (
+        backup,
         demo,
         export,
         incidents,
@@ -150,8 +151,8 @@ def command() -> click.Group:
         sla,
     )
 
-    modules = (setup, ingest, run, metrics, incidents, problems, export, sla, notify, safety, demo)
-    for module in modules:
+    modules = [setup, ingest, run, metrics, backup, incidents, problems, export, sla, notify]
+    for module in [*modules, safety, demo]:
         for sub in module.COMMANDS:
             cli.add_command(sub)
     return cli

@@ -35,6 +35,16 @@ def anchored_database_url(url: str, base: Path) -> str:
     return f"{scheme}:///{base / path}{query}{params}"
 
 
+def with_password(url: str, password: str) -> str:
+    """The URL with `password` when it has none (a password in the URL itself wins)."""
+    from sqlalchemy.engine import make_url
+
+    parsed = make_url(url)
+    if parsed.get_backend_name() == "sqlite" or parsed.password:
+        return url
+    return parsed.set(password=password).render_as_string(hide_password=False)
+
+
 def database_name(url: str) -> str:
     """The database as a person finds it again, without its password: the file of a SQLite
     URL, else the URL with the password masked."""

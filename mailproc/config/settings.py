@@ -31,7 +31,7 @@ from pydantic import (
 
 from mailproc import calendars
 from mailproc.config.credentials import SecretRef, SecretUnreadable, read_secret
-from mailproc.config.paths import BASE, ConfigPath, anchored_database_url
+from mailproc.config.paths import BASE, ConfigPath, anchored_database_url, with_password
 from mailproc.config.safety import LimitsConfig, SecurityConfig
 from mailproc.config.sources import DaemonConfig, SourceConfig, check_sources
 from mailproc.durations import parse_duration
@@ -418,6 +418,9 @@ class Settings(_Frozen):
 
     source: str = EMBEDDED
     database_url: str = DEFAULT_DATABASE  # a relative file is made absolute at load time
+    # The password of a database_url that has none (PostgreSQL): a secret like the others
+    database_password_env: str = "MAILPROC_DATABASE_PASSWORD"  # noqa: S105 (a variable's name)
+    database_password_file: ConfigPath | None = None
     support_address: str
     default_service: str
     reopen_window_days: float = Field(default=7, ge=0)
@@ -508,6 +511,12 @@ class Settings(_Frozen):
         return self._secret is not None
 
     @property
+    def database_password_ref(self) -> SecretRef:
+        return SecretRef(
+            "database_password", self.database_password_env, self.database_password_file
+        )
+
+    @property
     def secret_ref(self) -> SecretRef:
         n = self.notifications
         return SecretRef("notifications.secret", n.secret_env, n.secret_file)
@@ -548,6 +557,7 @@ class Settings(_Frozen):
         """Every secret the configuration may use (signing secrets, SMTP and IMAP passwords),
         needed or not: to keep them from helper programs."""
         refs = [self.secret_ref, self.previous_secrets_ref, self.smtp.password_ref]
+        refs.append(self.database_password_ref)
         for name, source in self.sources.items():
             ref = getattr(source, "password_ref", None)
             if ref is not None:
@@ -654,8 +664,13 @@ def settings_from_dict(
     try:
         secret = read_secret(settings.secret_ref, environ)
         previous = read_secret(settings.previous_secrets_ref, environ) if secret else None
+        password = read_secret(settings.database_password_ref, environ)
     except SecretUnreadable as exc:
-        raise ConfigError(f"{origin}: notifications: {exc}") from None
+        raise ConfigError(f"{origin}: {exc}") from None
+    if password:
+        settings = settings.model_copy(
+            update={"database_url": with_password(settings.database_url, password)}
+        )
     if secret:
         older = [line.strip() for line in (previous or "").splitlines() if line.strip()]
         settings._secret = tuple(key.encode() for key in (secret, *older))

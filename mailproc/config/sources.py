@@ -134,6 +134,11 @@ class DaemonConfig(_Frozen):
     backoff_max_seconds: float = Field(default=300, gt=0)
     close_timed_out_seconds: float = Field(default=3600, gt=0)
     send_outbox_seconds: float = Field(default=10, gt=0)
+    # "host:port" where `mailproc run` serves Prometheus metrics (a host is required: say
+    # 0.0.0.0 to mean every interface); None: not served
+    metrics_listen: str | None = Field(
+        default=None, pattern=r"^(\[[0-9a-fA-F:]+\]|[^:\s\[\]]+):\d{1,5}$"
+    )
 
     @model_validator(mode="after")
     def _backoff(self) -> DaemonConfig:

@@ -94,3 +94,20 @@ def test_the_token_command_does_not_inherit_the_desks_secrets(tmp_path):
     assert "HELPER_CLIENT_ID" in seen and "PATH" in seen
     secrets = {"MAILPROC_SECRET", "MAILPROC_PREVIOUS_SECRETS", "MAILPROC_SMTP_PASSWORD"}
     assert not (secrets | {"MAILPROC_DATABASE_URL"}) & set(seen)
+
+
+def test_the_database_password_may_come_from_a_secret_file(tmp_path):
+    (tmp_path / "pg").write_text("s3cret\n")
+    data = _embedded() | {
+        "database_url": "postgresql+psycopg://desk@db.example.com/mailproc",
+        "database_password_file": str(tmp_path / "pg"),
+    }
+    settings = settings_from_dict(data, "t", {"MAILPROC_SECRET": "k"})
+    assert settings.database_url == "postgresql+psycopg://desk:s3cret@db.example.com/mailproc"
+    from mailproc.config.paths import database_name
+
+    assert database_name(settings.database_url) == (
+        "postgresql+psycopg://desk:***@db.example.com/mailproc"
+    )
+    written = data | {"database_url": "postgresql+psycopg://desk:given@db/mailproc"}
+    assert "desk:given@" in settings_from_dict(written, "t", {}).database_url
