@@ -144,6 +144,7 @@ def command() -> click.Group:
         ingest,
         metrics,
         notify,
+        oauth2,
         problems,
         run,
         safety,
@@ -152,7 +153,7 @@ def command() -> click.Group:
     )
 
     modules = [setup, ingest, run, metrics, backup, incidents, problems, export, sla, notify]
-    for module in [*modules, safety, demo]:
+    for module in [*modules, oauth2, safety, demo]:
         for sub in module.COMMANDS:
             cli.add_command(sub)
     return cli
