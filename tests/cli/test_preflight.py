@@ -81,7 +81,7 @@ def test_the_json_report_has_one_entry_per_check(env, tmp_path):
     report = json.loads(result.output)
     assert report["ok"] is True
     assert [c["name"] for c in report["checks"]] == ["configuration", "signing secret", "templates"]
-    assert all(set(c) == {"name", "healthy", "detail"} for c in report["checks"])
+    assert all(set(c) == {"name", "healthy", "detail", "warning"} for c in report["checks"])
 
 
 def test_a_template_error_fails_the_preflight_with_its_file_and_line(env, tmp_path):
