@@ -1,4 +1,6 @@
-"""The `mailproc` command: a click group whose subcommands live in small modules.
+"""The `mailproc` command: assembles the click group from the subcommand modules.
+
+What the commands share (`App`, `pass_app`, `fail`) is in `mailproc.cli.app`.
 
 Exit codes scripts can rely on (docs/admin/commands.md): 0 success, 1 something could not be
 stored or sent, 2 usage error, 3 configuration or schema problem, 4 no such incident or problem;
@@ -8,69 +10,20 @@ and tries again; `status` uses the monitoring plugins' 0 OK, 1 WARNING, 2 CRITIC
 
 from __future__ import annotations
 
-import sys
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, NoReturn, TypeVar
+from typing import Any
 
 import click
-from sqlalchemy import Engine
 from sqlalchemy.exc import SQLAlchemyError
 
-from mailproc.config.paths import database_name
-from mailproc.config.settings import ConfigError, Settings, load_settings
-from mailproc.desk.mail import StoreUnavailable
+from mailproc.cli.app import EXIT_CONFIG, EXIT_NOT_FOUND, App, describe_database_error, fail
+from mailproc.config.settings import ConfigError
 from mailproc.desk.problems import UnknownProblem
 from mailproc.runtime import logs
-from mailproc.store.db import make_engine
+from mailproc.store.errors import StoreUnavailable
 from mailproc.store.queries import UnknownIncident
-from mailproc.store.schema import SchemaOutdated, check_current
-
-EXIT_FAILED, EXIT_CONFIG, EXIT_NOT_FOUND, EXIT_TEMPFAIL = 1, 3, 4, 75
-LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
-
-F = TypeVar("F", bound=Callable[..., Any])
-
-
-@dataclass
-class App:
-    """What every command needs, loaded on first use so `--help` never touches config or DB."""
-
-    config_path: Path | None
-    _settings: Settings | None = None
-    _engine: Engine | None = field(default=None, repr=False)
-
-    @property
-    def settings(self) -> Settings:
-        if self._settings is None:
-            self._settings = load_settings(self.config_path)
-        return self._settings
-
-    @property
-    def engine(self) -> Engine:
-        if self._engine is None:
-            self._engine = make_engine(self.settings.database_url)
-        return self._engine
-
-    def ready_engine(self) -> Engine:
-        check_current(self.engine)
-        return self.engine
-
-    @property
-    def database(self) -> str:
-        """The database for an error message (without its password)."""
-        if self._settings is None:
-            return "the database"
-        return database_name(self._settings.database_url)
-
-
-pass_app = click.make_pass_decorator(App)
-
-
-def fail(message: str, code: int = EXIT_FAILED) -> NoReturn:
-    click.echo(f"mailproc: {message}", err=True)
-    sys.exit(code)
+from mailproc.store.schema import SchemaOutdated
 
 
 class _Group(click.Group):
@@ -96,10 +49,7 @@ def _database(ctx: click.Context) -> str:
     return app.database if app is not None else "the database"
 
 
-def describe_database_error(exc: SQLAlchemyError) -> str:
-    """One line: the driver's own words, without SQLAlchemy's statement dump."""
-    detail = str(getattr(exc, "orig", None) or exc).strip().splitlines()
-    return f"{exc.__class__.__name__}: {detail[0] if detail else ''}"
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 
 
 @click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
@@ -135,7 +85,7 @@ def cli(ctx: click.Context, config_path: Path | None, log_level: str, log_format
 
 
 def command() -> click.Group:
-    """The whole command tree; subcommand modules import this one, so they join late."""
+    """The whole command tree: the group and every subcommand module's COMMANDS."""
     from mailproc.cli import (
         backup,
         demo,

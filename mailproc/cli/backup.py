@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from mailproc.cli import EXIT_CONFIG, App, fail, pass_app
+from mailproc.cli.app import EXIT_CONFIG, App, fail, pass_app
 from mailproc.cli.output import echo_json, json_option
 
 

@@ -11,12 +11,14 @@ from typing import Any
 import click
 from sqlalchemy.exc import SQLAlchemyError
 
-from mailproc.cli import EXIT_TEMPFAIL, App, describe_database_error, fail, pass_app
+from mailproc.cli.app import EXIT_TEMPFAIL, App, describe_database_error, fail, pass_app
 from mailproc.cli.output import echo_json, json_option
 from mailproc.config.settings import ConfigError
-from mailproc.desk.mail import Desk, Disposition, Origin, Outcome, StoreUnavailable
+from mailproc.desk.mail import Desk
+from mailproc.desk.outcome import Disposition, Origin, Outcome
 from mailproc.sources.files import FileMail, SourceError, read_paths
 from mailproc.sources.parse_ahead import default_jobs, parsed_ahead
+from mailproc.store.errors import StoreUnavailable
 from mailproc.store.schema import SchemaOutdated
 
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import click
 
-from mailproc.cli import App, pass_app
+from mailproc.cli.app import App, pass_app
 
 
 @click.command()

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import click
 
-from mailproc.cli import EXIT_CONFIG, EXIT_FAILED, fail
+from mailproc.cli.app import EXIT_CONFIG, EXIT_FAILED, fail
 
 
 @click.command("oauth2-token")

@@ -9,14 +9,15 @@ from typing import Any
 
 import click
 
-from mailproc.cli import App, fail, pass_app
+from mailproc.cli.app import App, fail, pass_app
 from mailproc.cli.output import echo_json, json_option
+from mailproc.clock import utcnow
 from mailproc.config.settings import load_settings
 from mailproc.daemon.loop import Daemon, poll_once
-from mailproc.desk.mail import StoreUnavailable, utcnow
 from mailproc.runtime.progress import progress_factory
 from mailproc.runtime.wake import Wake
 from mailproc.sources.health import Check, status_checks
+from mailproc.store.errors import StoreUnavailable
 from mailproc.store.figures import Figures
 
 EXIT_UNHEALTHY = 1

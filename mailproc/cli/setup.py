@@ -10,7 +10,7 @@ from typing import Any
 
 import click
 
-from mailproc.cli import EXIT_CONFIG, EXIT_FAILED, App, pass_app
+from mailproc.cli.app import EXIT_CONFIG, EXIT_FAILED, App, pass_app
 from mailproc.cli.output import echo_json, json_option
 from mailproc.config.settings import ConfigError
 from mailproc.sources.health import Check

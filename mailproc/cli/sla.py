@@ -13,12 +13,12 @@ from typing import Any
 
 import click
 
-from mailproc.cli import App, pass_app
+from mailproc.cli.app import App, pass_app
 from mailproc.cli.incidents import incident_number
 from mailproc.cli.output import echo_json, json_option
+from mailproc.clock import utcnow
 from mailproc.config.settings import ServiceConfig, Settings
 from mailproc.desk.escalations import recompute_due_times, run_escalations
-from mailproc.desk.mail import utcnow
 from mailproc.durations import format_duration
 from mailproc.sla.clocks import (
     Created,
@@ -116,7 +116,7 @@ def _what_if_json(
 
 def _instant(text: str | None, zone: tzinfo) -> datetime:
     if text is None:
-        return datetime.now(UTC)
+        return utcnow()
     try:
         moment = datetime.fromisoformat(text)
     except ValueError:

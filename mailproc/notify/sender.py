@@ -18,7 +18,7 @@ import logging
 import os
 import secrets
 import ssl
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from ipaddress import ip_address
@@ -28,15 +28,15 @@ import aiosmtplib
 from sqlalchemy import Engine, or_, select, update
 from sqlalchemy.orm import Session
 
+from mailproc.clock import WallClock
 from mailproc.config.credentials import SecretUnreadable, read_secret, without_secrets
 from mailproc.config.settings import ConfigError, Settings
 from mailproc.notify.letter import compose, letter_from_json
-from mailproc.notify.outbox import FAILED, PENDING, SENT
 from mailproc.runtime.oauth2 import TokenUnavailable, access_token, xoauth2_string
 from mailproc.store import db
+from mailproc.store.db import FAILED, PENDING, SENT
 
 log = logging.getLogger(__name__)
-Clock = Callable[[], datetime]
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,7 +60,7 @@ class _ConnectionLost(Exception):
 
 
 def send_pending(
-    settings: Settings, engine: Engine, clock: Clock, environ: Mapping[str, str] | None = None
+    settings: Settings, engine: Engine, clock: WallClock, environ: Mapping[str, str] | None = None
 ) -> int:
     """Send what is due; returns how many mails the server accepted. For a periodic job."""
     return asyncio.run(deliver_pending(settings, engine, clock, environ)).sent
@@ -69,7 +69,7 @@ def send_pending(
 async def deliver_pending(
     settings: Settings,
     engine: Engine,
-    clock: Clock,
+    clock: WallClock,
     environ: Mapping[str, str] | None = None,
     *,
     now: bool = False,
@@ -264,7 +264,7 @@ class _Run:
 
     settings: Settings
     engine: Engine
-    clock: Clock
+    clock: WallClock
     token: str
     report: SendReport = field(default_factory=SendReport)
 

@@ -12,12 +12,11 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy import Engine, select
-from sqlalchemy.exc import InterfaceError, OperationalError
 from sqlalchemy.orm import Session
 
 from mailproc.config.settings import Settings
-from mailproc.desk.mail import StoreUnavailable
 from mailproc.store import db
+from mailproc.store.errors import store_errors
 from mailproc.store.figures import Figures, SourceRecord
 
 
@@ -80,11 +79,8 @@ class Ledger:
 
     @contextmanager
     def _session(self) -> Iterator[Session]:
-        try:
-            with Session(self.engine) as session:
-                yield session
-        except (OperationalError, InterfaceError) as exc:
-            raise StoreUnavailable(str(exc.orig) if exc.orig else str(exc)) from exc
+        with store_errors(), Session(self.engine) as session:
+            yield session
 
 
 def _row(session: Session, source: str) -> db.SourceState:

@@ -27,20 +27,16 @@ from imapclient.exceptions import IMAPClientError
 
 from mailproc.config.credentials import SecretUnreadable, read_secret
 from mailproc.config.sources import ImapSourceConfig, Settle
-from mailproc.desk.mail import Outcome
+from mailproc.desk.outcome import Outcome
 from mailproc.runtime.oauth2 import TokenUnavailable, access_token
 from mailproc.runtime.wake import Wake
-from mailproc.sources.drain import Fetched, Ref, SourceUnavailable
+from mailproc.sources.drain import CredentialsMissing, Fetched, Ref, SourceUnavailable
 from mailproc.sources.health import Cursor
 
 log = logging.getLogger(__name__)
 
 SEEN, DELETED = rb"\Seen", rb"\Deleted"
 NEW_MAIL = (b"EXISTS", b"RECENT")
-
-
-class CredentialsMissing(Exception):
-    """A secret the configuration names is not there; the message says which, never its value."""
 
 
 def check_credentials(config: ImapSourceConfig, environ: Mapping[str, str]) -> None:

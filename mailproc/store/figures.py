@@ -59,7 +59,7 @@ def figures(engine: Engine, now: datetime) -> Figures:
         )
         oldest = session.scalar(
             select(func.min(db.Outbox.next_attempt_at)).where(
-                db.Outbox.status == "pending", db.Outbox.next_attempt_at <= now
+                db.Outbox.status == db.PENDING, db.Outbox.next_attempt_at <= now
             )
         )
         breakers = list(
