@@ -5,6 +5,7 @@ throw-away signing key, and `ingest` keeping the MTA's mail (exit 75) when it ca
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
@@ -16,12 +17,18 @@ from tests.support.mailfactory import make_mail
 from tests.support.servers import PostgresServer
 
 
+SYSTEM_CONFIG = "etc/mailproc/mailproc.toml"  # stands for /etc/mailproc/mailproc.toml
+
+
 @pytest.fixture
 def bare(tmp_path, monkeypatch):
-    """A working directory with no configuration anywhere in reach and no secret."""
+    """A working directory with no configuration anywhere in reach and no secret (the system's
+    place is moved into the test's folder: this machine's own /etc stays out of it)."""
     monkeypatch.chdir(tmp_path)
     for name in ("MAILPROC_CONFIG", "MAILPROC_SECRET", "MAILPROC_DATABASE_URL"):
         monkeypatch.delenv(name, raising=False)
+    searched = (Path("config/mailproc.toml"), tmp_path / SYSTEM_CONFIG)
+    monkeypatch.setattr("mailproc.config.settings.SEARCHED", searched)
     return tmp_path
 
 
@@ -35,7 +42,7 @@ def test_without_a_configuration_file_commands_say_where_they_looked_and_exit_th
         assert result.exit_code == (75 if args[0] == "ingest" else 3), result.output
         assert "no configuration file" in result.stderr
         assert str(bare / "config" / "mailproc.toml") in result.stderr
-        assert "/etc/mailproc/mailproc.toml" in result.stderr
+        assert str(bare / SYSTEM_CONFIG) in result.stderr
         assert "mailproc config example" in result.stderr
     assert not (bare / "var").exists()  # no database was created in passing
 

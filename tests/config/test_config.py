@@ -44,10 +44,15 @@ def test_the_shipped_example_is_valid():
 
 def test_path_resolution_order(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
+    system = tmp_path / "etc" / "mailproc.toml"  # stands for /etc/mailproc/mailproc.toml
+    monkeypatch.setattr("mailproc.config.settings.SEARCHED", (Path("config/mailproc.toml"), system))
     given = tmp_path / "given.toml"
     assert resolve_path(given, {"MAILPROC_CONFIG": "env.toml"}) == given
     assert resolve_path(None, {"MAILPROC_CONFIG": "env.toml"}) == Path("env.toml")
     assert resolve_path(None, {}) is None
+    system.parent.mkdir()
+    system.write_text(MINIMAL)
+    assert resolve_path(None, {}) == system
     (tmp_path / "config").mkdir()
     (tmp_path / "config" / "mailproc.toml").write_text(MINIMAL)
     assert resolve_path(None, {}) == Path("config/mailproc.toml")
