@@ -16,7 +16,6 @@ from tests.support.fixtures import started
 from tests.support.mailfactory import make_mail
 from tests.support.servers import PostgresServer
 
-
 SYSTEM_CONFIG = "etc/mailproc/mailproc.toml"  # stands for /etc/mailproc/mailproc.toml
 
 

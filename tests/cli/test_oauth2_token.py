@@ -14,8 +14,8 @@ import pytest
 from click.testing import CliRunner
 
 from mailproc.cli import command
-from mailproc.config.settings import SmtpConfig
 from mailproc.notify.sender import send_pending
+from tests.notify.test_smtp_oauth2 import xoauth2
 from tests.support.mailfactory import make_mail
 from tests.support.servers import SmtpCapture
 
@@ -137,15 +137,7 @@ def test_the_desk_sends_over_xoauth2_with_the_helpers_token(
     command_line = [sys.executable, "-m", "mailproc", *helper(endpoint)]
     command_line += ["--client-secret-file", str(tmp_path / "secret")]
     desk.handle(make_mail())
-    with SmtpCapture(username="desk@contoso.com", oauth2_token="token-1") as server:
-        smtp = SmtpConfig(
-            host=server.host,
-            port=server.port,
-            security="none",
-            username="desk@contoso.com",
-            auth="xoauth2",
-            oauth2_token_command=tuple(command_line),
-        )
-        config = settings.model_copy(update={"smtp": smtp})
+    with SmtpCapture(username="desk@example.com", oauth2_token="token-1") as server:
+        config = xoauth2(settings, server, oauth2_token_command=tuple(command_line))
         assert send_pending(config, engine, clock, {"PATH": "/usr/bin:/bin"}) == 2
-    assert {m.auth_login for m in server.messages} == {"desk@contoso.com"}
+    assert {m.auth_login for m in server.messages} == {"desk@example.com"}

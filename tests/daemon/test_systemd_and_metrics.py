@@ -11,7 +11,7 @@ import urllib.request
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from tests.support.clirunner import invoker, use_demo_config
+from tests.support.clirunner import demo_cli
 from tests.support.daemon import ENV, make_settings, ready_engine, running, wait_until
 from tests.support.mailfactory import make_mail
 from tests.support.servers import free_port
@@ -76,11 +76,7 @@ def test_ready_after_the_first_pass_the_watchdog_petted_and_metrics_served(
 
 
 def test_mailproc_metrics_prints_what_prometheus_parses(tmp_path, monkeypatch, database_url):
-    monkeypatch.chdir(tmp_path)
-    use_demo_config(monkeypatch, tmp_path)
-    monkeypatch.setenv("MAILPROC_DATABASE_URL", database_url)
-    run = invoker()
-    run("init")
+    run = demo_cli(monkeypatch, tmp_path, database_url)
     run("ingest", "-", input=make_mail())
     run("ingest", "-", input=b"\x00 not a mail")
     values = metrics_of(run("metrics").stdout)

@@ -10,7 +10,7 @@ import sys
 
 import pytest
 
-from tests.support.clirunner import invoker, use_demo_config
+from tests.support.clirunner import demo_cli
 from tests.support.mailfactory import make_mail
 
 MAILS = 200
@@ -18,12 +18,7 @@ MAILS = 200
 
 @pytest.fixture
 def desk(tmp_path, monkeypatch):
-    monkeypatch.chdir(tmp_path)
-    use_demo_config(monkeypatch, tmp_path)
-    monkeypatch.setenv("MAILPROC_DATABASE_URL", f"sqlite:///{tmp_path / 'live.db'}")
-    run = invoker()
-    run("init")
-    return run
+    return demo_cli(monkeypatch, tmp_path, f"sqlite:///{tmp_path / 'live.db'}")
 
 
 def test_a_backup_taken_while_mail_is_ingested_restores_to_a_consistent_desk(
@@ -69,10 +64,6 @@ def test_a_backup_taken_while_mail_is_ingested_restores_to_a_consistent_desk(
 
 
 def test_backup_of_postgresql_points_to_pg_dump(tmp_path, monkeypatch, pg_url):
-    monkeypatch.chdir(tmp_path)
-    use_demo_config(monkeypatch, tmp_path)
-    monkeypatch.setenv("MAILPROC_DATABASE_URL", pg_url)
-    run = invoker()
-    run("init")
+    run = demo_cli(monkeypatch, tmp_path, pg_url)
     result = run("backup", str(tmp_path / "x"), code=3)
     assert "for PostgreSQL use pg_dump" in result.stderr
