@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import re
 
 import click
@@ -13,7 +12,6 @@ from mailproc.cli.output import echo_json, json_option
 from mailproc.clock import utcnow
 from mailproc.desk.problems import add_problem, get_problem, list_problems, update_problem
 from mailproc.notify.outbox import Outbox
-from mailproc.store.queries import to_json
 from mailproc.vocabulary import ProblemStatus
 
 _REF = re.compile(r"^(?:PRB-?)?(\d+)$", re.IGNORECASE)
@@ -52,26 +50,26 @@ def add(app: App, title: str, symptoms: str, workaround: str, status: str, as_js
 
 @problems.command("list")
 @click.option("--status", type=_STATUS)
-@click.option("--json", "as_json", is_flag=True)
+@json_option
 @pass_app
 def list_(app: App, status: str | None, as_json: bool) -> None:
     """List problems."""
     rows = list_problems(app.ready_engine(), ProblemStatus(status) if status else None)
     if as_json:
-        click.echo(json.dumps(to_json(rows), ensure_ascii=False, indent=2))
+        echo_json(rows)
     else:
         click.echo(report.problem_table(rows))
 
 
 @problems.command("show")
 @click.argument("ref")
-@click.option("--json", "as_json", is_flag=True)
+@json_option
 @pass_app
 def show(app: App, ref: str, as_json: bool) -> None:
     """Show a problem with its related incidents."""
     problem = get_problem(app.ready_engine(), problem_number(ref))
     if as_json:
-        click.echo(json.dumps(to_json(problem), ensure_ascii=False, indent=2))
+        echo_json(problem)
     else:
         click.echo(report.problem_detail(problem))
 

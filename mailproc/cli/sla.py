@@ -181,12 +181,23 @@ def report(app: App, as_json: bool, at_text: str | None) -> None:
 @sla.command("explain")
 @click.argument("ref")
 @_AS_OF
+@json_option
 @pass_app
-def explain(app: App, ref: str, at_text: str | None) -> None:
+def explain(app: App, ref: str, at_text: str | None, as_json: bool) -> None:
     """Show how the due times of INC-n were computed: calendar, pauses, priority changes, moves,
     reopens, and the fate of each escalation level."""
     engine, now = app.ready_engine(), _instant(at_text, UTC)
-    click.echo(explain_incident(engine, SlaBook(app.settings), incident_number(ref), now))
+    number = incident_number(ref)
+    text = explain_incident(engine, SlaBook(app.settings), number, now)
+    if not as_json:
+        click.echo(text)
+        return
+    line = next(
+        (line for line in sla_lines(engine, app.settings, now) if line.number == number), None
+    )
+    echo_json(
+        {"incident": f"INC-{number}", "at": now, "sla": line, "explanation": text.splitlines()}
+    )
 
 
 @sla.command("recompute")

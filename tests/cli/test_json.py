@@ -22,6 +22,7 @@ SCRIPTED = [
     ("templates", "check"),
     ("workflows",),
     ("sla", "what-if"),
+    ("sla", "explain"),
     ("sla", "report"),
     ("problems", "add"),
     ("problems", "list"),
@@ -96,6 +97,11 @@ def test_the_inspecting_commands_as_json(run):
     assert what_if["targets"][0]["target"] == "response"
     assert what_if["targets"][0]["goal_seconds"] == 30 * 60
     assert what_if["targets"][0]["due"] == "2026-03-27T17:00:00+00:00"
+    run("init")
+    run("ingest", "-", input=make_mail())
+    explained = data(run("sla", "explain", "INC-1", "--json"))
+    assert explained["incident"] == "INC-1" and explained["sla"]["ref"] == "INC-1"
+    assert explained["explanation"][0].startswith("INC-1")
 
 
 def test_a_failing_command_keeps_its_exit_code_and_its_error_on_stderr(run):
