@@ -87,14 +87,12 @@ def cli(ctx: click.Context, config_path: Path | None, log_level: str, log_format
 def command() -> click.Group:
     """The whole command tree: the group and every subcommand module's COMMANDS."""
     from mailproc.cli import (
-        backup,
         demo,
         export,
         incidents,
         ingest,
-        metrics,
         notify,
-        oauth2,
+        operations,
         problems,
         run,
         safety,
@@ -102,8 +100,8 @@ def command() -> click.Group:
         sla,
     )
 
-    modules = [setup, ingest, run, metrics, backup, incidents, problems, export, sla, notify]
-    for module in [*modules, oauth2, safety, demo]:
+    modules = [setup, ingest, run, operations, incidents, problems, export, sla, notify]
+    for module in [*modules, safety, demo]:
         for sub in module.COMMANDS:
             cli.add_command(sub)
     return cli

@@ -50,7 +50,7 @@ def config_check(app: App, connect: bool, as_json: bool) -> None:
     Exit 0 when all pass, 3 when a local check fails (configuration, secret, file, template),
     1 when only a --connect check fails (a server unreachable or refusing).
     """
-    from mailproc.cli.preflight import connect_checks, offline_checks
+    from mailproc.daemon.preflight import connect_checks, offline_checks
 
     reached: list[Check] = []
     try:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from pathlib import Path
 from typing import Annotated
+from urllib.parse import quote, urlsplit, urlunsplit
 
 from pydantic import AfterValidator, ValidationInfo
 
@@ -37,23 +38,24 @@ def anchored_database_url(url: str, base: Path) -> str:
 
 def with_password(url: str, password: str) -> str:
     """The URL with `password` when it has none (a password in the URL itself wins)."""
-    from sqlalchemy.engine import make_url
-
-    parsed = make_url(url)
-    if parsed.get_backend_name() == "sqlite" or parsed.password:
+    parts = urlsplit(url)
+    if parts.scheme.startswith("sqlite") or parts.password or "@" not in parts.netloc:
         return url
-    return parsed.set(password=password).render_as_string(hide_password=False)
+    user, _, host = parts.netloc.rpartition("@")
+    netloc = f"{user}:{quote(password, safe='')}@{host}"
+    return urlunsplit(parts._replace(netloc=netloc))
 
 
 def database_name(url: str) -> str:
     """The database as a person finds it again, without its password: the file of a SQLite
     URL, else the URL with the password masked."""
-    from sqlalchemy.engine import make_url  # only when an error is being reported
-
-    try:
-        parsed = make_url(url)
-    except Exception:  # an unparsable URL is itself what will be reported
-        return url.split("@")[-1]
-    if parsed.get_backend_name() == "sqlite":
-        return f"SQLite file {parsed.database}" if parsed.database else "SQLite in memory"
-    return parsed.render_as_string(hide_password=True)
+    scheme, sep, rest = url.partition(":///")
+    if scheme.startswith("sqlite"):
+        path = rest.partition("?")[0] if sep else ""
+        return f"SQLite file {path}" if path and path != ":memory:" else "SQLite in memory"
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    user, _, host = parts.netloc.rpartition("@")
+    netloc = f"{user.partition(':')[0]}:***@{host}"
+    return urlunsplit(parts._replace(netloc=netloc))

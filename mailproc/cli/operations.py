@@ -1,7 +1,10 @@
-"""`oauth2-token`: a helper for `oauth2_token_command` that prints an access token.
+"""`backup`, `metrics` and `oauth2-token`: the commands that keep a running desk going.
 
-It needs no configuration file: it runs as the token command of an IMAP source or of [smtp]
-(docs/admin/oauth2.md has the Microsoft 365 and Google Workspace set-ups).
+`backup FILE` copies a SQLite database consistently while the daemon writes (PostgreSQL:
+pg_dump); `metrics` prints the desk's figures for Prometheus' textfile collector (the daemon
+serves the same on `daemon.metrics_listen`); `oauth2-token` is a helper for
+`oauth2_token_command` that needs no configuration file. See docs/admin/backup.md,
+monitoring.md and oauth2.md.
 """
 
 from __future__ import annotations
@@ -12,7 +15,51 @@ from pathlib import Path
 
 import click
 
-from mailproc.cli.app import EXIT_CONFIG, EXIT_FAILED, fail
+from mailproc.cli.app import EXIT_CONFIG, EXIT_FAILED, App, fail, pass_app
+from mailproc.cli.output import echo_json, json_option
+
+
+@click.command()
+@click.argument("target", type=click.Path(path_type=Path, dir_okay=False))
+@click.option("--force", is_flag=True, help="Replace TARGET if it exists.")
+@json_option
+@pass_app
+def backup(app: App, target: Path, force: bool, as_json: bool) -> None:
+    """Copy the SQLite database to TARGET with SQLite's online backup API: consistent while
+    the daemon, `ingest` or cron jobs write. It holds everything: incidents, mails,
+    attachments, the outbox. Restore: docs/admin/backup.md. (PostgreSQL: pg_dump.)"""
+    from mailproc.store.backup import NotSqlite, backup_sqlite
+
+    if target.exists() and not force:
+        fail(f"{target} exists (--force replaces it)")
+    app.ready_engine()  # a database this mailproc knows, not some other file
+    try:
+        size = backup_sqlite(app.settings.database_url, target)
+    except NotSqlite as exc:
+        fail(str(exc), EXIT_CONFIG)
+    except OSError as exc:
+        fail(f"backup to {target} failed: {exc}")
+    if as_json:
+        echo_json({"database": app.database, "backup": target.absolute(), "bytes": size})
+    else:
+        click.echo(f"{app.database} copied to {target} ({size} bytes)")
+
+
+@click.command()
+@pass_app
+def metrics(app: App) -> None:
+    """Print the Prometheus metrics (text exposition format) read from the database.
+
+    For node_exporter's textfile collector: `mailproc metrics > DIR/mailproc.prom.$$ && mv
+    DIR/mailproc.prom.$$ DIR/mailproc.prom` from cron or a timer.
+    """
+    from prometheus_client.exposition import generate_latest
+
+    from mailproc.daemon.metrics import registry_for
+
+    settings, engine = app.settings, app.ready_engine()
+    registry = registry_for(lambda: (settings, engine))
+    click.echo(generate_latest(registry).decode(), nl=False)
 
 
 @click.command("oauth2-token")
@@ -79,4 +126,4 @@ def oauth2_token(
         fail(str(exc), EXIT_FAILED)
 
 
-COMMANDS = [oauth2_token]
+COMMANDS = [backup, metrics, oauth2_token]
