@@ -87,6 +87,7 @@ def cli(ctx: click.Context, config_path: Path | None, log_level: str, log_format
 def command() -> click.Group:
     """The whole command tree: the group and every subcommand module's COMMANDS."""
     from mailproc.cli import (
+        attachments,
         demo,
         export,
         incidents,
@@ -100,8 +101,8 @@ def command() -> click.Group:
         sla,
     )
 
-    modules = [setup, ingest, run, operations, incidents, problems, export, sla, notify]
-    for module in [*modules, safety, demo]:
+    modules = [setup, ingest, run, operations, incidents, attachments, problems, export, sla]
+    for module in [*modules, notify, safety, demo]:
         for sub in module.COMMANDS:
             cli.add_command(sub)
     return cli

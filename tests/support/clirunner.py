@@ -89,6 +89,10 @@ def demo_cli(monkeypatch: pytest.MonkeyPatch, folder: Path, database_url: str) -
     monkeypatch.chdir(folder)
     use_demo_config(monkeypatch, folder)
     monkeypatch.setenv("MAILPROC_DATABASE_URL", database_url)
-    invoke = invoker()
-    invoke("init")
-    return invoke
+
+
+@pytest.fixture
+def cli(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, database_url: str) -> Invoke:
+    """mailproc in an empty folder on the demo configuration and a fresh, initialised database
+    (SQLite and PostgreSQL)."""
+    return demo_cli(monkeypatch, tmp_path, database_url)
