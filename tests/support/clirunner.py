@@ -89,6 +89,9 @@ def demo_cli(monkeypatch: pytest.MonkeyPatch, folder: Path, database_url: str) -
     monkeypatch.chdir(folder)
     use_demo_config(monkeypatch, folder)
     monkeypatch.setenv("MAILPROC_DATABASE_URL", database_url)
+    invoke = invoker()
+    invoke("init")
+    return invoke
 
 
 @pytest.fixture
