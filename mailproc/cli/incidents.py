@@ -51,6 +51,3 @@ def show(app: App, ref: str, as_json: bool) -> None:
         echo_json(detail)
     else:
         click.echo(report.incident_detail(detail))
-
-
-COMMANDS = [incidents]

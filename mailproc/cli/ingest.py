@@ -152,6 +152,3 @@ def _outcome(outcome: Outcome) -> dict[str, Any]:
 
 def _raw(item: FileMail) -> bytes:
     return item.raw
-
-
-COMMANDS = [ingest]

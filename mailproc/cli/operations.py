@@ -124,6 +124,3 @@ def oauth2_token(
         click.echo(fetch_token(token_url, form, cache, time.time()))
     except TokenEndpointError as exc:
         fail(str(exc), EXIT_FAILED)
-
-
-COMMANDS = [backup, metrics, oauth2_token]

@@ -170,6 +170,3 @@ def _perfdata(data: dict[str, Any]) -> str:
         f"backlog={backlog} outbox_pending={outbox['pending']} outbox_failed={outbox['failed']} "
         f"outbox_oldest_due={oldest:.0f}s open={data['incidents']['open']}"
     )
-
-
-COMMANDS = [run, poll, status]

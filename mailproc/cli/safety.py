@@ -66,6 +66,3 @@ def limits(app: App, as_json: bool) -> None:
         echo_json(view)
     else:
         click.echo(views.limits_text(view))
-
-
-COMMANDS = [automatic, addresses, limits]

@@ -122,9 +122,6 @@ def workflows(app: App, service: str | None, as_json: bool) -> None:
         click.echo("")
 
 
-COMMANDS = [init, config, workflows]
-
-
 def _workflow_json(app: App, name: str) -> dict[str, Any]:
     s = app.settings
     wf = s.workflows[name]

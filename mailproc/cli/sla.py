@@ -223,6 +223,3 @@ def escalate(app: App, once: bool, as_json: bool) -> None:
         echo_json({"escalated": sent})
     else:
         click.echo(f"escalated {sent} level(s)")
-
-
-COMMANDS = [sla, escalate]

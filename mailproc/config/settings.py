@@ -30,12 +30,14 @@ from pydantic import (
 )
 
 from mailproc import calendars
+from mailproc.config import cached
 from mailproc.config.credentials import SecretRef, SecretUnreadable, read_secret
 from mailproc.config.paths import BASE, ConfigPath, anchored_database_url, with_password
 from mailproc.config.safety import LimitsConfig, SecurityConfig
 from mailproc.config.sources import DaemonConfig, SourceConfig, check_sources
 from mailproc.durations import parse_duration
 from mailproc.inbound.subject import Language
+from mailproc.runtime import cache
 from mailproc.vocabulary import (
     EscalationRole,
     NoticeKind,
@@ -69,7 +71,10 @@ class SecretMissing(ConfigError):
 
 
 class _Frozen(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    """Frozen, strict about unknown keys, and built when it first validates: a process that
+    loads its settings from the cache (mailproc.config.cache) never builds a validator."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid", defer_build=True)
 
 
 def _lower_address(value: str) -> str:
@@ -227,16 +232,19 @@ def _ladder(value: tuple[LevelConfig, ...] | None) -> tuple[LevelConfig, ...] | 
     return value
 
 
-DEFAULT_TARGETS = {
-    Priority.P1: TargetConfig(response=timedelta(minutes=30), resolution=timedelta(hours=4)),
-    Priority.P2: TargetConfig(response=timedelta(hours=1), resolution=timedelta(hours=8)),
-    Priority.P3: TargetConfig(response=timedelta(hours=4), resolution=timedelta(hours=24)),
-    Priority.P4: TargetConfig(response=timedelta(hours=8), resolution=timedelta(hours=40)),
-}
-DEFAULT_LADDER = (
-    LevelConfig(at="75%", to=(EscalationRole.ASSIGNEE, EscalationRole.FIRST_LINE)),
-    LevelConfig(at="breach", to=(EscalationRole.TEAM,)),
-)
+def _default_targets() -> dict[Priority, TargetConfig]:
+    hours = {Priority.P1: (0.5, 4), Priority.P2: (1, 8), Priority.P3: (4, 24), Priority.P4: (8, 40)}
+    return {
+        priority: TargetConfig(response=timedelta(hours=r), resolution=timedelta(hours=t))
+        for priority, (r, t) in hours.items()
+    }
+
+
+def _default_ladder() -> tuple[LevelConfig, ...]:
+    return (
+        LevelConfig(at="75%", to=(EscalationRole.ASSIGNEE, EscalationRole.FIRST_LINE)),
+        LevelConfig(at="breach", to=(EscalationRole.TEAM,)),
+    )
 
 
 class SlaConfig(_Frozen):
@@ -245,8 +253,8 @@ class SlaConfig(_Frozen):
     calendar: str = "24x7"
     at_risk_percent: float = Field(default=75, gt=0, lt=100)
     escalation_interval_seconds: float = Field(default=60, gt=0)
-    targets: dict[Priority, TargetConfig] = DEFAULT_TARGETS
-    escalation: tuple[LevelConfig, ...] = DEFAULT_LADDER
+    targets: dict[Priority, TargetConfig] = Field(default_factory=_default_targets)
+    escalation: tuple[LevelConfig, ...] = Field(default_factory=_default_ladder)
 
     _ladder = field_validator("escalation")(classmethod(lambda cls, v: _ladder(v)))
 
@@ -436,7 +444,9 @@ class SmtpConfig(_Frozen):
 class Settings(_Frozen):
     """Everything a mailproc process knows about its deployment."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid", ignored_types=(cached_property,))
+    model_config = ConfigDict(
+        frozen=True, extra="forbid", defer_build=True, ignored_types=(cached_property,)
+    )
 
     source: str = EMBEDDED
     database_url: str = DEFAULT_DATABASE  # a relative file is made absolute at load time
@@ -451,19 +461,20 @@ class Settings(_Frozen):
     people: dict[str, PersonConfig] = {}
     workflows: dict[str, WorkflowConfig] = {}
     aliases: dict[str, Verb] = {}
-    permissions: PermissionsConfig = PermissionsConfig()
+    permissions: PermissionsConfig = Field(default_factory=PermissionsConfig)
     calendars: dict[str, CalendarConfig] = {}
-    sla: SlaConfig = SlaConfig()
-    priority_matrix: MatrixConfig = MatrixConfig()
-    notifications: NotificationsConfig = NotificationsConfig()
-    smtp: SmtpConfig = SmtpConfig()
-    security: SecurityConfig = SecurityConfig()
-    limits: LimitsConfig = LimitsConfig()
+    sla: SlaConfig = Field(default_factory=SlaConfig)
+    priority_matrix: MatrixConfig = Field(default_factory=MatrixConfig)
+    notifications: NotificationsConfig = Field(default_factory=NotificationsConfig)
+    smtp: SmtpConfig = Field(default_factory=SmtpConfig)
+    security: SecurityConfig = Field(default_factory=SecurityConfig)
+    limits: LimitsConfig = Field(default_factory=LimitsConfig)
     sources: dict[str, SourceConfig] = {}
-    daemon: DaemonConfig = DaemonConfig()
+    daemon: DaemonConfig = Field(default_factory=DaemonConfig)
 
     # The signing keys, from the environment, a file or a credential; never the file itself
     _secret: tuple[bytes, ...] | None = PrivateAttr(default=None)
+    _cache: Path | None = PrivateAttr(default=None)  # mailproc.runtime.cache, from the environment
 
     _support = field_validator("support_address")(classmethod(lambda cls, v: _lower_address(v)))
 
@@ -541,6 +552,10 @@ class Settings(_Frozen):
     @cached_property
     def admin_addresses(self) -> tuple[str, ...]:
         return tuple(sorted(p.email for p in self.people.values() if p.role is Role.ADMIN))
+
+    def cache_folder(self, kind: str) -> Path | None:
+        """Where this process may keep derived data of one kind (mailproc.runtime.cache)."""
+        return cache.cache_folder(self._cache, kind)
 
     @property
     def has_secret(self) -> bool:
@@ -641,9 +656,12 @@ def _builtin_workflows() -> dict[str, Any]:
     return workflows
 
 
+def _embedded_text() -> bytes:
+    return resources.files("mailproc.config").joinpath("default_config.toml").read_bytes()
+
+
 def _embedded() -> dict[str, Any]:
-    text = resources.files("mailproc.config").joinpath("default_config.toml").read_text("utf-8")
-    return tomllib.loads(text)
+    return _parsed(_embedded_text(), EMBEDDED)
 
 
 def resolve_path(path: Path | None, environ: Mapping[str, str]) -> Path | None:
@@ -656,13 +674,23 @@ def resolve_path(path: Path | None, environ: Mapping[str, str]) -> Path | None:
 
 
 def load_settings(path: Path | None = None, environ: Mapping[str, str] | None = None) -> Settings:
-    """The deployment's settings from its file (NoConfiguration when there is none: the
-    embedded demo configuration is `demo_settings`, never a silent stand-in)."""
+    """The deployment's settings from its file (validated, or as validated by an earlier
+    process: mailproc.config.cached), with the secrets. NoConfiguration when there is no file:
+    the embedded demo configuration is `demo_settings`, never a silent stand-in."""
     environ = os.environ if environ is None else environ
     resolved = resolve_path(path, environ)
     if resolved is None:
         raise NoConfiguration(no_configuration_message())
-    return settings_from_dict(_read(resolved), str(resolved), environ, resolved.parent)
+    text, origin, base = _read(resolved), str(resolved), resolved.parent
+    settings = cached.load(
+        text,
+        origin,
+        environ,
+        lambda: _validated(_parsed(text, origin), origin, environ, base),
+        Settings,
+    )
+    settings._cache = cache.cache_root(environ)
+    return _with_secrets(settings, origin, environ)
 
 
 def no_configuration_message() -> str:
@@ -684,6 +712,12 @@ def settings_from_dict(
     data: dict[str, Any], origin: str, environ: Mapping[str, str], base: Path | None = None
 ) -> Settings:
     """`base`: the folder relative paths are taken from (the configuration file's)."""
+    return _with_secrets(_validated(data, origin, environ, base), origin, environ)
+
+
+def _validated(
+    data: dict[str, Any], origin: str, environ: Mapping[str, str], base: Path | None = None
+) -> Settings:
     base = (base or Path.cwd()).absolute()
     data = {**data, "source": origin}
     data["workflows"] = {**_builtin_workflows(), **data.get("workflows", {})}
@@ -694,9 +728,13 @@ def settings_from_dict(
     if environ.get("MAILPROC_DATABASE_URL"):  # a variable's relative path: the process's folder
         data["database_url"] = anchored_database_url(environ["MAILPROC_DATABASE_URL"], Path.cwd())
     try:
-        settings = Settings.model_validate(data, context={BASE: base})
+        return Settings.model_validate(data, context={BASE: base})
     except ValidationError as exc:
         raise ConfigError(_describe(origin, exc)) from None
+
+
+def _with_secrets(settings: Settings, origin: str, environ: Mapping[str, str]) -> Settings:
+    """The signing secrets and the database password (never in the file, never cached)."""
     try:
         secret = read_secret(settings.secret_ref, environ)
         previous = read_secret(settings.previous_secrets_ref, environ) if secret else None
@@ -704,25 +742,31 @@ def settings_from_dict(
     except SecretUnreadable as exc:
         raise ConfigError(f"{origin}: {exc}") from None
     if password:
+        cache_root = settings._cache
         settings = settings.model_copy(
             update={"database_url": with_password(settings.database_url, password)}
         )
+        settings._cache = cache_root
     if secret:
         older = [line.strip() for line in (previous or "").splitlines() if line.strip()]
         settings._secret = tuple(key.encode() for key in (secret, *older))
     return settings
 
 
-def _read(path: Path) -> dict[str, Any]:
+def _read(path: Path) -> bytes:
     try:
-        with path.open("rb") as handle:
-            return tomllib.load(handle)
+        return path.read_bytes()
     except FileNotFoundError:
         raise ConfigError(f"{path}: no such configuration file") from None
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"{path}: not valid TOML: {exc}") from None
     except OSError as exc:
         raise ConfigError(f"{path}: cannot read: {exc.strerror}") from None
+
+
+def _parsed(text: bytes, origin: str) -> dict[str, Any]:
+    try:
+        return tomllib.loads(text.decode("utf-8"))
+    except (UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
+        raise ConfigError(f"{origin}: not valid TOML: {exc}") from None
 
 
 def _describe(origin: str, exc: ValidationError) -> str:

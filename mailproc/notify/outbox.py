@@ -105,7 +105,9 @@ class Outbox:
         """Raises SecretMissing when notices would be signed with a throw-away key."""
         _ = settings.verification_keys
         self.settings = settings
-        self.templates = templates or Templates(folder_of(settings))
+        self.templates = templates or Templates(
+            folder_of(settings), compiled=settings.cache_folder("templates")
+        )
 
     def after_change(self, session: Session, change: Change) -> int:
         """Queue the notices of a change; returns how many rows were written."""
