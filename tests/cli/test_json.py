@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+import click
 import pytest
 from click.testing import CliRunner
 
@@ -36,7 +37,7 @@ SCRIPTED = [
 def test_the_command_has_the_json_option(path):
     node = command()
     for name in path:
-        node = node.commands[name]  # type: ignore[attr-defined]
+        node = node.get_command(click.Context(node), name)  # type: ignore[attr-defined]
     assert "--json" in {opt for p in node.params for opt in p.opts}
 
 
