@@ -11,16 +11,19 @@ from __future__ import annotations
 import logging
 import os
 import sys
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
+from functools import wraps
 from itertools import islice
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import click
 
-from mailproc.cli.app import App, fail, pass_app
-from mailproc.config.paths import handoff_socket
-from mailproc.desk.outcome import Disposition
+from mailproc.cli.app import EXIT_TEMPFAIL, App, describe_database_error, fail, pass_app
+from mailproc.cli.output import echo_json, json_option
+from mailproc.config.lookup import handoff_socket
+from mailproc.desk.outcome import Disposition, fields
 
 if TYPE_CHECKING:
     from mailproc.sources.files import FileMail
@@ -28,6 +31,51 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 STDIN = "<stdin>"
 HANDOFF_SECONDS = 120.0  # for the daemon's answer; then this process stores the mail itself
+
+
+def _not_stored_is_temporary(command: Callable[..., None]) -> Callable[..., None]:
+    """Every reason the mail was not stored becomes exit 75, with the reason on stderr."""
+
+    @wraps(command)
+    def guarded(app: App, *args: Any, **kwargs: Any) -> None:
+        with _exit_75(app):
+            command(app, *args, **kwargs)
+
+    return guarded
+
+
+@contextmanager
+def _exit_75(app: App) -> Iterator[None]:
+    try:
+        yield
+    except (click.ClickException, click.exceptions.Exit, click.Abort):
+        raise
+    except Exception as exc:
+        reason = _why_not_stored(exc, app)
+        if reason is None:
+            raise
+        fail(reason, EXIT_TEMPFAIL)
+
+
+def _why_not_stored(exc: Exception, app: App) -> str | None:
+    """The message for a reason to try again later; None for a bug. The classes are imported
+    here, after the fact: a mail handed to the daemon loads none of their modules."""
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from mailproc.config.settings import ConfigError
+    from mailproc.store.errors import StoreUnavailable
+    from mailproc.store.schema import SchemaOutdated
+
+    if isinstance(exc, ConfigError):
+        return f"{exc}\nmail not stored: try again once the configuration is fixed"
+    if isinstance(exc, SchemaOutdated | StoreUnavailable):
+        return f"{app.database}: {exc}; mail not stored, try again later"
+    if isinstance(exc, SQLAlchemyError):
+        error = describe_database_error(exc)
+        return f"{app.database}: {error}; mail not stored, try again later"
+    if isinstance(exc, OSError):  # the disk full, a file system gone read-only
+        return f"{exc}; mail not stored, try again later"
+    return None
 
 
 @click.command()
@@ -53,7 +101,9 @@ HANDOFF_SECONDS = 120.0  # for the daemon's answer; then this process stores the
     help="Worker processes that parse ahead of the database work "
     "(default: the cores but one; 0: none). Used from 64 mails on.",
 )
+@json_option
 @pass_app
+@_not_stored_is_temporary
 def ingest(
     app: App,
     paths: tuple[str, ...],
@@ -62,11 +112,14 @@ def ingest(
     dry_run: bool,
     batch_size: int,
     jobs: int | None,
+    as_json: bool,
 ) -> None:
     """Process .eml files, folders of them, Maildirs, mbox files, or - for one mail on stdin.
 
     Mail that cannot be parsed or applied is quarantined (stored with its reason) and reported
-    on stderr; the exit code is non-zero only when something could not be stored.
+    on stderr: exit 0. Exit 75 (EX_TEMPFAIL) when a mail could not be stored — the database or
+    the disk unavailable, the configuration or the schema not ready — so that an MTA keeps the
+    mail and delivers it again later instead of bouncing it.
     """
     stdin: bytes | None = None
     socket = handoff_socket(app.config_path, os.environ) if paths == ("-",) else None
@@ -74,10 +127,10 @@ def ingest(
         stdin = sys.stdin.buffer.read()
         answer = _offered(socket, stdin, service)
         if answer is not None:
-            _report([(STDIN, answer)], quiet, dry_run)
+            _report([(STDIN, answer)], quiet, dry_run, as_json)
             return
-    report = _applied(app, paths, stdin, service, dry_run, batch_size, jobs)
-    _report(report, quiet, dry_run)
+    outcomes = _applied(app, paths, stdin, service, dry_run, batch_size, jobs)
+    _report(outcomes, quiet, dry_run, as_json)
 
 
 def _offered(socket: Path, raw: bytes, service: str | None) -> dict[str, Any] | None:
@@ -94,7 +147,7 @@ def _offered(socket: Path, raw: bytes, service: str | None) -> dict[str, Any] | 
     if "unknown_service" in answer:
         raise click.BadParameter(f"unknown service {service!r}", param_hint="--service")
     if "unavailable" in answer:
-        fail(f"could not store mail, stopped: {answer['unavailable']}")
+        fail(f"{answer['unavailable']}; mail not stored, try again later", EXIT_TEMPFAIL)
     if "disposition" not in answer:  # refused (too large for the socket, a fault): do it here
         log.warning("the daemon at %s refused the mail (%s): storing it here", socket, answer)
         return None
@@ -115,7 +168,6 @@ def _applied(
     from mailproc.desk.outcome import Origin
     from mailproc.sources.files import FileMail, SourceError, read_paths
     from mailproc.sources.parse_ahead import default_jobs, parsed_ahead
-    from mailproc.store.errors import StoreUnavailable
 
     if service is not None and service not in app.settings.services:
         raise click.BadParameter(f"unknown service {service!r}", param_hint="--service")
@@ -137,37 +189,39 @@ def _applied(
                 if not done:
                     break
                 for label, outcome in done:  # committed: now it may be told
-                    yield (
-                        label,
-                        {
-                            "disposition": outcome.disposition.value,
-                            "summary": outcome.summary,
-                            "quarantined": outcome.quarantined,
-                            "stored": outcome.stored,
-                        },
-                    )
+                    yield label, fields(outcome)
     except SourceError as exc:
         fail(str(exc))
-    except StoreUnavailable as exc:
-        fail(f"could not store mail, stopped: {exc}")
 
 
-def _report(outcomes: Iterable[tuple[str, dict[str, Any]]], quiet: bool, dry_run: bool) -> None:
-    """One line per mail as it is done, the totals, and the exit code."""
+def _report(
+    outcomes: Iterable[tuple[str, dict[str, Any]]], quiet: bool, dry_run: bool, as_json: bool
+) -> None:
+    """One line per mail as it is done (or one JSON document), the totals, and the exit code."""
     counts = dict.fromkeys(Disposition, 0)
     unstored = 0
+    told: list[dict[str, Any]] = []
     would = "would be " if dry_run else ""
     for label, outcome in outcomes:
         counts[Disposition(outcome["disposition"])] += 1
         unstored += not outcome["stored"]
-        if outcome["quarantined"]:
+        if as_json:
+            told.append({"source": label, **outcome})
+        elif outcome["quarantined"]:
             click.echo(f"{label}: {would}quarantined: {outcome['summary']}", err=True)
         elif not quiet:
             click.echo(f"{label}: {'would: ' if dry_run else ''}{outcome['summary']}")
-    total = ", ".join(f"{n} {d.value}" for d, n in counts.items())
-    click.echo(f"{'dry run, nothing stored: ' if dry_run else ''}ingested: {total}", err=True)
+    if as_json:
+        echo_json({"dry_run": dry_run, "counts": counts, "unstored": unstored, "mails": told})
+    else:
+        total = ", ".join(f"{n} {d.value}" for d, n in counts.items())
+        click.echo(f"{'dry run, nothing stored: ' if dry_run else ''}ingested: {total}", err=True)
     if unstored:
-        fail(f"{unstored} mail(s) could not be stored, not even in quarantine (see the log)")
+        fail(
+            f"{unstored} mail(s) could not be stored, not even in quarantine (see the log); "
+            "try again later",
+            EXIT_TEMPFAIL,
+        )
 
 
 def _raw(item: FileMail) -> bytes:

@@ -24,7 +24,7 @@ from contextlib import suppress
 from pathlib import Path
 
 from mailproc.desk.mail import Desk
-from mailproc.desk.outcome import Origin
+from mailproc.desk.outcome import Origin, fields
 from mailproc.runtime import handoff
 from mailproc.runtime.wake import Wake
 from mailproc.store.errors import StoreUnavailable
@@ -118,13 +118,7 @@ class Listener:
             outcome.summary,
             extra={"source": "ingest", "message_id": outcome.key, "incident": outcome.incident},
         )
-        _answer(
-            conn,
-            disposition=outcome.disposition.value,
-            summary=outcome.summary,
-            quarantined=outcome.quarantined,
-            stored=outcome.stored,
-        )
+        _answer(conn, **fields(outcome))
 
 
 def _answer(conn: socket.socket, **fields: object) -> None:

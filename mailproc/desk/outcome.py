@@ -10,7 +10,7 @@ from collections.abc import Callable
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import TYPE_CHECKING, Protocol, TypeAlias
+from typing import TYPE_CHECKING, Any, Protocol, TypeAlias
 
 if TYPE_CHECKING:  # the parser is not imported by an `ingest -` that hands its mail over
     from mailproc.inbound.parse import InboundMail, MailError
@@ -42,6 +42,18 @@ class Outcome:
     sender: str = ""
     automatic: bool = False  # a robot's mail, kept unanswered: settle where automatic mail goes
     stored: bool = True  # False only when even quarantining failed: keep the mail at the source
+
+
+def fields(outcome: Outcome) -> dict[str, Any]:
+    """An outcome as `ingest --json` shows it and the daemon's socket answers it."""
+    return {
+        "disposition": outcome.disposition.value,
+        "incident": outcome.incident,
+        "summary": outcome.summary,
+        "quarantined": outcome.quarantined,
+        "automatic": outcome.automatic,
+        "stored": outcome.stored,
+    }
 
 
 class Handle(Protocol):

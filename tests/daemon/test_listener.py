@@ -94,12 +94,26 @@ def test_a_second_daemon_leaves_the_socket_to_the_first(tmp_path, setup, daemon_
         second.kill()
 
 
-def test_a_relative_socket_path_is_a_configuration_error(tmp_path, sqlite_url):
+def test_a_relative_socket_path_is_from_the_configuration_files_folder(
+    tmp_path, sqlite_url, daemon_process
+):
+    """Daemon and pipe run from different folders and still meet at the same socket."""
+    ready_engine(sqlite_url).dispose()
+    daemon = daemon_process(toml_config(sqlite_url, {}, socket="ingest.sock"))
+    listening(daemon)  # at the configuration file's folder, whatever the daemon's own
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    done = probe(elsewhere, ["--config", str(daemon.config), "ingest", "-"], make_mail())
+    assert done.code == 0, done.stderr
+    assert offenders(done.modules, HEAVY) == []
+
+
+def test_a_socket_path_too_long_for_the_system_is_a_configuration_error(tmp_path, sqlite_url):
     config = tmp_path / "mailproc.toml"
-    config.write_text(toml_config(sqlite_url, {}, socket="ingest.sock"))
+    config.write_text(toml_config(sqlite_url, {}, socket="/run/" + "x" * 100))
     done = probe(tmp_path, ["--config", str(config), "config", "check"])
     assert done.code == 3
-    assert "daemon: socket: give an absolute path" in done.stderr
+    assert "socket: a socket's path has at most 90 bytes" in done.stdout + done.stderr
 
 
 def test_a_daemon_that_breaks_off_without_an_answer_costs_no_mail(tmp_path, setup, sqlite_url):
