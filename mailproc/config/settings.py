@@ -32,7 +32,7 @@ from pydantic import (
 from mailproc import calendars
 from mailproc.config.safety import LimitsConfig, SecurityConfig
 from mailproc.config.sources import DaemonConfig, SourceConfig, check_sources
-from mailproc.durations import parse_duration
+from mailproc.durations import BusinessDays, Target, parse_duration, parse_target
 from mailproc.inbound.subject import Language
 from mailproc.vocabulary import (
     EscalationRole,
@@ -95,8 +95,12 @@ class CalendarConfig(_Frozen):
     holidays: tuple[date, ...] = ()
     country: str | None = None
     subdivision: str | None = None
+    day_cutoff: str = "12:00"  # targets in business days: see calendars.end_of_working_days
 
     _zone = field_validator("zone")(classmethod(lambda cls, v: calendars.zone_named(v).key))
+    _cutoff = field_validator("day_cutoff")(
+        classmethod(lambda cls, v: (calendars.parse_time(v), v.strip())[1])
+    )
 
     @field_validator("hours")
     @classmethod
@@ -122,29 +126,36 @@ class CalendarConfig(_Frozen):
 
     def build(self, name: str) -> calendars.BusinessCalendar:
         if self.always:
-            return calendars.around_the_clock(name)
+            return calendars.around_the_clock(name, self.zone, self.day_cutoff)
         return calendars.make_calendar(
-            name, self.zone, self.hours, self.holidays, self.country, self.subdivision
+            name,
+            self.zone,
+            self.hours,
+            self.holidays,
+            self.country,
+            self.subdivision,
+            self.day_cutoff,
         )
 
 
-def _business_time(value: Any) -> timedelta:
-    if isinstance(value, timedelta):  # from code; TOML has no such type
+def _business_time(value: Any) -> Target:
+    if isinstance(value, timedelta | BusinessDays):  # from code; TOML has no such type
         amount = value
     elif isinstance(value, str):
-        amount = parse_duration(value)
+        amount = parse_target(value)
     else:
-        raise ValueError("give business time as a string like '4h', '30m' or '2h30m'")
-    if amount <= timedelta(0):
+        raise ValueError("give a target as a string like '4h', '30m', '2h30m' or '3bd'")
+    if isinstance(amount, timedelta) and amount <= timedelta(0):
         raise ValueError("a target must be longer than zero")
     return amount
 
 
 class TargetConfig(_Frozen):
-    """One priority's targets, in business time of the service's calendar."""
+    """One priority's targets, in business time of the service's calendar or in business
+    days of it."""
 
-    response: timedelta
-    resolution: timedelta
+    response: Target
+    resolution: Target
 
     _times = field_validator("response", "resolution", mode="before")(
         classmethod(lambda cls, v: _business_time(v))

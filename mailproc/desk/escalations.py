@@ -29,6 +29,7 @@ from mailproc.sla.clocks import SlaStatus
 from mailproc.sla.ladder import Escalation, recipients
 from mailproc.sla.state import SlaBook
 from mailproc.store import db
+from mailproc.times import whole_second
 from mailproc.vocabulary import EventKind
 
 log = logging.getLogger(__name__)
@@ -57,7 +58,7 @@ class Escalator:
 
     def run(self) -> int:
         try:
-            due = self._due(self.clock())
+            due = self._due(whole_second(self.clock()))
             return sum(self._incident(number) for number in due)
         except (OperationalError, InterfaceError) as exc:
             raise StoreUnavailable(str(exc.orig) if exc.orig else str(exc)) from exc
@@ -75,7 +76,7 @@ class Escalator:
         """One incident in one transaction; a failure costs this incident's turn, not the pass."""
         try:
             with Session(self.engine) as session, session.begin():
-                return self._escalate(session, number, self.clock())
+                return self._escalate(session, number, whole_second(self.clock()))
         except IntegrityError:
             log.info("INC-%d: another escalation pass sent this level first", number)
         except (OperationalError, InterfaceError):
@@ -193,7 +194,7 @@ def recompute_due_times(
             ).all()
             if not rows:
                 return done
-            now = clock()
+            now = whole_second(clock())
             for incident in rows:
                 book.refresh(session, incident, now)
             last, done = rows[-1].id, done + len(rows)

@@ -36,6 +36,7 @@ from mailproc.sla.state import SlaBook, escalated_to, history
 from mailproc.sla.timeline import Record
 from mailproc.store import db, message_keys
 from mailproc.store.prepared import Prepared
+from mailproc.times import whole_second
 from mailproc.vocabulary import EventKind, Priority, StatusKind, Verb
 from mailproc.workflow.decision import (
     Actor,
@@ -67,7 +68,8 @@ SYSTEM_ACTOR = "mailproc"
 
 
 def utcnow() -> datetime:
-    return datetime.now(UTC)
+    """Now, rounded up to the whole second the desk keeps time in (mailproc.times)."""
+    return whole_second(datetime.now(UTC))
 
 
 class StoreUnavailable(Exception):
@@ -197,7 +199,7 @@ class Desk:
     def _handle(
         self, raw: bytes, origin: Origin, transaction: Transaction, parsed: Parsed = None
     ) -> Outcome:
-        now = self.clock()
+        now = whole_second(self.clock())
         limit = self.settings.limits.max_message_bytes
         if len(raw) > limit:
             return self._oversized(raw, origin, now, limit, transaction)
@@ -278,7 +280,7 @@ class Desk:
         """Close incidents left in a status with `auto_close_days` (e.g. Resolved, awaiting the
         reporter) for longer than that without any change. One transaction per incident, rows
         claimed with SKIP LOCKED, so several daemons share the work without doing it twice."""
-        now = self.clock()
+        now = whole_second(self.clock())
         closed = []
         for service, status, days in _timed_statuses(self.settings):
             cutoff = now - timedelta(days=days)
