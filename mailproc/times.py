@@ -10,10 +10,11 @@ from 02:00 to 03:00 is 03:30 after it). Working hours follow their own rule, sta
 mailproc.calendars, because an interval has two edges.
 
 The desk keeps time in whole seconds: every instant is rounded up to the next whole second
-where it enters (the clock, a time typed on the command line, history written by an older
-version) and where arithmetic makes a fraction (a percentage of a target), so what is stored,
-what is computed and what `sla explain` shows are the same instant, and a deadline is never
-shown earlier than it is.
+where it enters (the clock read by the Desk and the escalation pass, a time typed on the
+command line, history written by an older version) and where arithmetic makes a fraction (a
+percentage of a target), so what is stored, what is computed and what `sla explain` shows are
+the same instant, and a deadline is never shown earlier than it is. The sender compares the
+rows' due times the same way.
 """
 
 from __future__ import annotations

@@ -32,7 +32,7 @@ from mailproc.sla.state import SlaBook
 from mailproc.sla.views import explain as explain_incident
 from mailproc.sla.views import report_table, sla_lines
 from mailproc.store.queries import to_json
-from mailproc.times import WallTimeError, typed_instant
+from mailproc.times import WallTimeError, typed_instant, whole_second
 from mailproc.vocabulary import PRIORITY_WORDS, EscalationRole, Priority
 
 
@@ -80,7 +80,7 @@ def what_if(app: App, service: str, priority: Priority, at_text: str | None) -> 
 def _instant(text: str | None, zone: tzinfo) -> datetime:
     """A typed time, refused when the zone skips or repeats it (see mailproc.times)."""
     if text is None:
-        return utcnow()
+        return whole_second(utcnow())
     try:
         return typed_instant(datetime.fromisoformat(text), zone)
     except WallTimeError as exc:

@@ -68,8 +68,7 @@ SYSTEM_ACTOR = "mailproc"
 
 
 def utcnow() -> datetime:
-    """Now, rounded up to the whole second the desk keeps time in (mailproc.times)."""
-    return whole_second(datetime.now(UTC))
+    return datetime.now(UTC)
 
 
 class StoreUnavailable(Exception):

@@ -32,6 +32,7 @@ from mailproc.config.settings import ConfigError, Settings
 from mailproc.notify.letter import compose, letter_from_json
 from mailproc.notify.outbox import FAILED, PENDING, SENT
 from mailproc.store import db
+from mailproc.times import whole_second
 
 log = logging.getLogger(__name__)
 Clock = Callable[[], datetime]
@@ -141,7 +142,7 @@ def claim(engine: Engine, settings: Settings, now: datetime, token: str) -> list
             select(outbox.id)
             .where(
                 outbox.status == PENDING,
-                outbox.next_attempt_at <= now,
+                outbox.next_attempt_at <= whole_second(now),  # the Desk writes whole seconds
                 or_(outbox.claimed_until.is_(None), outbox.claimed_until < now),
             )
             .order_by(outbox.id)
