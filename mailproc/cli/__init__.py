@@ -106,6 +106,7 @@ def command() -> click.Group:
         incidents,
         ingest,
         notify,
+        people,
         problems,
         run,
         safety,
@@ -113,7 +114,8 @@ def command() -> click.Group:
         sla,
     )
 
-    for module in (setup, ingest, run, incidents, problems, export, sla, notify, safety, demo):
+    modules = (setup, ingest, run, incidents, problems, export, sla, notify, people, safety, demo)
+    for module in modules:
         for sub in module.COMMANDS:
             cli.add_command(sub)
     return cli

@@ -3,25 +3,35 @@
 from __future__ import annotations
 
 import asyncio
+from dataclasses import replace
 
 import click
 from sqlalchemy.orm import Session
 
 from mailproc.cli import EXIT_CONFIG, EXIT_FAILED, App, fail, pass_app
 from mailproc.cli.incidents import incident_number
+from mailproc.config.locale import language_tag
 from mailproc.desk.mail import utcnow
 from mailproc.notify.context import (
     IncidentFacts,
     build_context,
+    reader_for,
     sample_facts,
     sample_occasion,
     sample_recipient,
 )
+from mailproc.notify.formats import known_language
 from mailproc.notify.letter import tagged_subject
 from mailproc.notify.outbox import incident_facts
 from mailproc.notify.recipients import DEFAULT_RECIPIENTS, Notice
 from mailproc.notify.sender import deliver_pending
-from mailproc.notify.templates import TemplateProblem, Templates, check_templates, folder_of
+from mailproc.notify.templates import (
+    TemplateProblem,
+    Templates,
+    check_templates,
+    coverage,
+    folder_of,
+)
 from mailproc.store import db
 from mailproc.store.queries import UnknownIncident
 from mailproc.vocabulary import NoticeKind, Party
@@ -54,14 +64,30 @@ def templates() -> None:
 def check(app: App) -> None:
     """Render every template of every notice for every service with sample data."""
     folder = folder_of(app.settings)
-    problems = check_templates(Templates(folder), app.settings)
+    templates = Templates(folder)
+    problems = check_templates(templates, app.settings)
+    unknown = [lang for lang in templates.languages() if not known_language(lang)]
     for problem in problems:
         click.echo(str(problem), err=True)
-    if problems:
-        fail(f"{len(problems)} template problem(s) in {folder}", EXIT_CONFIG)
+    for language in unknown:
+        click.echo(
+            f"{folder / language}: no language Babel knows; dates would be English", err=True
+        )
+    if problems or unknown:
+        fail(f"{len(problems) + len(unknown)} template problem(s) in {folder}", EXIT_CONFIG)
+    languages = ", ".join(["the default", *templates.languages()])
     click.echo(
-        f"{folder}: {len(NoticeKind)} notices for {len(app.settings.services)} services render"
+        f"{folder}: {len(NoticeKind)} notices for {len(app.settings.services)} services render "
+        f"in {languages}"
     )
+    for language, missing in coverage(templates, app.settings).items():
+        if missing:
+            click.echo(
+                f"{language}: {len(missing)} of {len(NoticeKind)} kinds missing, sent in the "
+                f"default instead: {', '.join(missing)}"
+            )
+        else:
+            click.echo(f"{language}: every kind translated")
 
 
 @templates.command("preview")
@@ -73,8 +99,18 @@ def check(app: App) -> None:
     type=click.Choice([p.value for p in Party]),
     help="The recipient's part (default: the notice's first default recipient).",
 )
+@click.option("--language", help="The reader's language (default: as resolved for them).")
+@click.option("--zone", help="The reader's time zone (default: as resolved for them).")
 @pass_app
-def preview(app: App, event: str, ref: str | None, service: str | None, role: str | None) -> None:
+def preview(
+    app: App,
+    event: str,
+    ref: str | None,
+    service: str | None,
+    role: str | None,
+    language: str | None,
+    zone: str | None,
+) -> None:
     """Print a notice as its recipient would read it."""
     settings, kind = app.settings, NoticeKind(event)
     if service is not None and service not in settings.services:
@@ -82,14 +118,21 @@ def preview(app: App, event: str, ref: str | None, service: str | None, role: st
     facts = _facts(app, ref, service)
     cause, occasion = sample_occasion(kind, facts, comment=ref is None)
     recipient = sample_recipient(role or DEFAULT_RECIPIENTS[kind][0], facts, settings)
-    context = build_context(Notice(kind, recipient, cause), facts, occasion, settings)
+    notice = Notice(kind, recipient, cause)
+    reader = reader_for(notice, facts, settings)
+    if language is not None:
+        reader = replace(reader, language=language_tag(language))
+    if zone is not None:
+        reader = replace(reader, zone=zone)
+    context = build_context(notice, facts, occasion, settings, reader)
     try:
         templates = Templates(folder_of(settings))
-        rendered = templates.render(kind, service or facts.service, context)
+        rendered = templates.render(kind, service or facts.service, context, reader.language)
     except TemplateProblem as problem:
         fail(str(problem), EXIT_CONFIG)
     click.echo(f"Subject: {tagged_subject(rendered.subject, facts.number)}")
-    click.echo(f"To: {recipient.name} <{recipient.email}> ({recipient.role})\n")
+    click.echo(f"To: {recipient.name} <{recipient.email}> ({recipient.role})")
+    click.echo(f"Language: {reader.language}, time zone: {reader.zone}\n")
     click.echo(rendered.text)
     if rendered.html is not None:
         click.echo("--- text/html ---")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import click
 
 from mailproc.cli import App, pass_app
+from mailproc.config.locale import text_in
 from mailproc.store.schema import head_revision, upgrade
 from mailproc.vocabulary import StatusKind
 
@@ -56,7 +57,9 @@ def workflows(app: App, service: str | None) -> None:
             if status.kind is StatusKind.OPEN:
                 moves.append("[ACK]")  # changes no status, accepted in every open status
             click.echo(f"  {status.name} ({status.kind}): {', '.join(moves) or 'no commands'}")
-            click.echo(f"      instructions: {status.instructions}")
+            language = app.settings.locale.language
+            text = text_in(status.instructions, language, language)
+            click.echo(f"      instructions: {text}")
         click.echo("")
 
 

@@ -30,6 +30,15 @@ from pydantic import (
 )
 
 from mailproc import calendars
+from mailproc.config.locale import (
+    ContactConfig,
+    LocaleConfig,
+    Localized,
+    ReaderConfig,
+    optional_language,
+    optional_zone,
+    read_directory,
+)
 from mailproc.config.safety import LimitsConfig, SecurityConfig
 from mailproc.config.sources import DaemonConfig, SourceConfig, check_sources
 from mailproc.durations import BusinessDays, Target, parse_duration, parse_target
@@ -75,10 +84,11 @@ def _recipient(value: str) -> str:
 Recipients = tuple[Annotated[str, AfterValidator(_recipient)], ...]
 
 
-class PersonConfig(_Frozen):
+class PersonConfig(ReaderConfig):
     email: str
     role: Role = Role.SOLVER
     services: tuple[str, ...] = ()  # empty: every service
+    name: str = ""  # how notices address them; default: the configuration's key
 
     _email = field_validator("email")(classmethod(lambda cls, v: _lower_address(v)))
 
@@ -89,7 +99,7 @@ class PersonConfig(_Frozen):
 class CalendarConfig(_Frozen):
     """Working hours in a time zone, holidays; or `always` for the 24×7 calendar."""
 
-    zone: str = "UTC"
+    zone: str | None = None  # None: locale.zone
     always: bool = False
     hours: dict[calendars.Weekday, tuple[str, ...]] = {}
     holidays: tuple[date, ...] = ()
@@ -97,7 +107,9 @@ class CalendarConfig(_Frozen):
     subdivision: str | None = None
     day_cutoff: str = "12:00"  # targets in business days: see calendars.end_of_working_days
 
-    _zone = field_validator("zone")(classmethod(lambda cls, v: calendars.zone_named(v).key))
+    _zone = field_validator("zone")(
+        classmethod(lambda cls, v: None if v is None else calendars.zone_named(v).key)
+    )
     _cutoff = field_validator("day_cutoff")(
         classmethod(lambda cls, v: (calendars.parse_time(v), v.strip())[1])
     )
@@ -124,12 +136,13 @@ class CalendarConfig(_Frozen):
             calendars.country_holidays(self.country, self.subdivision)
         return self
 
-    def build(self, name: str) -> calendars.BusinessCalendar:
+    def build(self, name: str, default_zone: str = "UTC") -> calendars.BusinessCalendar:
+        zone = self.zone or default_zone
         if self.always:
-            return calendars.around_the_clock(name, self.zone, self.day_cutoff)
+            return calendars.around_the_clock(name, zone, self.day_cutoff)
         return calendars.make_calendar(
             name,
-            self.zone,
+            zone,
             self.hours,
             self.holidays,
             self.country,
@@ -300,7 +313,12 @@ class MatrixConfig(_Frozen):
 
 
 class ServiceConfig(_Frozen):
-    title: str = ""
+    """`language` and `zone`: how notices about the service are written for people who say
+    nothing about themselves (before the calendar's zone and the desk's defaults)."""
+
+    title: Localized = ""
+    language: str | None = None
+    zone: str | None = None
     team: str | None = None
     first_line: str | None = None
     workflow: str = "default"
@@ -311,12 +329,14 @@ class ServiceConfig(_Frozen):
     notify: dict[NoticeKind, Recipients] = {}  # recipients per notice, for this service
 
     _ladder = field_validator("escalation")(classmethod(lambda cls, v: _ladder(v)))
+    _language = field_validator("language")(classmethod(lambda cls, v: optional_language(v)))
+    _zone = field_validator("zone")(classmethod(lambda cls, v: optional_zone(v)))
 
 
 class StatusConfig(_Frozen):
     name: str
     kind: StatusKind = StatusKind.OPEN
-    instructions: str = ""
+    instructions: Localized = ""
     paused: bool = False
     auto_close_days: float | None = Field(default=None, gt=0)
 
@@ -411,8 +431,16 @@ class Settings(_Frozen):
     limits: LimitsConfig = LimitsConfig()
     sources: dict[str, SourceConfig] = {}
     daemon: DaemonConfig = DaemonConfig()
+    locale: LocaleConfig = LocaleConfig()
+    directory: dict[str, ContactConfig] = {}
 
     _secret: bytes | None = PrivateAttr(default=None)  # from the environment, never the file
+    _listed: dict[str, ContactConfig] = PrivateAttr(default_factory=dict)  # the directory file
+
+    @field_validator("directory")
+    @classmethod
+    def _directory(cls, value: dict[str, ContactConfig]) -> dict[str, ContactConfig]:
+        return {_lower_address(k): v for k, v in value.items()}
 
     _support = field_validator("support_address")(classmethod(lambda cls, v: _lower_address(v)))
 
@@ -464,6 +492,11 @@ class Settings(_Frozen):
     @cached_property
     def people_by_email(self) -> Mapping[str, tuple[str, PersonConfig]]:
         return {p.email: (name, p) for name, p in self.people.items()}
+
+    @cached_property
+    def contacts(self) -> Mapping[str, ContactConfig]:
+        """The directory by address: the file's entries, the configuration's over them."""
+        return {**self._listed, **self.directory}
 
     @cached_property
     def own_addresses(self) -> frozenset[str]:
@@ -571,7 +604,17 @@ def settings_from_dict(data: dict[str, Any], origin: str, environ: Mapping[str, 
         raise ConfigError(_describe(origin, exc)) from None
     secret = environ.get(settings.notifications.secret_env, "")
     settings._secret = secret.encode() if secret else None
+    if settings.locale.directory is not None:
+        settings._listed = _directory_file(origin, settings.locale.directory)
     return settings
+
+
+def _directory_file(origin: str, path: Path) -> dict[str, ContactConfig]:
+    try:
+        entries = read_directory(path)
+        return {_lower_address(address): entry for address, entry in entries.items()}
+    except ValueError as exc:
+        raise ConfigError(f"{origin}: locale.directory: {exc}") from None
 
 
 def _read(path: Path) -> dict[str, Any]:

@@ -126,6 +126,8 @@ class Escalator:
             target=target,
             due=due,
             recipients=to,
+            trigger=escalation.level.trigger,
+            late_by=escalation.late_by,
         )
 
 

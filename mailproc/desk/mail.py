@@ -28,6 +28,7 @@ from mailproc.inbound.fingerprint import fingerprint
 from mailproc.inbound.parse import InboundMail, MailError, parse_head, parse_mail
 from mailproc.inbound.subject import BadCommand, Command, parse_subject
 from mailproc.notify.outbox import Change, Known, Outbox
+from mailproc.notify.readers import mail_language
 from mailproc.notify.recipients import Person
 from mailproc.safety import kept_mail
 from mailproc.safety.limits import Throttle, sender_throttle
@@ -430,6 +431,9 @@ class _Apply:
             "priority": incident.priority,  # the SLA clocks start with it
             "text": intent.text,
         }
+        hint = mail_language(self.mail.headers) if self.mail is not None else None
+        if hint and self.settings.locale.mail_language:
+            detail["language"] = hint  # the reporter's notices use it if nothing else says
         if intent.follow_up_of is not None:
             detail["follow_up_of"] = intent.follow_up_of
             self._event(intent.follow_up_of, EventKind.FOLLOW_UP, {"incident": incident.id})

@@ -17,7 +17,7 @@ import logging
 import secrets
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import bindparam, select
@@ -33,7 +33,7 @@ from mailproc.notify.context import (
     Occasion,
     ProblemFacts,
     build_context,
-    when,
+    reader_for,
 )
 from mailproc.notify.known_errors import matching_known_errors
 from mailproc.notify.letter import (
@@ -58,6 +58,7 @@ from mailproc.notify.recipients import (
 from mailproc.notify.templates import Rendered, TemplateProblem, Templates, folder_of
 from mailproc.safety import limits, undeliverable
 from mailproc.signing import make_message_id, reply_address
+from mailproc.sla.clocks import Trigger
 from mailproc.sla.state import history
 from mailproc.sla.timeline import Record
 from mailproc.store import db
@@ -186,6 +187,8 @@ class Outbox:
         target: str = "",
         due: datetime | None = None,
         recipients: Sequence[str] | None = None,
+        trigger: Trigger | None = None,
+        late_by: timedelta | None = None,
     ) -> int:
         """For the SLA pass, inside its transaction: tell people an incident is late. The
         recipients are the addresses the escalation level names; None: the `escalation`
@@ -201,7 +204,16 @@ class Outbox:
             entries = [_role_of(address, parties) for address in recipients]
             found = resolve(entries, parties, self.settings.own_addresses)
             notices = [Notice(kind, r) for r in found]
-        escalation = {"level": level, "target": target, "reason": reason, "due": when(due)}
+        escalation = {
+            "level": level,
+            "target": target,
+            "reason": reason,
+            "due": due,
+            "trigger": str(trigger) if trigger else "",
+            "percent": trigger.percent if trigger else None,
+            "after_breach": trigger.after_breach if trigger and trigger.percent is None else None,
+            "late_by": late_by,
+        }
         occasion = Occasion(SYSTEM, now, escalation=escalation)
         return self._write(session, incident_facts(session, incident), notices, occasion, None)
 
@@ -315,8 +327,9 @@ class Outbox:
             "error": None,
         }
         try:
-            context = build_context(notice, facts, occasion, self.settings)
-            rendered = self.templates.render(notice.kind, facts.service, context)
+            reader = reader_for(notice, facts, self.settings)
+            context = build_context(notice, facts, occasion, self.settings, reader)
+            rendered = self.templates.render(notice.kind, facts.service, context, reader.language)
             subject = tagged_subject(rendered.subject, facts.number)
             head = Head(subject, sender, message_id, occasion.now)
             letter = self._letter(head, rendered, notice, facts, thread)

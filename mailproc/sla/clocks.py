@@ -166,7 +166,8 @@ class Policy:
 
 def policy_from_settings(settings: Settings) -> Policy:
     """Build once per process: it constructs the calendars (and their holiday tables)."""
-    built = {name: cal.build(name) for name, cal in settings.calendars.items()}
+    zone = settings.locale.zone
+    built = {name: cal.build(name, zone) for name, cal in settings.calendars.items()}
     services = {
         name: ServicePolicy(
             built[settings.calendar_of(name)],
