@@ -8,6 +8,7 @@ from dataclasses import replace
 import click
 from sqlalchemy.orm import Session
 
+from mailproc.calendars import zone_named
 from mailproc.cli import EXIT_CONFIG, EXIT_FAILED, App, fail, pass_app
 from mailproc.cli.incidents import incident_number
 from mailproc.config.locale import language_tag
@@ -123,7 +124,10 @@ def preview(
     if language is not None:
         reader = replace(reader, language=language_tag(language))
     if zone is not None:
-        reader = replace(reader, zone=zone)
+        try:
+            reader = replace(reader, zone=zone_named(zone).key)
+        except ValueError as exc:
+            raise click.BadParameter(str(exc), param_hint="--zone") from None
     context = build_context(notice, facts, occasion, settings, reader)
     try:
         templates = Templates(folder_of(settings))
