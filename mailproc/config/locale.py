@@ -58,7 +58,8 @@ def text_in(text: Localized, language: str, default: str) -> str:
     return next(iter(text.values()), "")
 
 
-def _localized(value: Localized) -> Localized:
+def localized(value: Localized) -> Localized:
+    """A text per language with its tags written as folders are named ('pt_br' -> 'pt-BR')."""
     if isinstance(value, str):
         return value
     return {language_tag(tag): text for tag, text in value.items()}

@@ -35,6 +35,7 @@ from mailproc.config.locale import (
     LocaleConfig,
     Localized,
     ReaderConfig,
+    localized,
     optional_language,
     optional_zone,
     read_directory,
@@ -331,12 +332,15 @@ class ServiceConfig(_Frozen):
     _ladder = field_validator("escalation")(classmethod(lambda cls, v: _ladder(v)))
     _language = field_validator("language")(classmethod(lambda cls, v: optional_language(v)))
     _zone = field_validator("zone")(classmethod(lambda cls, v: optional_zone(v)))
+    _title = field_validator("title")(classmethod(lambda cls, v: localized(v)))
 
 
 class StatusConfig(_Frozen):
     name: str
     kind: StatusKind = StatusKind.OPEN
     instructions: Localized = ""
+
+    _instructions = field_validator("instructions")(classmethod(lambda cls, v: localized(v)))
     paused: bool = False
     auto_close_days: float | None = Field(default=None, gt=0)
 
