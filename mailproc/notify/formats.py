@@ -10,6 +10,7 @@ command which sends no notice should not pay.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from functools import lru_cache
@@ -144,22 +145,15 @@ def _instant(context: Context, value: Any) -> tuple[datetime, str, str] | None:
     return None
 
 
-@pass_context
-def datetime_filter(context: Context, value: Any, style: str = "medium") -> str:
-    found = _instant(context, value)
-    return "" if found is None else format_datetime(*found, style)
+def _instant_filter(format_: Callable[[datetime, str, str, str], str], default: str) -> Any:
+    """A filter that formats an instant (LocalTime, or a datetime for the context's reader)."""
 
+    @pass_context
+    def apply(context: Context, value: Any, style: str = default) -> str:
+        found = _instant(context, value)
+        return "" if found is None else format_(*found, style)
 
-@pass_context
-def date_filter(context: Context, value: Any, style: str = "medium") -> str:
-    found = _instant(context, value)
-    return "" if found is None else format_date(*found, style)
-
-
-@pass_context
-def time_filter(context: Context, value: Any, style: str = "short") -> str:
-    found = _instant(context, value)
-    return "" if found is None else format_time(*found, style)
+    return apply
 
 
 @pass_context
@@ -172,8 +166,8 @@ def duration_filter(context: Context, value: Any, length: Length = "long") -> st
 
 
 FILTERS = {
-    "datetime": datetime_filter,
-    "date": date_filter,
-    "time": time_filter,
+    "datetime": _instant_filter(format_datetime, "medium"),
+    "date": _instant_filter(format_date, "medium"),
+    "time": _instant_filter(format_time, "short"),
     "duration": duration_filter,
 }
