@@ -9,10 +9,10 @@ import click
 from sqlalchemy.orm import Session
 
 from mailproc.calendars import zone_named
-from mailproc.cli import EXIT_CONFIG, EXIT_FAILED, App, fail, pass_app
+from mailproc.cli.app import EXIT_CONFIG, EXIT_FAILED, App, fail, pass_app
 from mailproc.cli.incidents import incident_number
+from mailproc.clock import utcnow
 from mailproc.config.locale import language_tag
-from mailproc.desk.mail import utcnow
 from mailproc.notify.context import (
     IncidentFacts,
     build_context,
@@ -21,9 +21,9 @@ from mailproc.notify.context import (
     sample_occasion,
     sample_recipient,
 )
+from mailproc.notify.facts import incident_facts
 from mailproc.notify.formats import known_language
 from mailproc.notify.letter import tagged_subject
-from mailproc.notify.outbox import incident_facts
 from mailproc.notify.recipients import DEFAULT_RECIPIENTS, Notice
 from mailproc.notify.sender import deliver_pending
 from mailproc.notify.templates import (

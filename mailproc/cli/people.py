@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from mailproc.cli import App, pass_app
+from mailproc.cli.app import App, pass_app
 from mailproc.notify.readers import reader_of
 from mailproc.vocabulary import Role
 

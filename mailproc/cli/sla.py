@@ -13,11 +13,11 @@ from datetime import UTC, datetime, timedelta, tzinfo
 
 import click
 
-from mailproc.cli import App, pass_app
+from mailproc.cli.app import App, pass_app
 from mailproc.cli.incidents import incident_number
+from mailproc.clock import utcnow
 from mailproc.config.settings import ServiceConfig, Settings
 from mailproc.desk.escalations import recompute_due_times, run_escalations
-from mailproc.desk.mail import utcnow
 from mailproc.durations import format_duration
 from mailproc.sla.clocks import (
     Created,
