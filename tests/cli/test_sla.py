@@ -68,9 +68,10 @@ def test_what_if_around_the_clock_with_an_offset_and_a_priority_word(run):
         "--at",
         "2026-03-27T16:30+01:00",
     ).output
-    assert "service network, priority P1, created 2026-03-27 15:30 UTC" in out
-    assert "response: target 15m of business time, due 2026-03-27 15:45 UTC" in out
-    assert "level 1 at 50%            2026-03-27 15:37:30 UTC" in out
+    # The built-in 24x7 calendar names no zone: the example's locale.zone (Europe/Prague).
+    assert "created 2026-03-27 16:30 CET (2026-03-27 15:30 UTC)" in out
+    assert "target 15m of business time, due 2026-03-27 16:45 CET (2026-03-27 15:45 UTC)" in out
+    assert "level 1 at 50%            2026-03-27 16:37:30 CET (2026-03-27 15:37:30 UTC)" in out
     assert "→ team <network-team@example.com>, noc-lead@example.com" in out
 
 
