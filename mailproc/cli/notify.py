@@ -17,6 +17,7 @@ from mailproc.notify.context import (
     IncidentFacts,
     build_context,
     reader_for,
+    sample_attachments,
     sample_facts,
     sample_occasion,
     sample_recipient,
@@ -128,7 +129,8 @@ def preview(
             reader = replace(reader, zone=zone_named(zone).key)
         except ValueError as exc:
             raise click.BadParameter(str(exc), param_hint="--zone") from None
-    context = build_context(notice, facts, occasion, settings, reader)
+    files = sample_attachments(notice, settings) if ref is None else ()
+    context = build_context(notice, facts, occasion, settings, files, reader=reader)
     try:
         templates = Templates(folder_of(settings))
         rendered = templates.render(kind, service or facts.service, context, reader.language)

@@ -154,7 +154,7 @@ def sample_context(kind, language, zone, service="email", role=None):
     recipient = sample_recipient(role or DEFAULT_RECIPIENTS[kind][0], facts, BASE)
     notice = Notice(kind, recipient, cause)
     reader = replace(reader_for(notice, facts, BASE), language=language, zone=zone)
-    return build_context(notice, facts, occasion, BASE, reader), language
+    return build_context(notice, facts, occasion, BASE, reader=reader), language
 
 
 def _roles(kind):
