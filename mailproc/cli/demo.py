@@ -232,6 +232,3 @@ def demo(keep: Path | None, language: str | None) -> None:
         return
     with tempfile.TemporaryDirectory(prefix="mailproc-demo-") as folder:
         run_demo(Path(folder), click.echo, language)
-
-
-COMMANDS = [demo]

@@ -40,6 +40,3 @@ def show(app: App, address: str, service: str | None) -> None:
         origin = reader.origins.get(field, "not given")
         click.echo(f"  {field:<9} {value:<20} from {origin}")
     click.echo(f"  (for notices about service {service})")
-
-
-COMMANDS = [people]

@@ -61,6 +61,3 @@ def workflows(app: App, service: str | None) -> None:
             text = text_in(status.instructions, language, language)
             click.echo(f"      instructions: {text}")
         click.echo("")
-
-
-COMMANDS = [init, config, workflows]

@@ -74,7 +74,10 @@ def optional_language(value: str | None) -> str | None:
 
 
 class _Frozen(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    """Frozen, strict about unknown keys, and built when it first validates (as the other
+    configuration models: a process that loads cached settings builds no validator)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid", defer_build=True)
 
 
 class ReaderConfig(_Frozen):

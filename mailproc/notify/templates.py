@@ -36,6 +36,7 @@ from typing import Any
 
 from jinja2 import (
     Environment,
+    FileSystemBytecodeCache,
     FileSystemLoader,
     StrictUndefined,
     TemplateNotFound,
@@ -123,17 +124,34 @@ class _Loader(FileSystemLoader):
         return source, filename, throttled
 
 
+class _Compiled(FileSystemBytecodeCache):
+    """Jinja's compiled templates kept on disk across processes (each is looked up by its
+    source's checksum, so an edited template is compiled again). The key also covers this
+    module, whose environment options shape the compiled code."""
+
+    def get_cache_key(self, name: str, filename: str | None = None) -> str:
+        stamp = Path(__file__).stat()
+        return super().get_cache_key(f"{name}|{stamp.st_mtime_ns}|{stamp.st_size}", filename)
+
+
 class Templates:
     """One template folder, compiled templates cached and reloaded when their file changes;
-    one sandboxed environment per language found, whose includes look there first."""
+    one sandboxed environment per language found, whose includes look there first; with
+    `compiled` (a private folder, mailproc.runtime.cache), compiled once for many processes
+    rather than once in each."""
 
     def __init__(
-        self, folder: Path, recheck: float = 1.0, clock: Callable[[], float] = time.monotonic
+        self,
+        folder: Path,
+        recheck: float = 1.0,
+        clock: Callable[[], float] = time.monotonic,
+        compiled: Path | None = None,
     ) -> None:
         self.folder, self.recheck, self.clock = folder, recheck, clock
         self._layout: dict[tuple[NoticeKind, str, str], tuple[float, str, str, bool]] = {}
         self._envs: dict[str, SandboxedEnvironment] = {}
         self._warned: set[tuple[str, str]] = set()
+        self._compiled = _Compiled(str(compiled)) if compiled is not None else None
         self.env = self._environment("")
 
     def _environment(self, language: str) -> SandboxedEnvironment:
@@ -147,6 +165,7 @@ class Templates:
             loader=_Loader(
                 [*(self.folder / t for t in tags), self.folder], self.recheck, self.clock
             ),
+            bytecode_cache=self._compiled,
             undefined=StrictUndefined,
             autoescape=select_autoescape(enabled_extensions=("html", "htm"), default=False),
             auto_reload=True,
