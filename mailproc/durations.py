@@ -30,7 +30,7 @@ class BusinessDays:
         return f"{self.count}bd"
 
 
-Target = timedelta | BusinessDays
+TargetAmount = timedelta | BusinessDays
 
 
 def parse_duration(text: str) -> timedelta:
@@ -45,7 +45,7 @@ def parse_duration(text: str) -> timedelta:
     return timedelta(hours=hours, minutes=minutes)
 
 
-def parse_target(text: str) -> Target:
+def parse_target(text: str) -> TargetAmount:
     """A target as configured: a duration ('4h') or business days ('3bd', at least 1)."""
     days = _DAYS.match(text.replace(" ", "").lower())
     if days is None:
@@ -62,7 +62,7 @@ def parse_target(text: str) -> Target:
     return BusinessDays(count)
 
 
-def format_target(target: Target) -> str:
+def format_target(target: TargetAmount) -> str:
     return str(target) if isinstance(target, BusinessDays) else format_duration(target)
 
 

@@ -23,7 +23,7 @@ from sqlalchemy.orm import Session
 
 from mailproc.cli import report
 from mailproc.config.locale import language_tag
-from mailproc.config.settings import load_settings
+from mailproc.config.settings import demo_settings
 from mailproc.desk.mail import Desk
 from mailproc.desk.outcome import Origin
 from mailproc.desk.problems import add_problem
@@ -145,7 +145,7 @@ def run_demo(folder: Path, echo: Callable[[str], None], language: str | None = N
     """`language`: the desk's language, so every notice is written in it (`de`: German)."""
     # A throw-away signing secret: the demo's Message-IDs live as long as its database.
     environ = {"MAILPROC_SECRET": secrets.token_hex(16)}
-    settings = load_settings(environ=environ)
+    settings = demo_settings(environ=environ)
     update: dict[str, object] = {"database_url": f"sqlite:///{folder / 'demo.db'}"}
     if language is not None:
         update["locale"] = settings.locale.model_copy(update={"language": language})

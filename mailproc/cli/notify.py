@@ -1,9 +1,11 @@
-"""`send --once` and `templates check|preview`: the outbox and the templates from the shell."""
+"""`send --once`, `templates check|preview` and `people show`: the outbox, the templates and
+their readers from the shell."""
 
 from __future__ import annotations
 
 import asyncio
 from dataclasses import replace
+from pathlib import Path
 
 import click
 from sqlalchemy.orm import Session
@@ -11,8 +13,10 @@ from sqlalchemy.orm import Session
 from mailproc.calendars import zone_named
 from mailproc.cli.app import EXIT_CONFIG, EXIT_FAILED, App, fail, pass_app
 from mailproc.cli.incidents import incident_number
+from mailproc.cli.output import echo_json, json_option
 from mailproc.clock import utcnow
 from mailproc.config.locale import language_tag
+from mailproc.config.settings import Settings
 from mailproc.notify.context import (
     IncidentFacts,
     build_context,
@@ -25,6 +29,7 @@ from mailproc.notify.context import (
 from mailproc.notify.facts import incident_facts
 from mailproc.notify.formats import known_language
 from mailproc.notify.letter import tagged_subject
+from mailproc.notify.readers import reader_of
 from mailproc.notify.recipients import DEFAULT_RECIPIENTS, Notice
 from mailproc.notify.sender import deliver_pending
 from mailproc.notify.templates import (
@@ -36,22 +41,31 @@ from mailproc.notify.templates import (
 )
 from mailproc.store import db
 from mailproc.store.queries import UnknownIncident
-from mailproc.vocabulary import NoticeKind, Party
+from mailproc.vocabulary import NoticeKind, Party, Role
 
 
 @click.command()
 @click.option("--once", is_flag=True, help="Send what is due now, then exit.")
+@click.option(
+    "--now", "ignore_backoff", is_flag=True, help="Also what waits for its retry (backoff)."
+)
+@json_option
 @pass_app
-def send(app: App, once: bool) -> None:
+def send(app: App, once: bool, ignore_backoff: bool, as_json: bool) -> None:
     """Send queued notifications through the configured SMTP server.
 
     Exits 1 when mail had to be deferred (server unreachable or a temporary refusal): it stays
-    queued and is retried with backoff.
+    queued and is retried with backoff (or at the next `send --once --now`).
     """
     if not once:
         raise click.UsageError("the daemon sends continuously; use --once to flush the outbox now")
-    report = asyncio.run(deliver_pending(app.settings, app.ready_engine(), utcnow))
-    click.echo(f"sent {report.sent}, failed {report.failed}, deferred {report.deferred}")
+    report = asyncio.run(
+        deliver_pending(app.settings, app.ready_engine(), utcnow, now=ignore_backoff)
+    )
+    if as_json:
+        echo_json(report)
+    else:
+        click.echo(f"sent {report.sent}, failed {report.failed}, deferred {report.deferred}")
     if report.deferred:
         fail(f"{report.deferred} mail(s) deferred; they stay queued", EXIT_FAILED)
 
@@ -62,27 +76,37 @@ def templates() -> None:
 
 
 @templates.command("check")
+@json_option
 @pass_app
-def check(app: App) -> None:
+def check(app: App, as_json: bool) -> None:
     """Render every template of every notice for every service with sample data."""
     folder = folder_of(app.settings)
     templates = Templates(folder)
     problems = check_templates(templates, app.settings)
     unknown = [lang for lang in templates.languages() if not known_language(lang)]
-    for problem in problems:
+    if as_json:
+        found = [{"where": p.where, "reason": p.reason} for p in problems]
+        found += [{"where": str(folder / lang), "reason": "unknown language"} for lang in unknown]
+        missing = coverage(templates, app.settings)
+        ok = not problems and not unknown
+        echo_json({"folder": folder, "ok": ok, "problems": found, "untranslated": missing})
+    for problem in problems if not as_json else ():
         click.echo(str(problem), err=True)
-    for language in unknown:
-        click.echo(
-            f"{folder / language}: no language Babel knows; dates would be English", err=True
-        )
+    for language in unknown if not as_json else ():
+        click.echo(f"{folder / language}: a language Babel does not know", err=True)
     if problems or unknown:
         fail(f"{len(problems) + len(unknown)} template problem(s) in {folder}", EXIT_CONFIG)
+    if not as_json:
+        _coverage(folder, templates, app.settings)
+
+
+def _coverage(folder: Path, templates: Templates, settings: Settings) -> None:
     languages = ", ".join(["the default", *templates.languages()])
     click.echo(
-        f"{folder}: {len(NoticeKind)} notices for {len(app.settings.services)} services render "
+        f"{folder}: {len(NoticeKind)} notices for {len(settings.services)} services render "
         f"in {languages}"
     )
-    for language, missing in coverage(templates, app.settings).items():
+    for language, missing in coverage(templates, settings).items():
         if missing:
             click.echo(
                 f"{language}: {len(missing)} of {len(NoticeKind)} kinds missing, sent in the "
@@ -154,3 +178,36 @@ def _facts(app: App, ref: str | None, service: str | None) -> IncidentFacts:
         if row is None:
             raise UnknownIncident(f"no incident INC-{number}")
         return incident_facts(session, row)
+
+
+@click.group()
+def people() -> None:
+    """The people notices go to: their name, language and time zone."""
+
+
+@people.command("show")
+@click.argument("address")
+@click.option("--service", help="For notices about this service (default: the default service).")
+@pass_app
+def show(app: App, address: str, service: str | None) -> None:
+    """Print a person's name, language and time zone as notices use them, each with where it
+    came from: their own settings, the directory, the service, its calendar or the desk."""
+    settings = app.settings
+    service = service or settings.default_service
+    if service not in settings.services:
+        raise click.BadParameter(f"unknown service {service!r}", param_hint="--service")
+    reader = reader_of(address, settings, service)
+    person = settings.people_by_email.get(reader.email)
+    if person is None:
+        role = "no role (reporter or other correspondent)"
+    else:
+        name, config = person
+        serves = ", ".join(config.services) if config.role is Role.SOLVER else ""
+        role = f"{config.role} (people.{name}{'; services ' + serves if serves else ''})"
+    click.echo(reader.email)
+    click.echo(f"  role      {role}")
+    for field in ("name", "language", "zone"):
+        value = getattr(reader, field) or "-"
+        origin = reader.origins.get(field, "not given")
+        click.echo(f"  {field:<9} {value:<20} from {origin}")
+    click.echo(f"  (for notices about service {service})")

@@ -24,6 +24,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, ValidationError, field_validator
 
 from mailproc import calendars
+from mailproc.config.paths import ConfigPath
 
 _TAG = re.compile(r"^[A-Za-z]{2,3}(?:[-_][A-Za-z0-9]{2,8})*$")
 
@@ -102,7 +103,7 @@ class LocaleConfig(_Frozen):
     language: str = "en"
     zone: str = "UTC"
     mail_language: bool = False  # Content-Language / Accept-Language of reporters not listed
-    directory: Path | None = None  # TOML or CSV; relative paths start in the current directory
+    directory: ConfigPath | None = None  # TOML or CSV; relative to the configuration file
 
     _language = field_validator("language")(classmethod(lambda cls, v: language_tag(v)))
     _zone = field_validator("zone")(classmethod(lambda cls, v: calendars.zone_named(v).key))

@@ -26,7 +26,7 @@ from enum import StrEnum
 from typing import TYPE_CHECKING
 
 from mailproc.calendars import BusinessCalendar
-from mailproc.durations import Target, format_duration
+from mailproc.durations import TargetAmount, format_duration
 from mailproc.times import whole_second, whole_seconds
 from mailproc.vocabulary import Priority, SlaTarget, StatusKind
 
@@ -90,14 +90,14 @@ Fact = Created | PriorityChanged | Moved | StatusChanged | Responded | Acknowled
 
 @dataclass(frozen=True, slots=True)
 class Targets:
-    response: Target
-    resolution: Target
+    response: TargetAmount
+    resolution: TargetAmount
 
-    def of(self, target: SlaTarget) -> Target:
+    def of(self, target: SlaTarget) -> TargetAmount:
         return self.response if target is SlaTarget.RESPONSE else self.resolution
 
 
-def business_time(spec: Target, calendar: BusinessCalendar, start: datetime) -> timedelta:
+def business_time(spec: TargetAmount, calendar: BusinessCalendar, start: datetime) -> timedelta:
     """A target as the business time a clock started at `start` may run: a duration as it
     is; business days as the business time from `start` to the end of the Nth working day.
     From then on both behave alike: a pause pushes the due time by the business time it
@@ -107,7 +107,7 @@ def business_time(spec: Target, calendar: BusinessCalendar, start: datetime) -> 
     return calendar.between(start, calendar.end_of_working_days(start, spec.count))
 
 
-def describe_target(spec: Target, goal: timedelta, calendar: BusinessCalendar) -> str:
+def describe_target(spec: TargetAmount, goal: timedelta, calendar: BusinessCalendar) -> str:
     """'4h', or '3bd (end of the 3rd working day, cut-off 12:00: 21h of business time)'."""
     if isinstance(spec, timedelta):
         return format_duration(spec)
@@ -272,7 +272,7 @@ class TargetStatus:
     standing: Standing
     stopped_at: datetime | None
     steps: tuple[Step, ...]  # empty unless computed with explain=True
-    spec: Target  # the target as configured ("4h", "3bd"); `goal` is its business time
+    spec: TargetAmount  # the target as configured ("4h", "3bd"); `goal` is its business time
 
     @property
     def phase(self) -> Phase:
@@ -377,7 +377,7 @@ class _Walk:
     def _note(self, track: _Track, at: datetime, text: str) -> None:
         track.steps.append(Step(at, text))
 
-    def _spec(self, track: _Track) -> Target:
+    def _spec(self, track: _Track) -> TargetAmount:
         return self.policy.of(track.service).targets[track.priority].of(track.target)
 
     def _goal(self, track: _Track) -> timedelta:

@@ -27,7 +27,7 @@ def localized(settings: Settings, **extra: dict) -> Settings:
     data["people"]["sam"]["zone"] = "America/Sao_Paulo"
     for key, value in extra.items():
         data[key] = {**data.get(key, {}), **value}
-    return settings_from_dict(data, "test", {})
+    return settings_from_dict(data, "test", {"MAILPROC_SECRET": "test"})
 
 
 def letters(engine, kind: str) -> dict[str, tuple[str, str]]:
@@ -77,7 +77,7 @@ def test_a_24x7_service_in_tokyo_writes_tokyo_time(settings, engine, clock):
     data = settings.model_dump(exclude={"source"})
     data["calendars"]["tokyo"] = {"always": True, "zone": "Asia/Tokyo"}
     data["services"]["network"]["calendar"] = "tokyo"
-    desk = Desk(settings_from_dict(data, "test", {}), engine, clock)
+    desk = Desk(settings_from_dict(data, "test", {"MAILPROC_SECRET": "test"}), engine, clock)
     clock.now = datetime(2026, 3, 2, 0, 30, tzinfo=UTC)
     open_incident(desk, to=NETWORK, subject="Router down")
     text = letters(engine, "new_incident")["servicedesk@example.com"][1]

@@ -37,7 +37,7 @@ def tokyo_settings(settings: Settings) -> Settings:
     data["calendars"]["tokyo"] = {"always": True, "zone": "Asia/Tokyo", "day_cutoff": "09:00"}
     data["services"]["network"]["calendar"] = "tokyo"
     data["sla"]["targets"]["P3"] = {"response": "4h", "resolution": "2bd"}
-    return settings_from_dict(data, "test", {})
+    return settings_from_dict(data, "test", {"MAILPROC_SECRET": "test"})
 
 
 def jst(moment: datetime | None) -> str | None:
@@ -63,7 +63,7 @@ def test_a_day_target_pauses_and_escalates_at_half_its_working_time(settings, en
     data = paused_settings(settings).model_dump(exclude={"source"})
     data["sla"]["targets"]["P2"] = {"response": "1h", "resolution": "3bd"}
     data["sla"]["escalation"] = [{"at": "50%", "to": ["team"], "targets": ["resolution"]}]
-    custom = settings_from_dict(data, "test", {})
+    custom = settings_from_dict(data, "test", {"MAILPROC_SECRET": "test"})
     desk, escalator = Desk(custom, engine, clock), Escalator(custom, engine, clock)
     add_problem(engine, t("2026-03-01 12:00"), "Mail relay broken")
     at(clock, "2026-03-02 09:00")  # Monday, before the cut-off: Monday is day 1 of 3

@@ -11,7 +11,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from mailproc.config.locale import language_tag, read_directory, text_in
-from mailproc.config.settings import ConfigError, load_settings, settings_from_dict
+from mailproc.config.settings import ConfigError, demo_settings, settings_from_dict
 from mailproc.notify.context import (
     build_context,
     reader_for,
@@ -25,7 +25,7 @@ from mailproc.notify.recipients import DEFAULT_RECIPIENTS, Notice
 from mailproc.notify.templates import Templates, check_templates, coverage, folder_of
 from mailproc.vocabulary import NoticeKind, Party
 
-BASE = load_settings(environ={})
+BASE = demo_settings(environ={})
 SHIPPED = folder_of(BASE)
 
 
@@ -36,7 +36,7 @@ def settings_with(**extra):
             data[key] = {**data[key], **value}
         else:
             data[key] = value
-    return settings_from_dict(data, "test", {})
+    return settings_from_dict(data, "test", {"MAILPROC_SECRET": "test"})
 
 
 # --- who reads in what ----------------------------------------------------------------------
