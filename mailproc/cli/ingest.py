@@ -64,6 +64,7 @@ def ingest(
                 _raw,
                 app.settings.limits.max_message_bytes,
                 default_jobs() if jobs is None else jobs,
+                app.settings.limits.headers,
             )
             while True:  # mails are applied as they come, parsed ahead by the workers
                 with batcher() as handle:

@@ -11,6 +11,8 @@ from enum import StrEnum
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from mailproc.inbound.mime import DEFAULT_LIMITS, HeaderLimits
+
 
 class CommandAuth(StrEnum):
     """What proves that a command's From address is its sender."""
@@ -58,3 +60,17 @@ class LimitsConfig(_Frozen):
     replies_per_hour: int = Field(default=1000, gt=0)
     replies_per_correspondent_per_hour: int = Field(default=30, gt=0)
     new_incidents_per_sender_per_hour: int = Field(default=20, gt=0)
+    # A mail's header block, checked before it is parsed (far above real mail; over: quarantine)
+    header_fields: int = Field(default=DEFAULT_LIMITS.fields, gt=0)
+    header_block_bytes: int = Field(default=DEFAULT_LIMITS.block_bytes, gt=0)
+    header_field_bytes: int = Field(default=DEFAULT_LIMITS.field_bytes, gt=0)
+    header_encoded_words: int = Field(default=DEFAULT_LIMITS.encoded_words, gt=0)
+
+    @property
+    def headers(self) -> HeaderLimits:
+        return HeaderLimits(
+            self.header_fields,
+            self.header_block_bytes,
+            self.header_field_bytes,
+            self.header_encoded_words,
+        )

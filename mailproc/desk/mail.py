@@ -25,7 +25,7 @@ from sqlalchemy.orm import Session
 
 from mailproc.config.settings import Settings
 from mailproc.inbound.fingerprint import fingerprint
-from mailproc.inbound.parse import InboundMail, MailError, parse_head, parse_mail
+from mailproc.inbound.parse import InboundMail, MailError, OverLimit, parse_head, parse_mail
 from mailproc.inbound.subject import BadCommand, Command, parse_subject
 from mailproc.notify.outbox import Change, Known, Outbox
 from mailproc.notify.recipients import Person
@@ -202,7 +202,11 @@ class Desk:
         if len(raw) > limit:
             return self._oversized(raw, origin, now, limit, transaction)
         try:
-            mail = parse_mail(raw) if parsed is None else _given(parsed)
+            mail = (
+                parse_mail(raw, self.settings.limits.headers) if parsed is None else _given(parsed)
+            )
+        except OverLimit as exc:
+            return self._quarantine(raw, origin, f"over a limit: {exc}", now, None, transaction)
         except MailError as exc:
             return self._quarantine(raw, origin, f"unparseable: {exc}", now, None, transaction)
         try:
@@ -269,7 +273,7 @@ class Desk:
         database may be the only copy (`ingest -` from an MTA), and nothing is lost."""
         reason = f"too large: {len(raw)} bytes, over limits.max_message_bytes ({limit})"
         try:
-            head: InboundMail | None = parse_head(raw)
+            head: InboundMail | None = parse_head(raw, self.settings.limits.headers)
         except MailError:
             head = None
         return self._quarantine(raw, origin, reason, now, head, transaction)

@@ -1,11 +1,9 @@
 """parse_mail: decoding, repair and robustness against what real mail servers deliver."""
 
 import base64
-import email
 import hashlib
 from dataclasses import FrozenInstanceError
 from datetime import UTC, datetime, timedelta, timezone
-from email.message import Message
 from pathlib import Path
 from typing import Any
 
@@ -13,6 +11,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from mailproc.inbound import mime
 from mailproc.inbound.parse import Address, InboundMail, MailError, parse_mail
 
 DATA = Path(__file__).resolve().parent.parent / "data" / "mail"
@@ -513,25 +512,27 @@ def test_hopeless_input_raises_mail_error(raw: bytes, reason: str) -> None:
         parse_mail(raw)
 
 
-def test_a_crashing_stdlib_parser_still_yields_the_headers(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_crashing_mime_splitter_still_yields_the_headers(monkeypatch: pytest.MonkeyPatch) -> None:
     def crash(*args: object, **kwargs: object) -> None:
-        raise IndexError("simulated stdlib bug")
+        raise IndexError("simulated bug")
 
-    monkeypatch.setattr(email, "message_from_bytes", crash)
-    parsed = parse_mail(mail(""))
-    assert (parsed.subject, parsed.text) == ("Test", "Hello\n")
+    monkeypatch.setattr(mime, "children", crash)
+    parsed = parse_mail(
+        mail('Content-Type: multipart/mixed; boundary="b"', b"--b\r\n\r\nhi\r\n--b--\r\n")
+    )
+    assert (parsed.subject, parsed.sender) == ("Test", Address("Tina", "tina@example.com"))
     assert any("IndexError" in d for d in parsed.defects)
 
 
 def test_a_crashing_payload_decoder_costs_only_that_part(monkeypatch: pytest.MonkeyPatch) -> None:
-    original: Any = Message.get_payload
+    original: Any = mime.decoded
 
-    def get_payload(self: Message, i: int | None = None, decode: bool = False) -> object:
-        if decode and self.get_content_type() == "application/pdf":
-            raise ValueError("simulated stdlib bug")
-        return original(self, i, decode)
+    def decoded(part: mime.Part, defects: list[str], label: str) -> bytes:
+        if part.headers.get_content_type() == "application/pdf":
+            raise ValueError("simulated bug")
+        return original(part, defects, label)
 
-    monkeypatch.setattr(Message, "get_payload", get_payload)
+    monkeypatch.setattr(mime, "decoded", decoded)
     parsed = load("attachments.eml")
     assert parsed.text == "Anbei das Protokoll und ein Screenshot.\n"
     assert [a.size for a in parsed.attachments] == [70, 0, 12, 26]

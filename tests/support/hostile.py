@@ -210,14 +210,14 @@ def _cases() -> list[Hostile]:
                 "".join(f"X-Header-{n}: {n}\r\n" for n in range(5000)) + "\r\nhi\r\n",
                 "many.x@e.net",
             ),
-            "processed",
-            "5000 header fields",
+            "quarantined",
+            "5000 header fields (limits.header_fields: 1000)",
         ),
         Hostile(
             "huge header line",
             _head("\r\nhi\r\n", "huge.x@example.net", "y" * 150_000),
-            "processed",
-            "a 150 KB subject",
+            "quarantined",
+            "a 150 KB subject (limits.header_field_bytes: 100 KiB)",
         ),
         Hostile(
             "bare CR line ends",
