@@ -26,6 +26,7 @@ from sqlalchemy.exc import InterfaceError, OperationalError
 from mailproc.config.settings import ConfigError, Settings
 from mailproc.config.sources import DaemonConfig, ImapSourceConfig, MaildirSourceConfig
 from mailproc.daemon.jobs import Job, JobRunner
+from mailproc.desk.attempts import Attempts
 from mailproc.desk.escalations import Escalator
 from mailproc.desk.mail import Batcher, Clock, Desk, StoreUnavailable, utcnow
 from mailproc.notify.sender import send_pending
@@ -93,8 +94,10 @@ class SourceWorker:
         ledger: Ledger,
         config: DaemonConfig,
         progress: ProgressFactory,
+        attempts: Attempts | None = None,
     ) -> None:
         self.source, self.batcher, self.ledger, self.progress = source, batcher, ledger, progress
+        self.attempts = attempts
         self.backoff = Backoff(config.backoff_initial_seconds, config.backoff_max_seconds)
         self.state = StateLog(source.name, log)
         self.wake = Wake()
@@ -113,7 +116,7 @@ class SourceWorker:
         try:
             if not connected:
                 self.source.open(readonly=False)
-            drain(self.source, self.batcher, self.wake, self.progress, self.ledger)
+            drain(self.source, self.batcher, self.wake, self.progress, self.ledger, self.attempts)
             self.state.ok()
             self.backoff.reset()
             if not self.wake.is_set():
@@ -164,6 +167,7 @@ class Runtime:
                 ledger,
                 settings.daemon,
                 progress,
+                self.desk.attempts,
             )
             for name, config in settings.sources.items()
         ]
@@ -327,7 +331,14 @@ def poll_once(
             source.cursor = ledger.cursor(source.name)  # read before the dry run's transaction
         with desk.batches(dry_run) as batcher:
             return [
-                _poll(source, batcher, wake, progress or progress_factory(False), ledger, dry_run)
+                _poll(
+                    source,
+                    batcher,
+                    wake,
+                    progress or progress_factory(False),
+                    ledger,
+                    None if dry_run else desk.attempts,
+                )
                 for source in sources
             ]
     finally:
@@ -342,11 +353,12 @@ def _poll(
     stop: Wake,
     progress: ProgressFactory,
     ledger: Ledger,
-    dry_run: bool,
+    attempts: Attempts | None,
 ) -> PassResult:
+    dry_run = attempts is None
     try:
         source.open(readonly=dry_run)
-        tally: Tally = drain(source, batcher, stop, progress, None if dry_run else ledger)
+        tally: Tally = drain(source, batcher, stop, progress, None if dry_run else ledger, attempts)
     except SourceUnavailable as exc:
         source.close(broken=True)
         if not dry_run:

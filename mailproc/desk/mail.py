@@ -10,7 +10,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import mimetypes
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager, nullcontext
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
@@ -24,6 +24,7 @@ from sqlalchemy.exc import IntegrityError, InterfaceError, OperationalError
 from sqlalchemy.orm import Session
 
 from mailproc.config.settings import Settings
+from mailproc.desk.attempts import Attempts, Crashed, forget
 from mailproc.inbound.fingerprint import fingerprint
 from mailproc.inbound.parse import InboundMail, MailError, OverLimit, parse_head, parse_mail
 from mailproc.inbound.subject import BadCommand, Command, parse_subject
@@ -62,7 +63,13 @@ class Handle(Protocol):
     def __call__(self, raw: bytes, origin: Origin, parsed: Parsed = None) -> Outcome: ...
 
 
-Batcher = Callable[[], AbstractContextManager[Handle]]  # a group of mails, one transaction
+class Batcher(Protocol):
+    """A group of mails, one transaction; `attempted`: the marks its commit deletes
+    (mailproc.desk.attempts)."""
+
+    def __call__(self, attempted: Sequence[str] = ()) -> AbstractContextManager[Handle]: ...
+
+
 SYSTEM_ACTOR = "mailproc"
 
 
@@ -116,7 +123,7 @@ class Desk:
             return handle(raw, origin)
 
     @contextmanager
-    def batch(self) -> Iterator[Handle]:
+    def batch(self, attempted: Sequence[str] = ()) -> Iterator[Handle]:
         """Group commit: the mails handled in the block share one transaction, each inside
         its own SAVEPOINT, so a failing mail undoes only itself, and the block's end commits
         them all with one write to disk instead of one per mail.
@@ -128,6 +135,7 @@ class Desk:
         """
         with _store_errors(), Session(self.engine) as session, session.begin():
             yield partial(self._in_savepoint, session)
+            forget(session, attempted)
 
     @contextmanager
     def batches(self, dry_run: bool = False) -> Iterator[Batcher]:
@@ -135,9 +143,14 @@ class Desk:
         nothing commits, so the caller's loop is the same either way."""
         if dry_run:
             with self.dry_run() as handle:
-                yield lambda: nullcontext(handle)
+                yield lambda attempted=(): nullcontext(handle)
         else:
             yield self.batch
+
+    @cached_property
+    def attempts(self) -> Attempts:
+        """The marks that tell a mail which killed the process (mailproc.desk.attempts)."""
+        return Attempts(self.engine, self.clock, self.settings.limits.crashes_before_quarantine)
 
     def _in_savepoint(
         self, session: Session, raw: bytes, origin: Origin, parsed: Parsed = None
@@ -205,6 +218,8 @@ class Desk:
             mail = (
                 parse_mail(raw, self.settings.limits.headers) if parsed is None else _given(parsed)
             )
+        except Crashed as exc:
+            return self._quarantine(raw, origin, str(exc), now, None, transaction)
         except OverLimit as exc:
             return self._quarantine(raw, origin, f"over a limit: {exc}", now, None, transaction)
         except MailError as exc:

@@ -13,8 +13,10 @@ import logging
 from collections import Counter
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Protocol
 
+from mailproc.desk.attempts import Attempts, groups
 from mailproc.desk.mail import Batcher, Disposition, Origin, Outcome
 from mailproc.runtime.progress import Progress, ProgressFactory
 from mailproc.runtime.wake import Wake
@@ -76,6 +78,7 @@ def drain(
     stop: Wake,
     progress: ProgressFactory,
     ledger: Ledger | None,
+    attempts: Attempts | None = None,
 ) -> Tally:
     """Pass over the source until a listing shows nothing new, then record the success.
 
@@ -94,7 +97,8 @@ def drain(
         if not refs:
             break
         seen.update(refs)
-        left = _pass(source, refs, batcher, stop, progress(source.name, len(refs)), ledger, tally)
+        bar = progress(source.name, len(refs))
+        left = _pass(source, refs, batcher, stop, bar, ledger, tally, attempts)
     if ledger is not None:
         ledger.record(source.name, source.cursor, left, ok=True)
     return tally
@@ -108,28 +112,45 @@ def _pass(
     bar: Progress,
     ledger: Ledger | None,
     tally: Tally,
+    attempts: Attempts | None = None,
 ) -> int:
-    """One listing's worth; returns how many of its mails are left (on a stop)."""
+    """One listing's worth; returns how many of its mails are left (on a stop). With
+    `attempts`, a mail that killed the process before is applied alone, or quarantined."""
     origin = Origin(source.name, source.service)
     left = len(refs)
     try:
         for batch in source.batches(refs):
             if ledger is not None:
                 ledger.record(source.name, source.cursor, left)
-            done: list[tuple[Fetched, Outcome]] = []
-            with batcher() as handle:  # commits at the end of the block, or rolls back
-                for item in source.fetch(batch):
-                    if stop.is_set():
-                        break
-                    done.append((item, handle(item.raw, origin)))
-            _finish(source, done, ledger is None, tally)
-            left -= len(done)
-            bar.advance(len(done))
-            if stop.is_set():
-                return left
+            for group in groups(attempts, list(batch), partial(mail_key, source)):
+                done: list[tuple[Fetched, Outcome]] = []
+                try:
+                    with batcher(group.keys) as handle:  # commits at the block's end
+                        for item in source.fetch(group.items):
+                            if stop.is_set():
+                                break
+                            crashed = group.crashed.get(mail_key(source, item.ref))
+                            done.append((item, handle(item.raw, origin, crashed)))
+                except BaseException:
+                    if attempts is not None:
+                        attempts.release(group)
+                    raise
+                _finish(source, done, ledger is None, tally)
+                left -= len(done)
+                bar.advance(len(done))
+                if stop.is_set():
+                    return left
     finally:
         bar.close()
     return 0
+
+
+def mail_key(source: Source, ref: Ref) -> str:
+    """A mail's name at its source, for mailproc.desk.attempts: an IMAP UID with the folder's
+    UIDVALIDITY, or a Maildir file's unique part (its flags and folder change)."""
+    if isinstance(ref, int):
+        return f"{source.name}:{source.cursor.uidvalidity}:{ref}"
+    return f"{source.name}:{str(ref).rsplit('/', 1)[-1].partition(':2,')[0]}"
 
 
 def _finish(

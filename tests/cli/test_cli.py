@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import mailbox
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -207,3 +208,33 @@ def test_ingest_parsing_ahead_in_workers_applies_every_mail_once_in_order(run, t
     assert [i["title"] for i in listed] == [f"report {n:03}" for n in range(60)]
     again = run("ingest", "-q", "--jobs", "1", "backlog")  # a second pass changes nothing
     assert "ingested: 0 processed, 120 duplicate, 0 quarantined" in again.stderr
+
+
+def test_ingest_quarantines_a_mail_that_killed_it_twice_and_applies_the_rest(
+    tmp_path, database_url
+):
+    from tests.support.crashing import CRASH_HEADER
+
+    folder = tmp_path / "mail"
+    folder.mkdir()
+    for n in range(5):
+        raw = make_mail(subject=f"mail {n}")
+        (folder / f"{n}.eml").write_bytes(CRASH_HEADER + b"\r\n" + raw if n == 1 else raw)
+    env = {**os.environ, "MAILPROC_DATABASE_URL": database_url, "MAILPROC_SECRET": "x"}
+    env.pop("MAILPROC_CONFIG", None)
+    crashing = [sys.executable, str(ROOT / "tests/support/crashing.py")]
+    subprocess.run([*crashing, "init"], env=env, check=True, capture_output=True)
+    runs = [
+        subprocess.run(
+            [*crashing, "ingest", "--jobs", "0", str(folder)],
+            env=env,
+            capture_output=True,
+            text=True,
+        )
+        for _ in range(3)
+    ]
+    assert [r.returncode for r in runs] == [-9, -9, 0], runs[-1].stderr
+    assert "1.eml: quarantined: crashed the processor 2 times" in runs[2].stderr
+    assert "ingested: 3 processed, 1 duplicate, 1 quarantined" in runs[2].stderr
+    # the second run applied mail 0 alone, then died on mail 1 again; the third did the rest
+    assert "0.eml: created INC-" in runs[1].stdout

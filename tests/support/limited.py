@@ -60,8 +60,8 @@ def _child(mail: Path, database: Path, limit: int, out: int) -> None:
     os._exit(0)
 
 
-def run(mail: Path, template: Path, limit: int) -> dict[str, object]:
-    database = mail.with_suffix(".sqlite3")
+def run(mail: Path, template: Path, limit: int, number: int) -> dict[str, object]:
+    database = template.with_name(f"mail{number}.sqlite3")  # beside the template, not the mail
     shutil.copyfile(template, database)
     read, write = os.pipe()
     pid = os.fork()
@@ -94,13 +94,13 @@ def main() -> None:
     slack = int(os.environ.get("MEMORY_SLACK_MIB", "32")) * 1024 * 1024
     import mailproc.cli.ingest  # noqa: F401  (imported once, before the forks)
 
-    base = run(baseline, template, 0)
+    base = run(baseline, template, 0, 0)
     print(json.dumps(base), flush=True)
-    for mail in mails:
+    for number, mail in enumerate(mails, 1):
         peak = base["vmpeak"]
         assert isinstance(peak, int)
         limit = peak + factor * mail.stat().st_size + slack if factor else 0
-        print(json.dumps(run(mail, template, limit)), flush=True)
+        print(json.dumps(run(mail, template, limit, number)), flush=True)
 
 
 if __name__ == "__main__":
