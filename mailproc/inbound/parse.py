@@ -550,7 +550,7 @@ def _filename(part: Part, defects: list[str]) -> str:
     if "=?" in name:
         name = _decode_loose(name)
     name = name.replace("\\", "/").rsplit("/", 1)[-1]
-    return _BIDI.sub("", _clean(name)).lstrip(".").strip()[:255]
+    return _BIDI.sub("", _clean(name)).strip().strip('"').lstrip(".").strip()[:255]
 
 
 def _message_bytes(part: Part, defects: list[str]) -> bytes:
