@@ -98,6 +98,12 @@ class EventKind(StrEnum):
     AUTOMATIC_MAIL = "automatic_mail"  # an auto-reply or other robot's mail, kept, not applied
     BOUNCED = "bounced"  # one of our notifications came back undelivered
     RATE_LIMITED = "rate_limited"  # a sender opened too many incidents: not acknowledged
+    # A mail kept in the history for the solvers only, never relayed to the reporter or the
+    # watchers: detail {"text": what it said, "reason": why it was not applied}. Replies whose
+    # sender is not proven, or not a participant, are kept so (mailproc.workflow.intents).
+    INTERNAL_NOTE = "internal_note"
+    # Addresses of a mail's To/Cc not made watchers: {"addresses": [...], "reason": ...}
+    WATCHERS_NOT_ADDED = "watchers_not_added"
 
 
 class NoticeKind(StrEnum):
@@ -117,6 +123,7 @@ class NoticeKind(StrEnum):
     ESCALATION = "escalation"
     PROBLEM_RESOLVED = "problem_resolved"
     ALERT = "alert"  # to the administrators: the storm breaker opened
+    INTERNAL_NOTE = "internal_note"  # to the assignee (else the first line): a mail kept aside
 
 
 class Party(StrEnum):

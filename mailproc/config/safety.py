@@ -7,6 +7,7 @@ can hurt anyone.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from enum import StrEnum
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
@@ -50,6 +51,40 @@ class SecurityConfig(_Frozen):
         if any(not v or any(c.isspace() or c == ";" for c in v) for v in ids):
             raise ValueError("an authserv-id is one word, like the host name mx.example.com")
         return ids
+
+
+class WatchersConfig(_Frozen):
+    """Who a mail may make a watcher (a participant, told of every comment): the To/Cc
+    addresses of a new report or of an applied reply, at most `max_added_per_mail` of them and,
+    when `allowed_domains` lists any, only addresses in those domains (or their subdomains)."""
+
+    allowed_domains: tuple[str, ...] = ()
+    max_added_per_mail: int = Field(default=10, ge=0)
+
+    @field_validator("allowed_domains")
+    @classmethod
+    def _domains(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        domains = tuple(v.strip().lower().strip(".") for v in value)
+        if any(not d or "@" in d or " " in d for d in domains):
+            raise ValueError("list domains, like example.com")
+        return domains
+
+    def admit(self, addresses: Sequence[str]) -> tuple[list[str], dict[str, list[str]]]:
+        """The addresses to add, in order, and the others by the reason they are not."""
+        refused: dict[str, list[str]] = {}
+        allowed = []
+        for address in addresses:
+            domain = address.rpartition("@")[2]
+            if self.allowed_domains and not any(
+                domain == d or domain.endswith("." + d) for d in self.allowed_domains
+            ):
+                refused.setdefault("not in watchers.allowed_domains", []).append(address)
+            else:
+                allowed.append(address)
+        if len(allowed) > self.max_added_per_mail:
+            why = f"more than {self.max_added_per_mail} in one mail (watchers.max_added_per_mail)"
+            refused[why] = allowed[self.max_added_per_mail :]
+        return allowed[: self.max_added_per_mail], refused
 
 
 class LimitsConfig(_Frozen):

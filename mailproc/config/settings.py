@@ -30,7 +30,7 @@ from pydantic import (
 )
 
 from mailproc import calendars
-from mailproc.config.safety import LimitsConfig, SecurityConfig
+from mailproc.config.safety import LimitsConfig, SecurityConfig, WatchersConfig
 from mailproc.config.sources import DaemonConfig, SourceConfig, check_sources
 from mailproc.durations import parse_duration
 from mailproc.inbound.subject import Language
@@ -351,6 +351,7 @@ class NotificationsConfig(_Frozen):
     secret_env: str = "MAILPROC_SECRET"  # noqa: S105 (the name of the variable with the secret)
     transcript_on_success: bool = True
     recipients: dict[NoticeKind, Recipients] = {}
+    max_recipients: int = Field(default=20, gt=0)  # of one notice kind, for one change
 
     _from = field_validator("from_address")(
         classmethod(lambda cls, v: None if v is None else _lower_address(v))
@@ -398,6 +399,7 @@ class Settings(_Frozen):
     smtp: SmtpConfig = SmtpConfig()
     security: SecurityConfig = SecurityConfig()
     limits: LimitsConfig = LimitsConfig()
+    watchers: WatchersConfig = WatchersConfig()
     sources: dict[str, SourceConfig] = {}
     daemon: DaemonConfig = DaemonConfig()
 

@@ -361,8 +361,10 @@ class Desk:
             )
         view = _view(session, found) if found else None
         participants = _participants(session, found.id) if found else frozenset()
-        intent = classify(mail, subject, view, participants, self.settings, now, origin.service)
         actor = verified_actor(mail, self.settings, found.id if found else None)
+        intent = classify(
+            mail, subject, view, participants, self.settings, now, origin.service, actor.unproven
+        )
         apply = _Apply(self.settings, session, message, actor, now, mail, self.outbox, self.sla)
         apply.attachments(mail)
         if found is not None and view is not None:
@@ -373,7 +375,7 @@ class Desk:
         else:
             assert found is not None and view is not None
             incident, summary = found, apply.reply(intent, found, view)
-        apply.remember(incident.id)
+        apply.remember(incident.id, watchers=not isinstance(intent, Reply) or intent.accepted)
         apply.write()
         _save_incident(session, incident)
         _SETTLED(session, pk=message, incident=incident.id, outcome=Disposition.PROCESSED.value)
@@ -472,9 +474,10 @@ class _Apply:
         return incident, summary
 
     def reply(self, intent: Reply, incident: db.Incident, view: IncidentView) -> str:
-        if not intent.accepted:
-            self._event(incident.id, EventKind.REPLY_NOT_APPLIED, {"reason": intent.reason})
-            summary = f"reply to INC-{incident.id} not applied: {intent.reason}"
+        if not intent.accepted:  # kept for the solvers, relayed to nobody (vocabulary)
+            detail: dict[str, object] = {"text": intent.text, "reason": intent.reason}
+            self._event(incident.id, EventKind.INTERNAL_NOTE, detail)
+            summary = f"reply to INC-{incident.id} kept as an internal note: {intent.reason}"
         elif intent.text:
             self._event(incident.id, EventKind.COMMENT, {"text": intent.text})
             summary = f"comment on INC-{incident.id}"
@@ -548,6 +551,7 @@ class _Apply:
             commands=commands,
             decision=decision,
             sender_accepted=accepted,
+            unproven=self.actor.unproven,
             unanswered=self.throttle.reason if self.throttle else None,
             known=self.known(incident.id),
             rows=self.rows,
@@ -568,19 +572,26 @@ class _Apply:
             message_pk=self.message,
         )
 
-    def remember(self, incident_id: int) -> None:
-        """Record the mail's Message-ID for threading and its To/Cc people as participants."""
+    def remember(self, incident_id: int, watchers: bool) -> None:
+        """Record the mail's Message-ID for threading and, when it was applied (`watchers`),
+        its To/Cc people as participants, within `[watchers]`; the rest are named in the
+        history. A mail that was not applied adds nobody: strangers cannot join a thread."""
         assert self.mail is not None
         mail = self.mail
         if mail.message_id:
             self.add(db.ThreadRef, message_id=mail.message_id, incident_id=incident_id)
+        if not watchers:
+            return
         own = self.settings.is_own  # support+INC-4.<token>@… too
         addresses = {a.email for a in (*mail.to, *mail.cc) if a.email and not own(a.email)}
         known = self.known(incident_id).watchers
-        fresh = addresses - known
-        for email in sorted(fresh):
+        fresh, refused = self.settings.watchers.admit(sorted(addresses - known))
+        for email in fresh:
             self.add(db.Participant, incident_id=incident_id, email=email)
-        self.watchers[incident_id] = known | fresh
+        self.watchers[incident_id] = known | set(fresh)
+        for reason, emails in refused.items():
+            detail: dict[str, object] = {"addresses": emails[:50], "reason": reason}
+            self._event(incident_id, EventKind.WATCHERS_NOT_ADDED, detail)
 
     def attachments(self, mail: InboundMail) -> None:
         """Stored under names mailproc chose; the sender's name is only a label."""
@@ -688,6 +699,8 @@ def _claimed(session: Session, mail: InboundMail) -> Outcome | None:
 
 _NO_SLA_EFFECT = {
     EventKind.REPLY_NOT_APPLIED,
+    EventKind.INTERNAL_NOTE,
+    EventKind.WATCHERS_NOT_ADDED,
     EventKind.COMMAND_REJECTED,
     EventKind.FOLLOW_UP,
     EventKind.RATE_LIMITED,

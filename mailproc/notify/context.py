@@ -348,6 +348,10 @@ _DESCRIBE: dict[str, Callable[[dict[str, Any]], str]] = {
     "related": lambda d: f"related to PRB-{d['problem']}",
     "command_rejected": lambda d: f"refused {d['command']}: {d['reason']}",
     "reply_not_applied": lambda d: f"reply not applied: {d['reason']}",
+    "internal_note": lambda d: f"internal note, not applied: {d['reason']}",
+    "watchers_not_added": lambda d: (
+        f"not made watchers ({d['reason']}): {', '.join(d['addresses'])}"
+    ),
     "follow_up": lambda d: f"follow-up opened as INC-{d['incident']}",
     "acknowledged": lambda d: "acknowledged the escalation",
     "escalated": lambda d: (

@@ -34,6 +34,7 @@ DEFAULT_RECIPIENTS: Mapping[NoticeKind, tuple[str, ...]] = {
     NoticeKind.ESCALATION: (Party.TEAM,),
     NoticeKind.PROBLEM_RESOLVED: (Party.REPORTER,),
     NoticeKind.ALERT: (Party.ADMINS,),
+    NoticeKind.INTERNAL_NOTE: (Party.ASSIGNEE,),  # nobody assigned: the first line instead
 }
 
 # One mail, one notice per person: the first of these kinds that concerns them.
@@ -47,6 +48,7 @@ PRECEDENCE: tuple[NoticeKind, ...] = (
     NoticeKind.RELATED,
     NoticeKind.PRIORITY,
     NoticeKind.COMMENT,
+    NoticeKind.INTERNAL_NOTE,
 )
 
 ADDRESS_ROLE = "address"  # a recipient configured by address rather than by role
@@ -141,11 +143,13 @@ def change_notices(
         kind = kind_of(happening, settings, service)
         if kind is None:
             continue
-        for recipient in resolve(
-            recipients_of(kind, service, settings), parties, settings.own_addresses
-        ):
-            if recipient.email == parties.sender.email:
-                continue
+        found = resolve(recipients_of(kind, service, settings), parties, settings.own_addresses)
+        internal = kind is NoticeKind.INTERNAL_NOTE
+        if internal and not found:  # unassigned: someone must read it
+            found = resolve([Party.FIRST_LINE], parties, settings.own_addresses)
+        for recipient in found:
+            if recipient.email == parties.sender.email and not internal:  # a note is not
+                continue  # its sender's own change: the address was only claimed
             current = chosen.get(recipient.email)
             if current is None or PRECEDENCE.index(kind) < PRECEDENCE.index(current.kind):
                 chosen[recipient.email] = Notice(kind, recipient, happening)
@@ -175,6 +179,8 @@ def kind_of(happening: Happening, settings: Settings, service: str) -> NoticeKin
             return NoticeKind.PRIORITY
         case EventKind.RELATED:
             return NoticeKind.RELATED
+        case EventKind.INTERNAL_NOTE:
+            return NoticeKind.INTERNAL_NOTE
         case EventKind.STATUS:
             before = _status_kind(settings, service, str(detail.get("from")))
             after = _status_kind(settings, service, str(detail.get("to")))

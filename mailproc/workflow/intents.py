@@ -64,7 +64,10 @@ def classify(
     settings: Settings,
     now: datetime,
     service_hint: str | None = None,
+    unproven_sender: str | None = None,
 ) -> Intent:
+    """`unproven_sender`: why the sender is not proven (mailproc.workflow.proof), if not. A
+    reply from such a sender changes nothing: it is kept as an internal note."""
     name = mail.sender.name if mail.sender else ""
     title, text = subject.title or NO_SUBJECT, mail.text.strip()
     if found is None:
@@ -74,7 +77,7 @@ def classify(
     window = timedelta(days=settings.reopen_window_days)
     if kind is StatusKind.CLOSED and found.closed_at and now - found.closed_at > window:
         return NewIncident(found.service, title, text, subject.commands, name, found.number)
-    return _reply(mail, subject, found, participants, settings, kind)
+    return _reply(mail, subject, found, participants, settings, kind, unproven_sender)
 
 
 def _reply(
@@ -84,6 +87,7 @@ def _reply(
     participants: frozenset[str],
     settings: Settings,
     kind: StatusKind,
+    unproven_sender: str | None,
 ) -> Reply:
     actor = actor_of(mail, settings)
     text = reply_text(mail.text)
@@ -91,21 +95,23 @@ def _reply(
     is_reporter = actor.email == found.reporter
     is_participant = settings.permissions.participants_may_comment and actor.email in participants
     escalated_to = actor.email in found.escalated_to  # may answer, e.g. with [ACK]
-    accepted = is_solver or is_reporter or is_participant or escalated_to
+    known = is_solver or is_reporter or is_participant or escalated_to
+    accepted = known and unproven_sender is None
     reopen = (
-        (is_reporter or is_participant)
+        accepted
+        and (is_reporter or is_participant)
         and not is_solver
         and not subject.commands
         and kind in (StatusKind.RESOLVED, StatusKind.CLOSED)
     )
-    reason = (
-        ""
-        if accepted
-        else (
+    reason = ""
+    if not known:
+        reason = (
             f"{actor.email or 'an unknown sender'} is neither a solver, the reporter nor a "
             f"participant of INC-{found.number}"
         )
-    )
+    elif unproven_sender is not None:
+        reason = unproven_sender
     return Reply(found.number, text, subject.commands, accepted, reopen, reason)
 
 

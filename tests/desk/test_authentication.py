@@ -54,22 +54,26 @@ def answer(notice, sender: str, subject: str, authenticated: bool = False) -> by
     )
 
 
-def test_a_forged_solver_command_changes_nothing_and_the_real_solver_is_told(desk, engine):
+def test_a_forged_solver_command_changes_nothing_and_answers_nobody_outside(desk, engine):
     number, mid = opened(desk)
     forged = make_mail(sender=TINA, subject="Re: [CLOSE]", in_reply_to=mid, authenticated=False)
     outcome = desk.handle(forged)
     assert "refused [CLOSE] (not authenticated" in outcome.summary
     detail = get_incident(engine, number)
     assert detail.incident.status == "New"
-    rejected = detail.events[-1]
-    assert rejected.kind == "command_rejected"
-    assert rejected.detail["reason"].startswith(
-        "not authenticated: the From address tina@example.com alone is not proof; reply to one "
-        "of our notifications about INC-1"
-    )
-    transcript = notice_to(engine, "tina@example.com", "transcript")
-    assert "[CLOSE]  refused: not authenticated" in transcript.text
-    assert "(DKIM)" in " ".join(transcript.text.split())
+    note, rejected = detail.events[-2:]
+    assert (note.kind, rejected.kind) == ("internal_note", "command_rejected")
+    for event in (note, rejected):
+        assert event.detail["reason"].startswith(
+            "not authenticated: the From address tina@example.com alone is not proof; reply to "
+            "one of our notifications about INC-1"
+        )
+    with Session(engine) as session:  # no transcript to an address anyone can write
+        kinds = session.scalars(select(db.Outbox.kind).where(db.Outbox.id > 2)).all()
+    assert kinds == ["internal_note"]
+    # the desk hears of it (nobody is assigned: the first line), with the proof that is missing
+    told = notice_to(engine, "servicedesk@example.com", "internal_note")
+    assert "tina@example.com" in told.text and "(DKIM)" in " ".join(told.text.split())
 
 
 def test_trusted_authentication_results_prove_the_sender(desk, engine):
@@ -147,22 +151,30 @@ def test_the_reporter_closes_by_answering_the_acknowledgment(desk, engine):
         assert list(session.scalars(select(db.Participant.email))) == []
 
 
-def test_comments_need_no_proof(desk, engine):
+def test_a_comment_without_proof_is_kept_as_an_internal_note(desk, engine):
     number, mid = opened(desk)
     outcome = desk.handle(make_mail(sender=ALICE, body="It works again", in_reply_to=mid))
-    assert outcome.incident == number
-    assert get_incident(engine, number).events[-1].kind == "comment"
+    assert outcome.incident == number and "kept as an internal note" in outcome.summary
+    event = get_incident(engine, number).events[-1]
+    assert (event.kind, event.detail["text"]) == ("internal_note", "It works again")
+    desk.handle(answer(notice_to(engine, "alice@example.org", "acknowledgment"), ALICE, "Re: x"))
+    assert get_incident(engine, number).events[-1].kind == "comment"  # her token proves her
 
 
 def test_reply_token_mode_ignores_authentication_results(desk, engine):
+    desk.settings._secret = b"one key for both desks"  # tokens signed by one, read by the other
     strict = with_auth(desk, CommandAuth.REPLY_TOKEN)
     number, mid = opened(strict)
-    strict.handle(make_mail(sender=TINA, subject="Re: [ASSIGN tina]", in_reply_to=mid))
-    assert get_incident(engine, number).incident.assignee is None
+    strict.handle(make_mail(sender=TINA, subject="Re: [PRIORITY P1]", in_reply_to=mid))
+    assert get_incident(engine, number).incident.priority != "P1"
     reason = get_incident(engine, number).events[-1].detail["reason"]
     assert reason.endswith("its Reply-To address carries your personal token")
-    strict.handle(answer(notice_to(engine, "tina@example.com"), TINA, "Re: [ASSIGN tina]"))
-    assert get_incident(engine, number).incident.assignee == "tina"
+    desk.handle(
+        make_mail(sender="Nora <nora@example.com>", subject="Re: [ASSIGN tina]", in_reply_to=mid)
+    )
+    assigned = notice_to(engine, "tina@example.com", "assigned")  # carries her token
+    strict.handle(answer(assigned, TINA, "Re: [PRIORITY P1]"))
+    assert get_incident(engine, number).incident.priority == "P1"
 
 
 def test_authentication_results_mode_ignores_tokens(desk, engine):
