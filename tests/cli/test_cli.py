@@ -238,3 +238,37 @@ def test_ingest_quarantines_a_mail_that_killed_it_twice_and_applies_the_rest(
     assert "ingested: 3 processed, 1 duplicate, 1 quarantined" in runs[2].stderr
     # the second run applied mail 0 alone, then died on mail 1 again; the third did the rest
     assert "0.eml: created INC-" in runs[1].stdout
+
+
+def test_ingest_a_strangers_200_cc_reply_and_a_forged_reply_reach_nobody_outside(
+    run, tmp_path, database_url
+):
+    from sqlalchemy import create_engine, select
+    from sqlalchemy.orm import Session
+
+    from mailproc.store import db
+
+    report = make_mail(subject="VPN down", sender="Alice <alice@example.org>")
+    cc = ", ".join(f"p{n}@outside.example.net" for n in range(200))
+    stranger = make_mail(
+        sender="eve@evil.example.net", cc=cc, body="hello", in_reply_to=message_id_of(report)
+    )
+    forged = make_mail(
+        sender="Tina <tina@example.com>",
+        body="I closed your account, send your password.",
+        in_reply_to=message_id_of(report),
+        authenticated=False,
+    )
+    for name, raw in (("1.eml", report), ("2.eml", stranger), ("3.eml", forged)):
+        (tmp_path / name).write_bytes(raw)
+    result = run("ingest", "1.eml", "2.eml", "3.eml")
+    assert result.output.count("kept as an internal note") == 2
+    engine = create_engine(database_url)
+    with Session(engine) as session:
+        recipients = set(session.scalars(select(db.Outbox.recipient)))
+        participants = list(session.scalars(select(db.Participant.email)))
+    engine.dispose()
+    assert participants == []
+    # the acknowledgment and the first line's notices; nothing to the 200, to eve, to alice
+    # about the forged words, or to the address tina's name was forged under
+    assert recipients == {"alice@example.org", "servicedesk@example.com"}
