@@ -22,6 +22,8 @@ class Verb(StrEnum):
     IMPACT = "IMPACT"
     URGENCY = "URGENCY"
     ACK = "ACK"
+    NOTE = "NOTE"  # the mail's text is an internal note: solvers, teams and admins only
+    PUBLIC = "PUBLIC"  # the mail's text is a comment, even in answer to a team notice
 
 
 class Priority(StrEnum):
@@ -98,12 +100,27 @@ class EventKind(StrEnum):
     AUTOMATIC_MAIL = "automatic_mail"  # an auto-reply or other robot's mail, kept, not applied
     BOUNCED = "bounced"  # one of our notifications came back undelivered
     RATE_LIMITED = "rate_limited"  # a sender opened too many incidents: not acknowledged
-    # A mail kept in the history for the solvers only, never relayed to the reporter or the
-    # watchers: detail {"text": what it said, "reason": why it was not applied}. Replies whose
-    # sender is not proven, or not a participant, are kept so (mailproc.workflow.intents).
-    INTERNAL_NOTE = "internal_note"
+    # Internal: never shown or sent to the reporter or outside watchers. detail {"text"}, and
+    # "reason" when it is a mail kept aside instead of applied: a reply whose sender is not
+    # proven or not a participant (mailproc.workflow.intents) changes nothing but this record.
+    NOTE = "note"
     # Addresses of a mail's To/Cc not made watchers: {"addresses": [...], "reason": ...}
     WATCHERS_NOT_ADDED = "watchers_not_added"
+
+
+#: History events the reporter and outside watchers never see (notices, exports for them):
+#: internal notes, and records that name other people or hold text nobody published.
+INTERNAL_EVENTS = frozenset(
+    {
+        EventKind.NOTE,
+        EventKind.REPLY_NOT_APPLIED,
+        EventKind.ESCALATED,
+        EventKind.BOUNCED,
+        EventKind.AUTOMATIC_MAIL,
+        EventKind.RATE_LIMITED,
+        EventKind.WATCHERS_NOT_ADDED,
+    }
+)
 
 
 class NoticeKind(StrEnum):
@@ -123,7 +140,22 @@ class NoticeKind(StrEnum):
     ESCALATION = "escalation"
     PROBLEM_RESOLVED = "problem_resolved"
     ALERT = "alert"  # to the administrators: the storm breaker opened
-    INTERNAL_NOTE = "internal_note"  # to the assignee (else the first line): a mail kept aside
+    NOTE = "note"  # an internal note: to the assignee and the team, never the reporter
+
+
+#: Notices written for the desk's own people (a team list, the first line, the assignee): a
+#: solver's reply to one is an internal note unless it says [PUBLIC].
+TEAM_NOTICES = frozenset(
+    {
+        NoticeKind.NEW_INCIDENT,
+        NoticeKind.MOVED,
+        NoticeKind.ESCALATION,
+        NoticeKind.ALERT,
+        NoticeKind.NOTE,
+    }
+)
+#: Notices that never go to an address outside the desk, whatever the configuration says.
+INTERNAL_NOTICES = frozenset({NoticeKind.NOTE})
 
 
 class Party(StrEnum):

@@ -37,7 +37,7 @@ from mailproc.sla.state import SlaBook, escalated_to, history
 from mailproc.sla.timeline import Record
 from mailproc.store import db, message_keys
 from mailproc.store.prepared import Prepared
-from mailproc.vocabulary import EventKind, Priority, StatusKind, Verb
+from mailproc.vocabulary import TEAM_NOTICES, EventKind, Priority, StatusKind, Verb
 from mailproc.workflow.decision import (
     Actor,
     Decision,
@@ -361,9 +361,18 @@ class Desk:
             )
         view = _view(session, found) if found else None
         participants = _participants(session, found.id) if found else frozenset()
-        actor = verified_actor(mail, self.settings, found.id if found else None)
+        team = found is not None and _answers_team_notice(session, mail)
+        actor = verified_actor(mail, self.settings, view)
         intent = classify(
-            mail, subject, view, participants, self.settings, now, origin.service, actor.unproven
+            mail,
+            subject,
+            view,
+            participants,
+            self.settings,
+            now,
+            origin.service,
+            team,
+            actor.unproven,
         )
         apply = _Apply(self.settings, session, message, actor, now, mail, self.outbox, self.sla)
         apply.attachments(mail)
@@ -474,10 +483,13 @@ class _Apply:
         return incident, summary
 
     def reply(self, intent: Reply, incident: db.Incident, view: IncidentView) -> str:
-        if not intent.accepted:  # kept for the solvers, relayed to nobody (vocabulary)
+        if not intent.accepted:  # kept for the desk's people, relayed to nobody (vocabulary)
             detail: dict[str, object] = {"text": intent.text, "reason": intent.reason}
-            self._event(incident.id, EventKind.INTERNAL_NOTE, detail)
+            self._event(incident.id, EventKind.NOTE, detail)
             summary = f"reply to INC-{incident.id} kept as an internal note: {intent.reason}"
+        elif intent.text and intent.note:
+            self._event(incident.id, EventKind.NOTE, {"text": intent.text})
+            summary = f"internal note on INC-{incident.id}"
         elif intent.text:
             self._event(incident.id, EventKind.COMMENT, {"text": intent.text})
             summary = f"comment on INC-{incident.id}"
@@ -660,6 +672,7 @@ _RELATED = select(db.IncidentProblem.problem_id).where(
 _PARTICIPANTS = select(db.Participant.email).where(
     db.Participant.incident_id == bindparam("incident")
 )
+_SENT_KIND = select(db.Outbox.kind).where(db.Outbox.message_id == bindparam("id"))
 _PROBLEMS = select(db.Problem.id).where(db.Problem.id.in_(bindparam("ids", expanding=True)))
 _INCIDENT_TABLE = db.Base.metadata.tables[db.Incident.__tablename__]
 _INCIDENT_FIELDS = tuple(c.name for c in _INCIDENT_TABLE.columns if c.name != "id")
@@ -699,7 +712,6 @@ def _claimed(session: Session, mail: InboundMail) -> Outcome | None:
 
 _NO_SLA_EFFECT = {
     EventKind.REPLY_NOT_APPLIED,
-    EventKind.INTERNAL_NOTE,
     EventKind.WATCHERS_NOT_ADDED,
     EventKind.COMMAND_REJECTED,
     EventKind.FOLLOW_UP,
@@ -774,6 +786,16 @@ def _thread(
         if found is not None:
             return found
     return _locked(session, tagged) if tagged is not None else None
+
+
+def _answers_team_notice(session: Session, mail: InboundMail) -> bool:
+    """Whether the mail's parent (In-Reply-To, else the last of References) is one of our
+    notices written for the desk's own people: a solver's answer to it is internal."""
+    parent = (mail.in_reply_to or mail.references or (None,))[-1]
+    if parent is None:
+        return False
+    kind = db.run(session, _SENT_KIND, id=parent).scalar()
+    return kind is not None and kind in TEAM_NOTICES
 
 
 def _signed_reference(refs: list[str], mail: InboundMail, settings: Settings) -> int | None:

@@ -14,9 +14,9 @@ from mailproc.config.settings import Settings
 from mailproc.inbound.parse import InboundMail
 from mailproc.inbound.quotes import reply_text
 from mailproc.inbound.subject import BadCommand, Command, ParsedSubject
-from mailproc.vocabulary import StatusKind
+from mailproc.vocabulary import StatusKind, Verb
 from mailproc.workflow.decision import Actor, IncidentView, kind_of
-from mailproc.workflow.proof import unproven
+from mailproc.workflow.proof import list_tokens, unproven
 
 NO_SUBJECT = "(no subject)"
 
@@ -39,6 +39,7 @@ class Reply:
     accepted: bool  # False: kept with a reason, not applied as a comment
     reopen: bool
     reason: str = ""
+    note: bool = False  # the text is an internal note, not a comment to the reporter
 
 
 Intent = NewIncident | Reply
@@ -50,10 +51,13 @@ def actor_of(mail: InboundMail, settings: Settings) -> Actor:
     return Actor(email, person[0] if person else None)
 
 
-def verified_actor(mail: InboundMail, settings: Settings, incident: int | None) -> Actor:
+def verified_actor(mail: InboundMail, settings: Settings, incident: IncidentView | None) -> Actor:
     """The sender, with whether their address is proven for commands on `incident`."""
     actor = actor_of(mail, settings)
-    return replace(actor, unproven=unproven(mail, settings, incident))
+    if incident is None:
+        return replace(actor, unproven=unproven(mail, settings, None))
+    lists = list_tokens(settings, actor.email, incident.service)
+    return replace(actor, unproven=unproven(mail, settings, incident.number, lists))
 
 
 def classify(
@@ -64,20 +68,43 @@ def classify(
     settings: Settings,
     now: datetime,
     service_hint: str | None = None,
+    team_notice: bool = False,
     unproven_sender: str | None = None,
 ) -> Intent:
-    """`unproven_sender`: why the sender is not proven (mailproc.workflow.proof), if not. A
-    reply from such a sender changes nothing: it is kept as an internal note."""
+    """`team_notice`: the mail answers one of the notices written for the desk's own people
+    (mailproc.vocabulary.TEAM_NOTICES), so a solver's text is an internal note by default.
+    `unproven_sender`: why the sender is not proven (mailproc.workflow.proof), if not: a reply
+    from such a sender changes nothing and is kept as an internal note with that reason."""
     name = mail.sender.name if mail.sender else ""
     title, text = subject.title or NO_SUBJECT, mail.text.strip()
     if found is None:
         service = service_hint or settings.service_for(_recipients(mail))
-        return NewIncident(service, title, text, subject.commands, name)
+        return NewIncident(service, title, text, _no_notes(subject.commands), name)
     kind = kind_of(found, settings)
     window = timedelta(days=settings.reopen_window_days)
     if kind is StatusKind.CLOSED and found.closed_at and now - found.closed_at > window:
-        return NewIncident(found.service, title, text, subject.commands, name, found.number)
-    return _reply(mail, subject, found, participants, settings, kind, unproven_sender)
+        commands = _no_notes(subject.commands)
+        return NewIncident(found.service, title, text, commands, name, found.number)
+    return _reply(mail, subject, found, participants, settings, kind, team_notice, unproven_sender)
+
+
+def _no_notes(commands: tuple[Command | BadCommand, ...]) -> tuple[Command | BadCommand, ...]:
+    """A new report is never internal: [NOTE] on one is refused (and so, all or nothing, are
+    the mail's other commands) rather than silently publishing what was meant as a note."""
+    why = "[NOTE] makes a reply to an incident internal; a new report is not a note"
+    return tuple(
+        BadCommand(c.text, why) if isinstance(c, Command) and c.verb is Verb.NOTE else c
+        for c in commands
+    )
+
+
+def is_note(subject: ParsedSubject, by_solver: bool, team_notice: bool) -> bool:
+    """[NOTE] makes any sender's text internal (keeping a text private is always safe); a
+    solver's answer to a team notice is internal unless it says [PUBLIC]."""
+    verbs = {c.verb for c in subject.commands if isinstance(c, Command)}
+    if Verb.NOTE in verbs:
+        return True
+    return by_solver and team_notice and Verb.PUBLIC not in verbs
 
 
 def _reply(
@@ -87,7 +114,8 @@ def _reply(
     participants: frozenset[str],
     settings: Settings,
     kind: StatusKind,
-    unproven_sender: str | None,
+    team_notice: bool = False,
+    unproven_sender: str | None = None,
 ) -> Reply:
     actor = actor_of(mail, settings)
     text = reply_text(mail.text)
@@ -112,7 +140,8 @@ def _reply(
         )
     elif unproven_sender is not None:
         reason = unproven_sender
-    return Reply(found.number, text, subject.commands, accepted, reopen, reason)
+    note = is_note(subject, is_solver, team_notice)
+    return Reply(found.number, text, subject.commands, accepted, reopen, reason, note)
 
 
 def _recipients(mail: InboundMail) -> list[str]:

@@ -9,6 +9,8 @@ Comments need no proof: they change nothing but the history, and say who wrote t
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 from mailproc import signing
 from mailproc.config.safety import CommandAuth
 from mailproc.config.settings import Settings
@@ -18,9 +20,12 @@ from mailproc.inbound.parse import InboundMail
 _DELIVERED = ("to", "cc", "delivered-to", "x-original-to")
 
 
-def unproven(mail: InboundMail, settings: Settings, incident: int | None) -> str | None:
+def unproven(
+    mail: InboundMail, settings: Settings, incident: int | None, lists: Iterable[str] = ()
+) -> str | None:
     """None when the sender is proven for commands on `incident` (None: a new incident);
-    else why not, in words for the sender's transcript."""
+    else why not, in words for the sender's transcript. `lists`: further addresses whose
+    reply token the sender may present (`list_tokens`)."""
     mode = settings.security.command_authentication
     if mode is CommandAuth.NONE:
         return None
@@ -29,13 +34,26 @@ def unproven(mail: InboundMail, settings: Settings, incident: int | None) -> str
         return "not authenticated: the mail has no sender address"
     if mode in (CommandAuth.EITHER, CommandAuth.REPLY_TOKEN) and incident is not None:
         delivered = [v for name in _DELIVERED for v in mail.headers.get(name, ())]
-        if signing.vouches(settings.signing_key, delivered, incident, sender):
-            return None
+        for address in (sender, *lists):
+            if signing.vouches(settings.signing_key, delivered, incident, address):
+                return None
     if mode in (CommandAuth.EITHER, CommandAuth.AUTHENTICATION_RESULTS):
         headers = mail.headers.get("authentication-results", ())
         if authres.verdict(headers, settings.security.trusted_authserv_ids, sender):
             return None
     return _why(mode, sender, incident)
+
+
+def list_tokens(settings: Settings, sender: str, service: str | None) -> tuple[str, ...]:
+    """The team and first-line addresses of the service, when the sender is one of its
+    solvers (or an admin): a notice to such a list carries the list's token, and a solver who
+    answers it from their own address shows with it that they received the mail through the
+    list. Anyone else, a list member who is not a configured solver included, gains nothing."""
+    person = settings.people_by_email.get(sender)
+    if service is None or person is None or not person[1].solves(service):
+        return ()
+    config = settings.services[service]
+    return tuple(a for a in (config.team, config.first_line) if a and a != sender)
 
 
 def _why(mode: CommandAuth, sender: str, incident: int | None) -> str:

@@ -48,7 +48,12 @@ def test_ingest_files_folders_maildir_mbox_and_stdin(run, tmp_path):
     box.flush()
     result = run("ingest", "one.eml", "folder", "Maildir", "export.mbox")
     assert "ingested: 6 processed, 0 duplicate, 0 quarantined" in result.stderr
-    reply = make_mail(subject="Re: fire", body="still burning", in_reply_to=message_id_of(first))
+    reply = make_mail(
+        subject="Re: fire",
+        body="still burning",
+        in_reply_to=message_id_of(first),
+        authenticated=True,
+    )
     assert "comment on INC-1" in run("ingest", "-", input=reply).output
     titles = [i["title"] for i in json.loads(run("incidents", "list", "--json").output)]
     assert titles == [
@@ -177,7 +182,9 @@ def test_demo_shows_a_whole_lifecycle(tmp_path):
 def test_export_writes_one_json_line_per_incident(run, tmp_path):
     first = make_mail(subject="mail down")
     (tmp_path / "a.eml").write_bytes(first)
-    reply = make_mail(subject="Re: x", body="more", in_reply_to=message_id_of(first))
+    reply = make_mail(
+        subject="Re: x", body="more", in_reply_to=message_id_of(first), authenticated=True
+    )
     (tmp_path / "b.eml").write_bytes(reply)
     (tmp_path / "c.eml").write_bytes(make_mail(subject="second"))
     run("ingest", "a.eml", "b.eml", "c.eml")
@@ -269,6 +276,10 @@ def test_ingest_a_strangers_200_cc_reply_and_a_forged_reply_reach_nobody_outside
         participants = list(session.scalars(select(db.Participant.email)))
     engine.dispose()
     assert participants == []
-    # the acknowledgment and the first line's notices; nothing to the 200, to eve, to alice
-    # about the forged words, or to the address tina's name was forged under
-    assert recipients == {"alice@example.org", "servicedesk@example.com"}
+    # the acknowledgment, the first line's and the team's notices; nothing to the 200, to eve,
+    # to alice about the forged words, or to the address tina's name was forged under
+    assert recipients == {
+        "alice@example.org",
+        "servicedesk@example.com",
+        "exchange-team@example.com",
+    }

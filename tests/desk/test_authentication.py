@@ -12,11 +12,10 @@ from sqlalchemy.orm import Session
 
 from mailproc.config.safety import CommandAuth, SecurityConfig
 from mailproc.desk.mail import Desk
-from mailproc.inbound.parse import parse_mail
-from mailproc.notify.letter import compose, letter_from_json
 from mailproc.store import db
 from mailproc.store.queries import get_incident, list_incidents
 from tests.support.mailfactory import make_mail, message_id_of
+from tests.support.notices import answer, notice_to
 
 ALICE = "Alice <alice@example.org>"
 TINA = "Tina <tina@example.com>"
@@ -32,28 +31,6 @@ def opened(desk: Desk) -> tuple[int, str]:
     return desk.handle(raw).incident, message_id_of(raw)
 
 
-def notice_to(engine, recipient: str, kind: str | None = None):
-    """The last mail queued for `recipient`, parsed as it will go out."""
-    with Session(engine) as session:
-        query = select(db.Outbox.letter).where(db.Outbox.recipient == recipient)
-        if kind is not None:
-            query = query.where(db.Outbox.kind == kind)
-        letter = session.scalars(query.order_by(db.Outbox.id.desc()).limit(1)).one()
-    return parse_mail(compose(letter_from_json(letter)))
-
-
-def answer(notice, sender: str, subject: str, authenticated: bool = False) -> bytes:
-    """A reply as a mail client writes it: to the notice's Reply-To, threaded on it."""
-    (reply_to,) = notice.reply_to
-    return make_mail(
-        sender=sender,
-        to=reply_to.email,
-        subject=subject,
-        in_reply_to=notice.message_id,
-        authenticated=authenticated,
-    )
-
-
 def test_a_forged_solver_command_changes_nothing_and_answers_nobody_outside(desk, engine):
     number, mid = opened(desk)
     forged = make_mail(sender=TINA, subject="Re: [CLOSE]", in_reply_to=mid, authenticated=False)
@@ -62,7 +39,7 @@ def test_a_forged_solver_command_changes_nothing_and_answers_nobody_outside(desk
     detail = get_incident(engine, number)
     assert detail.incident.status == "New"
     note, rejected = detail.events[-2:]
-    assert (note.kind, rejected.kind) == ("internal_note", "command_rejected")
+    assert (note.kind, rejected.kind) == ("note", "command_rejected")
     for event in (note, rejected):
         assert event.detail["reason"].startswith(
             "not authenticated: the From address tina@example.com alone is not proof; reply to "
@@ -70,9 +47,9 @@ def test_a_forged_solver_command_changes_nothing_and_answers_nobody_outside(desk
         )
     with Session(engine) as session:  # no transcript to an address anyone can write
         kinds = session.scalars(select(db.Outbox.kind).where(db.Outbox.id > 2)).all()
-    assert kinds == ["internal_note"]
-    # the desk hears of it (nobody is assigned: the first line), with the proof that is missing
-    told = notice_to(engine, "servicedesk@example.com", "internal_note")
+    assert kinds == ["note"]
+    # the desk hears of it (nobody is assigned: the team), with the proof that is missing
+    told = notice_to(engine, "exchange-team@example.com", "note")
     assert "tina@example.com" in told.text and "(DKIM)" in " ".join(told.text.split())
 
 
@@ -156,7 +133,7 @@ def test_a_comment_without_proof_is_kept_as_an_internal_note(desk, engine):
     outcome = desk.handle(make_mail(sender=ALICE, body="It works again", in_reply_to=mid))
     assert outcome.incident == number and "kept as an internal note" in outcome.summary
     event = get_incident(engine, number).events[-1]
-    assert (event.kind, event.detail["text"]) == ("internal_note", "It works again")
+    assert (event.kind, event.detail["text"]) == ("note", "It works again")
     desk.handle(answer(notice_to(engine, "alice@example.org", "acknowledgment"), ALICE, "Re: x"))
     assert get_incident(engine, number).events[-1].kind == "comment"  # her token proves her
 

@@ -148,7 +148,7 @@ def test_a_stranger_reply_is_kept_as_an_internal_note(desk, engine):
     number, mid = open_incident(desk)
     desk.handle(make_mail(sender="mallory@example.net", body="spam", in_reply_to=mid))
     events = get_incident(engine, number).events
-    assert events[-1].kind == "internal_note" and events[-1].detail["text"] == "spam"
+    assert events[-1].kind == "note" and events[-1].detail["text"] == "spam"
     assert "neither a solver, the reporter nor a participant" in events[-1].detail["reason"]
 
 

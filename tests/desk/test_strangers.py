@@ -106,9 +106,26 @@ def test_an_unproven_reply_to_a_closed_incident_changes_nothing_and_tells_the_as
     with Session(engine) as session:
         assert session.get(db.Incident, 1).resolution_due == due  # type: ignore[union-attr]
     note = after.events[-1]
-    assert (note.kind, note.detail["text"]) == ("internal_note", "Still broken, call me.")
-    assert queued(engine)[sent_before:] == ["tina@example.com"]  # the assignee, nobody else
+    assert (note.kind, note.detail["text"]) == ("note", "Still broken, call me.")
+    # the assignee and the service's team, nobody else
+    assert set(queued(engine)[sent_before:]) == {"tina@example.com", "exchange-team@example.com"}
     with Session(engine) as session:
         kinds = session.scalars(select(db.Outbox.kind).order_by(db.Outbox.id.desc()).limit(1))
-        assert list(kinds) == ["internal_note"]
+        assert list(kinds) == ["note"]
         assert session.scalar(select(func.count()).select_from(db.Participant)) == 0
+
+
+def test_a_forged_solver_reply_does_not_stop_the_response_clock(desk, engine):
+    mid = opened(desk)
+
+    def response_due():
+        with Session(engine) as session:
+            return session.get(db.Incident, 1).response_due  # type: ignore[union-attr]
+
+    due = response_due()
+    assert due is not None
+    forged = make_mail(sender=TINA, body="On it.", in_reply_to=mid, authenticated=False)
+    assert "kept as an internal note" in desk.handle(forged).summary
+    assert response_due() == due
+    desk.handle(make_mail(sender=TINA, body="On it.", in_reply_to=mid))  # proven: responds
+    assert response_due() != due

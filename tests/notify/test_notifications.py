@@ -253,8 +253,8 @@ def test_strangers_get_no_transcript(desk, mailer):
     mailer.flush()
     outcome = reply(desk, "Mallory <mallory@example.net>", "Re: [CLOSE]", in_reply_to=mid)
     assert "refused" in outcome.summary
-    # only the desk hears of it: an internal note to the first line (nobody is assigned)
-    assert set(mailer.flush()) == {("servicedesk@example.com", "Kept as an internal note")}
+    # only the desk hears of it: an internal note to the service's team (nobody is assigned)
+    assert set(mailer.flush()) == {("exchange-team@example.com", "Kept aside")}
 
 
 def test_the_sla_clock_can_queue_an_escalation_to_the_team(desk, engine, mailer, clock):
