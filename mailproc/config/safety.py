@@ -97,6 +97,8 @@ class LimitsConfig(_Frozen):
     new_incidents_per_sender_per_hour: int = Field(default=20, gt=0)
     # A mail whose handling killed the process this often is quarantined without parsing
     crashes_before_quarantine: int = Field(default=2, gt=0)
+    # Commands read from one mail's subject; more are refused, in one transcript line
+    commands_per_mail: int = Field(default=5, gt=0)
     # A mail's header block, checked before it is parsed (far above real mail; over: quarantine)
     header_fields: int = Field(default=DEFAULT_LIMITS.fields, gt=0)
     header_block_bytes: int = Field(default=DEFAULT_LIMITS.block_bytes, gt=0)

@@ -27,7 +27,7 @@ from mailproc.config.settings import Settings
 from mailproc.desk.attempts import Attempts, Crashed, forget
 from mailproc.inbound.fingerprint import fingerprint
 from mailproc.inbound.parse import InboundMail, MailError, OverLimit, parse_head, parse_mail
-from mailproc.inbound.subject import BadCommand, Command, parse_subject
+from mailproc.inbound.subject import BadCommand, Command, limit_commands, parse_subject
 from mailproc.notify.outbox import Change, Known, Outbox
 from mailproc.notify.recipients import Person
 from mailproc.safety import kept_mail
@@ -348,7 +348,10 @@ class Desk:
             prior = _prior(session, key)
             assert prior is not None, f"{key} claimed but not found"
             return prior
-        subject = parse_subject(mail.subject, self.settings.language)
+        subject = limit_commands(
+            parse_subject(mail.subject, self.settings.language),
+            self.settings.limits.commands_per_mail,
+        )
         found = _thread(session, mail, subject.incident, self.settings)
         automatic = kept_mail.screened(mail, self.settings)
         if automatic is not None:  # kept and recorded, never applied nor answered

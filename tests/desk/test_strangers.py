@@ -129,3 +129,29 @@ def test_a_forged_solver_reply_does_not_stop_the_response_clock(desk, engine):
     assert response_due() == due
     desk.handle(make_mail(sender=TINA, body="On it.", in_reply_to=mid))  # proven: responds
     assert response_due() != due
+
+
+def test_a_subject_of_thousands_of_commands_is_a_few_rows_and_a_short_transcript(desk, engine):
+    mid = opened(desk)
+    flood = make_mail(sender=TINA, subject="Re: " + "[PRIORITY P1] " * 5000, in_reply_to=mid)
+    outcome = desk.handle(flood)
+    assert "more than 5 commands in one mail" in outcome.summary
+    with Session(engine) as session:
+        events = session.scalar(select(func.count()).select_from(db.Event))
+        letter = session.scalars(
+            select(db.Outbox.letter).where(db.Outbox.kind == "transcript")
+        ).one()
+    assert events == 2 + 6  # created, the comment, a rejection per command kept and the rest
+    assert len(str(letter)) < 20_000  # to tina, who is proven: the refusal in a few lines
+    assert get_incident(engine, 1).incident.priority == "P2"
+
+
+def test_a_forged_flood_of_commands_sends_no_transcript(desk, engine):
+    mid = opened(desk)
+    forged = make_mail(
+        sender="Alice <alice@example.org>", subject="Re: " + "[CLOSE] " * 5000, in_reply_to=mid
+    )
+    desk.handle(forged)
+    with Session(engine) as session:
+        transcripts = session.scalars(select(db.Outbox.id).where(db.Outbox.kind == "transcript"))
+        assert list(transcripts) == []
