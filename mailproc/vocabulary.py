@@ -106,6 +106,8 @@ class EventKind(StrEnum):
     NOTE = "note"
     # Addresses of a mail's To/Cc not made watchers: {"addresses": [...], "reason": ...}
     WATCHERS_NOT_ADDED = "watchers_not_added"
+    # The mail's display name holds another address than its sender's: {"warning": ...}
+    SENDER_WARNING = "sender_warning"
 
 
 #: History events the reporter and outside watchers never see (notices, exports for them):
@@ -119,6 +121,7 @@ INTERNAL_EVENTS = frozenset(
         EventKind.AUTOMATIC_MAIL,
         EventKind.RATE_LIMITED,
         EventKind.WATCHERS_NOT_ADDED,
+        EventKind.SENDER_WARNING,
     }
 )
 

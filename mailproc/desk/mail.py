@@ -224,6 +224,9 @@ class Desk:
             return self._quarantine(raw, origin, f"over a limit: {exc}", now, None, transaction)
         except MailError as exc:
             return self._quarantine(raw, origin, f"unparseable: {exc}", now, None, transaction)
+        if mail.sender_fault is not None:
+            reason = f"malformed From: {mail.sender_fault}"
+            return self._quarantine(raw, origin, reason, now, mail, transaction)
         try:
             with transaction() as session:
                 return self._apply(session, mail, origin, now)
@@ -466,6 +469,7 @@ class _Apply:
             detail["follow_up_of"] = intent.follow_up_of
             self._event(intent.follow_up_of, EventKind.FOLLOW_UP, {"incident": incident.id})
         self._event(incident.id, EventKind.CREATED, detail)
+        self.warn(incident.id)
         summary = f"created INC-{incident.id} in {incident.service}"
         if self.throttle is not None:
             self._event(incident.id, EventKind.RATE_LIMITED, self.throttle.detail)
@@ -486,6 +490,7 @@ class _Apply:
         return incident, summary
 
     def reply(self, intent: Reply, incident: db.Incident, view: IncidentView) -> str:
+        self.warn(incident.id)
         if not intent.accepted:  # kept for the desk's people, relayed to nobody (vocabulary)
             detail: dict[str, object] = {"text": intent.text, "reason": intent.reason}
             self._event(incident.id, EventKind.NOTE, detail)
@@ -516,6 +521,12 @@ class _Apply:
             incident, commands=intent.commands, decision=commanded, accepted=intent.accepted
         )
         return summary
+
+    def warn(self, incident_id: int) -> None:
+        """A sender that looks like someone else: in the history, and in the solvers' notices."""
+        if self.mail is not None and self.mail.sender_warning is not None:
+            detail: dict[str, object] = {"warning": self.mail.sender_warning}
+            self._event(incident_id, EventKind.SENDER_WARNING, detail)
 
     def _commit_decision(self, incident: db.Incident, decision: Decision) -> None:
         after = decision.view
@@ -716,6 +727,7 @@ def _claimed(session: Session, mail: InboundMail) -> Outcome | None:
 _NO_SLA_EFFECT = {
     EventKind.REPLY_NOT_APPLIED,
     EventKind.WATCHERS_NOT_ADDED,
+    EventKind.SENDER_WARNING,
     EventKind.COMMAND_REJECTED,
     EventKind.FOLLOW_UP,
     EventKind.RATE_LIMITED,

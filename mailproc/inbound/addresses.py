@@ -38,8 +38,9 @@ class _State:
     groups: int = 0
 
 
-def split_addresses(value: str) -> tuple[list[Mailbox], list[str]]:
-    """The mailboxes in order, and what was malformed (open quotes, comments, brackets)."""
+def split_addresses(value: str) -> tuple[list[Mailbox], list[str], int]:
+    """The mailboxes in order, what was malformed (open quotes, comments, brackets), and how
+    many groups ("name: ...;") the value holds."""
     found: list[Mailbox] = []
     state = _State()
     element = _Element()
@@ -66,7 +67,7 @@ def split_addresses(value: str) -> tuple[list[Mailbox], list[str]]:
         )
         if present
     ]
-    return found, problems
+    return found, problems, state.groups
 
 
 def _consume(char: str, state: _State, element: _Element) -> bool:

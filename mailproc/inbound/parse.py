@@ -128,6 +128,12 @@ class InboundMail:
     headers: Mapping[str, tuple[str, ...]]  # lower-cased name -> decoded values, in order
     content_type: str  # top-level MIME type, e.g. 'multipart/report'
     defects: tuple[str, ...]  # what was malformed and how it was repaired
+    # Why the From field names no single sender (none, two, a group): such mail is refused
+    sender_fault: str | None = None
+    # A display name that holds another address than the sender's ("tina@example.com"
+    # <attacker@evil.net>): a warning sign for the solvers, not a reason to refuse; such a
+    # name is dropped from `sender`, so no notice calls the sender by it
+    sender_warning: str | None = None
 
     @property
     def content_hash(self) -> str:
@@ -177,13 +183,17 @@ def parse_mail(raw: bytes, limits: HeaderLimits = DEFAULT_LIMITS) -> InboundMail
     first = {name: values[0] for name, values in headers.values.items()}
     addresses = headers.addresses
     senders = addresses.get("from", [])
+    sender = senders[0] if senders else None
+    warning = _sender_warning(sender)
+    if warning is not None and sender is not None:  # the name would speak for someone else
+        sender = Address("", sender.email)
     return InboundMail(
         raw=raw,
         message_id=_message_id(first.get("message-id", "")),
         in_reply_to=_message_ids(headers.values.get("in-reply-to", [])),
         references=_message_ids(headers.values.get("references", [])),
         subject=first.get("subject", ""),
-        sender=senders[0] if senders else None,
+        sender=sender,
         to=tuple(addresses.get("to", ())),
         cc=tuple(addresses.get("cc", ())),
         reply_to=tuple(addresses.get("reply-to", ())),
@@ -194,7 +204,36 @@ def parse_mail(raw: bytes, limits: HeaderLimits = DEFAULT_LIMITS) -> InboundMail
         headers=MappingProxyType({k: tuple(v) for k, v in headers.values.items()}),
         content_type=_content_type(top, defects),
         defects=tuple(dict.fromkeys(defects)),
+        sender_fault=_sender_fault(top, senders),
+        sender_warning=warning,
     )
+
+
+def _sender_fault(top: Part, senders: list[Address]) -> str | None:
+    """The From field must name one mailbox: whom else would a command, a reply or the
+    history attribute the mail to?"""
+    values = [value for name, value in top.fields if name.strip().lower() == "from"]
+    if not values:
+        return "no From field"
+    if len(values) > 1:
+        return f"{len(values)} From fields"
+    if split_addresses(values[0])[2]:
+        return "a group in From (group syntax names no sender)"
+    found = [a for a in senders if a.email]
+    if not found:
+        return "no address in From"
+    if len(senders) > 1:
+        return f"{len(senders)} addresses in From"
+    return None
+
+
+def _sender_warning(sender: Address | None) -> str | None:
+    if sender is None or "@" not in sender.name:
+        return None
+    for candidate in _salvage(sender.name):
+        if candidate != sender.email:
+            return f"display name looks like another address: {candidate}"
+    return None
 
 
 # --- parsing -----------------------------------------------------------------------------
@@ -290,7 +329,7 @@ def _decode_addresses(name: str, value: str, defects: list[str]) -> tuple[str, l
     name holding a line break and an address would be taken for the address
     ('=?utf-8?q?x=0D=0Aevil@x?= <real@example.org>' is from real@…)."""
     label = f"header {name}"
-    boxes, problems = split_addresses(value)
+    boxes, problems, _groups = split_addresses(value)
     defects.extend(f"{label}: {problem}" for problem in problems)
     found = [_address(_decode_words(b.name, defects, label), b.addr_spec) for b in boxes]
     if not any(a.email for a in found) and "@" in value:

@@ -111,6 +111,7 @@ def build_context(
         ],
         "comment": _said(occasion, EventKind.COMMENT),
         "note": _said(occasion, EventKind.NOTE) if internal else "",
+        "warning": _warning(occasion) if internal else "",
         "commands": [_command(line) for line in occasion.commands],
         "retry": _retry(occasion.commands, facts),
         "known_errors": [_problem(p) for p in occasion.known_errors],
@@ -244,6 +245,14 @@ def example(verb: Verb, facts: IncidentFacts, settings: Settings, solver: bool =
             others = sorted(name for name in settings.services if name != facts.service)
             return f"[MOVE {others[0]}]" if others else SPECS[verb].syntax
     return SPECS[verb].syntax
+
+
+def _warning(occasion: Occasion) -> str:
+    """Why the mail's sender may not be who the display name says, for the desk's people."""
+    for happening in occasion.happenings:
+        if happening.kind is EventKind.SENDER_WARNING:
+            return str(happening.detail.get("warning", ""))
+    return ""
 
 
 def _said(occasion: Occasion, kind: EventKind) -> str:
@@ -423,6 +432,7 @@ _DESCRIBE: dict[str, Callable[[dict[str, Any]], str]] = {
     "related": lambda d: f"related to PRB-{d['problem']}",
     "command_rejected": lambda d: f"refused {d['command']}: {d['reason']}",
     "reply_not_applied": lambda d: f"reply not applied: {d['reason']}",
+    "sender_warning": lambda d: f"warning: {d['warning']}",
     "watchers_not_added": lambda d: (
         f"not made watchers ({d['reason']}): {', '.join(d['addresses'])}"
     ),

@@ -119,16 +119,16 @@ def _cases() -> list[Hostile]:
         Hostile(
             "missing headers",
             b"X-Nothing: here\r\n\r\nno From, no Subject, no Message-ID, no Date\r\n",
-            "processed",
-            "none of the usual headers",
+            "quarantined",
+            "none of the usual headers: no From, so no sender",
         ),
         Hostile(
             "duplicated headers",
             b"From: Eve <eve@example.net>\r\nFrom: Tina <tina@example.com>\r\n"
             b"Subject: first\r\nSubject: second\r\nMessage-ID: <dup.1@example.net>\r\n"
             b"Message-ID: <dup.2@example.net>\r\nTo: support@example.com\r\n\r\ntwo of each\r\n",
-            "processed",
-            "From, Subject and Message-ID twice",
+            "quarantined",
+            "From, Subject and Message-ID twice: which From is the sender?",
         ),
         Hostile(
             "unknown charset",
@@ -189,8 +189,8 @@ def _cases() -> list[Hostile]:
             "long address",
             b"From: " + b"a" * 400 + b"@example.net\r\nTo: support@example.com\r\n"
             b"Subject: long\r\nMessage-ID: <longaddr.x@example.net>\r\n\r\nhi\r\n",
-            "processed",
-            "a From address longer than SMTP allows",
+            "quarantined",
+            "a From address longer than SMTP allows: no sender we could answer",
         ),
         Hostile(
             "broken base64",
