@@ -32,6 +32,9 @@ class SecurityConfig(_Frozen):
     command_authentication: CommandAuth = CommandAuth.EITHER
     # authserv-ids of the organisation's own mail servers, whose Authentication-Results count
     trusted_authserv_ids: tuple[str, ...] = ()
+    # The hosts (the `by` of a Received field) of the border MTA: only Authentication-Results
+    # above the topmost Received field they added count. Empty: the trusted authserv-ids.
+    border_hosts: tuple[str, ...] = ()
     # Monitoring systems whose automatic mail (auto-generated, bulk) opens and updates
     # incidents like a person's; still never answered. Bounces and auto-replies never count.
     accept_automatic_from: tuple[str, ...] = ()
@@ -44,7 +47,7 @@ class SecurityConfig(_Frozen):
             raise ValueError("list e-mail addresses, like monitoring@example.com")
         return senders
 
-    @field_validator("trusted_authserv_ids")
+    @field_validator("trusted_authserv_ids", "border_hosts")
     @classmethod
     def _ids(cls, value: tuple[str, ...]) -> tuple[str, ...]:
         ids = tuple(v.strip().lower() for v in value)

@@ -134,6 +134,9 @@ class InboundMail:
     # <attacker@evil.net>): a warning sign for the solvers, not a reason to refuse; such a
     # name is dropped from `sender`, so no notice calls the sender by it
     sender_warning: str | None = None
+    # The lower-cased names of the header fields in order, for what depends on their order
+    # across names (which Authentication-Results lie above our border's Received field)
+    field_names: tuple[str, ...] = ()
 
     @property
     def content_hash(self) -> str:
@@ -206,6 +209,7 @@ def parse_mail(raw: bytes, limits: HeaderLimits = DEFAULT_LIMITS) -> InboundMail
         defects=tuple(dict.fromkeys(defects)),
         sender_fault=_sender_fault(top, senders),
         sender_warning=warning,
+        field_names=tuple(name.strip().lower() for name, _ in top.fields),
     )
 
 

@@ -181,3 +181,13 @@ def test_commands_in_a_new_mail_need_a_signed_mail(desk, engine):
     assert detail.events[-1].detail["reason"].endswith("for example.com (DKIM)")
     signed = desk.handle(make_mail(sender=TINA, subject="[PRIORITY P1] DB down"))
     assert get_incident(engine, signed.incident).incident.priority == "P1"
+
+
+def test_a_verdict_the_sender_wrote_below_our_borders_received_field_is_not_proof(desk, engine):
+    number, mid = opened(desk)
+    raw = make_mail(sender=TINA, subject="Re: [ASSIGN tina]", in_reply_to=mid, authenticated=False)
+    # our border added only its Received field; the verdict under it came with the mail
+    border = b"Received: from mail.evil.net (mail.evil.net [203.0.113.9]) by mx.example.com\r\n"
+    theirs = b"Authentication-Results: mx.example.com; dkim=pass header.d=example.com\r\n"
+    desk.handle(border + theirs + raw)
+    assert get_incident(engine, number).incident.assignee is None
