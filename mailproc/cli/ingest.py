@@ -7,11 +7,13 @@ from collections.abc import Iterator
 
 import click
 
-from mailproc.cli import App, fail, pass_app
+from mailproc.cli.app import App, fail, pass_app
 from mailproc.desk.attempts import groups
-from mailproc.desk.mail import Desk, Disposition, Origin, Parsed, StoreUnavailable
+from mailproc.desk.mail import Desk
+from mailproc.desk.outcome import Disposition, Origin, Parsed
 from mailproc.sources.files import FileMail, SourceError, read_paths
 from mailproc.sources.parse_ahead import default_jobs, parsed_ahead
+from mailproc.store.errors import StoreUnavailable
 
 
 @click.command()

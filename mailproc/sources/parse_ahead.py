@@ -26,7 +26,7 @@ from mailproc.inbound.mime import DEFAULT_LIMITS, HeaderLimits
 from mailproc.inbound.parse import InboundMail, MailError, parse_mail
 
 if TYPE_CHECKING:
-    from mailproc.desk.mail import Parsed
+    from mailproc.desk.outcome import Parsed
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")

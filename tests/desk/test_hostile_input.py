@@ -8,7 +8,8 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from mailproc.config.safety import LimitsConfig
-from mailproc.desk.mail import Desk, Disposition
+from mailproc.desk.mail import Desk
+from mailproc.desk.outcome import Disposition
 from mailproc.store import db
 from mailproc.store.queries import get_incident
 from tests.support.hostile import BAD_NAMES, CASES, SIZE_LIMIT, ZIP
