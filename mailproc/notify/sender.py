@@ -30,7 +30,7 @@ from sqlalchemy.orm import Session
 
 from mailproc.clock import WallClock
 from mailproc.config.settings import ConfigError, Settings
-from mailproc.notify.letter import compose, letter_from_json
+from mailproc.notify.letter import Letter, compose, letter_from_json
 from mailproc.store import db
 from mailproc.store.db import FAILED, PENDING, SENT
 
@@ -200,7 +200,8 @@ class _Run:
         try:
             if row.letter is None:
                 raise ValueError("nothing to send: the notice failed when it was queued")
-            raw = compose(letter_from_json(row.letter))
+            letter = letter_from_json(row.letter)
+            raw = compose(letter, enclosed(self.engine, letter))
             await client.sendmail(row.envelope_from, [row.recipient], raw)
         except aiosmtplib.SMTPRecipientsRefused as exc:
             self.answer(row, exc.recipients[0].code, exc.recipients[0].message)
@@ -242,6 +243,19 @@ class _Run:
         """Give back rows that were not tried, for the next run, without counting an attempt."""
         for row in rows:
             _finish(self.engine, row, self.token)
+
+
+def enclosed(engine: Engine, letter: Letter) -> dict[str, bytes]:
+    """The bytes of the letter's attachments, read when it is composed (at most the
+    configured size per mail: notifications.attachments_max_bytes)."""
+    wanted = {e.sha256 for e in letter.attachments}
+    if not wanted:
+        return {}
+    with Session(engine) as session:
+        rows = session.execute(
+            select(db.Blob.sha256, db.Blob.content).where(db.Blob.sha256.in_(wanted))
+        )
+        return {row.sha256: bytes(row.content) for row in rows}
 
 
 def backoff(settings: Settings, attempts: int) -> timedelta:
