@@ -13,6 +13,8 @@ import base64
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from tests.support import hostile
+
 MiB = 1024 * 1024
 
 
@@ -25,16 +27,7 @@ class Crafted:
 
 
 def head(subject: str = "crafted", extra: str = "", message_id: str = "crafted@x") -> bytes:
-    mid = message_id
-    lines = [
-        "From: Eve <eve@example.net>",
-        "To: support@example.com",
-        f"Subject: {subject}",
-        "Date: Mon, 23 Nov 2026 09:00:00 +0000",
-        f"Message-ID: <{mid}>",
-        "MIME-Version: 1.0",
-    ]
-    return ("\r\n".join(lines) + "\r\n" + extra).encode()
+    return hostile.head("MIME-Version: 1.0\r\n" + extra, message_id, subject)
 
 
 def encoded_words(count: int = 100_000) -> bytes:
@@ -79,31 +72,29 @@ def many_parts(count: int = 100_000) -> bytes:
     return head(message_id="parts@example.net", extra=extra) + part * count + b"--b--\r\n"
 
 
-def big_attachment(size: int = 18 * MiB) -> bytes:
-    """An ordinary large mail: a text part and a base64 attachment."""
-    data = base64.encodebytes(bytes(range(256)) * (size // 256))
+def with_attachment(message_id: str, encoded: bytes) -> bytes:
+    """A text part and an application/octet-stream part of these base64 lines."""
     extra = 'Content-Type: multipart/mixed; boundary="b"\r\n\r\n'
     return (
-        head(message_id="attachment@example.net", extra=extra)
+        head(message_id=message_id, extra=extra)
         + b"--b\r\nContent-Type: text/plain\r\n\r\nsee the log\r\n--b\r\n"
         + b'Content-Type: application/octet-stream; name="log.bin"\r\n'
         + b"Content-Transfer-Encoding: base64\r\n\r\n"
-        + data
+        + encoded
         + b"\r\n--b--\r\n"
+    )
+
+
+def big_attachment(size: int = 18 * MiB) -> bytes:
+    """An ordinary large mail: a text part and a base64 attachment."""
+    return with_attachment(
+        "attachment@example.net", base64.encodebytes(bytes(range(256)) * (size // 256))
     )
 
 
 def sparse_base64(size: int = 20_000_000) -> bytes:
-    """A base64 attachment with a line break after every character."""
-    extra = 'Content-Type: multipart/mixed; boundary="b"\r\n\r\n'
-    return (
-        head(message_id="sparse@example.net", extra=extra)
-        + b"--b\r\nContent-Type: text/plain\r\n\r\nsee attached\r\n--b\r\n"
-        + b'Content-Type: application/octet-stream; name="x.bin"\r\n'
-        + b"Content-Transfer-Encoding: base64\r\n\r\n"
-        + b"QUJD\n" * (size // 5)
-        + b"\r\n--b--\r\n"
-    )
+    """A base64 attachment with a line break after every four characters."""
+    return with_attachment("sparse@example.net", b"QUJD\n" * (size // 5))
 
 
 def deep_nesting(levels: int = 100_000) -> bytes:
