@@ -21,6 +21,7 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from email.header import decode_header, make_header
 from email.utils import parsedate_to_datetime
+from html import unescape
 from types import MappingProxyType
 from typing import NamedTuple
 
@@ -65,7 +66,11 @@ _LOCAL_CHARS = frozenset(string.ascii_letters + string.digits + "_.!#$%&'*+/=?^`
 _DOMAIN_CHARS = frozenset(string.ascii_letters + string.digits + "_.-")
 _MAX_SALVAGED = 20
 _ANGLE_ID = re.compile(r"<([^<>]*)>")
-_TAG = re.compile(r"<[^>]*>")
+_TAG = re.compile(r"<[^<>]*>")  # stops at the next '<': linear even on '<<<<…'
+# HTML above this size is not laid out by inscriptis (lxml's tree costs ~35 × the text) but
+# stripped of its tags, which costs about its size: the bound on memory per mail holds.
+_MAX_LAYOUT = 1024 * 1024
+_PIECE = 64 * 1024
 _FALLBACK_CODECS = ("utf-8", "cp1252", "latin-1")
 # Charset labels common in mail that Python does not know by that name.
 _CHARSET_ALIASES = {
@@ -559,11 +564,27 @@ def _decode_fallback(data: bytes) -> tuple[str, str]:
 
 
 def _html_to_text(html: str, defects: list[str]) -> str:
+    if len(html) > _MAX_LAYOUT:
+        defects.append(f"html body: larger than {_MAX_LAYOUT:,} characters; stripped tags")
+        return _stripped(html)
     try:
         return str(inscriptis.get_text(html))
     except Exception as exc:  # lxml chokes on some garbage; a tag strip is still readable
         defects.append(f"html body: not convertible ({type(exc).__name__}); stripped tags")
-        return _TAG.sub(" ", html)
+        return _stripped(html)
+
+
+def _stripped(html: str) -> str:
+    """Tags out, entities decoded, in pieces cut after a '>' (a tag or an entity never spans
+    one), so a substitution's list of matches stays small."""
+    pieces: list[str] = []
+    start = 0
+    while start < len(html):
+        end = html.find(">", start + _PIECE)
+        end = len(html) if end < 0 else end + 1
+        pieces.append(unescape(_TAG.sub(" ", html[start:end])))
+        start = end
+    return "".join(pieces)
 
 
 def _attachment(leaf: _Leaf, defects: list[str]) -> Attachment | None:

@@ -12,7 +12,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from mailproc.inbound import mime
-from mailproc.inbound.parse import Address, InboundMail, MailError, parse_mail
+from mailproc.inbound.parse import Address, HeaderLimits, InboundMail, MailError, parse_mail
 
 DATA = Path(__file__).resolve().parent.parent / "data" / "mail"
 
@@ -610,3 +610,18 @@ def test_composed_mails_always_parse(
     head = "".join(f"{name}: {value}\r\n" for name, value in headers)
     raw = ("Subject: fuzz\r\n" + head + "\r\n" + body).encode(encoding, "replace")
     check_invariants(parse_mail(raw))
+
+
+def test_large_html_is_stripped_of_tags_instead_of_laid_out() -> None:
+    html = b"<p>Gr&uuml;&szlig;e &amp; <b>more</b></p>\n" * 40_000  # 1.6 MB
+    raw = mail("Content-Type: text/html; charset=utf-8", html + b"<<<<" * 1000)
+    parsed = parse_mail(raw)
+    assert parsed.text.startswith(" Grüße &amp;  more  ".replace("&amp;", "&"))
+    assert any("stripped tags" in d for d in parsed.defects)
+
+
+def test_real_mail_is_far_within_the_header_limits() -> None:
+    """The defaults are ten times what any mail of the corpus needs."""
+    tenth = HeaderLimits(fields=100, block_bytes=25_600, field_bytes=10_240, encoded_words=100)
+    for path in sorted(DATA.glob("*.eml")):
+        parse_mail(path.read_bytes(), tenth)

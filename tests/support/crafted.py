@@ -97,6 +97,13 @@ def sparse_base64(size: int = 20_000_000) -> bytes:
     return with_attachment("sparse@example.net", b"QUJD\n" * (size // 5))
 
 
+def html_only(size: int = 18 * MiB) -> bytes:
+    """A body of HTML alone, 18 MiB of it (lxml's tree for it would take 650 MiB)."""
+    extra = "Content-Type: text/html; charset=utf-8\r\n\r\n"
+    paragraphs = b"<p>word <b>bold</b> &amp; text</p>\n" * (size // 36)
+    return head(message_id="html@example.net", extra=extra) + paragraphs
+
+
 def deep_nesting(levels: int = 100_000) -> bytes:
     opening = b"".join(
         b'--x%d\r\nContent-Type: multipart/mixed; boundary="x%d"\r\n\r\n' % (n, n + 1)
@@ -122,5 +129,6 @@ CASES = (
     Crafted("18 MiB base64 attachment", big_attachment, "processed", ""),
     Crafted("20 MB base64, a line per 4 bytes", sparse_base64, "processed", ""),
     Crafted("100,000 nested multiparts", deep_nesting, "processed", ""),
+    Crafted("18 MiB of HTML alone", html_only, "processed", ""),
     Crafted("one 24 MB line", long_lines, "processed", ""),
 )
