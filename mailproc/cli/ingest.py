@@ -123,6 +123,3 @@ def _next_group(mails: Iterator[tuple[FileMail, Parsed]], size: int) -> list[Ite
 
 def _key(item: Item) -> str:
     return item[2]
-
-
-COMMANDS = [ingest]

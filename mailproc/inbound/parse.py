@@ -25,8 +25,6 @@ from html import unescape
 from types import MappingProxyType
 from typing import NamedTuple
 
-import inscriptis
-
 from mailproc.inbound import mime
 from mailproc.inbound.addresses import split_addresses
 from mailproc.inbound.fingerprint import fingerprint
@@ -567,6 +565,8 @@ def _html_to_text(html: str, defects: list[str]) -> str:
     if len(html) > _MAX_LAYOUT:
         defects.append(f"html body: larger than {_MAX_LAYOUT:,} characters; stripped tags")
         return _stripped(html)
+    import inscriptis  # with lxml, for mail with no text part only: not at every start
+
     try:
         return str(inscriptis.get_text(html))
     except Exception as exc:  # lxml chokes on some garbage; a tag strip is still readable
