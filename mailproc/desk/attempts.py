@@ -11,18 +11,23 @@ unparsed, with the reason "crashed the processor N times".
 
 Keys name a mail at its source (an IMAP UID with its UIDVALIDITY, a Maildir file name) or,
 for `ingest`, by the hash of its bytes. A failure the process survives (a database outage) is
-not a crash: its marks are taken back.
+not a crash: its marks are taken back. Each mark names its process (host, pid, start time), so
+the marks of another daemon working the same mailbox right now are not taken for deaths: on
+this host its pid tells, for another host a mark counts as a death only after LEASE.
 """
 
 from __future__ import annotations
 
+import os
+import socket
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import suppress
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Generic, TypeVar
 
-from sqlalchemy import Engine, delete, insert, select, update
+from sqlalchemy import Engine, delete, select, update
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from mailproc.inbound.mime import MailError
@@ -48,16 +53,23 @@ class Plan:
 class Attempts:
     def __init__(self, engine: Engine, clock: Callable[[], datetime], crashes: int) -> None:
         self.engine, self.clock, self.crashes = engine, clock, crashes
+        self.owner = process_name()
 
     def plan(self, keys: Sequence[str]) -> Plan:
-        """Read the earlier deaths of these mails; mark the clean ones as in hand (committed)."""
+        """Read the earlier deaths of these mails; mark the clean ones as in hand (committed).
+        A mark of a process that is still alive (another daemon on the same mailbox, with the
+        mail in hand right now) is no death: such a mail goes with the clean ones, unmarked."""
         with Session(self.engine) as session, session.begin():
             rows = session.execute(
-                select(db.Attempt.key, db.Attempt.tries).where(db.Attempt.key.in_(keys))
+                select(db.Attempt.key, db.Attempt.tries, db.Attempt.owner, db.Attempt.at).where(
+                    db.Attempt.key.in_(keys)
+                )
             ).all()
-            suspects = {row.key: row.tries for row in rows}
+            now = self.clock()
+            suspects = {r.key: r.tries for r in rows if not alive(r.owner, r.at, now, self.owner)}
+            taken = {r.key for r in rows}
             together = tuple(k for k in dict.fromkeys(keys) if k not in suspects)
-            self._mark(session, together, {})
+            self._mark(session, [k for k in together if k not in taken], {})
         return Plan(together, suspects)
 
     def mark_suspect(self, key: str, tries: int) -> None:
@@ -73,12 +85,18 @@ class Attempts:
 
     def _mark(self, session: Session, keys: Sequence[str], known: dict[str, int]) -> None:
         now = self.clock()
-        fresh = [{"key": k, "tries": 1, "at": now} for k in keys if k not in known]
-        if fresh:
-            session.execute(insert(db.Attempt), fresh)
+        fresh = [
+            {"key": k, "tries": 1, "at": now, "owner": self.owner} for k in keys if k not in known
+        ]
+        if fresh:  # a twin daemon may mark the same mail meanwhile: its mark stands
+            dialect = session.get_bind().dialect.name
+            inserting = (postgresql if dialect == "postgresql" else sqlite).insert(db.Attempt)
+            session.execute(inserting.on_conflict_do_nothing(), fresh)
         for key, tries in known.items():
             session.execute(
-                update(db.Attempt).where(db.Attempt.key == key).values(tries=tries + 1, at=now)
+                update(db.Attempt)
+                .where(db.Attempt.key == key)
+                .values(tries=tries + 1, at=now, owner=self.owner)
             )
 
     def release(self, group: Group[T]) -> None:
@@ -128,3 +146,34 @@ def forget(session: Session, keys: Sequence[str]) -> None:
     """In the transaction that applied the mails: they are done, whatever their outcome."""
     if keys:
         session.execute(delete(db.Attempt).where(db.Attempt.key.in_(keys)))
+
+
+LEASE = timedelta(minutes=15)  # a mark of another host older than this is a death
+
+
+def process_name() -> str:
+    """host:pid:start: names this process, and no later one that reuses its pid."""
+    return f"{socket.gethostname()}:{os.getpid()}:{_started(os.getpid())}"
+
+
+def alive(owner: str, at: datetime, now: datetime, me: str) -> bool:
+    """Whether the process that marked a mail may still have it in hand. On this host its pid
+    and start time tell; another host's mark counts as alive for LEASE (a group of mails takes
+    seconds)."""
+    host, _, rest = owner.partition(":")
+    pid, _, start = rest.partition(":")
+    if owner == me:
+        return False  # ours, from before a failure this process survived: counts as a try
+    if host != socket.gethostname() or not pid.isdigit():
+        return now - at < LEASE
+    return _started(int(pid)) == start
+
+
+def _started(pid: int) -> str:
+    """The process's start time in clock ticks since boot ('' when there is no such process)."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as stat:
+            fields = stat.read().rpartition(b")")[2].split()
+    except OSError:
+        return ""
+    return fields[19].decode() if len(fields) > 19 else ""

@@ -276,6 +276,7 @@ class Attempt(Base):
     key: Mapped[str] = mapped_column(String(400), primary_key=True)
     tries: Mapped[int]
     at: Mapped[datetime]
+    owner: Mapped[str] = mapped_column(String(300))  # host:pid:start of the process in hand
 
 
 class SourceState(Base):

@@ -24,6 +24,7 @@ def upgrade() -> None:
     sa.Column('key', sa.String(length=400), nullable=False),
     sa.Column('tries', sa.Integer(), nullable=False),
     sa.Column('at', mailproc.store.db.UTCDateTime(), nullable=False),
+    sa.Column('owner', sa.String(length=300), nullable=False),
     sa.PrimaryKeyConstraint('key')
     )
 
