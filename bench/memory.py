@@ -30,8 +30,13 @@ MiB = 1024 * 1024
 
 
 def measure(work: Path, mails: list[Path]) -> list[dict[str, object]]:
-    env = {**os.environ, "MAILPROC_DATABASE_URL": f"sqlite:///{work / 'empty.sqlite3'}"}
-    env.pop("MAILPROC_CONFIG", None)
+    config = work / "mailproc.toml"  # the demo's configuration
+    config.write_text((ROOT / "mailproc" / "config" / "default_config.toml").read_text())
+    env = {
+        **os.environ,
+        "MAILPROC_DATABASE_URL": f"sqlite:///{work / 'empty.sqlite3'}",
+        "MAILPROC_CONFIG": str(config),
+    }
     subprocess.run([sys.executable, "-m", "mailproc", "init"], env=env, check=True, cwd=work)
     env.update(MAILPROC_SECRET="bench", PYTHONPATH=str(ROOT), MEMORY_FACTOR="0")
     done = subprocess.run(

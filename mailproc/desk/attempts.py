@@ -26,8 +26,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Generic, TypeVar
 
-from sqlalchemy import Engine, delete, select, update
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy import Engine, Insert, delete, select, update
 from sqlalchemy.orm import Session
 
 from mailproc.inbound.mime import MailError
@@ -89,9 +88,7 @@ class Attempts:
             {"key": k, "tries": 1, "at": now, "owner": self.owner} for k in keys if k not in known
         ]
         if fresh:  # a twin daemon may mark the same mail meanwhile: its mark stands
-            dialect = session.get_bind().dialect.name
-            inserting = (postgresql if dialect == "postgresql" else sqlite).insert(db.Attempt)
-            session.execute(inserting.on_conflict_do_nothing(), fresh)
+            session.execute(_insert_new(session.get_bind().dialect.name), fresh)
         for key, tries in known.items():
             session.execute(
                 update(db.Attempt)
@@ -146,6 +143,17 @@ def forget(session: Session, keys: Sequence[str]) -> None:
     """In the transaction that applied the mails: they are done, whatever their outcome."""
     if keys:
         session.execute(delete(db.Attempt).where(db.Attempt.key.in_(keys)))
+
+
+def _insert_new(dialect: str) -> Insert:
+    """INSERT … ON CONFLICT DO NOTHING in the database's dialect (imported only for it)."""
+    if dialect == "postgresql":
+        from sqlalchemy.dialects import postgresql
+
+        return postgresql.insert(db.Attempt).on_conflict_do_nothing()
+    from sqlalchemy.dialects import sqlite
+
+    return sqlite.insert(db.Attempt).on_conflict_do_nothing()
 
 
 LEASE = timedelta(minutes=15)  # a mark of another host older than this is a death

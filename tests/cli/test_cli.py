@@ -231,8 +231,14 @@ def test_ingest_quarantines_a_mail_that_killed_it_twice_and_applies_the_rest(
     for n in range(5):
         raw = make_mail(subject=f"mail {n}")
         (folder / f"{n}.eml").write_bytes(CRASH_HEADER + b"\r\n" + raw if n == 1 else raw)
-    env = {**os.environ, "MAILPROC_DATABASE_URL": database_url, "MAILPROC_SECRET": "x"}
-    env.pop("MAILPROC_CONFIG", None)
+    config = tmp_path / "mailproc.toml"  # the demo's configuration
+    config.write_text((ROOT / "mailproc" / "config" / "default_config.toml").read_text())
+    env = {
+        **os.environ,
+        "MAILPROC_DATABASE_URL": database_url,
+        "MAILPROC_SECRET": "x",
+        "MAILPROC_CONFIG": str(config),
+    }
     crashing = [sys.executable, str(ROOT / "tests/support/crashing.py")]
     subprocess.run([*crashing, "init"], env=env, check=True, capture_output=True)
     runs = [

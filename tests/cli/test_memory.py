@@ -22,8 +22,13 @@ ROOT = Path(__file__).parents[2]
 
 
 def test_every_crafted_mail_is_handled_within_the_per_mail_memory_bound(tmp_path: Path) -> None:
-    env = {**os.environ, "MAILPROC_DATABASE_URL": f"sqlite:///{tmp_path / 'empty.sqlite3'}"}
-    env.pop("MAILPROC_CONFIG", None)
+    config = tmp_path / "mailproc.toml"  # the demo's configuration
+    config.write_text((ROOT / "mailproc" / "config" / "default_config.toml").read_text())
+    env = {
+        **os.environ,
+        "MAILPROC_DATABASE_URL": f"sqlite:///{tmp_path / 'empty.sqlite3'}",
+        "MAILPROC_CONFIG": str(config),
+    }
     subprocess.run([sys.executable, "-m", "mailproc", "init"], env=env, check=True, cwd=tmp_path)
     (tmp_path / "small.eml").write_bytes(make_mail())
     for number, case in enumerate(CASES):
