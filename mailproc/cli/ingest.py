@@ -14,9 +14,8 @@ import sys
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from functools import wraps
-from itertools import islice
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeAlias
 
 import click
 
@@ -26,6 +25,7 @@ from mailproc.config.lookup import handoff_socket
 from mailproc.desk.outcome import Disposition, fields
 
 if TYPE_CHECKING:
+    from mailproc.desk.outcome import Parsed
     from mailproc.sources.files import FileMail
 
 log = logging.getLogger(__name__)
@@ -164,6 +164,7 @@ def _applied(
     jobs: int | None,
 ) -> Iterator[tuple[str, dict[str, Any]]]:
     """Each mail's label and outcome, applied by this process, as each group commits."""
+    from mailproc.desk.attempts import groups
     from mailproc.desk.mail import Desk
     from mailproc.desk.outcome import Origin
     from mailproc.sources.files import FileMail, SourceError, read_paths
@@ -181,15 +182,23 @@ def _applied(
                 _raw,
                 app.settings.limits.max_message_bytes,
                 default_jobs() if jobs is None else jobs,
+                app.settings.limits.headers,
             )
-            while True:  # mails are applied as they come, parsed ahead by the workers
-                with batcher() as handle:
-                    group = islice(mails, batch_size)
-                    done = [(m.label, handle(m.raw, origin, parsed)) for m, parsed in group]
-                if not done:
-                    break
-                for label, outcome in done:  # committed: now it may be told
-                    yield label, fields(outcome)
+            attempts = None if dry_run else desk.attempts
+            while group := _next_group(mails, batch_size):  # applied as they come
+                for part in groups(attempts, group, _key):
+                    try:
+                        with batcher(part.keys) as handle:
+                            done = [
+                                (m.label, handle(m.raw, origin, part.crashed.get(key, parsed)))
+                                for m, parsed, key in part.items
+                            ]
+                    except BaseException:
+                        if attempts is not None:
+                            attempts.release(part)
+                        raise
+                    for label, outcome in done:  # committed: now it may be told
+                        yield label, fields(outcome)
     except SourceError as exc:
         fail(str(exc))
 
@@ -226,3 +235,26 @@ def _report(
 
 def _raw(item: FileMail) -> bytes:
     return item.raw
+
+
+Item: TypeAlias = "tuple[FileMail, Parsed, str]"
+GROUP_BYTES = 64 * 1024 * 1024  # a group's mails are held until its commit
+
+
+def _next_group(mails: Iterator[tuple[FileMail, Parsed]], size: int) -> list[Item]:
+    """Up to `size` mails, or fewer that hold GROUP_BYTES, each with the hash of its bytes:
+    the name under which a mail that kills this process is known (mailproc.desk.attempts)."""
+    import hashlib
+
+    group: list[Item] = []
+    held = 0
+    for mail, parsed in mails:
+        group.append((mail, parsed, "sha256:" + hashlib.sha256(mail.raw).hexdigest()))
+        held += len(mail.raw)
+        if len(group) >= size or held >= GROUP_BYTES:
+            break
+    return group
+
+
+def _key(item: Item) -> str:
+    return item[2]

@@ -15,6 +15,7 @@ administrator chooses. Mails are taken one at a time; others wait in the socket'
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import os
 import select
@@ -23,8 +24,9 @@ import threading
 from contextlib import suppress
 from pathlib import Path
 
+from mailproc.desk.attempts import groups
 from mailproc.desk.mail import Desk
-from mailproc.desk.outcome import Origin, fields
+from mailproc.desk.outcome import Origin, Outcome, fields
 from mailproc.runtime import handoff
 from mailproc.runtime.wake import Wake
 from mailproc.store.errors import StoreUnavailable
@@ -103,7 +105,7 @@ class Listener:
             _answer(conn, unknown_service=service)
             return
         try:
-            outcome = self.desk.handle(raw, Origin("ingest", service))
+            outcome = self._apply(raw, Origin("ingest", service))
         except StoreUnavailable as exc:
             _answer(conn, unavailable=str(exc))
             return
@@ -120,10 +122,27 @@ class Listener:
         )
         _answer(conn, **fields(outcome))
 
+    def _apply(self, raw: bytes, origin: Origin) -> Outcome:
+        """As `ingest -` applies it: marked as in hand first, under the hash of its bytes, so a
+        mail that kills the daemon is known as such when the pipe stores it itself, and
+        when it comes again (mailproc.desk.attempts)."""
+        key = "sha256:" + hashlib.sha256(raw).hexdigest()
+        attempts = self.desk.attempts
+        outcome = None
+        for part in groups(attempts, [raw], lambda _: key):
+            try:
+                with self.desk.batch(part.keys) as handle:
+                    outcome = handle(raw, origin, part.crashed.get(key))
+            except BaseException:
+                attempts.release(part)
+                raise
+        assert outcome is not None
+        return outcome
 
-def _answer(conn: socket.socket, **fields: object) -> None:
+
+def _answer(conn: socket.socket, **reply: object) -> None:
     with suppress(OSError):  # gone: it stores the mail itself, a duplicate if this one stored it
-        handoff.answer(conn, **fields)
+        handoff.answer(conn, **reply)
 
 
 def _bound(path: Path) -> socket.socket | None:
