@@ -1,20 +1,29 @@
-"""The wire between `mailproc ingest -` and a running daemon's local socket (`daemon.socket`).
+"""The wire between a `mailproc` process and the running daemon's local sockets.
 
-One mail per connection. The client sends one JSON line, {"service": name or null, "size": n},
-then the n bytes of the mail; the daemon answers with one JSON line once the mail is committed
-(or could not be), and closes. It knows nothing of mail but its bytes, so the client's side
-(`offer`) costs the socket and json modules and nothing else.
+`daemon.socket`, one mail per connection: the client sends one JSON line, {"service": name or
+null, "size": n}, then the n bytes of the mail; the daemon answers with one JSON line once the
+mail is committed (or could not be), and closes (`offer`, `receive`, `answer`).
+
+`daemon.command_socket`, one command per connection: the client sends one JSON line, {"argv",
+"cwd", "environ"}, with its stdin, stdout and stderr as descriptors beside it (SCM_RIGHTS); the
+server runs the command on them and answers {"code": exit code} (`run_elsewhere`,
+`command_request`).
+
+It knows nothing of mail or commands, so the client's side costs the socket and json modules
+and nothing else.
 """
 
 from __future__ import annotations
 
 import json
+import os
 import socket
 from pathlib import Path
 from typing import Any
 
 HEADER_MAX = 4096  # the JSON line before the mail
 ANSWER_MAX = 1 << 16
+REQUEST_MAX = 1 << 20  # a command's request: its environment is most of it
 
 
 class HandoffBroken(Exception):
@@ -73,3 +82,49 @@ def receive(conn: socket.socket, max_size: int) -> tuple[str | None, bytes]:
 
 def answer(conn: socket.socket, **fields: Any) -> None:
     conn.sendall(json.dumps(fields).encode() + b"\n")
+
+
+def run_elsewhere(path: Path, argv: list[str]) -> int | None:
+    """Have the command server at `path` (mailproc.cli.run's `serve-commands`) run `mailproc
+    ARGV` on this process's stdin, stdout and stderr, in its folder and with its environment.
+    Its exit code; None when no server takes it (then nothing ran)."""
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as client:
+        try:
+            client.connect(str(path))
+        except (FileNotFoundError, ConnectionRefusedError, PermissionError):
+            return None
+        request = {"argv": argv, "cwd": os.getcwd(), "environ": dict(os.environ)}
+        try:
+            socket.send_fds(client, [json.dumps(request).encode() + b"\n"], [0, 1, 2])
+            with client.makefile("rb") as reader:
+                line = reader.readline(ANSWER_MAX)
+        except OSError as exc:
+            raise HandoffBroken(str(exc) or type(exc).__name__) from None
+    try:
+        answer = json.loads(line)
+    except ValueError:
+        raise HandoffBroken("the command server broke off") from None
+    code = answer.get("code") if isinstance(answer, dict) else None
+    return code if isinstance(code, int) else None  # refused: run it here
+
+
+def command_request(conn: socket.socket) -> tuple[list[str], str, dict[str, str], list[int]]:
+    """The server's side: argv, folder, environment and the three descriptors (stdin, stdout,
+    stderr) of a `run_elsewhere`. ValueError: a bad request."""
+    message, fds, _, _ = socket.recv_fds(conn, REQUEST_MAX, 3)
+    with conn.makefile("rb") as reader:
+        while message and not message.endswith(b"\n") and len(message) < REQUEST_MAX:
+            more = reader.readline(REQUEST_MAX - len(message))
+            if not more:
+                break
+            message += more
+    try:
+        request = json.loads(message)
+    except ValueError:
+        raise ValueError("the request is not a JSON line") from None
+    argv, cwd, environ = (request.get(k) for k in ("argv", "cwd", "environ"))
+    if not (isinstance(argv, list) and all(isinstance(a, str) for a in argv)):
+        raise ValueError("argv is not a list of strings")
+    if not isinstance(cwd, str) or not isinstance(environ, dict) or len(fds) != 3:
+        raise ValueError("the request lacks its folder, environment or descriptors")
+    return argv, cwd, {str(k): str(v) for k, v in environ.items()}, fds

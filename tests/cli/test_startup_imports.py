@@ -127,6 +127,9 @@ def test_every_command_in_the_table_loads_and_its_help_line_is_its_own():
     for name, (_, short_help) in COMMANDS.items():
         command = load(name)
         assert command.name == name
+        if not short_help:  # hidden: not listed
+            assert command.hidden, name
+            continue
         assert command.get_short_help_str(limit=500) == short_help, name
 
 
