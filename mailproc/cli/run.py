@@ -10,7 +10,6 @@ import pkgutil
 import select
 import signal
 import socket
-import struct
 import sys
 import time
 import traceback
@@ -24,11 +23,7 @@ from mailproc.cli.app import App, fail, pass_app
 from mailproc.cli.output import echo_json, json_option
 from mailproc.clock import utcnow
 from mailproc.config.settings import load_settings
-from mailproc.daemon.listener import bound
-from mailproc.daemon.loop import Daemon, poll_once
 from mailproc.runtime import handoff
-from mailproc.runtime.progress import progress_factory
-from mailproc.runtime.wake import Wake
 from mailproc.sources.health import Check, status_checks
 from mailproc.store.errors import StoreUnavailable
 from mailproc.store.figures import Figures
@@ -44,6 +39,10 @@ def run(app: App) -> None:
 
     SIGTERM or SIGINT finish the mail in hand, then exit 0; SIGHUP reloads the configuration.
     """
+    # The daemon's modules here, not at the top: `status` shares this module and needs none.
+    from mailproc.daemon.loop import Daemon
+    from mailproc.runtime.progress import progress_factory
+
     daemon = Daemon(
         lambda: load_settings(app.config_path),
         os.environ,
@@ -75,6 +74,10 @@ def poll(app: App, once: bool, dry_run: bool, names: tuple[str, ...], as_json: b
         raise click.BadParameter(f"unknown source {unknown[0]!r}", param_hint="--source")
     if not app.settings.sources:
         fail("no mail sources configured ([sources.*] in the configuration)")
+    from mailproc.daemon.loop import poll_once
+    from mailproc.runtime.progress import progress_factory
+    from mailproc.runtime.wake import Wake
+
     stop = Wake()
     before = {s: signal.signal(s, lambda *_: stop.set()) for s in (signal.SIGTERM, signal.SIGINT)}
     try:
@@ -203,6 +206,8 @@ def serve_commands(app: App, socket_path: Path, parent: int) -> None:
     daemon's own user may ask (the socket is 0600 and the peer's uid is checked): a command runs
     with this process's rights. It ends when the daemon does.
     """
+    from mailproc.daemon.listener import bound
+
     _warm(app)
     server = bound(socket_path, 0o600)
     if server is None:
@@ -262,19 +267,24 @@ def _reap(_signum: int, _frame: object) -> None:
 
 
 def _command(conn: socket.socket) -> NoReturn:
-    """In the fork: run one command on the asking process's descriptors, answer its code."""
+    """In the fork: run one command on the asking process's descriptors, answer its code. A
+    request it cannot take (another user, a bad request, a folder it cannot enter) is refused
+    before anything runs, and the asking process runs the command itself."""
     code = 70  # EX_SOFTWARE, should anything here fail
     signal.signal(signal.SIGCHLD, signal.SIG_DFL)
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
     try:
-        if _peer_uid(conn) != os.geteuid():
-            handoff.answer(conn, refused="only the daemon's user may run commands here")
-            os._exit(0)
-        argv, cwd, environ, fds = handoff.command_request(conn)
-        for target, fd in enumerate(fds):
+        if handoff.peer_uid(conn) != os.geteuid():
+            _refuse(conn, "only the daemon's user may run commands here")
+        try:
+            argv, environ, fds = handoff.command_request(conn)
+            os.fchdir(fds[3])
+        except (ValueError, OSError) as exc:
+            _refuse(conn, str(exc))
+        for target, fd in enumerate(fds[:3]):
             os.dup2(fd, target)
+        for fd in fds:
             os.close(fd)
-        os.chdir(cwd)
         os.environ.clear()
         os.environ.update(environ)
         time.tzset()
@@ -290,6 +300,12 @@ def _command(conn: socket.socket) -> NoReturn:
         os._exit(code)
 
 
+def _refuse(conn: socket.socket, why: str) -> NoReturn:
+    with suppress(OSError):
+        handoff.answer(conn, refused=why)
+    os._exit(0)
+
+
 def _run(argv: list[str]) -> int:
     from mailproc.cli import main
 
@@ -301,12 +317,3 @@ def _run(argv: list[str]) -> int:
             return 1
         return exc.code or 0
     return 0
-
-
-def _peer_uid(conn: socket.socket) -> int:
-    """The uid of the process at the other end (Linux's SO_PEERCRED); -1 where unknown."""
-    try:
-        creds = conn.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, struct.calcsize("3i"))
-    except (AttributeError, OSError):
-        return -1
-    return int(struct.unpack("3i", creds)[1])
