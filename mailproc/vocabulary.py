@@ -24,6 +24,7 @@ class Verb(StrEnum):
     ACK = "ACK"
     NOTE = "NOTE"  # the mail's text is an internal note: solvers, teams and admins only
     PUBLIC = "PUBLIC"  # the mail's text is a comment, even in answer to a team notice
+    WAIT = "WAIT"  # waiting for the customer: a paused status, left by the reporter's reply
 
 
 class Priority(StrEnum):
@@ -101,6 +102,7 @@ class EventKind(StrEnum):
     BOUNCED = "bounced"  # one of our notifications came back undelivered
     RATE_LIMITED = "rate_limited"  # a sender opened too many incidents: not acknowledged
     NOTE = "note"  # internal: never shown or sent to the reporter or outside watchers
+    REMINDED = "reminded"  # the reporter was reminded that the desk waits for an answer
 
 
 #: History events the reporter and outside watchers never see (notices, exports for them):
@@ -135,6 +137,9 @@ class NoticeKind(StrEnum):
     PROBLEM_RESOLVED = "problem_resolved"
     ALERT = "alert"  # to the administrators: the storm breaker opened
     NOTE = "note"  # an internal note: to the assignee and the team, never the reporter
+    WAITING = "waiting"  # [WAIT]: the desk needs the reporter's answer
+    RESUMED = "resumed"  # the reporter answered a waiting incident: work goes on
+    REMINDER = "reminder"  # no answer yet: the reporter is reminded once
 
 
 #: Notices written for the desk's own people (a team list, the first line, the assignee): a

@@ -308,6 +308,7 @@ class StatusConfig(_Frozen):
     instructions: str = ""
     paused: bool = False
     auto_close_days: float | None = Field(default=None, gt=0)
+    remind_days: float | None = Field(default=None, gt=0)  # then remind the reporter, once
 
 
 class WorkflowConfig(_Frozen):

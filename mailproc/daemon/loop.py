@@ -53,6 +53,7 @@ def standard_jobs(settings: Settings, desk: Desk) -> list[Job]:
     escalate = Escalator(settings, desk.engine, desk.clock, book=desk.sla, outbox=desk.outbox)
     return [
         Job("close-timed-out", every.close_timed_out_seconds, desk.close_timed_out),
+        Job("remind-waiting", every.close_timed_out_seconds, desk.remind_waiting),
         Job("send-outbox", every.send_outbox_seconds, send),
         Job("escalate", settings.sla.escalation_interval_seconds, escalate.run),
     ]

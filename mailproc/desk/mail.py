@@ -23,7 +23,7 @@ from sqlalchemy.orm import Session
 from mailproc.clock import WallClock, utcnow
 from mailproc.config.settings import Settings
 from mailproc.desk.outcome import Batcher, Disposition, Handle, Origin, Outcome, Parsed
-from mailproc.desk.timeouts import close_timed_out
+from mailproc.desk.timeouts import close_timed_out, remind_waiting
 from mailproc.desk.writes import Writes, lock_incident, participants_of, save_incident, view_of
 from mailproc.inbound.automatic import Automatic, detect, suppresses_replies
 from mailproc.inbound.fingerprint import fingerprint
@@ -221,6 +221,10 @@ class Desk:
     def close_timed_out(self) -> list[int]:
         """Close the incidents past their status's `auto_close_days` (mailproc.desk.timeouts)."""
         return close_timed_out(self.settings, self.engine, self.clock(), self.outbox, self.sla)
+
+    def remind_waiting(self) -> list[int]:
+        """Remind the reporters of incidents waiting past their status's `remind_days`."""
+        return remind_waiting(self.settings, self.engine, self.clock(), self.outbox)
 
     @cached_property
     def outbox(self) -> Outbox:

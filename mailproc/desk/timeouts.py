@@ -1,16 +1,20 @@
-"""Close incidents left too long in a status with `auto_close_days` (e.g. Resolved, awaiting
-the reporter's confirmation): the daemon's `close-timed-out` job, through `Desk.close_timed_out`.
+"""Incidents left too long in one status: remind the reporter once after `remind_days` (e.g.
+Waiting, for the reporter's answer), close after `auto_close_days` (Waiting, or Resolved
+awaiting the reporter's confirmation): the daemon's `close-timed-out` job, through
+`Desk.close_timed_out`.
 
 One transaction per incident, its row claimed with SKIP LOCKED, so several daemons share the
 work without doing it twice; the close is a decision of the workflow (`close_by_timeout`) and
-is written, kept in the SLA state and notified like a command's.
+is written, kept in the SLA state and notified like a command's. A reminder is a `reminded`
+event that changes nothing else (not even the incident's `updated_at`, which the close counts
+from), so it goes out once per wait: the next one would need a change first.
 """
 
 from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from sqlalchemy import Engine, select
+from sqlalchemy import Engine, exists, select
 from sqlalchemy.orm import Session
 
 from mailproc.config.settings import Settings
@@ -18,6 +22,7 @@ from mailproc.desk.writes import SYSTEM_ACTOR, Writes, view_of
 from mailproc.notify.outbox import Outbox
 from mailproc.sla.state import SlaBook
 from mailproc.store import db
+from mailproc.vocabulary import EventKind
 from mailproc.workflow.decision import Actor, close_by_timeout
 
 
@@ -74,4 +79,71 @@ def _timed_statuses(settings: Settings) -> list[tuple[str, str, float]]:
         for service, config in sorted(settings.services.items())
         for status in settings.workflows[config.workflow].statuses
         if status.auto_close_days is not None
+    ]
+
+
+def remind_waiting(settings: Settings, engine: Engine, now: datetime, outbox: Outbox) -> list[int]:
+    """Remind the reporters of incidents waiting longer than their status's `remind_days`
+    (and not reminded since the incident last changed); the numbers of those reminded."""
+    reminded = []
+    for service, status in _waiting_statuses(settings):
+        config = settings.workflow_of(service).status(status)
+        assert config.remind_days is not None
+        cutoff = now - timedelta(days=config.remind_days)
+        where = (service, status, cutoff)
+        while (number := _remind_one(settings, engine, where, now, outbox)) is not None:
+            reminded.append(number)
+    return reminded
+
+
+def _remind_one(
+    settings: Settings,
+    engine: Engine,
+    where: tuple[str, str, datetime],
+    now: datetime,
+    outbox: Outbox,
+) -> int | None:
+    service, status, cutoff = where
+    since = exists().where(
+        db.Event.incident_id == db.Incident.id,
+        db.Event.kind == EventKind.REMINDED.value,
+        db.Event.at >= db.Incident.updated_at,
+    )
+    with Session(engine) as session, session.begin():
+        incident = session.scalar(
+            select(db.Incident)
+            .where(
+                db.Incident.service == service,
+                db.Incident.status == status,
+                db.Incident.updated_at <= cutoff,
+                ~since,
+            )
+            .order_by(db.Incident.id)
+            .limit(1)
+            .with_for_update(skip_locked=True)
+        )
+        if incident is None:
+            return None
+        days = settings.workflow_of(service).status(status).auto_close_days
+        closes = incident.updated_at + timedelta(days=days) if days is not None else None
+        detail = {"to": incident.reporter, "closes": closes.isoformat() if closes else None}
+        session.add(
+            db.Event(
+                incident_id=incident.id,
+                at=now,
+                actor=SYSTEM_ACTOR,
+                kind=EventKind.REMINDED.value,
+                detail=detail,
+            )
+        )
+        outbox.queue_reminder(session, incident, now, closes)
+        return incident.id
+
+
+def _waiting_statuses(settings: Settings) -> list[tuple[str, str]]:
+    return [
+        (service, status.name)
+        for service, config in sorted(settings.services.items())
+        for status in settings.workflows[config.workflow].statuses
+        if status.remind_days is not None
     ]

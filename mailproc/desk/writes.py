@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import mimetypes
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -41,6 +41,7 @@ from mailproc.workflow.decision import (
     IncidentView,
     decide,
     reopen_by_reply,
+    resume_by_reply,
 )
 from mailproc.workflow.intents import NewIncident, Reply
 
@@ -159,6 +160,13 @@ class Writes:
             view = decision.view
             if decision.events:
                 summary += ", reopened"
+        if intent.resume:
+            before = status_before(self.history(incident.id), view.status)
+            decision = resume_by_reply(view, self.settings, before)
+            self.commit_decision(incident, decision)
+            view = decision.view
+            if decision.events:
+                summary += f", resumed ({view.status})"
         commanded = None
         if intent.commands:
             problems = _problems(self.session, intent.commands)
@@ -294,6 +302,14 @@ _NO_SLA_EFFECT = {
     EventKind.FOLLOW_UP,
     EventKind.RATE_LIMITED,
 }
+
+
+def status_before(records: Sequence[Record], status: str) -> str | None:
+    """The status the incident was in before it last entered `status`."""
+    for record in reversed(records):
+        if record.kind == EventKind.STATUS and record.detail.get("to") == status:
+            return str(record.detail.get("from"))
+    return None
 
 
 def _command_summary(decision: Decision) -> str:

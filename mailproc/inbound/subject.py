@@ -55,6 +55,7 @@ SPECS: dict[Verb, VerbSpec] = {
     Verb.ACK: VerbSpec("none", "[ACK]"),
     Verb.NOTE: VerbSpec("none", "[NOTE]"),
     Verb.PUBLIC: VerbSpec("none", "[PUBLIC]"),
+    Verb.WAIT: VerbSpec("none", "[WAIT]"),
 }
 #: Verbs that say what the mail's text is rather than change the incident: read by the intent,
 #: never given to the workflow's decision.

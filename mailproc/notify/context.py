@@ -78,6 +78,7 @@ class Occasion:
     problem: ProblemFacts | None = None
     escalation: Mapping[str, Any] | None = field(default=None)
     alert: Mapping[str, Any] | None = field(default=None)
+    waiting: Mapping[str, Any] | None = field(default=None)
 
 
 def when(moment: datetime | None) -> str:
@@ -122,6 +123,7 @@ def build_context(
         "known_errors": [_problem(p) for p in occasion.known_errors],
         "escalation": dict(occasion.escalation) if occasion.escalation else None,
         "alert": dict(occasion.alert) if occasion.alert else None,
+        "waiting": dict(occasion.waiting) if occasion.waiting else None,
         "attachments": [dict(entry) for entry in attachments],
         "now": when(occasion.now),
     }
@@ -358,6 +360,7 @@ def sample_occasion(
         problem=SAMPLE_PROBLEM if kind is NoticeKind.PROBLEM_RESOLVED else None,
         escalation=_SAMPLE_ESCALATION if kind is NoticeKind.ESCALATION else None,
         alert=_SAMPLE_ALERT if kind is NoticeKind.ALERT else None,
+        waiting=_SAMPLE_WAITING if kind is NoticeKind.REMINDER else None,
     )
 
 
@@ -367,6 +370,7 @@ _SAMPLE_ESCALATION = {
     "reason": "75% of the resolution time used",
     "due": "2026-11-23 10:00 UTC",
 }
+_SAMPLE_WAITING = {"since": "2026-11-20 09:30 UTC", "closes": "2026-11-30 09:30 UTC"}
 _SAMPLE_ALERT = {
     "scope": "everyone",
     "count": 300,
@@ -389,6 +393,12 @@ _SAMPLE_CAUSES: dict[NoticeKind, Happening] = {
     ),
     NoticeKind.COMMENT: Happening(EventKind.COMMENT, {"text": "Still down."}),
     NoticeKind.NOTE: Happening(EventKind.NOTE, {"text": "Same as INC-40: the relay's queue."}),
+    NoticeKind.WAITING: Happening(
+        EventKind.STATUS, {"from": "Solution", "to": "Waiting", "by": "WAIT"}
+    ),
+    NoticeKind.RESUMED: Happening(
+        EventKind.STATUS, {"from": "Waiting", "to": "Solution", "by": "reply"}
+    ),
 }
 
 
@@ -447,6 +457,7 @@ _DESCRIBE: dict[str, Callable[[dict[str, Any]], str]] = {
     "command_rejected": lambda d: f"refused {d['command']}: {d['reason']}",
     "reply_not_applied": lambda d: f"reply not applied: {d['reason']}",
     "follow_up": lambda d: f"follow-up opened as INC-{d['incident']}",
+    "reminded": lambda d: f"reminded {d['to']} that an answer is awaited",
     "acknowledged": lambda d: "acknowledged the escalation",
     "escalated": lambda d: (
         f"escalated: {d['target']} level {d['level']} ({d['reason']}) to "

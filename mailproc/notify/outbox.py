@@ -202,6 +202,15 @@ class Outbox:
             written += self._queue(session, incident, NoticeKind.PROBLEM_RESOLVED, occasion)
         return written
 
+    def queue_reminder(
+        self, session: Session, incident: db.Incident, now: datetime, closes: datetime | None
+    ) -> int:
+        """Remind the reporter that the desk waits for their answer (`closes`: when the
+        incident closes without one, if it does)."""
+        waiting = {"since": when(incident.updated_at), "closes": when(closes)}
+        occasion = Occasion(SYSTEM, now, waiting=waiting)
+        return self._queue(session, incident, NoticeKind.REMINDER, occasion)
+
     def _queue(
         self,
         session: Session,

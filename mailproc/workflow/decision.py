@@ -113,6 +113,18 @@ def reopen_by_reply(view: IncidentView, settings: Settings) -> Decision:
     return _move_to(view, _reopen_target(view, workflow, target), "reply")
 
 
+def resume_by_reply(view: IncidentView, settings: Settings, before: str | None) -> Decision:
+    """The reporter's answer ends a wait: a paused status is left for the status the
+    incident was in before (`before`, from its history), else the workflow's first; the
+    process's own rule, needing no transition entry, like a reopen by reply."""
+    workflow = settings.workflow_of(view.service)
+    if not workflow.status(view.status).paused:
+        return Decision(view)
+    names = {s.name for s in workflow.statuses if not s.paused and s.kind is StatusKind.OPEN}
+    target = before if before in names else workflow.initial
+    return _move_to(view, _reopen_target(view, workflow, target), "reply")
+
+
 def close_by_timeout(view: IncidentView, settings: Settings) -> Decision:
     workflow = settings.workflow_of(view.service)
     target = workflow.transitions.get(Verb.CLOSE, {}).get(view.status)
@@ -329,6 +341,7 @@ _HANDLERS = {
     Verb.CLOSE: _set_status,
     Verb.RESOLVE: _set_status,
     Verb.REOPEN: _set_status,
+    Verb.WAIT: _set_status,
     Verb.PRIORITY: _priority,
     Verb.MOVE: _move,
     Verb.RELATE: _relate,

@@ -40,6 +40,7 @@ class Reply:
     reopen: bool
     reason: str = ""
     note: bool = False  # the text is an internal note, not a comment to the reporter
+    resume: bool = False  # the customer answers a waiting (paused) incident: it goes on
 
 
 Intent = NewIncident | Reply
@@ -97,11 +98,12 @@ def _no_notes(commands: tuple[Command | BadCommand, ...]) -> tuple[Command | Bad
 
 def is_note(subject: ParsedSubject, by_solver: bool, team_notice: bool) -> bool:
     """[NOTE] makes any sender's text internal (keeping a text private is always safe); a
-    solver's answer to a team notice is internal unless it says [PUBLIC]."""
+    solver's answer to a team notice is internal unless it says [PUBLIC] — or [WAIT], which
+    asks the reporter something."""
     verbs = {c.verb for c in subject.commands if isinstance(c, Command)}
     if Verb.NOTE in verbs:
         return True
-    return by_solver and team_notice and Verb.PUBLIC not in verbs
+    return by_solver and team_notice and not verbs & {Verb.PUBLIC, Verb.WAIT}
 
 
 def _reply(
@@ -120,12 +122,9 @@ def _reply(
     is_participant = settings.permissions.participants_may_comment and actor.email in participants
     escalated_to = actor.email in found.escalated_to  # may answer, e.g. with [ACK]
     accepted = is_solver or is_reporter or is_participant or escalated_to
-    reopen = (
-        (is_reporter or is_participant)
-        and not is_solver
-        and not subject.commands
-        and kind in (StatusKind.RESOLVED, StatusKind.CLOSED)
-    )
+    customer = (is_reporter or is_participant) and not is_solver and not subject.commands
+    reopen = customer and kind in (StatusKind.RESOLVED, StatusKind.CLOSED)
+    resume = customer and settings.workflow_of(found.service).status(found.status).paused
     reason = (
         ""
         if accepted
@@ -135,7 +134,7 @@ def _reply(
         )
     )
     note = is_note(subject, is_solver, team_notice)
-    return Reply(found.number, text, subject.commands, accepted, reopen, reason, note)
+    return Reply(found.number, text, subject.commands, accepted, reopen, reason, note, resume)
 
 
 def _recipients(mail: InboundMail) -> list[str]:

@@ -3,6 +3,9 @@ read there and answered as a mail client answers (SQLite and PostgreSQL)."""
 
 from __future__ import annotations
 
+from sqlalchemy.orm import Session
+
+from mailproc.store import db
 from mailproc.store.queries import get_incident
 from tests.support.mailfactory import make_mail
 from tests.support.world import mail_world, reply, text_of
@@ -69,3 +72,37 @@ def test_a_reports_png_and_log_reach_the_team_notice_attached(dovecot, smtp_serv
         assert attached == {"screenshot.png": png, "outlook.log": log.decode()}
         (ack,) = world.inbox("alice@example.org")
         assert list(ack.iter_attachments()) == []
+
+
+def test_wait_stops_the_clock_and_the_reporters_answer_from_her_mailbox_resumes_it(
+    dovecot, smtp_server, database_url
+):
+    with mail_world(dovecot, smtp_server, database_url) as world:
+        world.write(make_mail(sender=ALICE, subject="Printer offline", authenticated=False))
+        world.poll()
+        world.send()
+        team_notice = world.last("servicedesk@example.com", "New incident")
+        world.write(reply(team_notice, TINA, "[ASSIGN]", "Taking it."))
+        world.clock.advance(minutes=10)
+        world.poll()
+        world.send()
+        transcript = world.last("tina@example.com", "Commands applied")
+        world.write(reply(transcript, TINA, "[WAIT]", "Which floor is the printer on?"))
+        world.clock.advance(minutes=10)
+        world.poll()
+        world.send()
+        with Session(world.engine) as session:
+            waiting = session.get(db.Incident, 1)
+            assert (waiting.status, waiting.resolution_due) == ("Waiting", None)
+
+        asked = world.last("alice@example.org", "Your answer is needed")
+        assert "Which floor is the printer on?" in text_of(asked)
+        world.clock.advance(days=1)
+        world.write(reply(asked, ALICE, "", "Floor 4, next to the kitchen."))
+        world.poll()
+        world.send()
+        with Session(world.engine) as session:
+            resumed = session.get(db.Incident, 1)
+            assert resumed.status == "Solution" and resumed.resolution_due is not None
+        told = world.last("tina@example.com", "The reporter answered")
+        assert "Floor 4, next to the kitchen." in text_of(told)
