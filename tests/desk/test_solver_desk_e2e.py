@@ -19,39 +19,28 @@ def test_a_solver_acts_from_the_team_notice_and_notes_never_reach_the_reporter(
     dovecot, smtp_server, database_url
 ):
     with mail_world(dovecot, smtp_server, database_url) as world:
-        world.write(make_mail(sender=ALICE, subject="Outlook is disconnected", authenticated=False))
-        assert world.poll() == "1 processed, 0 duplicate, 0 quarantined"
-        world.send()
+        report = make_mail(sender=ALICE, subject="Outlook is disconnected", authenticated=False)
+        assert world.turn(report) == "1 processed, 0 duplicate, 0 quarantined"
         team_notice = world.last("servicedesk@example.com", "New incident")
         number = get_incident(world.engine, 1).incident.number
 
         # the first answer from the list's notice: applied, and its text stays internal
-        world.write(reply(team_notice, TINA, "[ASSIGN]", SECRET))
-        world.clock.advance(minutes=5)
-        world.poll()
+        world.turn(reply(team_notice, TINA, "[ASSIGN]", SECRET), minutes=5)
         detail = get_incident(world.engine, number)
         assert (detail.incident.assignee, detail.incident.status) == ("tina", "Solution")
         assert [e.detail["text"] for e in detail.events if e.kind == "note"] == [SECRET]
-        world.send()
 
         # a [NOTE] in answer to another notice (here her transcript) stays internal as well
         transcript = world.last("tina@example.com", "Commands applied")
-        world.write(reply(transcript, TINA, "[NOTE]", "Second thought: " + SECRET))
-        world.clock.advance(minutes=5)
-        world.poll()
-        world.send()
+        world.turn(reply(transcript, TINA, "[NOTE]", "Second thought: " + SECRET), minutes=5)
         assert SECRET in text_of(world.last("exchange-team@example.com", "Internal note"))
 
         # the reporter writes again and is answered publicly; the notes never reached her
-        world.write(reply(world.last("alice@example.org", "Assigned"), ALICE, "", "Any news?"))
-        world.clock.advance(minutes=5)
-        world.poll()
-        world.send()
+        world.turn(
+            reply(world.last("alice@example.org", "Assigned"), ALICE, "", "Any news?"), minutes=5
+        )
         comment = world.last("tina@example.com", "New comment")
-        world.write(reply(comment, TINA, "", "Restart Outlook, please."))
-        world.clock.advance(minutes=5)
-        world.poll()
-        world.send()
+        world.turn(reply(comment, TINA, "", "Restart Outlook, please."), minutes=5)
         received = world.inbox("alice@example.org")
         assert any("Restart Outlook" in text_of(m) for m in received)
         assert not any(SECRET in text_of(m) or SECRET in m.as_string() for m in received)
@@ -62,9 +51,7 @@ def test_a_reports_png_and_log_reach_the_team_notice_attached(dovecot, smtp_serv
     log = b"09:00:01 relay.example.com: connection timed out\n" * 200
     files = [("screenshot.png", "image/png", png), ("outlook.log", "text/plain", log)]
     with mail_world(dovecot, smtp_server, database_url) as world:
-        world.write(make_mail(sender=ALICE, subject="Outlook hangs", attachments=files))
-        world.poll()
-        world.send()
+        world.turn(make_mail(sender=ALICE, subject="Outlook hangs", attachments=files))
         team_notice = world.last("servicedesk@example.com", "New incident")
         attached = {
             part.get_filename(): part.get_content() for part in team_notice.iter_attachments()
@@ -78,29 +65,18 @@ def test_wait_stops_the_clock_and_the_reporters_answer_from_her_mailbox_resumes_
     dovecot, smtp_server, database_url
 ):
     with mail_world(dovecot, smtp_server, database_url) as world:
-        world.write(make_mail(sender=ALICE, subject="Printer offline", authenticated=False))
-        world.poll()
-        world.send()
+        world.turn(make_mail(sender=ALICE, subject="Printer offline", authenticated=False))
         team_notice = world.last("servicedesk@example.com", "New incident")
-        world.write(reply(team_notice, TINA, "[ASSIGN]", "Taking it."))
-        world.clock.advance(minutes=10)
-        world.poll()
-        world.send()
+        world.turn(reply(team_notice, TINA, "[ASSIGN]", "Taking it."), minutes=10)
         transcript = world.last("tina@example.com", "Commands applied")
-        world.write(reply(transcript, TINA, "[WAIT]", "Which floor is the printer on?"))
-        world.clock.advance(minutes=10)
-        world.poll()
-        world.send()
+        world.turn(reply(transcript, TINA, "[WAIT]", "Which floor is the printer on?"), minutes=10)
         with Session(world.engine) as session:
             waiting = session.get(db.Incident, 1)
             assert (waiting.status, waiting.resolution_due) == ("Waiting", None)
 
         asked = world.last("alice@example.org", "Your answer is needed")
         assert "Which floor is the printer on?" in text_of(asked)
-        world.clock.advance(days=1)
-        world.write(reply(asked, ALICE, "", "Floor 4, next to the kitchen."))
-        world.poll()
-        world.send()
+        world.turn(reply(asked, ALICE, "", "Floor 4, next to the kitchen."), days=1)
         with Session(world.engine) as session:
             resumed = session.get(db.Incident, 1)
             assert resumed.status == "Solution" and resumed.resolution_due is not None
