@@ -92,6 +92,3 @@ def ingest(
 
 def _raw(item: FileMail) -> bytes:
     return item.raw
-
-
-COMMANDS = [ingest]
