@@ -25,6 +25,8 @@ class Verb(StrEnum):
     NOTE = "NOTE"  # the mail's text is an internal note: solvers, teams and admins only
     PUBLIC = "PUBLIC"  # the mail's text is a comment, even in answer to a team notice
     WAIT = "WAIT"  # waiting for the customer: a paused status, left by the reporter's reply
+    MERGE = "MERGE"  # fold this incident into another: a duplicate, closed as CLOSE would
+    CC = "CC"  # add (+address) or drop (-address) watchers
 
 
 class Priority(StrEnum):
@@ -103,6 +105,10 @@ class EventKind(StrEnum):
     RATE_LIMITED = "rate_limited"  # a sender opened too many incidents: not acknowledged
     NOTE = "note"  # internal: never shown or sent to the reporter or outside watchers
     REMINDED = "reminded"  # the reporter was reminded that the desk waits for an answer
+    MERGED_INTO = "merged_into"  # this incident was folded into another (a duplicate)
+    MERGED = "merged"  # another incident was folded into this one: a copy of its texts
+    WATCHER_ADDED = "watcher_added"
+    WATCHER_REMOVED = "watcher_removed"
 
 
 #: History events the reporter and outside watchers never see (notices, exports for them):
@@ -115,6 +121,7 @@ INTERNAL_EVENTS = frozenset(
         EventKind.BOUNCED,
         EventKind.AUTOMATIC_MAIL,
         EventKind.RATE_LIMITED,
+        EventKind.MERGED,  # the duplicate's texts, its notes among them, and its reporter
     }
 )
 
@@ -140,6 +147,8 @@ class NoticeKind(StrEnum):
     WAITING = "waiting"  # [WAIT]: the desk needs the reporter's answer
     RESUMED = "resumed"  # the reporter answered a waiting incident: work goes on
     REMINDER = "reminder"  # no answer yet: the reporter is reminded once
+    MERGED = "merged"  # to the duplicate's people: it was merged into another incident
+    MERGED_IN = "merged_in"  # to the target's assignee: a duplicate was folded into it
 
 
 #: Notices written for the desk's own people (a team list, the first line, the assignee): a
@@ -151,10 +160,11 @@ TEAM_NOTICES = frozenset(
         NoticeKind.ESCALATION,
         NoticeKind.ALERT,
         NoticeKind.NOTE,
+        NoticeKind.MERGED_IN,
     }
 )
 #: Notices that never go to an address outside the desk, whatever the configuration says.
-INTERNAL_NOTICES = frozenset({NoticeKind.NOTE})
+INTERNAL_NOTICES = frozenset({NoticeKind.NOTE, NoticeKind.MERGED_IN})
 
 
 class Party(StrEnum):

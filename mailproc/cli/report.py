@@ -45,6 +45,10 @@ def incident_detail(detail: IncidentDetail) -> str:
         head.append("  related " + ", ".join(f"PRB-{n}" for n in detail.problems))
     if detail.follow_up_of:
         head.append(f"  follow-up of INC-{detail.follow_up_of}")
+    if detail.merged_into:
+        head.append(f"  merged into INC-{detail.merged_into} (a duplicate; its mail goes there)")
+    if detail.merged:
+        head.append("  duplicates merged into it: " + ", ".join(f"INC-{n}" for n in detail.merged))
     if detail.attachments:
         head.append("  attachments:")
         head += [attachment_line(a) for a in detail.attachments]
@@ -86,6 +90,9 @@ def event_line(event: EventView) -> str:
     line = f"    {when(event.at)}  {event.actor or '-'}: {text}"
     if body and event.kind in ("created", "comment", "note"):
         line += "\n" + textwrap.indent(_shorten(str(body)), "        | ")
+    for copied in event.detail.get("texts", ()) if event.kind == "merged" else ():
+        said = f"{copied['actor']} ({copied['kind']}):\n{_shorten(str(copied['text']))}"
+        line += "\n" + textwrap.indent(said, "        | ")
     return line
 
 

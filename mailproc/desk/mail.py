@@ -23,7 +23,14 @@ from mailproc.clock import WallClock, utcnow
 from mailproc.config.settings import Settings
 from mailproc.desk.outcome import Batcher, Disposition, Handle, Origin, Outcome, Parsed
 from mailproc.desk.timeouts import close_timed_out, remind_waiting
-from mailproc.desk.writes import Writes, lock_incident, participants_of, save_incident, view_of
+from mailproc.desk.writes import (
+    Writes,
+    lock_incident,
+    merge_chain,
+    participants_of,
+    save_incident,
+    view_of,
+)
 from mailproc.inbound.automatic import Automatic, detect, suppresses_replies
 from mailproc.inbound.fingerprint import fingerprint
 from mailproc.inbound.parse import InboundMail, MailError, parse_head, parse_mail
@@ -242,7 +249,7 @@ class Desk:
             assert prior is not None, f"{key} claimed but not found"
             return prior
         subject = parse_subject(mail.subject, self.settings.language)
-        found = _thread(session, mail, subject.incident, self.settings)
+        found = _merged_into(session, _thread(session, mail, subject.incident, self.settings))
         verdict = detect(mail, self.settings.own_addresses)
         automatic = kept_mail.screened(mail, verdict, self.settings)
         if automatic is not None:  # kept and recorded, never applied nor answered
@@ -253,8 +260,8 @@ class Desk:
             return Outcome(
                 Disposition.PROCESSED, key, number, summary, sender=sender, automatic=True
             )
-        view = view_of(session, found) if found else None
         participants = participants_of(session, found.id) if found else frozenset()
+        view = view_of(session, found, participants) if found else None
         team = found is not None and _answers_team_notice(session, mail)
         intent = classify(
             mail, subject, view, participants, self.settings, now, origin.service, team
@@ -402,6 +409,13 @@ def _thread(
         if found is not None:
             return found
     return lock_incident(session, tagged) if tagged is not None else None
+
+
+def _merged_into(session: Session, found: db.Incident | None) -> db.Incident | None:
+    """Mail about a duplicate goes to the incident it was merged into (and on, should that
+    one have been merged too)."""
+    chain = merge_chain(session, found) if found is not None else ()
+    return lock_incident(session, chain[-1]) if chain else found
 
 
 def _answers_team_notice(session: Session, mail: InboundMail) -> bool:

@@ -56,6 +56,8 @@ SPECS: dict[Verb, VerbSpec] = {
     Verb.NOTE: VerbSpec("none", "[NOTE]"),
     Verb.PUBLIC: VerbSpec("none", "[PUBLIC]"),
     Verb.WAIT: VerbSpec("none", "[WAIT]"),
+    Verb.MERGE: VerbSpec("required", "[MERGE INC-n]"),
+    Verb.CC: VerbSpec("required", "[CC +someone@example.org] or [CC -someone@example.org]"),
 }
 #: Verbs that say what the mail's text is rather than change the incident: read by the intent,
 #: never given to the workflow's decision.
@@ -69,6 +71,10 @@ DEFAULT_LEVELS: Mapping[Verb, tuple[str, ...]] = {
 _BRACKET = re.compile(r"\[([^\[\]]*)\]")
 _INC_TAG = re.compile(r"^\s*INC[-\s]?(\d{1,12})\s*$", re.IGNORECASE)
 _PRB = re.compile(r"^(?:PRB-?)?(\d{1,12})$", re.IGNORECASE)
+_INC_REF = re.compile(r"^(?:INC-?)?(\d{1,12})$", re.IGNORECASE)
+_WATCHER = re.compile(
+    r"^[+-][^\s@<>()\[\],;:\\\"]{1,64}@[A-Za-z0-9-]{1,63}(?:\.[A-Za-z0-9-]{1,63})+$"
+)
 _PREFIX = re.compile(
     r"^\s*(?:(?:re|aw|sv|vs|odp|pd|fwd?|wg|tr|trs|antw|antwort|rif|ref|réf|res|rv|enc|"
     r"doorst|ynt|ilt|fs|vb|vl|atb|vá|továbbítás|válasz|odg|přeposlat|отв|ответ|пересл|"
@@ -188,6 +194,17 @@ def _check_argument(
         if number is None:
             return BadCommand(text, f"'{arg}' is not a problem number. Syntax: {syntax}")
         arg = number.group(1)
+    elif verb is Verb.MERGE and arg is not None:
+        number = _INC_REF.match(arg)
+        if number is None:
+            return BadCommand(text, f"'{arg}' is not an incident number. Syntax: {syntax}")
+        arg = number.group(1)
+    elif verb is Verb.CC and arg is not None:
+        wrong = next((word for word in arg.split() if not _WATCHER.match(word)), None)
+        if wrong is not None:
+            what = "an address" if wrong[:1] in "+-" else "+address or -address"
+            return BadCommand(text, f"'{wrong}' is not {what}. Syntax: {syntax}")
+        arg = " ".join(word.lower() for word in arg.split())
     elif verb in (Verb.ASSIGN, Verb.MOVE) and arg is not None and " " in arg:
         return BadCommand(text, f"{verb} takes one name. Syntax: {syntax}")
     return Command(verb, arg, text)

@@ -225,8 +225,10 @@ def _reply(recipient: Recipient, facts: IncidentFacts, settings: Settings) -> di
     known = settings.people_by_email.get(recipient.email)
     solver = known is not None and known[1].solves(facts.service)
     desk = solver or recipient.email in settings.staff_addresses  # a solver, or a team list
+    if Verb.CLOSE in verbs:
+        verbs.append(Verb.MERGE)  # closes a duplicate where CLOSE may close it
     if desk:
-        verbs.append(Verb.NOTE)
+        verbs += [Verb.CC, Verb.NOTE]
     else:
         mine = settings.permissions.reporter_commands if recipient.email == facts.reporter else ()
         verbs = [verb for verb in verbs if verb in mine]
@@ -253,6 +255,8 @@ def example(verb: Verb, facts: IncidentFacts, settings: Settings, desk: bool = T
         case Verb.MOVE:
             others = sorted(name for name in settings.services if name != facts.service)
             return f"[MOVE {others[0]}]" if others else SPECS[verb].syntax
+        case Verb.CC:
+            return "[CC +someone@example.org]"
     return SPECS[verb].syntax
 
 
@@ -399,6 +403,23 @@ _SAMPLE_CAUSES: dict[NoticeKind, Happening] = {
     NoticeKind.RESUMED: Happening(
         EventKind.STATUS, {"from": "Waiting", "to": "Solution", "by": "reply"}
     ),
+    NoticeKind.MERGED: Happening(EventKind.MERGED_INTO, {"incident": 40}),
+    NoticeKind.MERGED_IN: Happening(
+        EventKind.MERGED,
+        {
+            "incident": 43,
+            "title": "Outlook disconnected",
+            "reporter": "bob@example.org",
+            "texts": [
+                {
+                    "at": "2026-11-23T09:20:00+00:00",
+                    "actor": "bob@example.org",
+                    "kind": "created",
+                    "text": "Outlook says Disconnected since this morning.",
+                }
+            ],
+        },
+    ),
 }
 
 
@@ -458,6 +479,12 @@ _DESCRIBE: dict[str, Callable[[dict[str, Any]], str]] = {
     "reply_not_applied": lambda d: f"reply not applied: {d['reason']}",
     "follow_up": lambda d: f"follow-up opened as INC-{d['incident']}",
     "reminded": lambda d: f"reminded {d['to']} that an answer is awaited",
+    "merged_into": lambda d: f"merged into INC-{d['incident']} (a duplicate)",
+    "merged": lambda d: (
+        f"INC-{d['incident']} merged into this one: {d['title']} (reported by {d['reporter']})"
+    ),
+    "watcher_added": lambda d: f"watcher {d['email']} added",
+    "watcher_removed": lambda d: f"watcher {d['email']} dropped",
     "acknowledged": lambda d: "acknowledged the escalation",
     "escalated": lambda d: (
         f"escalated: {d['target']} level {d['level']} ({d['reason']}) to "

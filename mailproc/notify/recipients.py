@@ -38,6 +38,8 @@ DEFAULT_RECIPIENTS: Mapping[NoticeKind, tuple[str, ...]] = {
     NoticeKind.WAITING: (Party.REPORTER,),
     NoticeKind.RESUMED: (Party.ASSIGNEE,),
     NoticeKind.REMINDER: (Party.REPORTER,),
+    NoticeKind.MERGED: (Party.REPORTER, Party.WATCHERS),
+    NoticeKind.MERGED_IN: (Party.ASSIGNEE, Party.WATCHERS),
 }
 
 # One mail, one notice per person: the first of these kinds that concerns them.
@@ -45,6 +47,7 @@ PRECEDENCE: tuple[NoticeKind, ...] = (
     NoticeKind.REOPENED,
     NoticeKind.RESUMED,
     NoticeKind.RESOLVED,
+    NoticeKind.MERGED,
     NoticeKind.CLOSED,
     NoticeKind.WAITING,
     NoticeKind.ASSIGNED,
@@ -52,6 +55,7 @@ PRECEDENCE: tuple[NoticeKind, ...] = (
     NoticeKind.MOVED,
     NoticeKind.RELATED,
     NoticeKind.PRIORITY,
+    NoticeKind.MERGED_IN,
     NoticeKind.NOTE,
     NoticeKind.COMMENT,
 )
@@ -185,6 +189,10 @@ def kind_of(happening: Happening, settings: Settings, service: str) -> NoticeKin
             return NoticeKind.COMMENT
         case EventKind.NOTE:
             return NoticeKind.NOTE
+        case EventKind.MERGED_INTO:
+            return NoticeKind.MERGED
+        case EventKind.MERGED:
+            return NoticeKind.MERGED_IN
         case EventKind.ASSIGNED:
             return NoticeKind.ASSIGNED if detail.get("to") else None
         case EventKind.MOVED:

@@ -84,6 +84,8 @@ class Incident(Base):
     resolution_due: Mapped[datetime | None]
     at_risk_at: Mapped[datetime | None]
     next_escalation_at: Mapped[datetime | None] = mapped_column(index=True)
+    # [MERGE INC-n]: this incident is a duplicate folded into that one; mail about it goes there
+    merged_into: Mapped[int | None] = mapped_column(ForeignKey("incidents.id"), index=True)
 
 
 # A sender's new incidents within the last hour: the per-sender rate limit counts these.
@@ -336,6 +338,11 @@ class Rows:
 
     def add(self, model: type[Base], **values: Any) -> None:
         self.pending.setdefault(model.__tablename__, []).append(values)
+
+    def discard(self, model: type[Base], **match: Any) -> None:
+        """Forget pending rows of `model` with these values (added, then undone)."""
+        rows = self.pending.get(model.__tablename__, [])
+        rows[:] = [row for row in rows if any(row.get(k) != v for k, v in match.items())]
 
     def write(self, session: Session) -> None:
         unknown = set(self.pending) - set(self.ORDER)

@@ -32,6 +32,17 @@ class IncidentView:
     impact: str | None = None  # None: the priority matrix's default_impact
     urgency: str | None = None
     escalated_to: frozenset[str] = frozenset()  # addresses an SLA escalation was mailed to
+    watchers: frozenset[str] = frozenset()  # the participants: To/Cc of its mails, [CC +…]
+
+
+@dataclass(frozen=True, slots=True)
+class Brief:
+    """Another incident a command names ([MERGE INC-n]): as much as the decision needs."""
+
+    number: int
+    status: str
+    kind: StatusKind
+    chain: tuple[int, ...] = ()  # the incidents it is merged into, nearest first
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,7 +89,10 @@ def decide(
     actor: Actor,
     settings: Settings,
     problems: frozenset[int],
+    incidents: Mapping[int, Brief] | None = None,
 ) -> Decision:
+    """`problems`: the known problem numbers among those the commands name; `incidents`:
+    the incidents they name, as they stand (absent: no such incident)."""
     current, events, refused, applied = view, [], [], []
     for item in commands:
         if isinstance(item, BadCommand):
@@ -86,7 +100,7 @@ def decide(
             continue
         if item.verb in MARKERS:  # says what the text is; the intent has read it
             continue
-        outcome = _apply(current, item, actor, settings, problems)
+        outcome = _apply(current, item, actor, settings, problems, incidents or {})
         if isinstance(outcome, Refusal):
             refused.append(outcome)
             continue
@@ -136,23 +150,35 @@ def kind_of(view: IncidentView, settings: Settings) -> StatusKind:
 
 
 def _apply(
-    view: IncidentView, cmd: Command, actor: Actor, settings: Settings, problems: frozenset[int]
+    view: IncidentView,
+    cmd: Command,
+    actor: Actor,
+    settings: Settings,
+    problems: frozenset[int],
+    incidents: Mapping[int, Brief],
 ) -> tuple[IncidentView, list[Happening]] | Refusal:
     denied = _permission(view, cmd, actor, settings) or actor.unproven
     if denied:
         return Refusal(cmd.text, denied)
     if cmd.verb is Verb.ACK:
         return _acknowledge(view, cmd, settings)
+    if cmd.verb is Verb.CC:
+        return _watch(view, cmd, settings)
     workflow = settings.workflow_of(view.service)
-    table = workflow.transitions.get(cmd.verb)
+    verb = Verb.CLOSE if cmd.verb is Verb.MERGE else cmd.verb  # a duplicate closes as CLOSE does
+    table = workflow.transitions.get(verb)
     if table is None:
-        return Refusal(cmd.text, f"{cmd.verb} is not used in workflow '{_wf(view, settings)}'")
+        return Refusal(cmd.text, f"{verb} is not used in workflow '{_wf(view, settings)}'")
     target = table.get(view.status)
     if target is None:
         allowed = ", ".join(table) or "no status"
+        closes = " (it closes the incident as CLOSE does)" if verb is not cmd.verb else ""
         return Refusal(
-            cmd.text, f"{cmd.verb} is not allowed in status {view.status} (allowed in: {allowed})"
+            cmd.text,
+            f"{cmd.verb} is not allowed in status {view.status}{closes} (allowed in: {allowed})",
         )
+    if cmd.verb is Verb.MERGE:
+        return _merge(view, cmd, incidents, target)
     handler = _HANDLERS[cmd.verb]
     return handler(view, cmd, actor, settings, problems, target)
 
@@ -298,6 +324,57 @@ def _acknowledge(view: IncidentView, cmd: Command, settings: Settings) -> Comman
             "and a resolved or closed incident is never escalated",
         )
     return view, [Happening(EventKind.ACKNOWLEDGED, {})]
+
+
+def _merge(
+    view: IncidentView, cmd: Command, incidents: Mapping[int, Brief], target: str
+) -> CommandEffect:
+    """[MERGE INC-n]: this incident is a duplicate of INC-n. It closes (as CLOSE would), and
+    the Desk folds its texts, watchers, files and mail threading into INC-n."""
+    number = int(cmd.arg or 0)
+    into = incidents.get(number)
+    if number == view.number:
+        return Refusal(cmd.text, f"INC-{number} cannot be merged into itself")
+    if into is None:
+        return Refusal(cmd.text, f"unknown incident INC-{number}")
+    if into.kind is StatusKind.CLOSED:
+        return Refusal(
+            cmd.text,
+            f"INC-{number} is {into.status} (closed): merge into an open incident, "
+            f"or reopen INC-{number} first",
+        )
+    if view.number in into.chain:
+        path = " → ".join(
+            f"INC-{n}" for n in (number, *into.chain[: into.chain.index(view.number) + 1])
+        )
+        return Refusal(
+            cmd.text, f"INC-{number} is itself merged into this one ({path}): that is a cycle"
+        )
+    after = replace(view, status=target)
+    merged = Happening(EventKind.MERGED_INTO, {"incident": number})
+    return after, [merged, *_status_events(view, after, cmd.verb)]
+
+
+def _watch(view: IncidentView, cmd: Command, settings: Settings) -> CommandEffect:
+    """[CC +address] adds a watcher (told of comments like any participant), [CC -address]
+    drops one; several at once. It changes no status, so it needs no transition entry."""
+    watchers, events = set(view.watchers), []
+    for word in (cmd.arg or "").split():
+        sign, email = word[0], word[1:]
+        if settings.is_own(email):
+            return Refusal(cmd.text, f"{email} is the desk's own address, never a watcher")
+        if sign == "+" and email not in watchers and email != view.reporter:
+            watchers.add(email)
+            events.append(Happening(EventKind.WATCHER_ADDED, {"email": email}))
+        elif sign == "-":
+            if email not in watchers:
+                have = ", ".join(sorted(watchers)) or "none"
+                return Refusal(
+                    cmd.text, f"{email} is not a watcher of INC-{view.number} (watchers: {have})"
+                )
+            watchers.discard(email)
+            events.append(Happening(EventKind.WATCHER_REMOVED, {"email": email}))
+    return replace(view, watchers=frozenset(watchers)), events
 
 
 def _move(

@@ -82,3 +82,24 @@ def test_wait_stops_the_clock_and_the_reporters_answer_from_her_mailbox_resumes_
             assert resumed.status == "Solution" and resumed.resolution_due is not None
         told = world.last("tina@example.com", "The reporter answered")
         assert "Floor 4, next to the kitchen." in text_of(told)
+
+
+def test_a_merge_moves_the_thread_the_duplicates_reporter_answers_land_on_the_target(
+    dovecot, smtp_server, database_url
+):
+    bob = "Bob <carol@example.org>"  # a second reporter with a mailbox here
+    with mail_world(dovecot, smtp_server, database_url) as world:
+        world.turn(make_mail(sender=ALICE, subject="Outlook disconnected"))
+        world.turn(make_mail(sender=bob, subject="Mail is broken"), minutes=5)
+        duplicate_notice = world.last("servicedesk@example.com", "Mail is broken")
+        world.turn(reply(duplicate_notice, TINA, "[PUBLIC] [MERGE INC-1]", "Same as INC-1."))
+
+        told = world.last("carol@example.org", "Merged into INC-1")
+        assert "the work goes on in INC-1" in " ".join(text_of(told).split())
+        world.turn(reply(told, bob, "", "Still broken here."), minutes=5)
+        detail = get_incident(world.engine, 1)
+        assert (detail.events[-1].kind, detail.events[-1].detail["text"]) == (
+            "comment",
+            "Still broken here.",
+        )
+        assert get_incident(world.engine, 2).merged_into == 1
