@@ -14,7 +14,8 @@ modules a command loads. What the commands share (`App`, `pass_app`, `fail`, exi
 `mailproc.cli.app`.
 
 Exit codes scripts can rely on: 0 success, 1 something could not be stored or sent,
-2 usage error, 3 configuration or schema problem, 4 no such incident or problem.
+2 usage error, 3 configuration or schema problem, 4 no such incident or problem,
+5 a correction refused by the workflow.
 """
 
 from __future__ import annotations
@@ -50,7 +51,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "run:status",
         "Is mail flowing? Exit 0 when every source was polled successfully of late, else 1.",
     ),
-    "incidents": ("incidents:incidents", "List and show incidents."),
+    "incidents": ("incidents:incidents", "List, show and correct incidents."),
     "attachments": ("attachments:attachments", "The files that came with an incident's mails."),
     "problems": (
         "problems:problems",

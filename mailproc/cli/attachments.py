@@ -9,8 +9,7 @@ from pathlib import Path
 import click
 
 from mailproc.cli import report
-from mailproc.cli.app import EXIT_NOT_FOUND, App, fail, pass_app
-from mailproc.cli.incidents import incident_number
+from mailproc.cli.app import EXIT_NOT_FOUND, App, fail, incident_number, pass_app
 from mailproc.store.queries import (
     UnknownAttachment,
     attachment_bytes,

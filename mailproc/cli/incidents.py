@@ -1,29 +1,20 @@
-"""`incidents list` and `incidents show`."""
+"""`incidents list` and `incidents show`; the corrections (`incidents assign|…`) join the
+group from mailproc.cli.corrections."""
 
 from __future__ import annotations
 
 import json
-import re
 
 import click
 
-from mailproc.cli import report
-from mailproc.cli.app import App, pass_app
+from mailproc.cli import corrections, report
+from mailproc.cli.app import App, incident_number, pass_app
 from mailproc.store.queries import get_incident, list_incidents, to_json
-
-_REF = re.compile(r"^(?:INC-?)?(\d+)$", re.IGNORECASE)
-
-
-def incident_number(value: str) -> int:
-    match = _REF.match(value.strip())
-    if match is None:
-        raise click.BadParameter(f"{value!r} is not an incident reference like INC-42")
-    return int(match.group(1))
 
 
 @click.group()
 def incidents() -> None:
-    """List and show incidents."""
+    """List, show and correct incidents."""
 
 
 @incidents.command("list")
@@ -51,3 +42,6 @@ def show(app: App, ref: str, as_json: bool) -> None:
         click.echo(json.dumps(to_json(detail), ensure_ascii=False, indent=2))
     else:
         click.echo(report.incident_detail(detail))
+
+
+corrections.add_to(incidents)

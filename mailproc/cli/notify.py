@@ -7,8 +7,7 @@ import asyncio
 import click
 from sqlalchemy.orm import Session
 
-from mailproc.cli.app import EXIT_CONFIG, EXIT_FAILED, App, fail, pass_app
-from mailproc.cli.incidents import incident_number
+from mailproc.cli.app import EXIT_CONFIG, EXIT_FAILED, App, fail, incident_number, pass_app
 from mailproc.clock import utcnow
 from mailproc.notify.context import (
     IncidentFacts,

@@ -13,8 +13,7 @@ from datetime import UTC, datetime, tzinfo
 
 import click
 
-from mailproc.cli.app import App, pass_app
-from mailproc.cli.incidents import incident_number
+from mailproc.cli.app import App, incident_number, pass_app
 from mailproc.clock import utcnow
 from mailproc.config.settings import ServiceConfig, Settings
 from mailproc.desk.escalations import recompute_due_times, run_escalations

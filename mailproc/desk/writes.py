@@ -73,6 +73,7 @@ class Writes:
     unanswered: str | None = None  # why the mail's sender gets no acknowledgment or transcript
     enclosures: list[Enclosure] = field(default_factory=list)  # the mail's files, as stored
     dropped: set[str] = field(default_factory=set)  # watchers this mail's [CC -…] removed
+    decided: Decision | None = None  # the decision on the commands of the last reply
 
     def add(self, model: type[db.Base], **values: Any) -> None:
         self.rows.add(model, **values)
@@ -165,7 +166,7 @@ class Writes:
                 summary += f", resumed ({view.status})"
         commanded = None
         if intent.commands:
-            commanded = self.decide(view, intent.commands)
+            commanded = self.decided = self.decide(view, intent.commands)
             self.commit_decision(incident, commanded)
             summary += _command_summary(commanded)
         incident.updated_at = self.now

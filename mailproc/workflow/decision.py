@@ -56,6 +56,7 @@ class Actor:
     email: str
     person: str | None = None
     unproven: str | None = None
+    trusted: bool = False  # the administrators' command line: may do what an admin may
 
 
 @dataclass(frozen=True, slots=True)
@@ -185,7 +186,7 @@ def _apply(
 
 def _permission(view: IncidentView, cmd: Command, actor: Actor, settings: Settings) -> str | None:
     person = settings.people.get(actor.person) if actor.person else None
-    if person is not None and person.solves(view.service):
+    if actor.trusted or (person is not None and person.solves(view.service)):
         return None
     if cmd.verb is Verb.ACK and actor.email in view.escalated_to:
         return None
