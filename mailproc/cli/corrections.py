@@ -22,6 +22,7 @@ from mailproc.cli.app import EXIT_NOT_FOUND, EXIT_REFUSED, App, fail, incident_n
 if TYPE_CHECKING:
     from mailproc.desk.admin import Corrected
 
+
 def _common(func: Callable[..., None]) -> Callable[..., None]:
     func = click.option(
         "--as", "as_person", metavar="PERSON", help="Act as this configured person."
