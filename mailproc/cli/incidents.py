@@ -44,4 +44,23 @@ def show(app: App, ref: str, as_json: bool) -> None:
         click.echo(report.incident_detail(detail))
 
 
+@incidents.command("search")
+@click.argument("text", nargs=-1, required=True)
+@click.option("--limit", default=20, show_default=True, type=click.IntRange(min=1))
+@click.option("--json", "as_json", is_flag=True, help="JSON instead of text.")
+@pass_app
+def search_(app: App, text: tuple[str, ...], limit: int, as_json: bool) -> None:
+    """Find incidents whose titles, comments and notes hold every word of TEXT (word
+    prefixes, any language: no stemming), most recently active first."""
+    from mailproc.store.search import search
+
+    hits = search(app.ready_engine(), " ".join(text), limit)
+    if as_json:
+        click.echo(json.dumps(to_json(hits), ensure_ascii=False, indent=2))
+    elif not hits:
+        click.echo("no incident holds all of these words")
+    else:
+        click.echo("\n".join(report.search_hit(hit) for hit in hits))
+
+
 corrections.add_to(incidents)

@@ -16,6 +16,7 @@ from mailproc.store.queries import (
     IncidentSummary,
     NotificationView,
 )
+from mailproc.store.search import Hit
 
 
 def when(moment: datetime | None) -> str:
@@ -99,6 +100,15 @@ def event_line(event: EventView) -> str:
 def _shorten(text: str, lines: int = 8) -> str:
     kept = text.splitlines()
     return "\n".join(kept[:lines] + (["…"] if len(kept) > lines else []))
+
+
+def search_hit(hit: Hit) -> str:
+    """An incident found by `incidents search`, with where its words were."""
+    lines = [f"{hit.ref:<9} {hit.service:<10} {hit.status:<10} {hit.title}"]
+    for match in hit.matches:
+        where = f"{match.kind}, internal" if match.kind == "note" else match.kind
+        lines.append(f"    {when(match.at)}  {match.actor} ({where}): {match.excerpt}")
+    return "\n".join(lines)
 
 
 def problem_table(problems: Iterable[ProblemView]) -> str:
