@@ -65,9 +65,7 @@ def search(engine: Engine, query: str, limit: int = 20) -> list[Hit]:
         found.sort(key=lambda n: -max(e.id for e in by_incident[n]))  # recent activity first
         rows = {
             row.id: row
-            for row in session.scalars(
-                select(db.Incident).where(db.Incident.id.in_(found[:limit]))
-            )
+            for row in session.scalars(select(db.Incident).where(db.Incident.id.in_(found[:limit])))
         }
         return [_hit(rows[n], by_incident[n], words) for n in found[:limit] if n in rows]
 
