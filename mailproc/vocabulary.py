@@ -27,6 +27,10 @@ class Verb(StrEnum):
     WAIT = "WAIT"  # waiting for the customer: a paused status, left by the reporter's reply
     MERGE = "MERGE"  # fold this incident into another: a duplicate, closed as CLOSE would
     CC = "CC"  # add (+address) or drop (-address) watchers
+    LIST = "LIST"  # a query: the open incidents of your services (or of one)
+    MINE = "MINE"  # a query: the open incidents assigned to you
+    HELP = "HELP"  # a query: the commands you may use here, with examples
+    STATUS = "STATUS"  # a query: where your own reports stand
 
 
 class Priority(StrEnum):
@@ -149,6 +153,9 @@ class NoticeKind(StrEnum):
     REMINDER = "reminder"  # no answer yet: the reporter is reminded once
     MERGED = "merged"  # to the duplicate's people: it was merged into another incident
     MERGED_IN = "merged_in"  # to the target's assignee: a duplicate was folded into it
+    ANSWER = "answer"  # the answer to a query ([LIST], [MINE], [HELP], [STATUS])
+    DIGEST = "digest"  # the scheduled overview of a solver's or a team's queue
+    ESCALATIONS = "escalations"  # one pass's escalations to one address, folded into one mail
 
 
 #: Notices written for the desk's own people (a team list, the first line, the assignee): a
@@ -163,6 +170,9 @@ TEAM_NOTICES = frozenset(
         NoticeKind.MERGED_IN,
     }
 )
+#: Notices about no one incident: their context has no `incident`, their row none either.
+DESK_NOTICES = frozenset({NoticeKind.ANSWER, NoticeKind.DIGEST, NoticeKind.ESCALATIONS})
+
 #: Notices that never go to an address outside the desk, whatever the configuration says.
 INTERNAL_NOTICES = frozenset({NoticeKind.NOTE, NoticeKind.MERGED_IN})
 

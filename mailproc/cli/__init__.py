@@ -68,6 +68,11 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "`send --once` or the daemon delivers them).",
     ),
     "send": ("notify:send", "Send queued notifications through the configured SMTP server."),
+    "digest": (
+        "notify:digest",
+        "Queue the queue digests due now (each solver's and each team's open incidents, at the "
+        "times of [digest]); `send --once` or the daemon delivers them.",
+    ),
     "templates": ("notify:templates", "Check and preview the notification templates."),
     "automatic": (
         "safety:automatic",

@@ -23,6 +23,7 @@ from sqlalchemy.orm import Session
 
 from mailproc.cli import report
 from mailproc.config.settings import load_settings
+from mailproc.desk.digest import send_digests
 from mailproc.desk.mail import Desk
 from mailproc.desk.outcome import Origin
 from mailproc.desk.problems import add_problem
@@ -54,12 +55,13 @@ def _mail(
     body: str,
     reply_to: int | None = None,
     attachment: tuple[str, str, bytes] | None = None,
+    to: str = SUPPORT,
 ) -> bytes:
     msg = EmailMessage()
     if sender.endswith("@example.com>"):  # internal mail, signed and checked by our server
         msg["Authentication-Results"] = "mx.example.com; dkim=pass header.d=example.com"
     msg["From"] = sender
-    msg["To"] = SUPPORT
+    msg["To"] = to
     msg["Subject"] = subject
     msg["Date"] = format_datetime(START + timedelta(minutes=10 * n))
     msg["Message-ID"] = f"<demo-{n}@example.org>"
@@ -138,6 +140,16 @@ def sample_mails() -> Iterator[tuple[str, bytes]]:
         ),
     )
     yield "the solver closes it", _mail(7, TINA, "Re: [INC-1] [CLOSE]", "Service restored.", 6)
+    yield (
+        "another report comes in and nobody takes it today",
+        _mail(
+            8,
+            "Bob <bob@example.org>",
+            "Printer on floor 4 prints blank pages",
+            "Since the toner change every page comes out blank.",
+            to="support@example.com",
+        ),
+    )
 
 
 def run_demo(folder: Path, echo: Callable[[str], None]) -> None:
@@ -166,6 +178,12 @@ def run_demo(folder: Path, echo: Callable[[str], None]) -> None:
         for notice in notifications(engine, after=seen):
             echo(f"    notifies {notice.recipient}: {notice.subject}")
             seen = notice.id
+    morning = START.replace(hour=7, minute=0) + timedelta(days=1)  # 08:00 in Prague
+    digests = send_digests(settings, engine, lambda: morning, desk.outbox)
+    echo(f"- the next morning at 08:00 (Europe/Prague) the queue digests go out: {digests}")
+    for notice in notifications(engine, after=seen):
+        echo(f"    notifies {notice.recipient}: {notice.subject}")
+        seen = notice.id
     echo("\nincidents:\n" + report.incident_table(list_incidents(engine)) + "\n")
     for summary in list_incidents(engine):
         echo(report.incident_detail(get_incident(engine, summary.number)) + "\n")
@@ -177,7 +195,8 @@ def _show_notifications(engine: Engine, echo: Callable[[str], None]) -> None:
     """Two queued mails in full, as their recipients would read them (`mailproc send --once`
     with an [smtp] section would deliver them all): the reporter's acknowledgment, and the
     team's notice of the new incident, which carries the reporter's screenshot."""
-    for kind, title in (("acknowledgment", "the first notification"), ("new_incident", "")):
+    shown = (("acknowledgment", "the first notification"), ("new_incident", ""), ("digest", ""))
+    for kind, title in shown:
         mail = _notice(engine, kind)
         if mail is None:
             continue

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from datetime import UTC, datetime
 
 import click
 from sqlalchemy.orm import Session
@@ -12,19 +13,19 @@ from mailproc.clock import utcnow
 from mailproc.notify.context import (
     IncidentFacts,
     build_context,
-    sample_attachments,
+    sample_context,
     sample_facts,
     sample_occasion,
     sample_recipient,
 )
 from mailproc.notify.facts import incident_facts
-from mailproc.notify.letter import tagged_subject
+from mailproc.notify.letter import one_line, tagged_subject
 from mailproc.notify.recipients import DEFAULT_RECIPIENTS, Notice
 from mailproc.notify.sender import deliver_pending
 from mailproc.notify.templates import TemplateProblem, Templates, check_templates, folder_of
 from mailproc.store import db
 from mailproc.store.queries import UnknownIncident
-from mailproc.vocabulary import NoticeKind, Party
+from mailproc.vocabulary import DESK_NOTICES, NoticeKind, Party
 
 
 @click.command()
@@ -42,6 +43,28 @@ def send(app: App, once: bool) -> None:
     click.echo(f"sent {report.sent}, failed {report.failed}, deferred {report.deferred}")
     if report.deferred:
         fail(f"{report.deferred} mail(s) deferred; they stay queued", EXIT_FAILED)
+
+
+@click.command()
+@click.option("--once", is_flag=True, help="Queue the digests due now, then exit.")
+@click.option(
+    "--at",
+    "moment",
+    type=click.DateTime(["%Y-%m-%dT%H:%M", "%Y-%m-%d %H:%M"]),
+    help="As if it were this UTC time (to try a schedule).",
+)
+@pass_app
+def digest(app: App, once: bool, moment: datetime | None) -> None:
+    """Queue the queue digests due now (each solver's and each team's open incidents, at the
+    times of [digest]); `send --once` or the daemon delivers them."""
+    from mailproc.desk.digest import send_digests
+    from mailproc.notify.outbox import Outbox
+
+    if not once:
+        raise click.UsageError("the daemon sends the digests on time; use --once for one run")
+    clock = utcnow if moment is None else (lambda: moment.replace(tzinfo=UTC))
+    sent = send_digests(app.settings, app.ready_engine(), clock, Outbox(app.settings))
+    click.echo(f"queued {sent} digest(s)")
 
 
 @click.group()
@@ -83,14 +106,21 @@ def preview(app: App, event: str, ref: str | None, service: str | None, role: st
     cause, occasion = sample_occasion(kind, facts, comment=ref is None)
     recipient = sample_recipient(role or DEFAULT_RECIPIENTS[kind][0], facts, settings)
     notice = Notice(kind, recipient, cause)
-    files = sample_attachments(notice, settings) if ref is None else ()
-    context = build_context(notice, facts, occasion, settings, files)
+    if ref is None or kind in DESK_NOTICES:
+        context = sample_context(notice, facts, occasion, settings)
+    else:
+        context = build_context(notice, facts, occasion, settings)
     try:
         templates = Templates(folder_of(settings))
         rendered = templates.render(kind, service or facts.service, context)
     except TemplateProblem as problem:
         fail(str(problem), EXIT_CONFIG)
-    click.echo(f"Subject: {tagged_subject(rendered.subject, facts.number)}")
+    subject = (  # about no one incident: no [INC-n]
+        one_line(rendered.subject)
+        if kind in DESK_NOTICES
+        else tagged_subject(rendered.subject, facts.number)
+    )
+    click.echo(f"Subject: {subject}")
     click.echo(f"To: {recipient.name} <{recipient.email}> ({recipient.role})\n")
     click.echo(rendered.text)
     if rendered.html is not None:

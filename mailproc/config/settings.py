@@ -388,6 +388,29 @@ class NotificationsConfig(_Frozen):
     )
 
 
+_CLOCK_TIME = re.compile(r"^([01]\d|2[0-3]):([0-5]\d)$")
+
+
+class DigestConfig(_Frozen):
+    """When the queue digests go out: at these wall-clock times on these days, in the time
+    zone of `calendar` (default: sla.calendar's). Who gets one is the `digest` notice's
+    recipients (`assignee`: each solver their queue; `team`, `first_line`: each list its
+    services' queue); an empty digest is not sent."""
+
+    at: tuple[str, ...] = ("08:00",)
+    days: tuple[calendars.Weekday, ...] = calendars.WEEK[:5]
+    calendar: str | None = None
+    late_minutes: float = Field(default=240, ge=0)  # later than this after its time: skipped
+
+    @field_validator("at")
+    @classmethod
+    def _times(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        for moment in value:
+            if not _CLOCK_TIME.match(moment):
+                raise ValueError(f"'{moment}' is not a time of day like '08:00'")
+        return value
+
+
 class SmtpConfig(_Frozen):
     host: str = "localhost"
     port: int | None = Field(default=None, gt=0, lt=65536)  # None: 465, 587 or 25 by security
@@ -428,6 +451,7 @@ class Settings(_Frozen):
     sla: SlaConfig = Field(default_factory=SlaConfig)
     priority_matrix: MatrixConfig = Field(default_factory=MatrixConfig)
     notifications: NotificationsConfig = Field(default_factory=NotificationsConfig)
+    digest: DigestConfig = Field(default_factory=DigestConfig)
     smtp: SmtpConfig = Field(default_factory=SmtpConfig)
     security: SecurityConfig = Field(default_factory=SecurityConfig)
     limits: LimitsConfig = Field(default_factory=LimitsConfig)
@@ -464,6 +488,8 @@ class Settings(_Frozen):
                 yield f"services.{name}.calendar: {self._unknown_calendar(svc.calendar)}"
         if self.sla.calendar not in self.calendars:
             yield f"sla.calendar: {self._unknown_calendar(self.sla.calendar)}"
+        if self.digest.calendar is not None and self.digest.calendar not in self.calendars:
+            yield f"digest.calendar: {self._unknown_calendar(self.digest.calendar)}"
         for name, person in self.people.items():
             for service in person.services:
                 if service not in self.services:

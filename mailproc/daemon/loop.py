@@ -62,6 +62,7 @@ def standard_jobs(settings: Settings, desk: Desk) -> list[Job]:
     return [
         Job("close-timed-out", every.close_timed_out_seconds, desk.close_timed_out),
         Job("remind-waiting", every.close_timed_out_seconds, desk.remind_waiting),
+        Job("digest", 60, desk.send_digests),
         Job("send-outbox", every.send_outbox_seconds, send),
         Job("escalate", settings.sla.escalation_interval_seconds, escalate.run),
     ]

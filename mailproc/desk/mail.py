@@ -21,7 +21,9 @@ from sqlalchemy.orm import Session
 
 from mailproc.clock import WallClock, utcnow
 from mailproc.config.settings import Settings
+from mailproc.desk.digest import send_digests
 from mailproc.desk.outcome import Batcher, Disposition, Handle, Origin, Outcome, Parsed
+from mailproc.desk.queries import answer_queries
 from mailproc.desk.timeouts import close_timed_out, remind_waiting
 from mailproc.desk.writes import (
     Writes,
@@ -34,7 +36,7 @@ from mailproc.desk.writes import (
 from mailproc.inbound.automatic import Automatic, detect, suppresses_replies
 from mailproc.inbound.fingerprint import fingerprint
 from mailproc.inbound.parse import InboundMail, MailError, parse_head, parse_mail
-from mailproc.inbound.subject import parse_subject
+from mailproc.inbound.subject import is_query, parse_subject
 from mailproc.notify.outbox import Outbox
 from mailproc.safety import kept_mail
 from mailproc.safety.limits import sender_throttle
@@ -228,6 +230,10 @@ class Desk:
         """Close the incidents past their status's `auto_close_days` (mailproc.desk.timeouts)."""
         return close_timed_out(self.settings, self.engine, self.clock(), self.outbox, self.sla)
 
+    def send_digests(self) -> int:
+        """Queue the digests due now (mailproc.desk.digest); how many were queued."""
+        return send_digests(self.settings, self.engine, self.clock, self.outbox)
+
     def remind_waiting(self) -> list[int]:
         """Remind the reporters of incidents waiting past their status's `remind_days`."""
         return remind_waiting(self.settings, self.engine, self.clock(), self.outbox)
@@ -260,6 +266,14 @@ class Desk:
             return Outcome(
                 Disposition.PROCESSED, key, number, summary, sender=sender, automatic=True
             )
+        if is_query(subject):  # asks, changes nothing: answered by return mail
+            unanswered = _unanswered(mail, verdict)
+            summary = answer_queries(
+                session, self.settings, self.outbox, mail, subject, found, now, unanswered
+            )
+            _SETTLED(session, pk=message, incident=None, outcome=Disposition.PROCESSED.value)
+            sender = mail.sender.email if mail.sender else ""
+            return Outcome(Disposition.PROCESSED, key, None, summary, sender=sender)
         participants = participants_of(session, found.id) if found else frozenset()
         view = view_of(session, found, participants) if found else None
         team = found is not None and _answers_team_notice(session, mail)

@@ -58,10 +58,24 @@ SPECS: dict[Verb, VerbSpec] = {
     Verb.WAIT: VerbSpec("none", "[WAIT]"),
     Verb.MERGE: VerbSpec("required", "[MERGE INC-n]"),
     Verb.CC: VerbSpec("required", "[CC +someone@example.org] or [CC -someone@example.org]"),
+    Verb.LIST: VerbSpec("optional", "[LIST], or [LIST service]"),
+    Verb.MINE: VerbSpec("none", "[MINE]"),
+    Verb.HELP: VerbSpec("none", "[HELP]"),
+    Verb.STATUS: VerbSpec("none", "[STATUS]"),
 }
 #: Verbs that say what the mail's text is rather than change the incident: read by the intent,
 #: never given to the workflow's decision.
 MARKERS = frozenset({Verb.NOTE, Verb.PUBLIC})
+#: Verbs that ask rather than act: a mail of them alone is answered and changes nothing.
+QUERIES = frozenset({Verb.LIST, Verb.MINE, Verb.HELP, Verb.STATUS})
+
+
+def is_query(subject: ParsedSubject) -> bool:
+    """A mail of queries alone (a mistyped word makes it a mail of commands, refused)."""
+    items = subject.commands
+    return bool(items) and all(isinstance(c, Command) and c.verb in QUERIES for c in items)
+
+
 #: The impact and urgency words of the shipped priority matrix; a configuration may change them.
 DEFAULT_LEVELS: Mapping[Verb, tuple[str, ...]] = {
     Verb.IMPACT: ("high", "medium", "low"),
@@ -205,7 +219,7 @@ def _check_argument(
             what = "an address" if wrong[:1] in "+-" else "+address or -address"
             return BadCommand(text, f"'{wrong}' is not {what}. Syntax: {syntax}")
         arg = " ".join(word.lower() for word in arg.split())
-    elif verb in (Verb.ASSIGN, Verb.MOVE) and arg is not None and " " in arg:
+    elif verb in (Verb.ASSIGN, Verb.MOVE, Verb.LIST) and arg is not None and " " in arg:
         return BadCommand(text, f"{verb} takes one name. Syntax: {syntax}")
     return Command(verb, arg, text)
 

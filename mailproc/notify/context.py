@@ -20,6 +20,7 @@ from mailproc.notify.enclosures import Files, MailFile, choose
 from mailproc.notify.letter import Enclosure
 from mailproc.notify.recipients import CommandLine, Notice, Person, Recipient
 from mailproc.vocabulary import (
+    DESK_NOTICES,
     INTERNAL_EVENTS,
     EventKind,
     NoticeKind,
@@ -109,7 +110,7 @@ def build_context(
         "problems": [_problem(p) for p in facts.problems],
         "problem": _problem(problem) if problem else None,
         "instructions": settings.workflow_of(facts.service).status(facts.status).instructions,
-        "reply": _reply(notice.recipient, facts, settings),
+        "reply": reply_of(notice.recipient, facts, settings),
         "change": cause,
         "changes": [
             describe_event(h.kind, dict(h.detail))
@@ -127,6 +128,27 @@ def build_context(
         "attachments": [dict(entry) for entry in attachments],
         "now": when(occasion.now),
     }
+
+
+def desk_context(
+    notice: Notice, settings: Settings, now: datetime, payload: Mapping[str, Any]
+) -> dict[str, Any]:
+    """The variables of a notice about no one incident (mailproc.vocabulary.DESK_NOTICES):
+    no `incident`, `history` or `people`; `query`, `digest` or `escalations` instead."""
+    internal = settings.is_staff(notice.recipient.email)
+    context: dict[str, Any] = {
+        "event": notice.kind.value,
+        "recipient": _recipient(notice.recipient, internal),
+        "desk": {
+            "support_address": settings.support_address,
+            "services": [_service(name, settings) for name in sorted(settings.services)],
+        },
+        "query": None,
+        "digest": None,
+        "escalations": None,
+        "now": when(now),
+    }
+    return context | dict(payload)
 
 
 def _recipient(recipient: Recipient, internal: bool) -> dict[str, Any]:
@@ -215,7 +237,7 @@ def _problem(problem: ProblemFacts) -> dict[str, Any]:
     }
 
 
-def _reply(recipient: Recipient, facts: IncidentFacts, settings: Settings) -> dict[str, Any]:
+def reply_of(recipient: Recipient, facts: IncidentFacts, settings: Settings) -> dict[str, Any]:
     """How this recipient answers: where to, with which subject, with which commands (as
     examples that work when copied into the subject as they are)."""
     workflow = settings.workflow_of(facts.service)
@@ -438,6 +460,139 @@ def sample_attachments(notice: Notice, settings: Settings) -> tuple[dict[str, An
     email = notice.recipient.email
     staff = settings.is_staff(email)
     return choose(SAMPLE_FILES, notice.kind, email, staff, settings.notifications).listed
+
+
+def sample_context(
+    notice: Notice, facts: IncidentFacts, occasion: Occasion, settings: Settings
+) -> dict[str, Any]:
+    """What `templates check` and `preview` render a kind with: the sample incident's
+    context, or for a notice about no one incident its sample payload."""
+    if notice.kind in DESK_NOTICES:
+        return desk_context(notice, settings, SAMPLE_NOW, _SAMPLE_DESK[notice.kind])
+    files = sample_attachments(notice, settings)
+    return build_context(notice, facts, occasion, settings, files)
+
+
+_SAMPLE_LINE = {
+    "summary": "email · P2 · Solution · tina · at risk · resolution due 2026-11-23 17:00 UTC",
+    "plain": "status Solution, with tina",
+    "ref": "INC-42",
+    "number": 42,
+    "title": "Cannot send mail",
+    "service": "email",
+    "status": "Solution",
+    "priority": "P2",
+    "assignee": "tina",
+    "standing": "at risk",
+    "waiting": False,
+    "due": "2026-11-23 17:00 UTC",
+}
+_SAMPLE_WAITING_LINE = _SAMPLE_LINE | {
+    "summary": "email · P2 · Waiting · tina · paused",
+    "plain": "status Waiting (waiting for your answer), with tina",
+    "ref": "INC-43",
+    "number": 43,
+    "title": "Printer offline",
+    "status": "Waiting",
+    "standing": "paused",
+    "waiting": True,
+    "due": "",
+}
+_SAMPLE_SECTIONS = [
+    {
+        "kind": "list",
+        "title": "Open incidents of email (2)",
+        "refused": "",
+        "incidents": [_SAMPLE_LINE, _SAMPLE_WAITING_LINE],
+        "commands": [],
+    },
+    {
+        "kind": "mine",
+        "title": "Assigned to you (0)",
+        "refused": "",
+        "incidents": [],
+        "commands": [],
+    },
+    {
+        "kind": "status",
+        "title": "Your open reports (1)",
+        "refused": "",
+        "incidents": [_SAMPLE_WAITING_LINE],
+        "commands": [],
+    },
+    {
+        "kind": "help",
+        "title": "What you can do with INC-42 (Solution)",
+        "refused": "",
+        "incidents": [],
+        "commands": ["[CLOSE]", "[NOTE]"],
+        "queries": ["[STATUS]", "[HELP]"],
+        "incident": {"ref": "INC-42", "title": "Cannot send mail", "status": "Solution"},
+        "subject": "Re: [INC-42] Cannot send mail",
+    },
+    {
+        "kind": "help",
+        "title": "How to write to the desk",
+        "refused": "",
+        "incidents": [],
+        "commands": ["[ASSIGN person], or [ASSIGN] to take it yourself"],
+        "queries": ["[LIST]", "[MINE]", "[HELP]", "[STATUS]"],
+        "incident": None,
+    },
+    {
+        "kind": "refused",
+        "title": "[LIST] not answered",
+        "refused": "not authenticated: reply to one of our mails",
+        "incidents": [],
+        "commands": [],
+    },
+]
+_SAMPLE_DESK: dict[NoticeKind, dict[str, Any]] = {
+    NoticeKind.ANSWER: {"query": {"asked": "[LIST] [HELP]", "sections": _SAMPLE_SECTIONS}},
+    NoticeKind.DIGEST: {
+        "digest": {
+            "for": "tina",
+            "team": None,
+            "at": "2026-11-23 08:00 CET",
+            "sections": [
+                {
+                    "title": "Breached",
+                    "incidents": [
+                        _SAMPLE_LINE
+                        | {
+                            "standing": "breached",
+                            "summary": "email · P2 · Solution · tina · breached · resolution due "
+                            "2026-11-23 07:00 UTC",
+                        }
+                    ],
+                },
+                {"title": "At risk", "incidents": [_SAMPLE_LINE]},
+                {"title": "Waiting for the reporter", "incidents": [_SAMPLE_WAITING_LINE]},
+            ],
+            "count": 3,
+        }
+    },
+    NoticeKind.ESCALATIONS: {
+        "escalations": {
+            "count": 6,
+            "items": [
+                {
+                    "ref": f"INC-{40 + n}",
+                    "number": 40 + n,
+                    "title": "Cannot send mail",
+                    "service": "email",
+                    "priority": "P2",
+                    "assignee": None,
+                    "level": 2,
+                    "target": "resolution",
+                    "reason": "the resolution target is breached, 1h of business time late",
+                    "due": "2026-11-23 09:00 UTC",
+                }
+                for n in range(6)
+            ],
+        }
+    },
+}
 
 
 def sample_recipient(role: str, facts: IncidentFacts, settings: Settings) -> Recipient:

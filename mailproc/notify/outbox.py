@@ -277,13 +277,13 @@ class Outbox:
     ) -> dict[str, Any]:
         email = notice.recipient.email
         log.info("INC-%d: %s to %s suppressed: %s", facts.number, notice.kind, email, why)
-        sender = self._sender(facts.service)
+        sender = self.sender_of(facts.service)
         return {
             "incident_id": facts.number,
             "kind": notice.kind.value,
             "recipient": email,
             "envelope_from": sender,
-            "message_id": self._message_id(facts.number, email, sender),
+            "message_id": self.new_message_id(facts.number, email, sender),
             "subject": "",
             "letter": None,
             "status": db.SUPPRESSED,
@@ -293,7 +293,7 @@ class Outbox:
             "error": why,
         }
 
-    def _sender(self, service: str) -> str:
+    def sender_of(self, service: str) -> str:
         notifications = self.settings.notifications
         return notifications.from_address or self.settings.support_address_of(service)
 
@@ -310,8 +310,8 @@ class Outbox:
         email = notice.recipient.email
         staff = self.settings.is_staff(email)
         chosen = choose(files, notice.kind, email, staff, self.settings.notifications)
-        sender = self._sender(facts.service)
-        message_id = self._message_id(facts.number, email, sender)
+        sender = self.sender_of(facts.service)
+        message_id = self.new_message_id(facts.number, email, sender)
         row: dict[str, Any] = {
             "incident_id": facts.number,
             "kind": notice.kind.value,
@@ -336,7 +336,7 @@ class Outbox:
             log.error("INC-%d: %s notice to %s not sent: %s", facts.number, notice.kind, email, exc)
             return row | {"subject": "", "letter": None, "status": db.FAILED, "error": str(exc)}
 
-    def _message_id(self, number: int, recipient: str, sender: str) -> str:
+    def new_message_id(self, number: int, recipient: str, sender: str) -> str:
         nonce = base64.b32encode(secrets.token_bytes(5)).decode().lower()
         domain = sender.partition("@")[2]
         return make_message_id(self.settings.signing_key, number, recipient, nonce, domain)

@@ -40,6 +40,10 @@ DEFAULT_RECIPIENTS: Mapping[NoticeKind, tuple[str, ...]] = {
     NoticeKind.REMINDER: (Party.REPORTER,),
     NoticeKind.MERGED: (Party.REPORTER, Party.WATCHERS),
     NoticeKind.MERGED_IN: (Party.ASSIGNEE, Party.WATCHERS),
+    NoticeKind.ANSWER: (Party.SENDER,),
+    # each solver their own queue ("assignee"), each service's team its queue ("team")
+    NoticeKind.DIGEST: (Party.ASSIGNEE, Party.TEAM),
+    NoticeKind.ESCALATIONS: (Party.TEAM,),  # in fact the escalation levels' own recipients
 }
 
 # One mail, one notice per person: the first of these kinds that concerns them.

@@ -216,7 +216,8 @@ class Outbox(Base):
     __tablename__ = "outbox"
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    incident_id: Mapped[int] = mapped_column(ForeignKey("incidents.id"), index=True)
+    # None: mail about no one incident (a query's answer, a digest, folded escalations)
+    incident_id: Mapped[int | None] = mapped_column(ForeignKey("incidents.id"), index=True)
     kind: Mapped[str] = mapped_column(String(32))
     recipient: Mapped[str] = mapped_column(String(320))
     envelope_from: Mapped[str] = mapped_column(String(320))
@@ -284,6 +285,17 @@ class SourceState(Base):
     last_ok_at: Mapped[datetime | None]
     last_error: Mapped[str | None] = mapped_column(Text)
     last_error_at: Mapped[datetime | None]
+
+
+class Digest(Base):
+    """A digest due to one address at one scheduled moment: the row claims it, so several
+    daemons, or a restart, never send it twice (an empty digest gets its row, and no mail)."""
+
+    __tablename__ = "digests"
+
+    recipient: Mapped[str] = mapped_column(String(320), primary_key=True)
+    slot: Mapped[datetime] = mapped_column(primary_key=True)  # the scheduled moment, UTC
+    incidents: Mapped[int] = mapped_column(Integer, default=0)  # listed in it (0: not sent)
 
 
 class Escalation(Base):

@@ -52,7 +52,7 @@ class NotificationView:
     """One outbox row as people see it: what went (or goes, or failed to go) to whom."""
 
     id: int
-    incident: int
+    incident: int | None  # None: mail about no one incident (an answer, a digest)
     created_at: datetime
     kind: str
     recipient: str

@@ -165,6 +165,8 @@ def test_demo_shows_a_whole_lifecycle(tmp_path):
         "notifies exchange-team@example.com: [INC-1] Internal note",
         "1  outlook-disconnected.png  image/png  70 B  from alice@example.org",
         "Attached: outlook-disconnected.png (image/png, 70 bytes)",
+        "notifies servicedesk@example.com: Queue of general: 1 incident(s) to look at",
+        "  Unassigned (1)\n    INC-2  Printer on floor 4 prints blank pages",
     ):
         assert expected in out
     assert "Traceback" not in result.stderr

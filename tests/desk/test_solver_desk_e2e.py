@@ -3,8 +3,12 @@ read there and answered as a mail client answers (SQLite and PostgreSQL)."""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 from sqlalchemy.orm import Session
 
+from mailproc.desk.digest import send_digests
+from mailproc.notify.outbox import Outbox
 from mailproc.store import db
 from mailproc.store.queries import get_incident
 from tests.support.mailfactory import make_mail
@@ -103,3 +107,27 @@ def test_a_merge_moves_the_thread_the_duplicates_reporter_answers_land_on_the_ta
             "Still broken here.",
         )
         assert get_incident(world.engine, 2).merged_into == 1
+
+
+def test_the_digest_arrives_at_its_time_and_a_reply_to_it_asks_the_queue(
+    dovecot, smtp_server, database_url
+):
+    with mail_world(dovecot, smtp_server, database_url) as world:
+        world.clock.now = datetime(2026, 11, 20, 14, 0, tzinfo=UTC)  # a Friday
+        world.turn(make_mail(sender=ALICE, subject="Outlook disconnected"))
+        team_notice = world.last("servicedesk@example.com", "New incident")
+        world.turn(reply(team_notice, TINA, "[ASSIGN]", "Mine."), minutes=5)
+        outbox = Outbox(world.settings)
+        world.clock.now = datetime(2026, 11, 23, 6, 58, tzinfo=UTC)  # Monday, 07:58 in Prague
+        assert send_digests(world.settings, world.engine, world.clock, outbox) == 0
+        world.clock.advance(minutes=2)
+        assert send_digests(world.settings, world.engine, world.clock, outbox) >= 1
+        world.send()
+        digest = world.last("tina@example.com", "Your queue")
+        assert "INC-1  Outlook disconnected" in text_of(digest)
+
+        assert (
+            world.turn(reply(digest, TINA, "[MINE]")) == "1 processed, 0 duplicate, 0 quarantined"
+        )
+        answered = world.last("tina@example.com", "Assigned to you")
+        assert "INC-1  Outlook disconnected" in text_of(answered)
