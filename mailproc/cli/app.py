@@ -17,10 +17,11 @@ import click
 
 if TYPE_CHECKING:
     from sqlalchemy import Engine
+    from sqlalchemy.exc import SQLAlchemyError
 
     from mailproc.config.settings import Settings
 
-EXIT_FAILED, EXIT_CONFIG, EXIT_NOT_FOUND, EXIT_REFUSED = 1, 3, 4, 5
+EXIT_FAILED, EXIT_CONFIG, EXIT_NOT_FOUND, EXIT_REFUSED, EXIT_TEMPFAIL = 1, 3, 4, 5, 75
 _REF = re.compile(r"^(?:INC-?)?(\d+)$", re.IGNORECASE)
 
 
@@ -54,6 +55,15 @@ class App:
         check_current(self.engine)
         return self.engine
 
+    @property
+    def database(self) -> str:
+        """The database for an error message (without its password)."""
+        if self._settings is None:
+            return "the database"
+        from mailproc.config.paths import database_name
+
+        return database_name(self._settings.database_url)
+
 
 pass_app = click.make_pass_decorator(App)
 
@@ -69,3 +79,9 @@ def incident_number(value: str) -> int:
     if match is None:
         raise click.BadParameter(f"{value!r} is not an incident reference like INC-42")
     return int(match.group(1))
+
+
+def describe_database_error(exc: SQLAlchemyError) -> str:
+    """One line: the driver's own words, without SQLAlchemy's statement dump."""
+    detail = str(getattr(exc, "orig", None) or exc).strip().splitlines()
+    return f"{exc.__class__.__name__}: {detail[0] if detail else ''}"

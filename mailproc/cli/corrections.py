@@ -10,7 +10,6 @@ login that runs the command acts as an admin.
 from __future__ import annotations
 
 import getpass
-import json
 import sys
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
@@ -18,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from mailproc.cli.app import EXIT_NOT_FOUND, EXIT_REFUSED, App, fail, incident_number, pass_app
+from mailproc.cli.output import echo_json, json_option
 
 if TYPE_CHECKING:
     from mailproc.desk.admin import Corrected
@@ -27,7 +27,7 @@ def _common(func: Callable[..., None]) -> Callable[..., None]:
     func = click.option(
         "--as", "as_person", metavar="PERSON", help="Act as this configured person."
     )(func)
-    func = click.option("--json", "as_json", is_flag=True, help="JSON instead of text.")(func)
+    func = json_option(func)
     return click.argument("ref")(func)
 
 
@@ -129,7 +129,7 @@ def _run(
         fail(str(exc), EXIT_NOT_FOUND)
     done = correct(settings, app.ready_engine(), utcnow, number, line, actor, text, note)
     if as_json:
-        click.echo(json.dumps(_as_json(done), ensure_ascii=False, indent=2))
+        echo_json(_as_json(done))
     else:
         click.echo(f"INC-{number}: {done.summary}")
         for kind, recipient in done.notices:

@@ -3,13 +3,12 @@ group from mailproc.cli.corrections."""
 
 from __future__ import annotations
 
-import json
-
 import click
 
 from mailproc.cli import corrections, report
 from mailproc.cli.app import App, incident_number, pass_app
-from mailproc.store.queries import get_incident, list_incidents, to_json
+from mailproc.cli.output import echo_json, json_option
+from mailproc.store.queries import get_incident, list_incidents
 
 
 @click.group()
@@ -20,26 +19,26 @@ def incidents() -> None:
 @incidents.command("list")
 @click.option("--status", help="Only incidents in this status (e.g. New).")
 @click.option("--service", help="Only incidents of this service.")
-@click.option("--json", "as_json", is_flag=True, help="JSON instead of a table.")
+@json_option
 @pass_app
 def list_(app: App, status: str | None, service: str | None, as_json: bool) -> None:
     """List incidents, oldest first."""
     rows = list_incidents(app.ready_engine(), status, service)
     if as_json:
-        click.echo(json.dumps(to_json(rows), ensure_ascii=False, indent=2))
+        echo_json(rows)
     else:
         click.echo(report.incident_table(rows))
 
 
 @incidents.command("show")
 @click.argument("ref")
-@click.option("--json", "as_json", is_flag=True, help="JSON instead of text.")
+@json_option
 @pass_app
 def show(app: App, ref: str, as_json: bool) -> None:
     """Show one incident (INC-n) with its whole history."""
     detail = get_incident(app.ready_engine(), incident_number(ref))
     if as_json:
-        click.echo(json.dumps(to_json(detail), ensure_ascii=False, indent=2))
+        echo_json(detail)
     else:
         click.echo(report.incident_detail(detail))
 
@@ -47,7 +46,7 @@ def show(app: App, ref: str, as_json: bool) -> None:
 @incidents.command("search")
 @click.argument("text", nargs=-1, required=True)
 @click.option("--limit", default=20, show_default=True, type=click.IntRange(min=1))
-@click.option("--json", "as_json", is_flag=True, help="JSON instead of text.")
+@json_option
 @pass_app
 def search_(app: App, text: tuple[str, ...], limit: int, as_json: bool) -> None:
     """Find incidents whose titles, comments and notes hold every word of TEXT (word
@@ -56,7 +55,7 @@ def search_(app: App, text: tuple[str, ...], limit: int, as_json: bool) -> None:
 
     hits = search(app.ready_engine(), " ".join(text), limit)
     if as_json:
-        click.echo(json.dumps(to_json(hits), ensure_ascii=False, indent=2))
+        echo_json(hits)
     elif not hits:
         click.echo("no incident holds all of these words")
     else:

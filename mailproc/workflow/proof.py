@@ -35,7 +35,7 @@ def unproven(
     if mode in (CommandAuth.EITHER, CommandAuth.REPLY_TOKEN) and incident is not None:
         delivered = [v for name in _DELIVERED for v in mail.headers.get(name, ())]
         for address in (sender, *lists):
-            if signing.vouches(settings.signing_key, delivered, incident, address):
+            if signing.vouches(settings.verification_keys, delivered, incident, address):
                 return None
     if mode in (CommandAuth.EITHER, CommandAuth.AUTHENTICATION_RESULTS):
         headers = mail.headers.get("authentication-results", ())
