@@ -253,6 +253,8 @@ class SlaConfig(_Frozen):
     calendar: str = "24x7"
     at_risk_percent: float = Field(default=75, gt=0, lt=100)
     escalation_interval_seconds: float = Field(default=60, gt=0)
+    # one pass mailing more escalations than this to one address sends it one mail of them all
+    fold_escalations_above: int = Field(default=5, ge=1)
     targets: dict[Priority, TargetConfig] = Field(default_factory=_default_targets)
     escalation: tuple[LevelConfig, ...] = Field(default_factory=_default_ladder)
 

@@ -21,6 +21,7 @@ from sqlalchemy.orm import Session
 
 from mailproc.clock import WallClock, utcnow
 from mailproc.config.settings import Settings
+from mailproc.desk.acks import acknowledge_each
 from mailproc.desk.digest import send_digests
 from mailproc.desk.outcome import Batcher, Disposition, Handle, Origin, Outcome, Parsed
 from mailproc.desk.queries import answer_queries
@@ -36,7 +37,7 @@ from mailproc.desk.writes import (
 from mailproc.inbound.automatic import Automatic, detect, suppresses_replies
 from mailproc.inbound.fingerprint import fingerprint
 from mailproc.inbound.parse import InboundMail, MailError, parse_head, parse_mail
-from mailproc.inbound.subject import is_query, parse_subject
+from mailproc.inbound.subject import acknowledged, is_query, parse_subject
 from mailproc.notify.outbox import Outbox
 from mailproc.safety import kept_mail
 from mailproc.safety.limits import sender_throttle
@@ -273,6 +274,16 @@ class Desk:
             unanswered = _unanswered(mail, verdict)
             summary = answer_queries(
                 session, self.settings, self.outbox, mail, subject, found, now, unanswered
+            )
+            _SETTLED(session, pk=message, incident=None, outcome=Disposition.PROCESSED.value)
+            sender = mail.sender.email if mail.sender else ""
+            return Outcome(Disposition.PROCESSED, key, None, summary, sender=sender)
+        acks = acknowledged(subject)
+        if acks and (found is None or acks != (found.id,)):  # answers a folded escalation
+            unanswered = _unanswered(mail, verdict)
+            books = (self.outbox, self.sla)
+            summary = acknowledge_each(
+                session, self.settings, books, mail, acks, message, now, unanswered
             )
             _SETTLED(session, pk=message, incident=None, outcome=Disposition.PROCESSED.value)
             sender = mail.sender.email if mail.sender else ""

@@ -52,7 +52,7 @@ SPECS: dict[Verb, VerbSpec] = {
     Verb.RELATE: VerbSpec("required", "[RELATE PRB-n]"),
     Verb.IMPACT: VerbSpec("required", "[IMPACT level]"),
     Verb.URGENCY: VerbSpec("required", "[URGENCY level]"),
-    Verb.ACK: VerbSpec("none", "[ACK]"),
+    Verb.ACK: VerbSpec("optional", "[ACK], or [ACK INC-n] for another incident"),
     Verb.NOTE: VerbSpec("none", "[NOTE]"),
     Verb.PUBLIC: VerbSpec("none", "[PUBLIC]"),
     Verb.WAIT: VerbSpec("none", "[WAIT]"),
@@ -68,6 +68,15 @@ SPECS: dict[Verb, VerbSpec] = {
 MARKERS = frozenset({Verb.NOTE, Verb.PUBLIC})
 #: Verbs that ask rather than act: a mail of them alone is answered and changes nothing.
 QUERIES = frozenset({Verb.LIST, Verb.MINE, Verb.HELP, Verb.STATUS})
+
+
+def acknowledged(subject: ParsedSubject) -> tuple[int, ...]:
+    """The incidents a mail of `[ACK INC-n]` alone acknowledges (a reply to a folded
+    escalation mail); empty for any other mail."""
+    items = subject.commands
+    if not items or not all(isinstance(c, Command) and c.verb is Verb.ACK and c.arg for c in items):
+        return ()
+    return tuple(dict.fromkeys(int(c.arg or 0) for c in items if isinstance(c, Command)))
 
 
 def is_query(subject: ParsedSubject) -> bool:
@@ -208,7 +217,7 @@ def _check_argument(
         if number is None:
             return BadCommand(text, f"'{arg}' is not a problem number. Syntax: {syntax}")
         arg = number.group(1)
-    elif verb is Verb.MERGE and arg is not None:
+    elif verb in (Verb.MERGE, Verb.ACK) and arg is not None:
         number = _INC_REF.match(arg)
         if number is None:
             return BadCommand(text, f"'{arg}' is not an incident number. Syntax: {syntax}")

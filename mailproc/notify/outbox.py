@@ -179,16 +179,30 @@ class Outbox:
         target: str = "",
         due: datetime | None = None,
         recipients: Sequence[str] | None = None,
-    ) -> int:
+        hold: str | None = None,
+    ) -> list[tuple[str, str]]:
         """For the SLA pass, inside its transaction: tell people an incident is late. The
         recipients are the addresses the escalation level names; None: the `escalation`
-        notice's configured recipients (by default the service's team)."""
+        notice's configured recipients (by default the service's team). `hold`: the pass's
+        token; the mails wait as `held` rows until the pass decides whether to fold them
+        (mailproc.desk.escalations). Returns (recipient, Message-ID) of each mail to go."""
         incident = session.get(db.Incident, incident_id)
         if incident is None:
-            return 0
+            return []
         escalation = {"level": level, "target": target, "reason": reason, "due": when(due)}
         occasion = Occasion(SYSTEM, now, escalation=escalation)
-        return self._queue(session, incident, NoticeKind.ESCALATION, occasion, recipients)
+        rows = db.Rows()
+        self._queue(session, incident, NoticeKind.ESCALATION, occasion, recipients, rows)
+        written = rows.pending.get("outbox", [])
+        going = [row for row in written if row["status"] == db.PENDING]
+        for row in written if hold is not None else ():  # one executemany: the same columns
+            held = row["status"] == db.PENDING
+            row |= {
+                "status": db.HELD if held else row["status"],
+                "claim_token": hold if held else None,
+            }
+        rows.write(session)
+        return [(row["recipient"], row["message_id"]) for row in going]
 
     def queue_problem_resolved(self, session: Session, problem: db.Problem, now: datetime) -> int:
         """Tell the reporters of the problem's open incidents that the cause is fixed."""
@@ -222,9 +236,11 @@ class Outbox:
         kind: NoticeKind,
         occasion: Occasion,
         addresses: Sequence[str] | None = None,
+        pending: db.Rows | None = None,
     ) -> int:
         """A system action's notice to one incident's people: the notice kind's configured
-        recipients, or the `addresses` an escalation level names."""
+        recipients, or the `addresses` an escalation level names. `pending`: the caller's
+        rows, written by the caller."""
         if not self.settings.notifications.enabled:
             return 0
         parties = parties_of(session, incident, SYSTEM, self.settings)
@@ -234,7 +250,8 @@ class Outbox:
             entries = [_role_of(address, parties) for address in addresses]
             found = resolve(entries, parties, self.settings.own_addresses)
             notices = [Notice(kind, r) for r in found]
-        return self._write(session, incident_facts(session, incident), notices, occasion, None)
+        facts = incident_facts(session, incident)
+        return self._write(session, facts, notices, occasion, None, pending=pending)
 
     def _write(
         self,

@@ -209,6 +209,7 @@ Index("ix_incident_problems_problem", IncidentProblem.problem_id)
 # Outbox.status: to send (or to retry), delivered, given up or never renderable, never sent on
 # purpose (an undeliverable address, an open storm breaker; why is in `error`).
 PENDING, SENT, FAILED, SUPPRESSED = "pending", "sent", "failed", "suppressed"
+HELD = "held"  # an escalation waiting for its pass to fold it with others or let it go
 
 
 class Outbox(Base):
@@ -226,7 +227,7 @@ class Outbox(Base):
     message_id: Mapped[str] = mapped_column(String(1000), unique=True)
     subject: Mapped[str] = mapped_column(Text)
     letter: Mapped[dict[str, Any] | None]  # notify.letter.Letter as JSON; None when it failed
-    status: Mapped[str] = mapped_column(String(16))  # PENDING, SENT, FAILED, SUPPRESSED
+    status: Mapped[str] = mapped_column(String(16))  # PENDING, SENT, FAILED, SUPPRESSED, HELD
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     created_at: Mapped[datetime]
     next_attempt_at: Mapped[datetime]

@@ -317,6 +317,12 @@ def _acknowledge(view: IncidentView, cmd: Command, settings: Settings) -> Comman
     """[ACK] changes no status, so it needs no transition entry: it is accepted in every open
     status (an open incident may be escalated in any of them, a paused one included) and
     refused where nothing escalates. Its event is what stops the ladders (mailproc.sla.timeline)."""
+    if cmd.arg is not None and int(cmd.arg) != view.number:
+        return Refusal(
+            cmd.text,
+            f"{cmd.text} names another incident than this mail's INC-{view.number}: "
+            "acknowledge it in a mail of acknowledgments alone",
+        )
     kind = kind_of(view, settings)
     if kind is not StatusKind.OPEN:
         return Refusal(
