@@ -74,7 +74,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "Print an OAuth2 access token for XOAUTH2 (exit 1 when the endpoint refuses).",
     ),
     "incidents": ("incidents:incidents", "List, show and correct incidents."),
-    "attachments": ("attachments:attachments", "The files that came with an incident's mails."),
+    "attachments": ("incidents:attachments", "The files that came with an incident's mails."),
     "problems": (
         "problems:problems",
         "Manage known problems (PRB-n) that incidents can be related to.",
