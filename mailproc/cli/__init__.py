@@ -96,6 +96,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "times of [digest]); `send --once` or the daemon delivers them.",
     ),
     "templates": ("notify:templates", "Check and preview the notification templates."),
+    "people": ("notify:people", "The people notices go to: their name, language and time zone."),
     "automatic": (
         "safety:automatic",
         "Automatic mail (bounces, auto-replies, lists, loops): kept, never answered.",

@@ -103,12 +103,11 @@ def _digest(
     count = len({line["number"] for section in sections for line in section["incidents"]})
     if not count:
         return 0
-    local = slot.astimezone(_zone(settings)).strftime("%Y-%m-%d %H:%M %Z")
     payload = {
         "digest": {
             "for": reader.solver,
             "team": list(reader.services) or None,
-            "at": local,
+            "at": slot,
             "sections": sections,
             "count": count,
         }
@@ -161,4 +160,4 @@ def _count(session: Session, recipient: str, slot: datetime, count: int) -> None
 
 def _zone(settings: Settings) -> ZoneInfo:
     name = settings.digest.calendar or settings.sla.calendar
-    return zone_named(settings.calendars[name].zone)
+    return zone_named(settings.calendars[name].zone or settings.locale.zone)

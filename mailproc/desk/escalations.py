@@ -28,13 +28,13 @@ from mailproc.config.settings import Settings
 from mailproc.desk.folding import Fold, release_stale
 from mailproc.desk.writes import SYSTEM_ACTOR
 from mailproc.durations import format_duration
-from mailproc.notify.context import when
 from mailproc.notify.outbox import Outbox
 from mailproc.sla.clocks import SlaStatus
 from mailproc.sla.ladder import Escalation, recipients
 from mailproc.sla.state import SlaBook
 from mailproc.store import db
 from mailproc.store.errors import OUTAGES, store_errors
+from mailproc.times import whole_second
 from mailproc.vocabulary import EventKind
 
 log = logging.getLogger(__name__)
@@ -63,11 +63,11 @@ class Escalator:
 
     def run(self) -> int:
         with store_errors():
-            now = self.clock()
+            now = whole_second(self.clock())
             release_stale(self.engine, now)
             fold = Fold(self.settings, self.outbox, secrets.token_hex(8))
             sent = sum(self._incident(number, fold) for number in self._due(now))
-            fold.settle(self.engine, self.clock())
+            fold.settle(self.engine, whole_second(self.clock()))
             return sent
 
     def _due(self, now: datetime) -> list[int]:
@@ -85,7 +85,8 @@ class Escalator:
         mails: list[tuple[list[tuple[str, str]], dict[str, Any]]] = []
         try:
             with Session(self.engine) as session, session.begin():
-                sent = self._escalate(session, number, self.clock(), fold.token, mails)
+                now = whole_second(self.clock())
+                sent = self._escalate(session, number, now, fold.token, mails)
             for going, item in mails:
                 fold.add(going, item)
             return sent
@@ -147,6 +148,8 @@ class Escalator:
             target=target,
             due=due,
             recipients=to,
+            trigger=escalation.level.trigger,
+            late_by=escalation.late_by,
             hold=token,
         )
         item = {
@@ -159,7 +162,7 @@ class Escalator:
             "level": level,
             "target": target,
             "reason": reason,
-            "due": when(due),
+            "due": due,
         }
         return going, item
 
@@ -229,7 +232,7 @@ def recompute_due_times(
             ).all()
             if not rows:
                 return done
-            now = clock()
+            now = whole_second(clock())
             for incident in rows:
                 book.refresh(session, incident, now)
             last, done = rows[-1].id, done + len(rows)

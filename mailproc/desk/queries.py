@@ -21,7 +21,7 @@ from sqlalchemy.orm import Session
 from mailproc.config.settings import Settings
 from mailproc.inbound.parse import InboundMail
 from mailproc.inbound.subject import SPECS, Command, ParsedSubject
-from mailproc.notify.context import reply_of, when
+from mailproc.notify.context import reply_of
 from mailproc.notify.desk_letters import DESK, queue_desk
 from mailproc.notify.facts import incident_facts
 from mailproc.notify.outbox import Outbox
@@ -147,7 +147,8 @@ def line_facts(line: SlaLine, settings: Settings) -> dict[str, Any]:
     desk = [line.service, line.priority, line.status, line.assignee or "unassigned", line.standing]
     plain = f"status {line.status}" + (" (waiting for your answer)" if waiting else "")
     return {
-        "summary": " · ".join(desk + ([f"{target} due {when(due)}"] if due else [])),
+        "summary": " · ".join(desk),
+        "target": target if due else "",
         "plain": plain + (f", with {line.assignee}" if line.assignee else ""),
         "ref": line.ref,
         "number": line.number,
@@ -158,7 +159,7 @@ def line_facts(line: SlaLine, settings: Settings) -> dict[str, Any]:
         "assignee": line.assignee,
         "standing": line.standing,
         "waiting": waiting,
-        "due": when(due),
+        "due": due,  # an instant; the reader sees it in their zone and language
     }
 
 

@@ -14,10 +14,13 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from mailproc.config.locale import text_in
 from mailproc.config.settings import Settings
 from mailproc.inbound.subject import SPECS
 from mailproc.notify.enclosures import Files, MailFile, choose
+from mailproc.notify.formats import Duration, LocalTime
 from mailproc.notify.letter import Enclosure
+from mailproc.notify.readers import Reader, reader_of
 from mailproc.notify.recipients import CommandLine, Notice, Person, Recipient
 from mailproc.vocabulary import (
     DESK_NOTICES,
@@ -83,7 +86,19 @@ class Occasion:
 
 
 def when(moment: datetime | None) -> str:
+    """An instant for logs and the command line: UTC, to the minute."""
     return moment.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC") if moment else ""
+
+
+def reader_for(notice: Notice, facts: IncidentFacts, settings: Settings) -> Reader:
+    """The notice's reader; a reporter outside the directory may have declared a language in
+    the mail that opened the incident (kept with its `created` event)."""
+    email = notice.recipient.email
+    hint = None
+    if email == facts.reporter:
+        created = next((e for e in facts.history if e.kind == EventKind.CREATED), None)
+        hint = str(created.detail.get("language") or "") or None if created else None
+    return reader_of(email, settings, facts.service, hint, notice.recipient.name)
 
 
 def build_context(
@@ -92,7 +107,14 @@ def build_context(
     occasion: Occasion,
     settings: Settings,
     attachments: Sequence[Mapping[str, Any]] = (),
+    reader: Reader | None = None,
 ) -> dict[str, Any]:
+    """The variables of one notice for its reader: times and durations are LocalTime and
+    Duration objects in the reader's zone and language; texts written per language (service
+    titles, status instructions) in the reader's."""
+    reader = reader or reader_for(notice, facts, settings)
+    at = _clock(reader)
+    language, default = reader.language, settings.locale.language
     problems = {p.number: p for p in facts.problems}
     cause = dict(notice.cause.detail) if notice.cause else None
     problem = occasion.problem
@@ -100,67 +122,120 @@ def build_context(
         problem = problems.get(int(notice.cause.detail["problem"]))
     internal = settings.is_staff(notice.recipient.email)
     shown = [e for e in facts.history if internal or e.kind not in INTERNAL_EVENTS]
+    changed = [
+        h
+        for h in occasion.happenings
+        if h.kind not in _TEXTS and (internal or h.kind not in INTERNAL_EVENTS)
+    ]
     return {
         "event": notice.kind.value,
-        "recipient": _recipient(notice.recipient, internal),
-        "incident": _incident(facts, settings),
-        "history": [_history(entry) for entry in shown],
-        "service": _service(facts.service, settings),
+        "recipient": _recipient(notice.recipient, reader, internal),
+        "incident": _incident(facts, settings, at),
+        "history": [_history(entry, at) for entry in shown],
+        "service": _service(facts.service, settings, language),
         "people": _people(facts, occasion.actor, settings),
         "problems": [_problem(p) for p in facts.problems],
         "problem": _problem(problem) if problem else None,
-        "instructions": settings.workflow_of(facts.service).status(facts.status).instructions,
+        "instructions": text_in(
+            settings.workflow_of(facts.service).status(facts.status).instructions, language, default
+        ),
         "reply": reply_of(notice.recipient, facts, settings),
         "change": cause,
-        "changes": [
-            describe_event(h.kind, dict(h.detail))
-            for h in occasion.happenings
-            if h.kind not in _TEXTS and (internal or h.kind not in INTERNAL_EVENTS)
-        ],
+        "changes": [describe_event(h.kind, dict(h.detail)) for h in changed],
+        "changed": [{"kind": h.kind.value, "detail": dict(h.detail)} for h in changed],
         "comment": _said(occasion, EventKind.COMMENT),
         "note": _said(occasion, EventKind.NOTE) if internal else "",
+        "warning": _warning(occasion) if internal else "",
         "commands": [_command(line) for line in occasion.commands],
         "retry": _retry(occasion.commands, facts),
         "known_errors": [_problem(p) for p in occasion.known_errors],
-        "escalation": dict(occasion.escalation) if occasion.escalation else None,
+        "escalation": _escalation(occasion.escalation, reader),
         "alert": dict(occasion.alert) if occasion.alert else None,
-        "waiting": dict(occasion.waiting) if occasion.waiting else None,
+        "waiting": (
+            {k: at(v) if isinstance(v, datetime) else v for k, v in occasion.waiting.items()}
+            if occasion.waiting
+            else None
+        ),
         "attachments": [dict(entry) for entry in attachments],
-        "now": when(occasion.now),
+        "now": at(occasion.now),
     }
 
 
 def desk_context(
-    notice: Notice, settings: Settings, now: datetime, payload: Mapping[str, Any]
+    notice: Notice,
+    settings: Settings,
+    now: datetime,
+    payload: Mapping[str, Any],
+    reader: Reader | None = None,
 ) -> dict[str, Any]:
     """The variables of a notice about no one incident (mailproc.vocabulary.DESK_NOTICES):
     no `incident`, `history` or `people`; `query`, `digest` or `escalations` instead."""
     internal = settings.is_staff(notice.recipient.email)
+    email, name = notice.recipient.email, notice.recipient.name
+    reader = reader or reader_of(email, settings, settings.default_service, None, name)
+    language = reader.language
     context: dict[str, Any] = {
         "event": notice.kind.value,
-        "recipient": _recipient(notice.recipient, internal),
+        "recipient": _recipient(notice.recipient, reader, internal),
         "desk": {
             "support_address": settings.support_address,
-            "services": [_service(name, settings) for name in sorted(settings.services)],
+            "services": [_service(s, settings, language) for s in sorted(settings.services)],
         },
         "query": None,
         "digest": None,
         "escalations": None,
-        "now": when(now),
+        "now": LocalTime(now, reader.zone, language),
     }
-    return context | dict(payload)
+    return context | {key: _for_reader(value, reader) for key, value in payload.items()}
 
 
-def _recipient(recipient: Recipient, internal: bool) -> dict[str, Any]:
+def _for_reader(value: Any, reader: Reader) -> Any:
+    """A payload's instants and amounts as the reader reads them (LocalTime, Duration)."""
+    if isinstance(value, datetime):
+        return LocalTime(value, reader.zone, reader.language)
+    if isinstance(value, timedelta):
+        return Duration(value, reader.language)
+    if isinstance(value, Mapping):
+        return {k: _for_reader(v, reader) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_for_reader(v, reader) for v in value]
+    return value
+
+
+def _clock(reader: Reader) -> Callable[[datetime | None], LocalTime | None]:
+    def at(moment: datetime | None) -> LocalTime | None:
+        return None if moment is None else LocalTime(moment, reader.zone, reader.language)
+
+    return at
+
+
+def _escalation(escalation: Mapping[str, Any] | None, reader: Reader) -> dict[str, Any] | None:
+    """Instants and amounts of the escalation for the reader; `reason` stays in English."""
+    if escalation is None:
+        return None
+    found = dict(escalation)
+    due = found.get("due")
+    found["due"] = LocalTime(due, reader.zone, reader.language) if due else None
+    for key in ("late_by", "after_breach"):
+        amount = found.get(key)
+        found[key] = Duration(amount, reader.language) if amount is not None else None
+    return found
+
+
+def _recipient(recipient: Recipient, reader: Reader, internal: bool) -> dict[str, Any]:
     return {
         "email": recipient.email,
-        "name": recipient.name,
+        "name": recipient.name or reader.name,
         "role": recipient.role,
         "internal": internal,
+        "language": reader.language,
+        "zone": reader.zone,
     }
 
 
-def _incident(facts: IncidentFacts, settings: Settings) -> dict[str, Any]:
+def _incident(
+    facts: IncidentFacts, settings: Settings, at: Callable[[datetime | None], LocalTime | None]
+) -> dict[str, Any]:
     return {
         "ref": f"INC-{facts.number}",
         "number": facts.number,
@@ -172,9 +247,9 @@ def _incident(facts: IncidentFacts, settings: Settings) -> dict[str, Any]:
         "assignee": facts.assignee,
         "reporter": facts.reporter,
         "reporter_name": facts.reporter_name,
-        "created": when(facts.created_at),
-        "updated": when(facts.updated_at),
-        "closed": when(facts.closed_at),
+        "created": at(facts.created_at),
+        "updated": at(facts.updated_at),
+        "closed": at(facts.closed_at),
         "follow_up_of": f"INC-{facts.follow_up_of}" if facts.follow_up_of else None,
         "description": _description(facts),
     }
@@ -188,26 +263,29 @@ def _description(facts: IncidentFacts) -> str:
 _TEXTS = (EventKind.CREATED, EventKind.COMMENT, EventKind.NOTE)  # events that carry a text
 
 
-def _history(entry: HistoryEntry) -> dict[str, Any]:
+def _history(
+    entry: HistoryEntry, at: Callable[[datetime | None], LocalTime | None]
+) -> dict[str, Any]:
     text = entry.detail.get("text") if entry.kind in _TEXTS else None
     return {
-        "at": when(entry.at),
+        "at": at(entry.at),
         "actor": entry.actor,
         "kind": entry.kind,
         "internal": entry.kind in INTERNAL_EVENTS,
         "summary": describe_event(entry.kind, dict(entry.detail)),
+        "detail": dict(entry.detail),
         "text": str(text) if text else "",
     }
 
 
-def _service(name: str, settings: Settings) -> dict[str, Any]:
+def _service(name: str, settings: Settings, language: str = "") -> dict[str, Any]:
     service = settings.services[name]
     solvers = sorted(
         n for n, p in settings.people.items() if p.role is Role.SOLVER and p.solves(name)
     )
     return {
         "name": name,
-        "title": service.title or name,
+        "title": text_in(service.title, language, settings.locale.language) or name,
         "team": service.team,
         "first_line": service.first_line,
         "workflow": service.workflow,
@@ -280,6 +358,14 @@ def example(verb: Verb, facts: IncidentFacts, settings: Settings, desk: bool = T
         case Verb.CC:
             return "[CC +someone@example.org]"
     return SPECS[verb].syntax
+
+
+def _warning(occasion: Occasion) -> str:
+    """Why the mail's sender may not be who the display name says, for the desk's people."""
+    for happening in occasion.happenings:
+        if happening.kind is EventKind.SENDER_WARNING:
+            return str(happening.detail.get("warning", ""))
+    return ""
 
 
 def _said(occasion: Occasion, kind: EventKind) -> str:
@@ -393,10 +479,17 @@ def sample_occasion(
 _SAMPLE_ESCALATION = {
     "level": 1,
     "target": "resolution",
-    "reason": "75% of the resolution time used",
-    "due": "2026-11-23 10:00 UTC",
+    "trigger": "75%",
+    "percent": 75.0,
+    "after_breach": None,
+    "late_by": -timedelta(hours=2),
+    "reason": "75% of the resolution time used, 2h of business time left",
+    "due": datetime(2026, 11, 23, 11, 30, tzinfo=UTC),
 }
-_SAMPLE_WAITING = {"since": "2026-11-20 09:30 UTC", "closes": "2026-11-30 09:30 UTC"}
+_SAMPLE_WAITING = {
+    "since": datetime(2026, 11, 20, 9, 30, tzinfo=UTC),
+    "closes": datetime(2026, 11, 30, 9, 30, tzinfo=UTC),
+}
 _SAMPLE_ALERT = {
     "scope": "everyone",
     "count": 300,
@@ -463,18 +556,23 @@ def sample_attachments(notice: Notice, settings: Settings) -> tuple[dict[str, An
 
 
 def sample_context(
-    notice: Notice, facts: IncidentFacts, occasion: Occasion, settings: Settings
+    notice: Notice,
+    facts: IncidentFacts,
+    occasion: Occasion,
+    settings: Settings,
+    reader: Reader | None = None,
 ) -> dict[str, Any]:
     """What `templates check` and `preview` render a kind with: the sample incident's
     context, or for a notice about no one incident its sample payload."""
     if notice.kind in DESK_NOTICES:
-        return desk_context(notice, settings, SAMPLE_NOW, _SAMPLE_DESK[notice.kind])
+        return desk_context(notice, settings, SAMPLE_NOW, _SAMPLE_DESK[notice.kind], reader)
     files = sample_attachments(notice, settings)
-    return build_context(notice, facts, occasion, settings, files)
+    return build_context(notice, facts, occasion, settings, files, reader=reader)
 
 
 _SAMPLE_LINE = {
-    "summary": "email · P2 · Solution · tina · at risk · resolution due 2026-11-23 17:00 UTC",
+    "summary": "email · P2 · Solution · tina · at risk",
+    "target": "resolution",
     "plain": "status Solution, with tina",
     "ref": "INC-42",
     "number": 42,
@@ -485,10 +583,11 @@ _SAMPLE_LINE = {
     "assignee": "tina",
     "standing": "at risk",
     "waiting": False,
-    "due": "2026-11-23 17:00 UTC",
+    "due": datetime(2026, 11, 23, 17, 0, tzinfo=UTC),
 }
 _SAMPLE_WAITING_LINE = _SAMPLE_LINE | {
     "summary": "email · P2 · Waiting · tina · paused",
+    "target": "",
     "plain": "status Waiting (waiting for your answer), with tina",
     "ref": "INC-43",
     "number": 43,
@@ -496,7 +595,7 @@ _SAMPLE_WAITING_LINE = _SAMPLE_LINE | {
     "status": "Waiting",
     "standing": "paused",
     "waiting": True,
-    "due": "",
+    "due": None,
 }
 _SAMPLE_SECTIONS = [
     {
@@ -553,7 +652,7 @@ _SAMPLE_DESK: dict[NoticeKind, dict[str, Any]] = {
         "digest": {
             "for": "tina",
             "team": None,
-            "at": "2026-11-23 08:00 CET",
+            "at": datetime(2026, 11, 23, 7, 0, tzinfo=UTC),
             "sections": [
                 {
                     "title": "Breached",
@@ -561,8 +660,8 @@ _SAMPLE_DESK: dict[NoticeKind, dict[str, Any]] = {
                         _SAMPLE_LINE
                         | {
                             "standing": "breached",
-                            "summary": "email · P2 · Solution · tina · breached · resolution due "
-                            "2026-11-23 07:00 UTC",
+                            "summary": "email · P2 · Solution · tina · breached",
+                            "due": datetime(2026, 11, 23, 7, 0, tzinfo=UTC),
                         }
                     ],
                 },
@@ -586,7 +685,7 @@ _SAMPLE_DESK: dict[NoticeKind, dict[str, Any]] = {
                     "level": 2,
                     "target": "resolution",
                     "reason": "the resolution target is breached, 1h of business time late",
-                    "due": "2026-11-23 09:00 UTC",
+                    "due": datetime(2026, 11, 23, 9, 0, tzinfo=UTC),
                 }
                 for n in range(6)
             ],
@@ -622,7 +721,9 @@ def describe_event(kind: str, detail: dict[str, Any]) -> str:
 _DESCRIBE: dict[str, Callable[[dict[str, Any]], str]] = {
     "created": lambda d: f"opened in {d['service']}: {d['title']}",
     "comment": lambda d: "comment",
-    "note": lambda d: "internal note",
+    "note": lambda d: (
+        f"kept as an internal note: {d['reason']}" if d.get("reason") else "internal note"
+    ),
     "assigned": lambda d: f"assigned to {d['to'] or 'nobody'} (was {d['from'] or 'nobody'})",
     "status": lambda d: f"status {d['from']} → {d['to']} ({d['by']})",
     "priority": lambda d: f"priority {d['from']} → {d['to']}",
@@ -632,6 +733,10 @@ _DESCRIBE: dict[str, Callable[[dict[str, Any]], str]] = {
     "related": lambda d: f"related to PRB-{d['problem']}",
     "command_rejected": lambda d: f"refused {d['command']}: {d['reason']}",
     "reply_not_applied": lambda d: f"reply not applied: {d['reason']}",
+    "sender_warning": lambda d: f"warning: {d['warning']}",
+    "watchers_not_added": lambda d: (
+        f"not made watchers ({d['reason']}): {', '.join(d['addresses'])}"
+    ),
     "follow_up": lambda d: f"follow-up opened as INC-{d['incident']}",
     "reminded": lambda d: f"reminded {d['to']} that an answer is awaited",
     "merged_into": lambda d: f"merged into INC-{d['incident']} (a duplicate)",

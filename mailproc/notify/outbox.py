@@ -17,7 +17,7 @@ import logging
 import secrets
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import select
@@ -31,7 +31,7 @@ from mailproc.notify.context import (
     Occasion,
     ProblemFacts,
     build_context,
-    when,
+    reader_for,
 )
 from mailproc.notify.enclosures import NO_FILES, Files, choose
 from mailproc.notify.facts import Known, incident_facts, last_sent, parties_of, thread_root
@@ -59,6 +59,7 @@ from mailproc.notify.recipients import (
 from mailproc.notify.templates import Rendered, TemplateProblem, Templates, folder_of
 from mailproc.safety import limits, undeliverable
 from mailproc.signing import make_message_id, reply_address
+from mailproc.sla.clocks import Trigger
 from mailproc.store import db
 from mailproc.vocabulary import EventKind, NoticeKind, Party
 from mailproc.workflow.decision import Decision, Happening
@@ -91,6 +92,7 @@ class Change:
     commands: tuple[Command | BadCommand, ...] = ()
     decision: Decision | None = None
     sender_accepted: bool = True  # a stranger's mail gets no transcript (no backscatter)
+    unproven: str | None = None  # why the sender is not proven: transcripts recorded, not sent
     unanswered: str | None = None  # why the sender gets no acknowledgment or transcript: the
     # Desk's verdict (an automatic mail, a sender over the limit), not decided again here
     known: Known | None = None
@@ -140,6 +142,10 @@ class Outbox:
         trigger = change.mail.message_id if change.mail else None
         new = known is not None and known.new
         hold = {(kind, email): why for email, why in held.items() for kind in _ANSWERS}
+        if change.unproven is not None:  # a refusal to a forgeable address would be backscatter
+            for notice in notices:
+                if notice.kind is NoticeKind.TRANSCRIPT:
+                    hold[(notice.kind, notice.recipient.email)] = f"not sent: {change.unproven}"
         written = self._write(
             session, facts, notices, occasion, trigger, new, change.rows, hold, change.files
         )
@@ -179,6 +185,8 @@ class Outbox:
         target: str = "",
         due: datetime | None = None,
         recipients: Sequence[str] | None = None,
+        trigger: Trigger | None = None,
+        late_by: timedelta | None = None,
         hold: str | None = None,
     ) -> list[tuple[str, str]]:
         """For the SLA pass, inside its transaction: tell people an incident is late. The
@@ -189,7 +197,16 @@ class Outbox:
         incident = session.get(db.Incident, incident_id)
         if incident is None:
             return []
-        escalation = {"level": level, "target": target, "reason": reason, "due": when(due)}
+        escalation = {
+            "level": level,
+            "target": target,
+            "reason": reason,
+            "due": due,
+            "trigger": str(trigger) if trigger else "",
+            "percent": trigger.percent if trigger else None,
+            "after_breach": trigger.after_breach if trigger and trigger.percent is None else None,
+            "late_by": late_by,
+        }
         occasion = Occasion(SYSTEM, now, escalation=escalation)
         rows = db.Rows()
         self._queue(session, incident, NoticeKind.ESCALATION, occasion, recipients, rows)
@@ -225,7 +242,7 @@ class Outbox:
     ) -> int:
         """Remind the reporter that the desk waits for their answer (`closes`: when the
         incident closes without one, if it does)."""
-        waiting = {"since": when(incident.updated_at), "closes": when(closes)}
+        waiting = {"since": incident.updated_at, "closes": closes}
         occasion = Occasion(SYSTEM, now, waiting=waiting)
         return self._queue(session, incident, NoticeKind.REMINDER, occasion)
 
@@ -269,6 +286,7 @@ class Outbox:
         nobody has had mail about it yet. `pending`: the caller's rows, written with them.
         Held notices (an open breaker: `hold`; an undeliverable address) become suppressed
         rows that say why, so `incidents show` tells who was not told."""
+        notices = capped(notices, self.settings.notifications.max_recipients, facts.number)
         emails = [n.recipient.email for n in notices]
         dead = undeliverable.marks(session, emails)
         if new:
@@ -344,8 +362,11 @@ class Outbox:
             "error": None,
         }
         try:
-            context = build_context(notice, facts, occasion, self.settings, chosen.listed)
-            rendered = self.templates.render(notice.kind, facts.service, context)
+            reader = reader_for(notice, facts, self.settings)
+            context = build_context(
+                notice, facts, occasion, self.settings, chosen.listed, reader=reader
+            )
+            rendered = self.templates.render(notice.kind, facts.service, context, reader.language)
             subject = tagged_subject(rendered.subject, facts.number)
             head = Head(subject, sender, message_id, occasion.now)
             letter = self._letter(head, rendered, notice, facts, thread, chosen.attached)
@@ -394,6 +415,29 @@ class Outbox:
             date=head.date,
             attachments=attachments,
         )
+
+
+def capped(notices: Sequence[Notice], cap: int, number: int) -> list[Notice]:
+    """At most `cap` recipients of each kind of notice: the people with a part in the incident
+    first, watchers last; whoever a mail made a watcher, one change never becomes a mailing."""
+    by_kind: dict[NoticeKind, list[Notice]] = {}
+    for notice in notices:
+        by_kind.setdefault(notice.kind, []).append(notice)
+    kept: list[Notice] = []
+    for kind, group in by_kind.items():
+        if len(group) > cap:
+            group = sorted(group, key=lambda n: n.recipient.role == Party.WATCHERS)
+            log.warning(
+                "INC-%d: %s notice to %d recipients, capped at %d "
+                "(notifications.max_recipients); not sent to %s",
+                number,
+                kind,
+                len(group),
+                cap,
+                ", ".join(n.recipient.email for n in group[cap:]),
+            )
+        kept.extend(group[:cap])
+    return kept
 
 
 def _role_of(address: str, parties: Parties) -> str:

@@ -35,6 +35,7 @@ from mailproc.notify.letter import Letter, compose, letter_from_json
 from mailproc.runtime.oauth2 import TokenUnavailable, access_token, xoauth2_string
 from mailproc.store import db
 from mailproc.store.db import FAILED, PENDING, SENT
+from mailproc.times import whole_second
 
 log = logging.getLogger(__name__)
 
@@ -235,7 +236,7 @@ def claim(engine: Engine, settings: Settings, now: datetime, token: str) -> list
             select(outbox.id)
             .where(
                 outbox.status == PENDING,
-                outbox.next_attempt_at <= now,
+                outbox.next_attempt_at <= whole_second(now),  # the Desk writes whole seconds
                 or_(outbox.claimed_until.is_(None), outbox.claimed_until < now),
             )
             .order_by(outbox.id)

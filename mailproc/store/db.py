@@ -17,6 +17,7 @@ from typing import Any, ClassVar
 from sqlalchemy import (
     JSON,
     BigInteger,
+    Column,
     DateTime,
     Dialect,
     Engine,
@@ -24,7 +25,9 @@ from sqlalchemy import (
     Index,
     Integer,
     LargeBinary,
+    MetaData,
     String,
+    Table,
     Text,
     TypeDecorator,
     UniqueConstraint,
@@ -271,6 +274,20 @@ class Breaker(Base):
     trips: Mapped[int]
 
 
+class Attempt(Base):
+    """A mail being handled: counted up in its own commit before the work, deleted in the
+    work's commit. A row that stays means the process died on it (out of memory, killed);
+    the next pass handles such a mail alone and, after enough tries, quarantines it
+    (mailproc.desk.attempts)."""
+
+    __tablename__ = "attempts"
+
+    key: Mapped[str] = mapped_column(String(400), primary_key=True)
+    tries: Mapped[int]
+    at: Mapped[datetime]
+    owner: Mapped[str] = mapped_column(String(300))  # host:pid:start of the process in hand
+
+
 class SourceState(Base):
     """Where the daemon got to in each configured source, and how its last attempt went.
 
@@ -331,6 +348,21 @@ def run(session: Session, statement: Executable, **params: Any) -> CursorResult[
     return session.connection().execute(statement, params)
 
 
+# SQLite's FTS5 table of the searchable texts (migration 0011): not a model, since PostgreSQL
+# has none (it indexes the events), and alembic does not know virtual tables.
+SEARCH_TABLE = "events_search"
+SEARCHED = 10_000  # the characters of a text that are searchable
+_SEARCH = Table(
+    SEARCH_TABLE,
+    MetaData(),
+    Column("words", Text),
+    Column("incident_id", Integer),
+    Column("kind", String),
+    Column("actor", String),
+    Column("at", UTCDateTime()),
+)
+
+
 class Rows:
     """Rows to insert when a unit of work is done: plain INSERTs, one executemany per table,
     parents first. For rows nobody reads back as objects the ORM's unit of work costs more
@@ -345,8 +377,10 @@ class Rows:
         "participants",
         "blobs",
         "attachments",
+        SEARCH_TABLE,
     )
     KEEP_FIRST = frozenset({"thread_refs", "blobs"})  # a row already there stays as it is
+    SQLITE_ONLY = frozenset({SEARCH_TABLE})  # PostgreSQL indexes the events themselves
 
     def __init__(self) -> None:
         self.pending: dict[str, list[dict[str, Any]]] = {}
@@ -359,19 +393,25 @@ class Rows:
         rows = self.pending.get(model.__tablename__, [])
         rows[:] = [row for row in rows if any(row.get(k) != v for k, v in match.items())]
 
+    def add_words(self, incident_id: int, kind: str, actor: str, at: datetime, text: str) -> None:
+        """A text for `incidents search` (mailproc.store.search): its first SEARCHED
+        characters, with where it comes from."""
+        row = {"words": text[:SEARCHED], "incident_id": incident_id, "kind": kind}
+        self.pending.setdefault(SEARCH_TABLE, []).append(row | {"actor": actor, "at": at})
+
     def write(self, session: Session) -> None:
         unknown = set(self.pending) - set(self.ORDER)
         assert not unknown, f"rows of unexpected tables: {unknown}"
         dialect = session.get_bind().dialect.name
         for table in self.ORDER:
             rows = self.pending.pop(table, None)
-            if rows:
+            if rows and (dialect == "sqlite" or table not in self.SQLITE_ONLY):
                 _insert_of(table, dialect).many(session, rows)
 
 
 @cache
 def _insert_of(table: str, dialect: str) -> Prepared:
-    target = Base.metadata.tables[table]
+    target = _SEARCH if table == SEARCH_TABLE else Base.metadata.tables[table]
     # inline: no RETURNING of the new keys, which nobody reads here
     if table not in Rows.KEEP_FIRST:
         return Prepared(insert(target).inline(), keyed=True)

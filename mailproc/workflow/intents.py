@@ -52,13 +52,24 @@ def actor_of(mail: InboundMail, settings: Settings) -> Actor:
     return Actor(email, person[0] if person else None)
 
 
-def verified_actor(mail: InboundMail, settings: Settings, incident: IncidentView | None) -> Actor:
-    """The sender, with whether their address is proven for commands on `incident`."""
+def verified_actor(
+    mail: InboundMail,
+    settings: Settings,
+    incident: IncidentView | None,
+    merged: tuple[int, ...] = (),
+) -> Actor:
+    """The sender, with whether their address is proven for commands on `incident`.
+    `merged`: duplicates merged into it that the mail answers; their tokens count too (the
+    mail was sent to the duplicate's people, who now watch this incident)."""
     actor = actor_of(mail, settings)
     if incident is None:
         return replace(actor, unproven=unproven(mail, settings, None))
     lists = list_tokens(settings, actor.email, incident.service)
-    return replace(actor, unproven=unproven(mail, settings, incident.number, lists))
+    why = unproven(mail, settings, incident.number, lists)
+    for number in merged if why else ():
+        if unproven(mail, settings, number, lists) is None:
+            return actor
+    return replace(actor, unproven=why)
 
 
 def classify(
@@ -70,9 +81,12 @@ def classify(
     now: datetime,
     service_hint: str | None = None,
     team_notice: bool = False,
+    unproven_sender: str | None = None,
 ) -> Intent:
     """`team_notice`: the mail answers one of the notices written for the desk's own people
-    (mailproc.vocabulary.TEAM_NOTICES), so a solver's text is an internal note by default."""
+    (mailproc.vocabulary.TEAM_NOTICES), so a solver's text is an internal note by default.
+    `unproven_sender`: why the sender is not proven (mailproc.workflow.proof), if not: a reply
+    from such a sender changes nothing and is kept as an internal note with that reason."""
     name = mail.sender.name if mail.sender else ""
     title, text = subject.title or NO_SUBJECT, mail.text.strip()
     if found is None:
@@ -83,7 +97,7 @@ def classify(
     if kind is StatusKind.CLOSED and found.closed_at and now - found.closed_at > window:
         commands = _no_notes(subject.commands)
         return NewIncident(found.service, title, text, commands, name, found.number)
-    return _reply(mail, subject, found, participants, settings, kind, team_notice)
+    return _reply(mail, subject, found, participants, settings, kind, team_notice, unproven_sender)
 
 
 def _no_notes(commands: tuple[Command | BadCommand, ...]) -> tuple[Command | BadCommand, ...]:
@@ -114,6 +128,7 @@ def _reply(
     settings: Settings,
     kind: StatusKind,
     team_notice: bool = False,
+    unproven_sender: str | None = None,
 ) -> Reply:
     actor = actor_of(mail, settings)
     text = reply_text(mail.text)
@@ -121,18 +136,21 @@ def _reply(
     is_reporter = actor.email == found.reporter
     is_participant = settings.permissions.participants_may_comment and actor.email in participants
     escalated_to = actor.email in found.escalated_to  # may answer, e.g. with [ACK]
-    accepted = is_solver or is_reporter or is_participant or escalated_to
-    customer = (is_reporter or is_participant) and not is_solver and not subject.commands
+    known = is_solver or is_reporter or is_participant or escalated_to
+    accepted = known and unproven_sender is None
+    customer = (
+        accepted and (is_reporter or is_participant) and not is_solver and not subject.commands
+    )
     reopen = customer and kind in (StatusKind.RESOLVED, StatusKind.CLOSED)
     resume = customer and settings.workflow_of(found.service).status(found.status).paused
-    reason = (
-        ""
-        if accepted
-        else (
+    reason = ""
+    if not known:
+        reason = (
             f"{actor.email or 'an unknown sender'} is neither a solver, the reporter nor a "
             f"participant of INC-{found.number}"
         )
-    )
+    elif unproven_sender is not None:
+        reason = unproven_sender
     note = is_note(subject, is_solver, team_notice)
     return Reply(found.number, text, subject.commands, accepted, reopen, reason, note, resume)
 

@@ -27,6 +27,9 @@ email = "nora@example.com"
 role = "admin"
 [limits]
 new_incidents_per_sender_per_hour = 2
+
+[security]
+trusted_authserv_ids = ["mx.example.com"]
 """
 
 

@@ -46,7 +46,7 @@ def test_solvers_and_teams_get_their_queue_once_at_the_configured_time(desk, eng
     clock.now = MONDAY_8_CET
     sent = desk.send_digests()
     mine = notice_to(engine, "tina@example.com", "digest")
-    assert mine.subject == "Your queue: 1 incident(s) to look at (2026-11-23 08:00 CET)"
+    assert mine.subject == "Your queue: 1 incident(s) to look at (Nov 23, 2026, 8:00 AM +0100)"
     assert "Breached (1)\n  INC-1  Outlook disconnected" in mine.text  # due on Friday
     team = notice_to(engine, "servicedesk@example.com", "digest")
     assert "Unassigned (1)\n  INC-2  Printer jam" in team.text

@@ -97,7 +97,8 @@ def test_a_responder_without_markers_that_threads_gets_nothing_back(limited, eng
         ),
     )
     assert (got, rounds) == (1, 1)  # a reporter's comment: nobody is told of their own words
-    assert [e.kind for e in get_incident(engine, 1).events] == ["created", "comment"]
+    # unproven (no token, no trusted verdict): kept as an internal note, relayed to nobody
+    assert [e.kind for e in get_incident(engine, 1).events] == ["created", "note"]
 
 
 def test_a_responder_opening_new_incidents_trips_its_breaker_once(

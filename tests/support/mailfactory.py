@@ -34,8 +34,9 @@ def make_mail(
     msg = EmailMessage()
     domain = parseaddr(sender)[1].rpartition("@")[2].lower()
     signed = domain == "example.com" if authenticated is None else authenticated
-    if signed:
+    if signed:  # as the border adds them: its verdict above its own Received field
         msg["Authentication-Results"] = f"{TRUSTED_SERVER}; dkim=pass header.d={domain}"
+        msg["Received"] = f"from mail.{domain} (mail.{domain} [192.0.2.25]) by {TRUSTED_SERVER}"
     msg["From"] = sender
     msg["To"] = to
     if cc:
