@@ -135,3 +135,27 @@ def test_cc_adds_and_drops_watchers_and_refuses_what_is_not_an_address(desk, eng
     # dave now hears of comments
     command(desk, number, "", "Toner ordered.")
     assert "Toner ordered." in notice_to(engine, "dave@example.org", "comment").text
+
+
+def test_a_colleague_not_on_the_thread_is_kept_as_a_note_and_the_assignee_is_told(desk, engine):
+    number, first = report(desk, ALICE, "Printer jam on floor 4")
+    command(desk, number, "[ASSIGN]")
+    colleague = make_mail(
+        sender="Dave <dave@example.org>",  # neither reporter, watcher nor solver
+        subject=f"Re: [INC-{number}] Printer jam on floor 4",
+        body="Same here on floor 4.",
+        in_reply_to=first,
+    )
+    outcome = desk.handle(colleague)
+    assert "kept as an internal note" in outcome.summary
+    kept = get_incident(engine, number)
+    note = kept.events[-1]
+    assert (note.kind, note.detail["text"]) == ("note", "Same here on floor 4.")
+    assert kept.incident.status == "Solution"  # it changes nothing
+    told = notice_to(engine, "tina@example.com", "note")
+    assert "Same here on floor 4." in told.text
+    with Session(engine) as session:
+        to_alice = session.scalars(
+            select(db.Outbox.kind).where(db.Outbox.recipient == "alice@example.org")
+        ).all()
+    assert "comment" not in to_alice
