@@ -6,8 +6,11 @@ FOR UPDATE SKIP LOCKED on PostgreSQL (SQLite serialises writers anyway), so seve
 never take the same row. Each row is marked in its own transaction right after the server's
 answer; the only moment a mail can go out twice is a crash between the server accepting it and
 that commit (or a sender outliving its lease, which it avoids by stopping before the lease
-ends). A 4xx answer or an unreachable server defers the row with a doubling backoff, so
-nothing is lost; a 5xx answer for the recipient marks it failed with the server's words.
+ends); the mail sent again then carries the same Message-ID, so mail clients fold the two. A
+lease names its holder (mailproc.runtime.holder): one held by a process of this machine that
+is gone (killed, crashed) is taken back at once, not after the lease's time. A 4xx answer or
+an unreachable server defers the row with a doubling backoff, so nothing is lost; a 5xx
+answer for the recipient marks it failed with the server's words.
 """
 
 from __future__ import annotations
@@ -31,6 +34,7 @@ from sqlalchemy.orm import Session
 from mailproc.config.settings import ConfigError, Settings
 from mailproc.notify.letter import compose, letter_from_json
 from mailproc.notify.outbox import FAILED, PENDING, SENT
+from mailproc.runtime import holder
 from mailproc.store import db
 
 log = logging.getLogger(__name__)
@@ -70,9 +74,11 @@ async def deliver_pending(
     """Send what is due over one connection, batch after batch, until nothing is due."""
     password = smtp_password(settings, os.environ if environ is None else environ)
     run = _Run(settings, engine, clock, secrets.token_hex(8))
+    here = holder.this_process()
+    take_back(engine, clock(), here)
     client: aiosmtplib.SMTP | None = None
     try:
-        while batch := claim(engine, settings, clock(), run.token):
+        while batch := claim(engine, settings, clock(), run.token, here):
             if client is None:
                 try:
                     client = await _connect(settings, password)
@@ -83,6 +89,10 @@ async def deliver_pending(
                 await run.send_batch(client, batch)
             except _ConnectionLost:
                 break
+    except BaseException:  # an error cut the run short: its leases are free at once
+        with contextlib.suppress(Exception):
+            _release_run(engine, run.token)
+        raise
     finally:
         if client is not None:
             with contextlib.suppress(aiosmtplib.SMTPException, OSError):
@@ -133,7 +143,39 @@ async def _connect(settings: Settings, password: str | None) -> aiosmtplib.SMTP:
     return client
 
 
-def claim(engine: Engine, settings: Settings, now: datetime, token: str) -> list[Claimed]:
+def take_back(engine: Engine, now: datetime, here: holder.Holder) -> int:
+    """Free the leases of senders of this machine that are gone; returns how many rows. The
+    mail a killed sender was sending may have reached the server: it goes again, with the
+    same Message-ID."""
+    outbox, freed = db.Outbox, 0
+    with Session(engine) as session, session.begin():
+        names = session.scalars(
+            select(outbox.claimed_by)
+            .where(
+                outbox.status == PENDING,
+                outbox.claimed_until >= now,
+                outbox.claimed_by.like(f"{here.prefix()}%"),
+            )
+            .distinct()
+        ).all()
+        for name in names:
+            found = holder.parse(name or "")
+            if found is None or not holder.gone(found, here):
+                continue
+            result = session.execute(
+                update(outbox)
+                .where(outbox.status == PENDING, outbox.claimed_by == name)
+                .values(claim_token=None, claimed_until=None, claimed_by=None)
+            )
+            count = int(getattr(result, "rowcount", 0) or 0)
+            log.warning("took back %d notice(s) leased by %s, a sender that is gone", count, name)
+            freed += count
+    return freed
+
+
+def claim(
+    engine: Engine, settings: Settings, now: datetime, token: str, here: holder.Holder
+) -> list[Claimed]:
     """Take up to a batch of due rows for this sender until its lease runs out."""
     outbox = db.Outbox
     with Session(engine) as session, session.begin():
@@ -152,7 +194,9 @@ def claim(engine: Engine, settings: Settings, now: datetime, token: str) -> list
             return []
         lease = now + timedelta(seconds=settings.smtp.lease_seconds)
         session.execute(
-            update(outbox).where(outbox.id.in_(ids)).values(claim_token=token, claimed_until=lease)
+            update(outbox)
+            .where(outbox.id.in_(ids))
+            .values(claim_token=token, claimed_until=lease, claimed_by=str(here))
         )
         rows = session.execute(
             select(
@@ -251,6 +295,15 @@ def backoff(settings: Settings, attempts: int) -> timedelta:
     return timedelta(seconds=min(seconds, smtp.retry_max_seconds))
 
 
+def _release_run(engine: Engine, token: str) -> None:
+    with Session(engine) as session, session.begin():
+        session.execute(
+            update(db.Outbox)
+            .where(db.Outbox.claim_token == token, db.Outbox.status == PENDING)
+            .values(claim_token=None, claimed_until=None, claimed_by=None)
+        )
+
+
 def _finish(engine: Engine, row: Claimed, token: str, **values: Any) -> None:
     """Record one row's fate in its own transaction, at once: the duplicate window is the
     time between the server's answer and this commit."""
@@ -258,7 +311,7 @@ def _finish(engine: Engine, row: Claimed, token: str, **values: Any) -> None:
         result = session.execute(
             update(db.Outbox)
             .where(db.Outbox.id == row.id, db.Outbox.claim_token == token)
-            .values(claim_token=None, claimed_until=None, **values)
+            .values(claim_token=None, claimed_until=None, claimed_by=None, **values)
         )
     if getattr(result, "rowcount", 1) == 0:
         log.warning("outbox %d: the claim had expired; another sender may have sent it", row.id)

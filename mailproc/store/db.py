@@ -204,6 +204,7 @@ class Outbox(Base):
     next_attempt_at: Mapped[datetime]
     claimed_until: Mapped[datetime | None]
     claim_token: Mapped[str | None] = mapped_column(String(32))
+    claimed_by: Mapped[str | None] = mapped_column(String(200))  # mailproc.runtime.holder
     sent_at: Mapped[datetime | None]
     error: Mapped[str | None] = mapped_column(Text)
 

@@ -319,3 +319,22 @@ def test_mail_queued_before_the_letter_migration_is_still_sent(settings, clock, 
         raw = connection.execute(text("SELECT raw FROM outbox")).scalar()
     assert f"<{letter.message_id}>".encode() in raw
     engine.dispose()
+
+
+def test_only_the_leases_of_gone_processes_of_this_machine_are_taken_back(
+    settings, engine, desk, clock
+):
+    from mailproc.notify.sender import claim, take_back
+    from mailproc.runtime import holder
+
+    open_incidents(desk, 2)  # four rows
+    here = holder.this_process()
+    child = subprocess.Popen(["true"])
+    child.wait()
+    dead = holder.Holder(here.host, here.boot, child.pid, "1")
+    elsewhere = holder.Holder("another-host", "", child.pid, "1")
+    config = settings.model_copy(update={"smtp": SmtpConfig(batch_size=1)})
+    for who in (here, dead, elsewhere, holder.this_process()):
+        assert len(claim(engine, config, clock.now, who.host[:8], who)) == 1
+    assert take_back(engine, clock.now, here) == 1  # the dead child's; alive or afar: kept
+    assert [r.claimed_by for r in rows(engine)].count(None) == 1

@@ -25,6 +25,7 @@ directory if the process that started it dies without cleaning up (SIGKILL, ``os
 
 from __future__ import annotations
 
+import asyncio
 import atexit
 import contextlib
 import email
@@ -1158,6 +1159,8 @@ class SmtpCapture(_Managed):
       a value may be a full reply like ``"550 5.1.1 No such user"``.
     * :meth:`fail_next` answers the next N messages' DATA with a temporary error (451 by
       default; a 421 also closes the connection, as real servers do).
+    * :meth:`hold` records each message at once but keeps its DATA answer back until
+      :meth:`release`: the client is caught in the middle of a send (to kill it there).
     * ``username``/``password`` enable AUTH PLAIN/LOGIN without TLS (and require it, unless
       ``auth_required=False``).
     """
@@ -1183,6 +1186,7 @@ class SmtpCapture(_Managed):
         self._reject: dict[str, str] = {}
         self._failures: list[str] = []
         self._auth_failures = 0
+        self._held = False
         self._controller: Any = None
         for address, reply in (reject or {}).items():
             self.reject_recipient(address, reply)
@@ -1204,6 +1208,14 @@ class SmtpCapture(_Managed):
         reply = f"{code} {text or '4.3.0 Temporary failure, try again later'}"
         with self._cond:
             self._failures.extend([reply] * count)
+
+    def hold(self) -> None:
+        with self._cond:
+            self._held = True
+
+    def release(self) -> None:
+        with self._cond:
+            self._held = False
 
     # results
     @property
@@ -1272,7 +1284,13 @@ class SmtpCapture(_Managed):
                 )
             )
             self._cond.notify_all()
+        while self._is_held():
+            await asyncio.sleep(0.01)
         return "250 Message accepted"
+
+    def _is_held(self) -> bool:
+        with self._cond:
+            return self._held
 
     def _authenticate(
         self, server: Any, session: Any, envelope: Any, mechanism: str, auth_data: Any
