@@ -351,6 +351,10 @@ class NotificationsConfig(_Frozen):
     secret_env: str = "MAILPROC_SECRET"  # noqa: S105 (the name of the variable with the secret)
     transcript_on_success: bool = True
     recipients: dict[NoticeKind, Recipients] = {}
+    # How a reply proves its sender (mailproc.signing): "plus" puts the token into the
+    # Reply-To (support+INC-n.token@, needs the mail server's recipient delimiter); "plain"
+    # keeps the support address and carries it in the Message-ID and the subject.
+    reply_address: Literal["plus", "plain"] = "plus"
 
     _from = field_validator("from_address")(
         classmethod(lambda cls, v: None if v is None else _lower_address(v))

@@ -343,7 +343,7 @@ class Desk:
         view = _view(session, found) if found else None
         participants = _participants(session, found.id) if found else frozenset()
         intent = classify(mail, subject, view, participants, self.settings, now, origin.service)
-        actor = verified_actor(mail, self.settings, found.id if found else None)
+        actor = verified_actor(mail, self.settings, found.id if found else None, subject.proof)
         apply = _Apply(self.settings, session, message, actor, now, mail, self.outbox, self.sla)
         apply.attachments(mail)
         if found is not None and view is not None:

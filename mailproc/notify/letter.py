@@ -85,10 +85,15 @@ def one_line(text: str, limit: int = MAX_SUBJECT) -> str:
     return flat[:limit].strip()
 
 
-def tagged_subject(subject: str, number: int) -> str:
-    """Every subject carries [INC-n], whatever the template made of it."""
+def tagged_subject(subject: str, number: int, proof: str = "") -> str:
+    """Every subject carries [INC-n], whatever the template made of it; with `proof` (the
+    recipient's signed tag, mailproc.signing.subject_token) as [INC-n.proof]."""
     clean, tag = one_line(subject), f"[INC-{number}]"
-    return clean if tag.lower() in clean.lower() else f"{tag} {clean}".strip()
+    signed = f"[INC-{number}.{proof}]" if proof else tag
+    at = clean.lower().find(tag.lower())
+    if at < 0:
+        return f"{signed} {clean}".strip()
+    return clean[:at] + signed + clean[at + len(tag) :] if proof else clean
 
 
 def is_address(value: str) -> bool:
@@ -129,12 +134,27 @@ def _mailbox(name: str, address: str) -> str:
 
 
 def _subject(msg: EmailMessage, subject: str) -> None:
-    """Non-ASCII subjects as whole encoded words: the standard library's folder would leave a
-    doubled space where it breaks the line next to an encoded word."""
+    """Folded by us (`_fold`); non-ASCII subjects as whole encoded words: the standard
+    library's folder would leave a doubled space where it breaks the line next to an encoded
+    word."""
     if subject.isascii():
-        msg["Subject"] = subject
+        msg.set_raw("Subject", _fold(subject, len("Subject: ")))
     else:
         msg.set_raw("Subject", Header(subject, "utf-8", header_name="Subject").encode("\n"))
+
+
+def _fold(text: str, taken: int) -> str:
+    """Folded at spaces, never before the first word: the standard library's folder breaks a
+    long subject right after "Subject:", and the unfolded value then starts with a space."""
+    lines, current, width = [], "", taken
+    for word in text.split(" "):
+        candidate = f"{current} {word}" if current else word
+        if current and width + len(candidate) > 78:
+            lines.append(current)
+            current, width = word, 1
+        else:
+            current = candidate
+    return "\n ".join([*lines, current])
 
 
 def _thread_headers(msg: EmailMessage, letter: Letter) -> None:

@@ -57,7 +57,7 @@ from mailproc.notify.recipients import (
 )
 from mailproc.notify.templates import Rendered, TemplateProblem, Templates, folder_of
 from mailproc.safety import limits, undeliverable
-from mailproc.signing import make_message_id, reply_address
+from mailproc.signing import make_message_id, reply_address, subject_token
 from mailproc.sla.state import history
 from mailproc.sla.timeline import Record
 from mailproc.store import db
@@ -317,7 +317,7 @@ class Outbox:
         try:
             context = build_context(notice, facts, occasion, self.settings)
             rendered = self.templates.render(notice.kind, facts.service, context)
-            subject = tagged_subject(rendered.subject, facts.number)
+            subject = tagged_subject(rendered.subject, facts.number, self._proof(facts, email))
             head = Head(subject, sender, message_id, occasion.now)
             letter = self._letter(head, rendered, notice, facts, thread)
             check_addresses(letter)
@@ -325,6 +325,19 @@ class Outbox:
         except (TemplateProblem, ValueError) as exc:
             log.error("INC-%d: %s notice to %s not sent: %s", facts.number, notice.kind, email, exc)
             return row | {"subject": "", "letter": None, "status": FAILED, "error": str(exc)}
+
+    def _reply_to(self, facts: IncidentFacts, recipient: str) -> str:
+        """The support address; with `plus`, carrying the recipient's token, so that their
+        replies prove who they are (with `plain` the Message-ID and subject carry it)."""
+        support = self.settings.support_address_of(facts.service)
+        if self.settings.notifications.reply_address == "plain":
+            return support
+        return reply_address(self.settings.signing_key, support, facts.number, recipient)
+
+    def _proof(self, facts: IncidentFacts, recipient: str) -> str:
+        if self.settings.notifications.reply_address != "plain":
+            return ""
+        return subject_token(self.settings.signing_key, facts.number, recipient)
 
     def _message_id(self, number: int, recipient: str, sender: str) -> str:
         nonce = base64.b32encode(secrets.token_bytes(5)).decode().lower()
@@ -351,12 +364,7 @@ class Outbox:
             from_address=head.sender,
             to_name=notice.recipient.name,
             to_address=notice.recipient.email,
-            reply_to=reply_address(  # the recipient's token: their replies prove who they are
-                self.settings.signing_key,
-                self.settings.support_address_of(facts.service),
-                facts.number,
-                notice.recipient.email,
-            ),
+            reply_to=self._reply_to(facts, notice.recipient.email),
             message_id=head.message_id,
             in_reply_to=previous or trigger or root,
             references=tuple(r for r in thread if r),

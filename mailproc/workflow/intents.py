@@ -50,10 +50,12 @@ def actor_of(mail: InboundMail, settings: Settings) -> Actor:
     return Actor(email, person[0] if person else None)
 
 
-def verified_actor(mail: InboundMail, settings: Settings, incident: int | None) -> Actor:
+def verified_actor(
+    mail: InboundMail, settings: Settings, incident: int | None, subject_tag: str = ""
+) -> Actor:
     """The sender, with whether their address is proven for commands on `incident`."""
     actor = actor_of(mail, settings)
-    return replace(actor, unproven=unproven(mail, settings, incident))
+    return replace(actor, unproven=unproven(mail, settings, incident, subject_tag))
 
 
 def classify(

@@ -1,8 +1,9 @@
 """Is a mail's From address proven well enough to let its commands change an incident?
 
 Pure. A From header costs nothing to forge, so a command needs evidence, as the configuration
-(`security.command_authentication`) asks: the sender's personal reply token in the address the
-mail was delivered to (mailproc.signing), or a trusted Authentication-Results header
+(`security.command_authentication`) asks: the sender's personal reply token — in the address the
+mail was delivered to, in a signed Message-ID of ours the reply names, or in the subject's
+`[INC-n.<tag>]` (mailproc.signing) — or a trusted Authentication-Results header
 (mailproc.inbound.authres), or either. `none` trusts the From header and is for closed test setups.
 Comments need no proof: they change nothing but the history, and say who wrote them.
 """
@@ -18,24 +19,38 @@ from mailproc.inbound.parse import InboundMail
 _DELIVERED = ("to", "cc", "delivered-to", "x-original-to")
 
 
-def unproven(mail: InboundMail, settings: Settings, incident: int | None) -> str | None:
+def unproven(
+    mail: InboundMail, settings: Settings, incident: int | None, subject_tag: str = ""
+) -> str | None:
     """None when the sender is proven for commands on `incident` (None: a new incident);
-    else why not, in words for the sender's transcript."""
+    else why not, in words for the sender's transcript. `subject_tag`: the signed tag read
+    from the subject's `[INC-n.<tag>]`, if any."""
     mode = settings.security.command_authentication
     if mode is CommandAuth.NONE:
         return None
     sender = mail.sender.email if mail.sender else ""
     if not sender:
         return "not authenticated: the mail has no sender address"
-    if mode in (CommandAuth.EITHER, CommandAuth.REPLY_TOKEN) and incident is not None:
-        delivered = [v for name in _DELIVERED for v in mail.headers.get(name, ())]
-        if signing.vouches(settings.signing_key, delivered, incident, sender):
-            return None
+    if (
+        mode in (CommandAuth.EITHER, CommandAuth.REPLY_TOKEN)
+        and incident is not None
+        and _token(mail, settings.signing_key, incident, sender, subject_tag)
+    ):
+        return None
     if mode in (CommandAuth.EITHER, CommandAuth.AUTHENTICATION_RESULTS):
         headers = mail.headers.get("authentication-results", ())
         if authres.verdict(headers, settings.security.trusted_authserv_ids, sender):
             return None
     return _why(mode, sender, incident)
+
+
+def _token(mail: InboundMail, key: bytes, incident: int, sender: str, subject_tag: str) -> bool:
+    delivered = [v for name in _DELIVERED for v in mail.headers.get(name, ())]
+    return (
+        signing.vouches(key, delivered, incident, sender)
+        or signing.references_vouch(key, (*mail.in_reply_to, *mail.references), incident, sender)
+        or signing.subject_vouches(key, subject_tag, incident, sender)
+    )
 
 
 def _why(mode: CommandAuth, sender: str, incident: int | None) -> str:
@@ -45,8 +60,8 @@ def _why(mode: CommandAuth, sender: str, incident: int | None) -> str:
         advice = fresh if mode is CommandAuth.REPLY_TOKEN else signed
     else:
         token = (
-            f"reply to one of our notifications about INC-{incident}: its Reply-To address "
-            "carries your personal token"
+            f"reply to one of our notifications about INC-{incident} (its Reply-To address, "
+            "its Message-ID and the tag in its subject carry your personal token)"
         )
         advice = {
             CommandAuth.EITHER: f"{token}, or {signed}",

@@ -160,7 +160,7 @@ def test_reply_token_mode_ignores_authentication_results(desk, engine):
     strict.handle(make_mail(sender=TINA, subject="Re: [ASSIGN tina]", in_reply_to=mid))
     assert get_incident(engine, number).incident.assignee is None
     reason = get_incident(engine, number).events[-1].detail["reason"]
-    assert reason.endswith("its Reply-To address carries your personal token")
+    assert reason.endswith("its subject carry your personal token)")
     strict.handle(answer(notice_to(engine, "tina@example.com"), TINA, "Re: [ASSIGN tina]"))
     assert get_incident(engine, number).incident.assignee == "tina"
 
