@@ -78,10 +78,13 @@ def ingest(
                         click.echo(f"{label}: {would}quarantined: {outcome.summary}", err=True)
                     elif not quiet:
                         click.echo(f"{label}: {'would: ' if dry_run else ''}{outcome.summary}")
+        released = 0 if dry_run else desk.release_due()
     except SourceError as exc:
         fail(str(exc))
     except StoreUnavailable as exc:
         fail(f"could not store mail, stopped: {exc}")
+    if released:
+        click.echo(f"{released} reply(s) that waited for their parent in vain applied", err=True)
     total = ", ".join(f"{n} {d.value}" for d, n in counts.items())
     click.echo(f"{'dry run, nothing stored: ' if dry_run else ''}ingested: {total}", err=True)
     if unstored:

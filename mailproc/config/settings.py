@@ -361,6 +361,12 @@ class NotificationsConfig(_Frozen):
     )
 
 
+class ThreadingConfig(_Frozen):
+    # A reply whose parent has not arrived yet waits this long for it (mailproc.desk.waiting)
+    # before it opens an incident of its own; 0: never waits.
+    wait_for_parent_seconds: float = Field(default=60, ge=0)
+
+
 class SmtpConfig(_Frozen):
     host: str = "localhost"
     port: int | None = Field(default=None, gt=0, lt=65536)  # None: 465, 587 or 25 by security
@@ -400,6 +406,7 @@ class Settings(_Frozen):
     priority_matrix: MatrixConfig = MatrixConfig()
     notifications: NotificationsConfig = NotificationsConfig()
     smtp: SmtpConfig = SmtpConfig()
+    threading: ThreadingConfig = ThreadingConfig()
     security: SecurityConfig = SecurityConfig()
     limits: LimitsConfig = LimitsConfig()
     sources: dict[str, SourceConfig] = {}

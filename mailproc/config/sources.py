@@ -122,6 +122,7 @@ class DaemonConfig(_Frozen):
     backoff_max_seconds: float = Field(default=300, gt=0)
     close_timed_out_seconds: float = Field(default=3600, gt=0)
     send_outbox_seconds: float = Field(default=10, gt=0)
+    release_waiting_seconds: float = Field(default=10, gt=0)  # see threading.wait_for_parent
 
     @model_validator(mode="after")
     def _backoff(self) -> DaemonConfig:

@@ -53,6 +53,7 @@ def standard_jobs(settings: Settings, desk: Desk) -> list[Job]:
     return [
         Job("close-timed-out", every.close_timed_out_seconds, desk.close_timed_out),
         Job("send-outbox", every.send_outbox_seconds, send),
+        Job("release-waiting", every.release_waiting_seconds, desk.release_due),
         Job("escalate", settings.sla.escalation_interval_seconds, escalate.run),
     ]
 
@@ -326,10 +327,13 @@ def poll_once(
         for source in sources if dry_run else ():
             source.cursor = ledger.cursor(source.name)  # read before the dry run's transaction
         with desk.batches(dry_run) as batcher:
-            return [
+            results = [
                 _poll(source, batcher, wake, progress or progress_factory(False), ledger, dry_run)
                 for source in sources
             ]
+        if not dry_run:
+            desk.release_due()  # replies whose parent did not come in time
+        return results
     finally:
         engine.dispose()
         if stop is None:

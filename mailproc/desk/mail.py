@@ -24,6 +24,7 @@ from sqlalchemy.exc import IntegrityError, InterfaceError, OperationalError
 from sqlalchemy.orm import Session
 
 from mailproc.config.settings import Settings
+from mailproc.desk import waiting
 from mailproc.inbound.fingerprint import fingerprint
 from mailproc.inbound.parse import InboundMail, MailError, parse_head, parse_mail
 from mailproc.inbound.subject import BadCommand, Command, parse_subject
@@ -323,14 +324,25 @@ class Desk:
         """The SLA policy, built once: its calendars remember the days they have worked out."""
         return SlaBook(self.settings)
 
-    def _apply(self, session: Session, mail: InboundMail, origin: Origin, now: datetime) -> Outcome:
-        message, key = _claim_key(session, mail, origin, now)  # a concurrent twin now waits
+    def _apply(
+        self,
+        session: Session,
+        mail: InboundMail,
+        origin: Origin,
+        now: datetime,
+        held: waiting.Held | None = None,
+    ) -> Outcome:
+        """`held`: a mail that waited for its parent (mailproc.desk.waiting), its key claimed."""
+        if held is None:
+            message, key = _claim_key(session, mail, origin, now)  # a concurrent twin now waits
+        else:
+            message, key = held.pk, held.key
         if message is None:
             prior = _prior(session, key)
             assert prior is not None, f"{key} claimed but not found"
             return prior
         subject = parse_subject(mail.subject, self.settings.language)
-        found = _thread(session, mail, subject.incident, self.settings)
+        found = _thread(session, mail, subject.incident, self.settings, key == mail.key)
         automatic = kept_mail.screened(mail, self.settings)
         if automatic is not None:  # kept and recorded, never applied nor answered
             sender = mail.sender.email if mail.sender else ""
@@ -340,6 +352,10 @@ class Desk:
             return Outcome(
                 Disposition.PROCESSED, key, number, summary, sender=sender, automatic=True
             )
+        if found is None and held is None and waiting.should_wait(mail, subject, self.settings):
+            summary = waiting.hold(session, self.settings, mail, message, now)
+            sender = mail.sender.email if mail.sender else ""
+            return Outcome(Disposition.PROCESSED, key, None, summary, sender=sender)
         view = _view(session, found) if found else None
         participants = _participants(session, found.id) if found else frozenset()
         intent = classify(mail, subject, view, participants, self.settings, now, origin.service)
@@ -358,7 +374,52 @@ class Desk:
         apply.write()
         _save_incident(session, incident)
         _SETTLED(session, pk=message, incident=incident.id, outcome=Disposition.PROCESSED.value)
+        released = self._release_children(session, mail, now)
+        if released:
+            summary += f"; {released} waiting repl{'y' if released == 1 else 'ies'} applied"
         return Outcome(Disposition.PROCESSED, key, incident.id, summary, sender=apply.actor.email)
+
+    def _release_children(self, session: Session, mail: InboundMail, now: datetime) -> int:
+        """Apply, right after it, the replies that waited for this mail; one that fails stays
+        waiting (its wait's end tries it once more, and quarantines it then if need be)."""
+        applied = 0
+        for child in waiting.children(session, mail.message_id):
+            try:
+                with session.begin_nested():
+                    self._apply_held(session, child, now)
+                applied += 1
+            except (OperationalError, InterfaceError):
+                raise
+            except Exception:
+                log.exception("could not apply %s, which waited for %s", child.key, mail.key)
+        return applied
+
+    def _apply_held(self, session: Session, held: waiting.Held, now: datetime) -> Outcome:
+        waiting.forget(session, held.pk)
+        source = self.settings.sources.get(held.source)
+        origin = Origin(held.source, source.service if source is not None else None)
+        return self._apply(session, parse_mail(held.raw), origin, now, held)
+
+    def release_due(self) -> int:
+        """Apply the mails whose wait for their parent is over (they open their own incident),
+        one transaction each; returns how many. For a periodic job and the end of `ingest`."""
+        count = 0
+        while True:
+            with _store_errors(), Session(self.engine) as session, session.begin():
+                now = self.clock()
+                held = waiting.due(session, now)
+                if held is None:
+                    return count
+                try:
+                    with session.begin_nested():
+                        self._apply_held(session, held, now)
+                except (OperationalError, InterfaceError):
+                    raise
+                except Exception as exc:
+                    log.exception("could not apply the waiting mail %s", held.key)
+                    reason = f"internal error: {type(exc).__name__}: {exc}"
+                    waiting.give_up(session, held.pk, reason)
+            count += 1
 
 
 @dataclass
@@ -550,11 +611,13 @@ class _Apply:
         )
 
     def remember(self, incident_id: int) -> None:
-        """Record the mail's Message-ID for threading and its To/Cc people as participants."""
+        """Record the mail's Message-ID for threading, and the ids it answers (a parent that
+        arrives after it then joins the incident), and its To/Cc people as participants."""
         assert self.mail is not None
         mail = self.mail
-        if mail.message_id:
-            self.add(db.ThreadRef, message_id=mail.message_id, incident_id=incident_id)
+        for message_id in (mail.message_id, *waiting.parents(mail)):  # existing ones stay
+            if message_id:
+                self.add(db.ThreadRef, message_id=message_id, incident_id=incident_id)
         own = self.settings.is_own  # support+INC-4.<token>@… too
         addresses = {a.email for a in (*mail.to, *mail.cc) if a.email and not own(a.email)}
         known = self.known(incident_id).watchers
@@ -727,12 +790,15 @@ def _claim(
 
 
 def _thread(
-    session: Session, mail: InboundMail, tagged: int | None, settings: Settings
+    session: Session, mail: InboundMail, tagged: int | None, settings: Settings, own: bool
 ) -> db.Incident | None:
-    """Headers first (the most specific evidence), then the subject tag; never the title."""
+    """Headers first (the most specific evidence), then the subject tag; never the title.
+    `own`: the mail is stored under its own Message-ID, so an incident whose mail named that
+    id (a reply that came first) may claim it (mailproc.desk.waiting)."""
     refs = [*reversed(mail.in_reply_to), *reversed(mail.references)]
-    if refs:
-        rows = db.run(session, _REFS, ids=sorted(set(refs)))
+    ids = [*refs, mail.message_id] if own and mail.message_id else refs
+    if ids:
+        rows = db.run(session, _REFS, ids=sorted(set(ids)))
         known = {row.message_id: row.incident_id for row in rows}
         for ref in refs:
             if ref in known:
@@ -741,6 +807,8 @@ def _thread(
         found = _locked(session, signed) if signed is not None else None
         if found is not None:
             return found
+        if mail.message_id in known and tagged is None:
+            return _locked(session, known[mail.message_id])
     return _locked(session, tagged) if tagged is not None else None
 
 

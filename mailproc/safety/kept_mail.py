@@ -11,7 +11,7 @@ gets no transcript and changes no time: a robot's answer is not a customer's.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 
 from sqlalchemy import select, update
@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session
 
 from mailproc.config.settings import Settings
 from mailproc.inbound.automatic import AutoKind, Automatic, detect
-from mailproc.inbound.bounces import Delivery, read_report
+from mailproc.inbound.bounces import Delivery, Report, read_report
 from mailproc.inbound.parse import InboundMail
 from mailproc.safety import undeliverable
 from mailproc.signing import read_message_id, recipient_tag
@@ -77,8 +77,11 @@ def keep(
     found: db.Incident | None,
 ) -> tuple[int | None, str]:
     """Record the mail; returns the incident it was recorded on (if any) and a summary."""
+    report = read_report(mail) if automatic.kind is AutoKind.BOUNCE else None
+    if report is not None and report.form not in ("", "DSN"):
+        automatic = replace(automatic, reason=f"{automatic.reason} ({report.form} format)")
     label = f"automatic mail ({automatic.kind}: {automatic.reason})"
-    incident, summary = _file(session, settings, mail, automatic, message, found)
+    incident, summary = _file(session, settings, mail, automatic, message, found, report)
     reason = "; ".join(filter(None, (f"{automatic.kind}: {automatic.reason}", message.note)))
     session.execute(
         update(db.Message)
@@ -95,11 +98,11 @@ def _file(
     automatic: Automatic,
     message: Stored,
     found: db.Incident | None,
+    report: Report | None,
 ) -> tuple[int | None, str]:
     """Into the history of the incident it concerns, if any: (incident, summary)."""
     incident = found.id if found is not None else None
-    if automatic.kind is AutoKind.BOUNCE:
-        report = read_report(mail)
+    if report is not None:
         returned = _ours(session, settings, report.returned)
         if returned is not None and report.deliveries:
             summary = _bounce(session, settings, message, returned, report.deliveries)

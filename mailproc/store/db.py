@@ -139,6 +139,19 @@ class ThreadRef(Base):
     incident_id: Mapped[int] = mapped_column(ForeignKey("incidents.id"), index=True)
 
 
+class Awaited(Base):
+    """A mail waiting for a parent it names (mailproc.desk.waiting): one row per parent."""
+
+    __tablename__ = "awaited"
+
+    message_pk: Mapped[int] = mapped_column(ForeignKey("messages.id"), primary_key=True)
+    parent: Mapped[str] = mapped_column(String(1000), primary_key=True)
+    until: Mapped[datetime] = mapped_column(index=True)
+
+
+Index("ix_awaited_parent", Awaited.parent)
+
+
 class Participant(Base):
     """Addresses that were To/Cc on an incident's mail; they may comment on it."""
 

@@ -204,6 +204,7 @@ def test_ingest_parsing_ahead_in_workers_applies_every_mail_once_in_order(run, t
     result = run("ingest", "-q", "--jobs", "1", "--batch-size", "25", "backlog")
     assert "ingested: 119 processed, 0 duplicate, 1 quarantined" in result.stderr
     listed = json.loads(run("incidents", "list", "--json").output)
-    assert [i["title"] for i in listed] == [f"report {n:03}" for n in range(60)]
+    # report 005 is the poison: its reply waits for it (mailproc.desk.waiting)
+    assert [i["title"] for i in listed] == [f"report {n:03}" for n in range(60) if n != 5]
     again = run("ingest", "-q", "--jobs", "1", "backlog")  # a second pass changes nothing
     assert "ingested: 0 processed, 120 duplicate, 0 quarantined" in again.stderr

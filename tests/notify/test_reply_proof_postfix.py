@@ -30,23 +30,15 @@ from mailproc.desk.mail import utcnow
 from mailproc.notify.sender import send_pending
 from mailproc.store.queries import get_incident
 from tests.support.daemon import ENV, imap_source, ready_engine, wait_until
-from tests.support.fixtures import started
+from tests.support.fixtures import postfix_server, started
 from tests.support.servers import DovecotServer, PostfixServer
 
 REPORTER, SOLVER, SUPPORT = "reporter@example.org", "tina@example.com", "support@example.com"
-MAILBOXES = {SUPPORT: "support/Maildir/", REPORTER: "reporter/Maildir/", SOLVER: "tina/Maildir/"}
 
 
 @pytest.fixture(scope="module", params=["", "+"], ids=["no-delimiter", "plus-delimiter"])
 def postfix(request: pytest.FixtureRequest, dovecot: DovecotServer) -> Iterator[PostfixServer]:
-    server = PostfixServer(
-        dovecot.home("support").parent,
-        MAILBOXES,
-        uid=dovecot._uid,
-        gid=dovecot._gid,
-        recipient_delimiter=request.param,
-    )
-    with started(server, "the Postfix test server"):
+    with started(postfix_server(dovecot, request.param), "the Postfix test server") as server:
         yield server
 
 
