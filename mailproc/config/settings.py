@@ -30,7 +30,7 @@ from pydantic import (
 )
 
 from mailproc import calendars
-from mailproc.config.safety import LimitsConfig, SecurityConfig
+from mailproc.config.safety import BouncesConfig, LimitsConfig, SecurityConfig
 from mailproc.config.sources import DaemonConfig, SourceConfig, check_sources
 from mailproc.durations import parse_duration
 from mailproc.inbound.subject import Language
@@ -409,6 +409,7 @@ class Settings(_Frozen):
     threading: ThreadingConfig = ThreadingConfig()
     security: SecurityConfig = SecurityConfig()
     limits: LimitsConfig = LimitsConfig()
+    bounces: BouncesConfig = BouncesConfig()
     sources: dict[str, SourceConfig] = {}
     daemon: DaemonConfig = DaemonConfig()
 

@@ -244,7 +244,7 @@ class Outbox:
         Held notices (an open breaker: `hold`; an undeliverable address) become suppressed
         rows that say why, so `incidents show` tells who was not told."""
         emails = [n.recipient.email for n in notices]
-        dead = undeliverable.marks(session, emails)
+        dead = undeliverable.marks(session, emails, occasion.now, self.settings.bounces)
         if new:
             root, last = trigger, {}
         else:

@@ -3,10 +3,10 @@
 Called by the Desk inside the mail's transaction for mail mailproc.inbound.automatic recognises as
 automatic. The message row keeps it with the outcome `automatic` and the reason, for
 `mailproc automatic list`. A bounce of one of our notifications goes into that incident's
-history — which recipient failed, and why — and a permanent failure (5.x.x) marks that address
-undeliverable. Any other automatic mail that threads onto an incident (an out-of-office reply
-to a notice, say) is recorded in its history as well, but reopens nothing, notifies nobody,
-gets no transcript and changes no time: a robot's answer is not a customer's.
+history — which recipient failed, and why — and adds to that address's bounce score
+(mailproc.safety.undeliverable). Any other automatic mail that threads onto an incident (an
+out-of-office reply to a notice, say) is recorded in its history as well, but reopens nothing,
+notifies nobody, gets no transcript and changes no time: a robot's answer is not a customer's.
 """
 
 from __future__ import annotations
@@ -165,18 +165,22 @@ def _bounce(
             "notice": returned.kind,
             "permanent": permanent,
         }
+        bounce = undeliverable.Bounce(
+            address,
+            delivery.status,
+            delivery.diagnostic,
+            permanent,
+            message.at,
+            returned.incident,
+            message.pk,
+        )
+        state = undeliverable.record(session, settings.bounces, bounce)
+        detail["score"] = round(state.score, 2)
         _event(session, message, returned.incident, EventKind.BOUNCED, detail)
-        if permanent:
-            undeliverable.mark(
-                session,
-                address,
-                delivery.status,
-                delivery.diagnostic,
-                message.at,
-                returned.incident,
-                message.pk,
-            )
-        fate = "marked undeliverable" if permanent else "not marked (temporary)"
+        kind = "permanent" if permanent else "temporary"
+        fate = f"{kind}, bounce score {state.score:.1f} of {settings.bounces.threshold:g}"
+        if state.suspended_at == message.at:
+            fate += ", address suspended"
         lines.append(f"{address} {delivery.status or '?'} {fate}")
     what = f"our {returned.kind}" if returned.kind else "our mail"
     result = "; ".join(lines) or "no failed recipient in it"

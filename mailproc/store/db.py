@@ -18,6 +18,7 @@ from sqlalchemy import (
     DateTime,
     Dialect,
     Engine,
+    Float,
     ForeignKey,
     Index,
     Integer,
@@ -229,17 +230,21 @@ Index("ix_outbox_recipient_created", Outbox.recipient, Outbox.created_at)
 
 
 class Undeliverable(Base):
-    """An address a permanent bounce (5.x.x) came back for: nothing more is sent to it until
-    an administrator clears it (`mailproc addresses clear`)."""
+    """An address our mail bounced from, with its bounce score (mailproc.safety.undeliverable):
+    suspended — no notices — while the score is at the threshold, until a probe gets through
+    or an administrator clears it (`mailproc undeliverable clear`)."""
 
     __tablename__ = "undeliverable"
 
     address: Mapped[str] = mapped_column(String(320), primary_key=True)
-    since: Mapped[datetime]
-    status: Mapped[str] = mapped_column(String(32))  # the DSN's status, e.g. 5.1.1
+    since: Mapped[datetime]  # the first bounce of this run of bounces
+    status: Mapped[str] = mapped_column(String(32))  # the last bounce's status, e.g. 5.1.1
     reason: Mapped[str] = mapped_column(Text)  # the remote server's words
     incident_id: Mapped[int | None] = mapped_column(ForeignKey("incidents.id"))
     message_pk: Mapped[int | None] = mapped_column(ForeignKey("messages.id"))
+    score: Mapped[float] = mapped_column(Float, default=0.0)  # as of scored_at
+    scored_at: Mapped[datetime | None]  # when a bounce last counted
+    suspended_at: Mapped[datetime | None]  # None: notices go to it
 
 
 class Breaker(Base):
