@@ -22,6 +22,8 @@ class Verb(StrEnum):
     IMPACT = "IMPACT"
     URGENCY = "URGENCY"
     ACK = "ACK"
+    NOTE = "NOTE"  # the mail's text is an internal note: solvers, teams and admins only
+    PUBLIC = "PUBLIC"  # the mail's text is a comment, even in answer to a team notice
 
 
 class Priority(StrEnum):
@@ -98,6 +100,21 @@ class EventKind(StrEnum):
     AUTOMATIC_MAIL = "automatic_mail"  # an auto-reply or other robot's mail, kept, not applied
     BOUNCED = "bounced"  # one of our notifications came back undelivered
     RATE_LIMITED = "rate_limited"  # a sender opened too many incidents: not acknowledged
+    NOTE = "note"  # internal: never shown or sent to the reporter or outside watchers
+
+
+#: History events the reporter and outside watchers never see (notices, exports for them):
+#: internal notes, and records that name other people or hold text nobody published.
+INTERNAL_EVENTS = frozenset(
+    {
+        EventKind.NOTE,
+        EventKind.REPLY_NOT_APPLIED,
+        EventKind.ESCALATED,
+        EventKind.BOUNCED,
+        EventKind.AUTOMATIC_MAIL,
+        EventKind.RATE_LIMITED,
+    }
+)
 
 
 class NoticeKind(StrEnum):
@@ -117,6 +134,22 @@ class NoticeKind(StrEnum):
     ESCALATION = "escalation"
     PROBLEM_RESOLVED = "problem_resolved"
     ALERT = "alert"  # to the administrators: the storm breaker opened
+    NOTE = "note"  # an internal note: to the assignee and the team, never the reporter
+
+
+#: Notices written for the desk's own people (a team list, the first line, the assignee): a
+#: solver's reply to one is an internal note unless it says [PUBLIC].
+TEAM_NOTICES = frozenset(
+    {
+        NoticeKind.NEW_INCIDENT,
+        NoticeKind.MOVED,
+        NoticeKind.ESCALATION,
+        NoticeKind.ALERT,
+        NoticeKind.NOTE,
+    }
+)
+#: Notices that never go to an address outside the desk, whatever the configuration says.
+INTERNAL_NOTICES = frozenset({NoticeKind.NOTE})
 
 
 class Party(StrEnum):

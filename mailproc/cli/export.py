@@ -17,11 +17,16 @@ from mailproc.store.export import write_jsonl
     type=click.DateTime(["%Y-%m-%d", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M:%S"]),
     help="Only incidents changed at or after this UTC date/time.",
 )
+@click.option(
+    "--public",
+    is_flag=True,
+    help="For the reporter's eyes: leave out internal notes and the other internal records.",
+)
 @pass_app
-def export(app: App, since: datetime | None) -> None:
+def export(app: App, since: datetime | None, public: bool) -> None:
     """Write every incident (fields, history, Message-IDs of its mails) as JSON Lines."""
     count = write_jsonl(
-        app.ready_engine(), sys.stdout, since.replace(tzinfo=UTC) if since else None
+        app.ready_engine(), sys.stdout, since.replace(tzinfo=UTC) if since else None, public
     )
     click.echo(f"exported {count} incidents", err=True)
 

@@ -65,7 +65,7 @@ def event_line(event: EventView) -> str:
     text = describe_event(event.kind, event.detail)
     body = event.detail.get("text")
     line = f"    {when(event.at)}  {event.actor or '-'}: {text}"
-    if body and event.kind in ("created", "comment"):
+    if body and event.kind in ("created", "comment", "note"):
         line += "\n" + textwrap.indent(_shorten(str(body)), "        | ")
     return line
 

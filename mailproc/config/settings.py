@@ -475,6 +475,20 @@ class Settings(_Frozen):
         return base_address(address) in self.own_addresses
 
     @cached_property
+    def staff_addresses(self) -> frozenset[str]:
+        """The desk's own people: configured solvers and admins, the services' team and
+        first-line addresses, the addresses escalation ladders name. Internal notes reach
+        these and nobody else; an address configured only as a notice's recipient is not one
+        of them (it may be anyone's)."""
+        ladders = [self.sla.escalation, *(s.escalation or () for s in self.services.values())]
+        fixed = {a for ladder in ladders for level in ladder for a in level.to if "@" in a}
+        lists = {a for s in self.services.values() for a in (s.team, s.first_line) if a}
+        return frozenset({p.email for p in self.people.values()} | lists | fixed)
+
+    def is_staff(self, address: str) -> bool:
+        return address.strip().lower() in self.staff_addresses
+
+    @cached_property
     def admin_addresses(self) -> tuple[str, ...]:
         return tuple(sorted(p.email for p in self.people.values() if p.role is Role.ADMIN))
 

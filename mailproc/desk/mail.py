@@ -37,7 +37,7 @@ from mailproc.sla.state import SlaBook, escalated_to, history
 from mailproc.sla.timeline import Record
 from mailproc.store import db, message_keys
 from mailproc.store.prepared import Prepared
-from mailproc.vocabulary import EventKind, Priority, StatusKind, Verb
+from mailproc.vocabulary import TEAM_NOTICES, EventKind, Priority, StatusKind, Verb
 from mailproc.workflow.decision import (
     Actor,
     Decision,
@@ -358,8 +358,11 @@ class Desk:
             return Outcome(Disposition.PROCESSED, key, None, summary, sender=sender)
         view = _view(session, found) if found else None
         participants = _participants(session, found.id) if found else frozenset()
-        intent = classify(mail, subject, view, participants, self.settings, now, origin.service)
-        actor = verified_actor(mail, self.settings, found.id if found else None, subject.proof)
+        team = found is not None and _answers_team_notice(session, mail)
+        intent = classify(
+            mail, subject, view, participants, self.settings, now, origin.service, team
+        )
+        actor = verified_actor(mail, self.settings, view, subject.proof)
         apply = _Apply(self.settings, session, message, actor, now, mail, self.outbox, self.sla)
         apply.attachments(mail)
         if found is not None and view is not None:
@@ -517,6 +520,9 @@ class _Apply:
         if not intent.accepted:
             self._event(incident.id, EventKind.REPLY_NOT_APPLIED, {"reason": intent.reason})
             summary = f"reply to INC-{incident.id} not applied: {intent.reason}"
+        elif intent.text and intent.note:
+            self._event(incident.id, EventKind.NOTE, {"text": intent.text})
+            summary = f"internal note on INC-{incident.id}"
         elif intent.text:
             self._event(incident.id, EventKind.COMMENT, {"text": intent.text})
             summary = f"comment on INC-{incident.id}"
@@ -693,6 +699,7 @@ _RELATED = select(db.IncidentProblem.problem_id).where(
 _PARTICIPANTS = select(db.Participant.email).where(
     db.Participant.incident_id == bindparam("incident")
 )
+_SENT_KIND = select(db.Outbox.kind).where(db.Outbox.message_id == bindparam("id"))
 _PROBLEMS = select(db.Problem.id).where(db.Problem.id.in_(bindparam("ids", expanding=True)))
 _INCIDENT_TABLE = db.Base.metadata.tables[db.Incident.__tablename__]
 _INCIDENT_FIELDS = tuple(c.name for c in _INCIDENT_TABLE.columns if c.name != "id")
@@ -810,6 +817,16 @@ def _thread(
         if mail.message_id in known and tagged is None:
             return _locked(session, known[mail.message_id])
     return _locked(session, tagged) if tagged is not None else None
+
+
+def _answers_team_notice(session: Session, mail: InboundMail) -> bool:
+    """Whether the mail's parent (In-Reply-To, else the last of References) is one of our
+    notices written for the desk's own people: a solver's answer to it is internal."""
+    parent = (mail.in_reply_to or mail.references or (None,))[-1]
+    if parent is None:
+        return False
+    kind = db.run(session, _SENT_KIND, id=parent).scalar()
+    return kind is not None and kind in TEAM_NOTICES
 
 
 def _signed_reference(refs: list[str], mail: InboundMail, settings: Settings) -> int | None:

@@ -44,7 +44,7 @@ class VerbSpec:
 
 
 SPECS: dict[Verb, VerbSpec] = {
-    Verb.ASSIGN: VerbSpec("optional", "[ASSIGN person] (no person: yourself)"),
+    Verb.ASSIGN: VerbSpec("optional", "[ASSIGN person], or [ASSIGN] to take it yourself"),
     Verb.CLOSE: VerbSpec("none", "[CLOSE]"),
     Verb.RESOLVE: VerbSpec("none", "[RESOLVE]"),
     Verb.REOPEN: VerbSpec("none", "[REOPEN]"),
@@ -54,7 +54,12 @@ SPECS: dict[Verb, VerbSpec] = {
     Verb.IMPACT: VerbSpec("required", "[IMPACT level]"),
     Verb.URGENCY: VerbSpec("required", "[URGENCY level]"),
     Verb.ACK: VerbSpec("none", "[ACK]"),
+    Verb.NOTE: VerbSpec("none", "[NOTE]"),
+    Verb.PUBLIC: VerbSpec("none", "[PUBLIC]"),
 }
+#: Verbs that say what the mail's text is rather than change the incident: read by the intent,
+#: never given to the workflow's decision.
+MARKERS = frozenset({Verb.NOTE, Verb.PUBLIC})
 #: The impact and urgency words of the shipped priority matrix; a configuration may change them.
 DEFAULT_LEVELS: Mapping[Verb, tuple[str, ...]] = {
     Verb.IMPACT: ("high", "medium", "low"),

@@ -17,7 +17,15 @@ from typing import Any
 from mailproc.config.settings import Settings
 from mailproc.inbound.subject import SPECS
 from mailproc.notify.recipients import CommandLine, Notice, Person, Recipient
-from mailproc.vocabulary import EventKind, NoticeKind, Party, Role, StatusKind, Verb
+from mailproc.vocabulary import (
+    INTERNAL_EVENTS,
+    EventKind,
+    NoticeKind,
+    Party,
+    Role,
+    StatusKind,
+    Verb,
+)
 from mailproc.workflow.decision import Happening
 
 
@@ -82,11 +90,13 @@ def build_context(
     problem = occasion.problem
     if problem is None and notice.cause and notice.cause.kind is EventKind.RELATED:
         problem = problems.get(int(notice.cause.detail["problem"]))
+    internal = settings.is_staff(notice.recipient.email)
+    shown = [e for e in facts.history if internal or e.kind not in INTERNAL_EVENTS]
     return {
         "event": notice.kind.value,
-        "recipient": _recipient(notice.recipient),
+        "recipient": _recipient(notice.recipient, internal),
         "incident": _incident(facts, settings),
-        "history": [_history(entry) for entry in facts.history],
+        "history": [_history(entry) for entry in shown],
         "service": _service(facts.service, settings),
         "people": _people(facts, occasion.actor, settings),
         "problems": [_problem(p) for p in facts.problems],
@@ -97,10 +107,12 @@ def build_context(
         "changes": [
             describe_event(h.kind, dict(h.detail))
             for h in occasion.happenings
-            if h.kind not in (EventKind.COMMENT, EventKind.CREATED)
+            if h.kind not in _TEXTS and (internal or h.kind not in INTERNAL_EVENTS)
         ],
-        "comment": _comment(occasion),
+        "comment": _said(occasion, EventKind.COMMENT),
+        "note": _said(occasion, EventKind.NOTE) if internal else "",
         "commands": [_command(line) for line in occasion.commands],
+        "retry": _retry(occasion.commands, facts),
         "known_errors": [_problem(p) for p in occasion.known_errors],
         "escalation": dict(occasion.escalation) if occasion.escalation else None,
         "alert": dict(occasion.alert) if occasion.alert else None,
@@ -108,8 +120,13 @@ def build_context(
     }
 
 
-def _recipient(recipient: Recipient) -> dict[str, str]:
-    return {"email": recipient.email, "name": recipient.name, "role": recipient.role}
+def _recipient(recipient: Recipient, internal: bool) -> dict[str, Any]:
+    return {
+        "email": recipient.email,
+        "name": recipient.name,
+        "role": recipient.role,
+        "internal": internal,
+    }
 
 
 def _incident(facts: IncidentFacts, settings: Settings) -> dict[str, Any]:
@@ -137,12 +154,16 @@ def _description(facts: IncidentFacts) -> str:
     return str(created.detail.get("text", "")) if created else ""
 
 
+_TEXTS = (EventKind.CREATED, EventKind.COMMENT, EventKind.NOTE)  # events that carry a text
+
+
 def _history(entry: HistoryEntry) -> dict[str, Any]:
-    text = entry.detail.get("text") if entry.kind in ("created", "comment") else None
+    text = entry.detail.get("text") if entry.kind in _TEXTS else None
     return {
         "at": when(entry.at),
         "actor": entry.actor,
         "kind": entry.kind,
+        "internal": entry.kind in INTERNAL_EVENTS,
         "summary": describe_event(entry.kind, dict(entry.detail)),
         "text": str(text) if text else "",
     }
@@ -186,32 +207,80 @@ def _problem(problem: ProblemFacts) -> dict[str, Any]:
 
 
 def _reply(recipient: Recipient, facts: IncidentFacts, settings: Settings) -> dict[str, Any]:
-    """How this recipient answers: where to, with which subject, with which commands."""
+    """How this recipient answers: where to, with which subject, with which commands (as
+    examples that work when copied into the subject as they are)."""
     workflow = settings.workflow_of(facts.service)
     verbs = [verb for verb, table in workflow.transitions.items() if facts.status in table]
     if workflow.status(facts.status).kind is StatusKind.OPEN:
         verbs.append(Verb.ACK)  # needs no transition entry
     known = settings.people_by_email.get(recipient.email)
-    if known is None or not known[1].solves(facts.service):
+    solver = known is not None and known[1].solves(facts.service)
+    if solver or recipient.email in settings.staff_addresses:
+        verbs.append(Verb.NOTE)
+    else:
         mine = settings.permissions.reporter_commands if recipient.email == facts.reporter else ()
         verbs = [verb for verb in verbs if verb in mine]
     return {
         "address": settings.support_address_of(facts.service),
         "subject": f"Re: [INC-{facts.number}] {facts.title}",
-        "commands": [SPECS[verb].syntax for verb in verbs],
+        "commands": [example(verb, facts, settings, solver) for verb in verbs],
+        "syntax": [SPECS[verb].syntax for verb in verbs],
     }
 
 
-def _comment(occasion: Occasion) -> str:
+def example(verb: Verb, facts: IncidentFacts, settings: Settings, solver: bool = True) -> str:
+    """A command as it can be copied into a subject: a real value where the command needs
+    one and a sensible one exists (`[ASSIGN]` for a solver, who takes it), the written form
+    where only the reader knows the value (`[RELATE PRB-n]`)."""
+    match verb:
+        case Verb.ASSIGN:
+            solvers = _service(facts.service, settings)["solvers"]
+            return "[ASSIGN]" if solver or not solvers else f"[ASSIGN {solvers[0]}]"
+        case Verb.PRIORITY:
+            return "[PRIORITY P1]" if facts.priority != "P1" else "[PRIORITY P2]"
+        case Verb.IMPACT | Verb.URGENCY:
+            return f"[{verb} {settings.language.levels[verb][0]}]"
+        case Verb.MOVE:
+            others = sorted(name for name in settings.services if name != facts.service)
+            return f"[MOVE {others[0]}]" if others else SPECS[verb].syntax
+    return SPECS[verb].syntax
+
+
+def _said(occasion: Occasion, kind: EventKind) -> str:
+    """The text the occasion's mail added as a comment (or as a note)."""
     for happening in occasion.happenings:
-        if happening.kind is EventKind.COMMENT:
+        if happening.kind is kind:
             return str(happening.detail.get("text", ""))
     return ""
 
 
+def _retry(lines: tuple[CommandLine, ...], facts: IncidentFacts) -> str:
+    """A subject that retries the mail's commands, when a retry can work as written: a
+    mistyped word we could mend, or commands refused only for want of proof (a reply to the
+    transcript carries the sender's token). Empty otherwise."""
+    refused = [line for line in lines if not line.applied]
+    if not refused or not all(line.example for line in lines):
+        return ""
+    mended = any(line.example != line.text for line in lines)
+    unproven = all(
+        line.reason.startswith("not authenticated") or line.example != line.text
+        for line in refused
+        if not line.reason.startswith("not applied, because")
+    )
+    if not (mended or unproven):
+        return ""
+    return f"Re: [INC-{facts.number}] {facts.title} " + " ".join(line.example for line in lines)
+
+
 def _command(line: CommandLine) -> dict[str, Any]:
     outcome = "applied" if line.applied else "refused"
-    return {"text": line.text, "outcome": outcome, "reason": line.reason, "syntax": line.syntax}
+    return {
+        "text": line.text,
+        "outcome": outcome,
+        "reason": line.reason,
+        "syntax": line.syntax,
+        "example": line.example,
+    }
 
 
 # --- sample data for `templates check` and `templates preview` ------------------------------
@@ -241,6 +310,7 @@ def sample_facts(settings: Settings, service: str) -> IncidentFacts:
         history=(
             HistoryEntry(start, "alice@example.org", "created", _created(service, text)),
             HistoryEntry(SAMPLE_NOW, "alice@example.org", "comment", {"text": "Still down."}),
+            HistoryEntry(SAMPLE_NOW, "tina@example.com", "note", {"text": "Relay queue again?"}),
         ),
         problems=(SAMPLE_PROBLEM,),
     )
@@ -264,11 +334,12 @@ def sample_occasion(
 ) -> tuple[Happening | None, Occasion]:
     """A plausible cause and occasion for each kind, so every branch of a template has data."""
     cause = _SAMPLE_CAUSES.get(kind)
-    said = (Happening(EventKind.COMMENT, {"text": "Still down."}),) if comment else ()
+    commented = comment and kind is not NoticeKind.NOTE
+    said = (Happening(EventKind.COMMENT, {"text": "Still down."}),) if commented else ()
     happenings = said + ((cause,) if cause else ())
     commands = (
-        CommandLine("[ASSIGN tina]", True, "", SPECS[Verb.ASSIGN].syntax),
-        CommandLine("[CLOSE]", False, "CLOSE is not allowed in status New", "[CLOSE]"),
+        CommandLine("[ASSIGN tina]", True, "", SPECS[Verb.ASSIGN].syntax, "[ASSIGN tina]"),
+        CommandLine("[CLOSE]", False, "CLOSE is not allowed in status New", "[CLOSE]", "[CLOSE]"),
     )
     return cause, Occasion(
         actor=Person(facts.reporter, facts.reporter_name),
@@ -309,6 +380,7 @@ _SAMPLE_CAUSES: dict[NoticeKind, Happening] = {
         EventKind.STATUS, {"from": "Closed", "to": "New", "by": "reply"}
     ),
     NoticeKind.COMMENT: Happening(EventKind.COMMENT, {"text": "Still down."}),
+    NoticeKind.NOTE: Happening(EventKind.NOTE, {"text": "Same as INC-40: the relay's queue."}),
 }
 
 
@@ -339,6 +411,7 @@ def describe_event(kind: str, detail: dict[str, Any]) -> str:
 _DESCRIBE: dict[str, Callable[[dict[str, Any]], str]] = {
     "created": lambda d: f"opened in {d['service']}: {d['title']}",
     "comment": lambda d: "comment",
+    "note": lambda d: "internal note",
     "assigned": lambda d: f"assigned to {d['to'] or 'nobody'} (was {d['from'] or 'nobody'})",
     "status": lambda d: f"status {d['from']} → {d['to']} ({d['by']})",
     "priority": lambda d: f"priority {d['from']} → {d['to']}",

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 from mailproc.config.settings import Settings
 from mailproc.inbound.subject import SPECS, BadCommand, Command, Language
-from mailproc.vocabulary import EventKind, NoticeKind, Party, StatusKind
+from mailproc.vocabulary import INTERNAL_NOTICES, EventKind, NoticeKind, Party, StatusKind
 from mailproc.workflow.decision import Decision, Happening
 
 DEFAULT_RECIPIENTS: Mapping[NoticeKind, tuple[str, ...]] = {
@@ -34,6 +34,7 @@ DEFAULT_RECIPIENTS: Mapping[NoticeKind, tuple[str, ...]] = {
     NoticeKind.ESCALATION: (Party.TEAM,),
     NoticeKind.PROBLEM_RESOLVED: (Party.REPORTER,),
     NoticeKind.ALERT: (Party.ADMINS,),
+    NoticeKind.NOTE: (Party.ASSIGNEE, Party.TEAM, Party.WATCHERS),
 }
 
 # One mail, one notice per person: the first of these kinds that concerns them.
@@ -46,6 +47,7 @@ PRECEDENCE: tuple[NoticeKind, ...] = (
     NoticeKind.MOVED,
     NoticeKind.RELATED,
     NoticeKind.PRIORITY,
+    NoticeKind.NOTE,
     NoticeKind.COMMENT,
 )
 
@@ -93,6 +95,7 @@ class CommandLine:
     applied: bool
     reason: str
     syntax: str
+    example: str = ""  # the command as it would be accepted, for a refused one we can mend
 
 
 def recipients_of(kind: NoticeKind, service: str, settings: Settings) -> tuple[str, ...]:
@@ -141,9 +144,7 @@ def change_notices(
         kind = kind_of(happening, settings, service)
         if kind is None:
             continue
-        for recipient in resolve(
-            recipients_of(kind, service, settings), parties, settings.own_addresses
-        ):
+        for recipient in addressed(kind, parties, settings, service):
             if recipient.email == parties.sender.email:
                 continue
             current = chosen.get(recipient.email)
@@ -156,8 +157,18 @@ def direct_notices(
     kind: NoticeKind, parties: Parties, settings: Settings, service: str
 ) -> list[Notice]:
     """A notice kind sent as such to its recipients: answers, escalations, problem news."""
-    recipients = resolve(recipients_of(kind, service, settings), parties, settings.own_addresses)
-    return [Notice(kind, r) for r in recipients]
+    return [Notice(kind, r) for r in addressed(kind, parties, settings, service)]
+
+
+def addressed(
+    kind: NoticeKind, parties: Parties, settings: Settings, service: str
+) -> list[Recipient]:
+    """The configured recipients of a kind; an internal kind (a note) only ever reaches the
+    desk's own people, whatever the configuration lists."""
+    found = resolve(recipients_of(kind, service, settings), parties, settings.own_addresses)
+    if kind in INTERNAL_NOTICES:
+        return [r for r in found if settings.is_staff(r.email)]
+    return found
 
 
 def kind_of(happening: Happening, settings: Settings, service: str) -> NoticeKind | None:
@@ -167,6 +178,8 @@ def kind_of(happening: Happening, settings: Settings, service: str) -> NoticeKin
             return NoticeKind.NEW_INCIDENT
         case EventKind.COMMENT:
             return NoticeKind.COMMENT
+        case EventKind.NOTE:
+            return NoticeKind.NOTE
         case EventKind.ASSIGNED:
             return NoticeKind.ASSIGNED if detail.get("to") else None
         case EventKind.MOVED:
@@ -219,9 +232,20 @@ def transcript(
             item.text not in refused,
             refused.get(item.text, ""),
             _syntax(item, language),
+            _mended(item, language),
         )
         for item in commands
     )
+
+
+def _mended(item: Command | BadCommand, language: Language) -> str:
+    """A mistyped command word corrected (`[ASIGN sam]` -> `[ASSIGN sam]`), a well-formed
+    command as it was written; empty when only the writer knows what was meant."""
+    if isinstance(item, Command):
+        return item.text
+    words = item.text.strip("[]").split()
+    guess = language.near_miss(words[0].upper()) if words else None
+    return f"[{' '.join([guess, *words[1:]])}]" if guess else ""
 
 
 def _syntax(item: Command | BadCommand, language: Language) -> str:

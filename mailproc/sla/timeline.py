@@ -6,10 +6,10 @@ Pure: the history records, oldest first, and the settings go in; the facts come 
 - `priority` gives PriorityChanged, `moved` gives Moved, and `status` gives StatusChanged with
   what that status means in the workflow of the service the incident is in at that moment.
 - `assigned` to someone gives Responded (the response clock stops when it is assigned).
-- A real action of a solver of the incident's service, or of an admin — a comment, an applied
-  command, an [ACK] — gives Acknowledged, and the first one also Responded. The mail that opened
-  the incident is not such an action (a monitoring system configured as a person opens
-  incidents that still await a response), though an assignment in it is one.
+- A real action of a solver of the incident's service, or of an admin — a comment, an internal
+  note, an applied command, an [ACK] — gives Acknowledged, and the first one also Responded.
+  The mail that opened the incident is not such an action (a monitoring system configured
+  as a person opens incidents that still await a response), though an assignment in it is.
 - `acknowledged` ([ACK]) from anyone allowed to send it gives Acknowledged.
 Refused commands, replies not applied and the escalations themselves are not actions.
 """
@@ -48,6 +48,7 @@ class Record:
 _ACTIONS = frozenset(
     {
         EventKind.COMMENT,
+        EventKind.NOTE,
         EventKind.ASSIGNED,
         EventKind.STATUS,
         EventKind.PRIORITY,

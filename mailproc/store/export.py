@@ -16,12 +16,17 @@ from sqlalchemy import Engine, exists, select
 from sqlalchemy.orm import Session
 
 from mailproc.store import db
+from mailproc.vocabulary import INTERNAL_EVENTS
 
 CHUNK = 500
 
 
-def export_lines(engine: Engine, since: datetime | None = None) -> Iterator[dict[str, Any]]:
-    """Incidents updated at or after `since` (all when None), oldest id first."""
+def export_lines(
+    engine: Engine, since: datetime | None = None, public: bool = False
+) -> Iterator[dict[str, Any]]:
+    """Incidents updated at or after `since` (all when None), oldest id first. `public`: for
+    the reporter's eyes, without internal notes and the other internal records
+    (mailproc.vocabulary.INTERNAL_EVENTS)."""
     last = 0
     with Session(engine) as session:
         while True:
@@ -31,17 +36,18 @@ def export_lines(engine: Engine, since: datetime | None = None) -> Iterator[dict
             rows = session.scalars(query.order_by(db.Incident.id).limit(CHUNK)).all()
             if not rows:
                 return
-            yield from _chunk(session, rows)
+            yield from _chunk(session, rows, public)
             last = rows[-1].id
             session.expunge_all()
 
 
-def _chunk(session: Session, rows: Sequence[db.Incident]) -> Iterator[dict[str, Any]]:
+def _chunk(session: Session, rows: Sequence[db.Incident], public: bool) -> Iterator[dict[str, Any]]:
     ids = [row.id for row in rows]
     events: dict[int, list[dict[str, Any]]] = defaultdict(list)
-    for e in session.scalars(
-        select(db.Event).where(db.Event.incident_id.in_(ids)).order_by(db.Event.id)
-    ):
+    query = select(db.Event).where(db.Event.incident_id.in_(ids)).order_by(db.Event.id)
+    if public:
+        query = query.where(db.Event.kind.not_in(sorted(INTERNAL_EVENTS)))
+    for e in session.scalars(query):
         events[e.incident_id].append(
             {"at": e.at.isoformat(), "actor": e.actor, "kind": e.kind, "detail": e.detail}
         )
@@ -80,9 +86,11 @@ def _chunk(session: Session, rows: Sequence[db.Incident]) -> Iterator[dict[str, 
         }
 
 
-def write_jsonl(engine: Engine, out: TextIO, since: datetime | None = None) -> int:
+def write_jsonl(
+    engine: Engine, out: TextIO, since: datetime | None = None, public: bool = False
+) -> int:
     count = 0
-    for line in export_lines(engine, since):
+    for line in export_lines(engine, since, public):
         out.write(json.dumps(line, ensure_ascii=False, separators=(",", ":")))
         out.write("\n")
         count += 1

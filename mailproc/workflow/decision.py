@@ -15,7 +15,7 @@ from datetime import datetime
 from typing import Any
 
 from mailproc.config.settings import Settings, WorkflowConfig
-from mailproc.inbound.subject import BadCommand, Command
+from mailproc.inbound.subject import MARKERS, BadCommand, Command
 from mailproc.vocabulary import EventKind, Priority, Role, StatusKind, Verb
 
 
@@ -83,6 +83,8 @@ def decide(
     for item in commands:
         if isinstance(item, BadCommand):
             refused.append(Refusal(item.text, item.reason))
+            continue
+        if item.verb in MARKERS:  # says what the text is; the intent has read it
             continue
         outcome = _apply(current, item, actor, settings, problems)
         if isinstance(outcome, Refusal):

@@ -14,9 +14,9 @@ from mailproc.config.settings import Settings
 from mailproc.inbound.parse import InboundMail
 from mailproc.inbound.quotes import reply_text
 from mailproc.inbound.subject import BadCommand, Command, ParsedSubject
-from mailproc.vocabulary import StatusKind
+from mailproc.vocabulary import StatusKind, Verb
 from mailproc.workflow.decision import Actor, IncidentView, kind_of
-from mailproc.workflow.proof import unproven
+from mailproc.workflow.proof import list_tokens, unproven
 
 NO_SUBJECT = "(no subject)"
 
@@ -39,6 +39,7 @@ class Reply:
     accepted: bool  # False: kept with a reason, not applied as a comment
     reopen: bool
     reason: str = ""
+    note: bool = False  # the text is an internal note, not a comment to the reporter
 
 
 Intent = NewIncident | Reply
@@ -51,11 +52,16 @@ def actor_of(mail: InboundMail, settings: Settings) -> Actor:
 
 
 def verified_actor(
-    mail: InboundMail, settings: Settings, incident: int | None, subject_tag: str = ""
+    mail: InboundMail, settings: Settings, incident: IncidentView | None, subject_tag: str = ""
 ) -> Actor:
-    """The sender, with whether their address is proven for commands on `incident`."""
+    """The sender, with whether their address is proven for commands on `incident`;
+    `subject_tag`: the signed tag of the subject's `[INC-n.<tag>]`, if any."""
     actor = actor_of(mail, settings)
-    return replace(actor, unproven=unproven(mail, settings, incident, subject_tag))
+    if incident is None:
+        return replace(actor, unproven=unproven(mail, settings, None))
+    lists = list_tokens(settings, actor.email, incident.service)
+    proof = unproven(mail, settings, incident.number, lists, subject_tag)
+    return replace(actor, unproven=proof)
 
 
 def classify(
@@ -66,17 +72,40 @@ def classify(
     settings: Settings,
     now: datetime,
     service_hint: str | None = None,
+    team_notice: bool = False,
 ) -> Intent:
+    """`team_notice`: the mail answers one of the notices written for the desk's own people
+    (mailproc.vocabulary.TEAM_NOTICES), so a solver's text is an internal note by default."""
     name = mail.sender.name if mail.sender else ""
     title, text = subject.title or NO_SUBJECT, mail.text.strip()
     if found is None:
         service = service_hint or settings.service_for(_recipients(mail))
-        return NewIncident(service, title, text, subject.commands, name)
+        return NewIncident(service, title, text, _no_notes(subject.commands), name)
     kind = kind_of(found, settings)
     window = timedelta(days=settings.reopen_window_days)
     if kind is StatusKind.CLOSED and found.closed_at and now - found.closed_at > window:
-        return NewIncident(found.service, title, text, subject.commands, name, found.number)
-    return _reply(mail, subject, found, participants, settings, kind)
+        commands = _no_notes(subject.commands)
+        return NewIncident(found.service, title, text, commands, name, found.number)
+    return _reply(mail, subject, found, participants, settings, kind, team_notice)
+
+
+def _no_notes(commands: tuple[Command | BadCommand, ...]) -> tuple[Command | BadCommand, ...]:
+    """A new report is never internal: [NOTE] on one is refused (and so, all or nothing, are
+    the mail's other commands) rather than silently publishing what was meant as a note."""
+    why = "[NOTE] makes a reply to an incident internal; a new report is not a note"
+    return tuple(
+        BadCommand(c.text, why) if isinstance(c, Command) and c.verb is Verb.NOTE else c
+        for c in commands
+    )
+
+
+def is_note(subject: ParsedSubject, by_solver: bool, team_notice: bool) -> bool:
+    """[NOTE] makes any sender's text internal (keeping a text private is always safe); a
+    solver's answer to a team notice is internal unless it says [PUBLIC]."""
+    verbs = {c.verb for c in subject.commands if isinstance(c, Command)}
+    if Verb.NOTE in verbs:
+        return True
+    return by_solver and team_notice and Verb.PUBLIC not in verbs
 
 
 def _reply(
@@ -86,6 +115,7 @@ def _reply(
     participants: frozenset[str],
     settings: Settings,
     kind: StatusKind,
+    team_notice: bool = False,
 ) -> Reply:
     actor = actor_of(mail, settings)
     text = reply_text(mail.text)
@@ -108,7 +138,8 @@ def _reply(
             f"participant of INC-{found.number}"
         )
     )
-    return Reply(found.number, text, subject.commands, accepted, reopen, reason)
+    note = is_note(subject, is_solver, team_notice)
+    return Reply(found.number, text, subject.commands, accepted, reopen, reason, note)
 
 
 def _recipients(mail: InboundMail) -> list[str]:

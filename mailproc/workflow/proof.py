@@ -10,6 +10,8 @@ Comments need no proof: they change nothing but the history, and say who wrote t
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 from mailproc import signing
 from mailproc.config.safety import CommandAuth
 from mailproc.config.settings import Settings
@@ -20,10 +22,15 @@ _DELIVERED = ("to", "cc", "delivered-to", "x-original-to")
 
 
 def unproven(
-    mail: InboundMail, settings: Settings, incident: int | None, subject_tag: str = ""
+    mail: InboundMail,
+    settings: Settings,
+    incident: int | None,
+    lists: Iterable[str] = (),
+    subject_tag: str = "",
 ) -> str | None:
     """None when the sender is proven for commands on `incident` (None: a new incident);
-    else why not, in words for the sender's transcript. `subject_tag`: the signed tag read
+    else why not, in words for the sender's transcript. `lists`: further addresses whose
+    reply token the sender may present (`list_tokens`). `subject_tag`: the signed tag read
     from the subject's `[INC-n.<tag>]`, if any."""
     mode = settings.security.command_authentication
     if mode is CommandAuth.NONE:
@@ -31,12 +38,10 @@ def unproven(
     sender = mail.sender.email if mail.sender else ""
     if not sender:
         return "not authenticated: the mail has no sender address"
-    if (
-        mode in (CommandAuth.EITHER, CommandAuth.REPLY_TOKEN)
-        and incident is not None
-        and _token(mail, settings.signing_key, incident, sender, subject_tag)
-    ):
-        return None
+    if mode in (CommandAuth.EITHER, CommandAuth.REPLY_TOKEN) and incident is not None:
+        for address in (sender, *lists):
+            if _token(mail, settings.signing_key, incident, address, subject_tag):
+                return None
     if mode in (CommandAuth.EITHER, CommandAuth.AUTHENTICATION_RESULTS):
         headers = mail.headers.get("authentication-results", ())
         if authres.verdict(headers, settings.security.trusted_authserv_ids, sender):
@@ -44,13 +49,27 @@ def unproven(
     return _why(mode, sender, incident)
 
 
-def _token(mail: InboundMail, key: bytes, incident: int, sender: str, subject_tag: str) -> bool:
+def _token(mail: InboundMail, key: bytes, incident: int, address: str, subject_tag: str) -> bool:
+    """Whether the reply carries `address`'s token: in the address it was delivered to, in a
+    Message-ID of ours it names, or in the subject's tag."""
     delivered = [v for name in _DELIVERED for v in mail.headers.get(name, ())]
     return (
-        signing.vouches(key, delivered, incident, sender)
-        or signing.references_vouch(key, (*mail.in_reply_to, *mail.references), incident, sender)
-        or signing.subject_vouches(key, subject_tag, incident, sender)
+        signing.vouches(key, delivered, incident, address)
+        or signing.references_vouch(key, (*mail.in_reply_to, *mail.references), incident, address)
+        or signing.subject_vouches(key, subject_tag, incident, address)
     )
+
+
+def list_tokens(settings: Settings, sender: str, service: str | None) -> tuple[str, ...]:
+    """The team and first-line addresses of the service, when the sender is one of its
+    solvers (or an admin): a notice to such a list carries the list's token, and a solver who
+    answers it from their own address shows with it that they received the mail through the
+    list. Anyone else, a list member who is not a configured solver included, gains nothing."""
+    person = settings.people_by_email.get(sender)
+    if service is None or person is None or not person[1].solves(service):
+        return ()
+    config = settings.services[service]
+    return tuple(a for a in (config.team, config.first_line) if a and a != sender)
 
 
 def _why(mode: CommandAuth, sender: str, incident: int | None) -> str:

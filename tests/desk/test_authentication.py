@@ -12,11 +12,10 @@ from sqlalchemy.orm import Session
 
 from mailproc.config.safety import CommandAuth, SecurityConfig
 from mailproc.desk.mail import Desk
-from mailproc.inbound.parse import parse_mail
-from mailproc.notify.letter import compose, letter_from_json
 from mailproc.store import db
 from mailproc.store.queries import get_incident, list_incidents
 from tests.support.mailfactory import make_mail, message_id_of
+from tests.support.notices import answer, notice_to
 
 ALICE = "Alice <alice@example.org>"
 TINA = "Tina <tina@example.com>"
@@ -30,28 +29,6 @@ def with_auth(desk: Desk, mode: CommandAuth) -> Desk:
 def opened(desk: Desk) -> tuple[int, str]:
     raw = make_mail(sender=ALICE)
     return desk.handle(raw).incident, message_id_of(raw)
-
-
-def notice_to(engine, recipient: str, kind: str | None = None):
-    """The last mail queued for `recipient`, parsed as it will go out."""
-    with Session(engine) as session:
-        query = select(db.Outbox.letter).where(db.Outbox.recipient == recipient)
-        if kind is not None:
-            query = query.where(db.Outbox.kind == kind)
-        letter = session.scalars(query.order_by(db.Outbox.id.desc()).limit(1)).one()
-    return parse_mail(compose(letter_from_json(letter)))
-
-
-def answer(notice, sender: str, subject: str, authenticated: bool = False) -> bytes:
-    """A reply as a mail client writes it: to the notice's Reply-To, threaded on it."""
-    (reply_to,) = notice.reply_to
-    return make_mail(
-        sender=sender,
-        to=reply_to.email,
-        subject=subject,
-        in_reply_to=notice.message_id,
-        authenticated=authenticated,
-    )
 
 
 def test_a_forged_solver_command_changes_nothing_and_the_real_solver_is_told(desk, engine):

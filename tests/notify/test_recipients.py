@@ -185,7 +185,9 @@ def test_transcript_lines_give_the_correct_syntax_of_refused_commands():
     )
     lines = transcript(commands, decision, SETTINGS.language)
     assert [(line.text, line.applied, line.syntax) for line in lines] == [
-        ("[ASIGN sam]", False, "[ASSIGN person] (no person: yourself)"),
+        ("[ASIGN sam]", False, "[ASSIGN person], or [ASSIGN] to take it yourself"),
         ("[PRIORITY P1]", False, "[PRIORITY P1|P2|P3|P4|critical|high|medium|low]"),
         ("[CLOSE now]", False, "[CLOSE]"),
     ]
+    # a mistyped word is mended into a command that can be copied as it is
+    assert [line.example for line in lines] == ["[ASSIGN sam]", "[PRIORITY P1]", ""]
