@@ -17,6 +17,11 @@ from mailproc.sources.parse_ahead import default_jobs, parsed_ahead
 @click.option("--service", help="Service for new incidents (default: from the recipient address).")
 @click.option("-q", "--quiet", is_flag=True, help="Print only quarantined mail and the totals.")
 @click.option(
+    "--mbox",
+    is_flag=True,
+    help="Read the files as mbox (split at 'From ' lines); else each file is one mail.",
+)
+@click.option(
     "--dry-run",
     is_flag=True,
     help="Shadow mode: report what would happen; store nothing (see README on locking).",
@@ -41,11 +46,13 @@ def ingest(
     paths: tuple[str, ...],
     service: str | None,
     quiet: bool,
+    mbox: bool,
     dry_run: bool,
     batch_size: int,
     jobs: int | None,
 ) -> None:
-    """Process .eml files, folders of them, Maildirs, mbox files, or - for one mail on stdin.
+    """Process .eml files, folders of them, Maildirs, mbox files (--mbox), or - for one mail
+    on stdin.
 
     Mail that cannot be parsed or applied is quarantined (stored with its reason) and reported
     on stderr; the exit code is non-zero only when something could not be stored.
@@ -60,7 +67,7 @@ def ingest(
     try:
         with desk.batches(dry_run) as batcher:
             mails = parsed_ahead(
-                read_paths(paths),
+                read_paths(paths, mbox),
                 _raw,
                 app.settings.limits.max_message_bytes,
                 default_jobs() if jobs is None else jobs,

@@ -590,9 +590,16 @@ def settings_from_dict(data: dict[str, Any], origin: str, environ: Mapping[str, 
 
 
 def _read(path: Path) -> dict[str, Any]:
+    """The file's TOML; any fault as a ConfigError naming the file (and where in it)."""
     try:
-        with path.open("rb") as handle:
-            return tomllib.load(handle)
+        data = path.read_bytes()
+        return tomllib.loads(data.decode("utf-8"))
+    except UnicodeDecodeError as exc:
+        line = data.count(b"\n", 0, exc.start) + 1
+        raise ConfigError(
+            f"{path}: not UTF-8: byte {exc.start + 1} (0x{data[exc.start]:02x}, line {line}) "
+            "cannot be read; save the file as UTF-8"
+        ) from None
     except FileNotFoundError:
         raise ConfigError(f"{path}: no such configuration file") from None
     except tomllib.TOMLDecodeError as exc:
