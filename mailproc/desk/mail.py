@@ -766,6 +766,10 @@ def _claim_key(
     """The mail's row and the key it is stored under: its own (Message-ID or fingerprint),
     else — when another mail holds that Message-ID (mailproc.store.message_keys) — its content key.
     No row: this mail was applied before under that key."""
+    if mail.message_id is None:  # stored before the first hop counted in fingerprints?
+        legacy = message_keys.legacy_key(mail)
+        if legacy != mail.key and _PRIOR(session, key=legacy).first() is not None:
+            return None, legacy
     claimed = _claim(session, mail, origin, now, mail.key, None)
     if claimed is not None or not message_keys.reused(session, mail):
         return claimed, mail.key
