@@ -32,7 +32,7 @@ from sqlalchemy import Engine, or_, select, update
 from sqlalchemy.orm import Session
 
 from mailproc.config.settings import ConfigError, Settings
-from mailproc.notify.letter import compose, letter_from_json
+from mailproc.notify.letter import ascii_domain, compose, letter_from_json, needs_smtputf8
 from mailproc.notify.outbox import FAILED, PENDING, SENT
 from mailproc.runtime import holder
 from mailproc.store import db
@@ -245,7 +245,10 @@ class _Run:
             if row.letter is None:
                 raise ValueError("nothing to send: the notice failed when it was queued")
             raw = compose(letter_from_json(row.letter))
-            await client.sendmail(row.envelope_from, [row.recipient], raw)
+            sender, recipient, options = await envelope(row, client)
+            await client.sendmail(sender, [recipient], raw, mail_options=options)
+        except aiosmtplib.SMTPNotSupported as exc:
+            self.fail(row, f"{exc}: {row.recipient} is an internationalised address (RFC 6531)")
         except aiosmtplib.SMTPRecipientsRefused as exc:
             self.answer(row, exc.recipients[0].code, exc.recipients[0].message)
         except aiosmtplib.SMTPResponseException as exc:
@@ -286,6 +289,24 @@ class _Run:
         """Give back rows that were not tried, for the next run, without counting an attempt."""
         for row in rows:
             _finish(self.engine, row, self.token)
+
+
+async def envelope(row: Claimed, client: aiosmtplib.SMTP) -> tuple[str, str, list[str]]:
+    """Sender, recipient and MAIL options. An internationalised domain goes in its ASCII form;
+    a non-ASCII local part needs SMTPUTF8: SMTPNotSupported when the server does not offer
+    it."""
+    sender, recipient = ascii_domain(row.envelope_from), ascii_domain(row.recipient)
+    letter = row.letter or {}
+    if not needs_smtputf8(sender, recipient, *(letter.get(k, "") for k in _ADDRESSED)):
+        return sender, recipient, []
+    if client.last_ehlo_response is None:
+        await client.ehlo()
+    if not client.supports_extension("smtputf8"):
+        raise aiosmtplib.SMTPNotSupported("the SMTP server does not offer SMTPUTF8")
+    return sender, recipient, ["SMTPUTF8"]
+
+
+_ADDRESSED = ("to_address", "from_address", "reply_to")
 
 
 def backoff(settings: Settings, attempts: int) -> timedelta:

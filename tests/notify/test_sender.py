@@ -19,6 +19,7 @@ from sqlalchemy.orm import Session
 from mailproc.cli.report import incident_detail
 from mailproc.config.settings import ConfigError, Settings, SmtpConfig, load_settings
 from mailproc.desk.mail import Desk
+from mailproc.inbound.parse import parse_mail
 from mailproc.notify.sender import send_pending, smtp_password
 from mailproc.store import db
 from mailproc.store.db import make_engine
@@ -338,3 +339,29 @@ def test_only_the_leases_of_gone_processes_of_this_machine_are_taken_back(
         assert len(claim(engine, config, clock.now, who.host[:8], who)) == 1
     assert take_back(engine, clock.now, here) == 1  # the dead child's; alive or afar: kept
     assert [r.claimed_by for r in rows(engine)].count(None) == 1
+
+
+def test_an_internationalised_address_is_answered_over_smtputf8(settings, engine, desk, clock):
+    desk.handle(make_mail(sender="Jörg <jörg@exämple.de>", subject="Drucker kaputt"))
+    with SmtpCapture() as server:
+        assert send_pending(smtp(settings, server), engine, clock) == 2
+        (ack,) = [m for m in server.messages if m.rcpt_tos == ("jörg@xn--exmple-cua.de",)]
+    assert [a.email for a in parse_mail(ack.data).to] == ["jörg@xn--exmple-cua.de"]
+    assert ack.mail_from.isascii()
+
+
+def test_without_smtputf8_an_internationalised_address_fails_with_a_clear_reason(
+    settings, engine, desk, clock
+):
+    desk.handle(make_mail(sender="Jörg <jörg@exämple.de>", subject="Drucker kaputt"))
+    desk.handle(make_mail(sender="Jorg <jorg@exämple.de>", subject="Drucker kaputt"))
+    with SmtpCapture(smtputf8=False) as server:
+        send_pending(smtp(settings, server), engine, clock)
+        delivered = {m.rcpt_tos[0] for m in server.messages}
+    assert "jorg@xn--exmple-cua.de" in delivered  # an ASCII name: the domain goes as IDNA
+    (failed,) = [r for r in rows(engine) if r.recipient == "jörg@exämple.de"]
+    assert failed.status == "failed"
+    assert failed.error == (
+        "the SMTP server does not offer SMTPUTF8: jörg@exämple.de is an internationalised "
+        "address (RFC 6531)"
+    )

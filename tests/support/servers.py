@@ -1163,6 +1163,7 @@ class SmtpCapture(_Managed):
       :meth:`release`: the client is caught in the middle of a send (to kill it there).
     * ``username``/``password`` enable AUTH PLAIN/LOGIN without TLS (and require it, unless
       ``auth_required=False``).
+    * ``smtputf8=False``: a server that does not offer SMTPUTF8 (RFC 6531).
     """
 
     host = LOCALHOST
@@ -1175,8 +1176,10 @@ class SmtpCapture(_Managed):
         username: str | None = None,
         password: str | None = None,
         auth_required: bool | None = None,
+        smtputf8: bool = True,
     ) -> None:
         self.port = port or free_port()
+        self.smtputf8 = smtputf8
         self.username = username
         self.password = password
         self.auth_required = (username is not None) if auth_required is None else auth_required
@@ -1322,7 +1325,7 @@ class SmtpCapture(_Managed):
                     warnings.filterwarnings("ignore", "Requiring AUTH while not requiring TLS")
                     return SMTP(self.handler, **self.SMTP_kwargs)
 
-        kwargs: dict[str, Any] = {"enable_SMTPUTF8": True}
+        kwargs: dict[str, Any] = {"enable_SMTPUTF8": self.smtputf8}
         if self.username is not None:
             kwargs.update(
                 authenticator=self._authenticate,
