@@ -290,6 +290,18 @@ class _Managed:
             print(f"tests.support.servers: cleanup of {self!r} failed: {exc}", file=sys.stderr)
 
 
+class _Rooted(_Managed):
+    """A server that lives in a directory of its own, made when it starts."""
+
+    root: Path | None = None
+
+    @property
+    def _root(self) -> Path:
+        if self.root is None:
+            raise ServerError(f"{type(self).__name__} has not been started")
+        return self.root
+
+
 # --------------------------------------------------------------------------------------------
 # PostgreSQL
 
@@ -309,7 +321,7 @@ def find_postgres_bin_dir() -> Path:
     return max(candidates, key=version)
 
 
-class PostgresServer(_Managed):
+class PostgresServer(_Rooted):
     """A private PostgreSQL cluster on 127.0.0.1, trust authentication, superuser ``postgres``.
 
     ``durable=False`` (the default, for tests) turns off fsync, synchronous_commit and
@@ -357,12 +369,6 @@ class PostgresServer(_Managed):
     @property
     def log_path(self) -> Path:
         return self._root / "postgres.log"
-
-    @property
-    def _root(self) -> Path:
-        if self.root is None:
-            raise ServerError("PostgresServer has not been started")
-        return self.root
 
     @property
     def running(self) -> bool:
@@ -621,7 +627,7 @@ class ImapAccount:
         self.server.reset_user(self.username)
 
 
-class DovecotServer(_Managed):
+class DovecotServer(_Rooted):
     """A private Dovecot IMAP server on 127.0.0.1 (needs root, and Dovecot installed).
 
     Users live in a passwd-file with ``{PLAIN}`` passwords; all of them map to the system user
@@ -669,12 +675,6 @@ class DovecotServer(_Managed):
         return f"DovecotServer(port={self.port}, root={self.root})"
 
     # paths
-    @property
-    def _root(self) -> Path:
-        if self.root is None:
-            raise ServerError("DovecotServer has not been started")
-        return self.root
-
     @property
     def config_path(self) -> Path:
         return self._root / "dovecot.conf"
@@ -1361,7 +1361,7 @@ POSTFIX_BINARY = "/usr/sbin/postfix"
 POSTFIX_MASTER = "/usr/share/postfix/master.cf.dist"  # the package's, whatever /etc holds
 
 
-class PostfixServer(_Managed):
+class PostfixServer(_Rooted):
     """A private Postfix instance (needs root, and Postfix installed): its own
     config_directory, queue_directory and data_directory under a fresh /tmp directory, SMTP
     on 127.0.0.1:``port``, nothing started system-wide.
@@ -1399,12 +1399,6 @@ class PostfixServer(_Managed):
 
     def __repr__(self) -> str:
         return f"PostfixServer(port={self.port}, delimiter={self.recipient_delimiter!r})"
-
-    @property
-    def _root(self) -> Path:
-        if self.root is None:
-            raise ServerError("PostfixServer has not been started")
-        return self.root
 
     @property
     def config_dir(self) -> Path:
