@@ -389,16 +389,17 @@ class Desk:
         for child in waiting.children(session, mail.message_id):
             try:
                 with session.begin_nested():
-                    self._apply_held(session, child, now)
-                applied += 1
+                    applied += self._apply_held(session, child, now) is not None
             except (OperationalError, InterfaceError):
                 raise
             except Exception:
                 log.exception("could not apply %s, which waited for %s", child.key, mail.key)
         return applied
 
-    def _apply_held(self, session: Session, held: waiting.Held, now: datetime) -> Outcome:
-        waiting.forget(session, held.pk)
+    def _apply_held(self, session: Session, held: waiting.Held, now: datetime) -> Outcome | None:
+        """None when another transaction took the waiting mail first."""
+        if not waiting.take(session, held.pk):
+            return None
         source = self.settings.sources.get(held.source)
         origin = Origin(held.source, source.service if source is not None else None)
         return self._apply(session, parse_mail(held.raw), origin, now, held)
@@ -415,14 +416,14 @@ class Desk:
                     return count
                 try:
                     with session.begin_nested():
-                        self._apply_held(session, held, now)
+                        count += self._apply_held(session, held, now) is not None
                 except (OperationalError, InterfaceError):
                     raise
                 except Exception as exc:
                     log.exception("could not apply the waiting mail %s", held.key)
                     reason = f"internal error: {type(exc).__name__}: {exc}"
                     waiting.give_up(session, held.pk, reason)
-            count += 1
+                    count += 1
 
 
 @dataclass

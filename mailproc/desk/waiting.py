@@ -106,8 +106,20 @@ def due(session: Session, now: datetime) -> Held | None:
 
 
 def forget(session: Session, pk: int) -> None:
-    """The mail no longer waits (it is being applied)."""
+    """The mail no longer waits."""
     session.execute(delete(db.Awaited).where(db.Awaited.message_pk == pk))
+
+
+def take(session: Session, pk: int) -> bool:
+    """Claim the waiting mail for applying it now; False when another transaction (its
+    parent's, or the job's in another daemon) took it first."""
+    forget(session, pk)
+    result = session.execute(
+        update(db.Message)
+        .where(db.Message.id == pk, db.Message.outcome == WAITING)
+        .values(outcome="pending")
+    )
+    return bool(getattr(result, "rowcount", 0))
 
 
 def give_up(session: Session, pk: int, reason: str) -> None:
