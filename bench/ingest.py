@@ -38,7 +38,7 @@ MAILPROC = [sys.executable, "-m", "mailproc"]
 LIMIT = [sys.executable, str(ROOT / "bench" / "limit_line.py")]
 # The embedded defaults with the loop limits out of the way: a backlog of 10,000 mails read in
 # a minute would open the storm breaker, and rows held unrendered would flatter the figures.
-CONFIG = (ROOT / "mailproc" / "default_config.toml").read_text() + (
+CONFIG = (ROOT / "mailproc" / "config" / "default_config.toml").read_text() + (
     "\n[limits]\nreplies_per_hour = 1000000\nreplies_per_correspondent_per_hour = 1000000\n"
     "new_incidents_per_sender_per_hour = 1000000\n"
 )
