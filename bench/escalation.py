@@ -45,7 +45,8 @@ from sqlalchemy.orm import Session  # noqa: E402
 
 from mailproc.config.settings import Settings, load_settings  # noqa: E402
 from mailproc.desk.escalations import Escalator  # noqa: E402
-from mailproc.desk.mail import Desk, _Apply  # noqa: E402
+from mailproc.desk.mail import Desk  # noqa: E402
+from mailproc.desk.writes import Writes  # noqa: E402
 from mailproc.sla.clocks import compute  # noqa: E402
 from mailproc.sla.ladder import plan  # noqa: E402
 from mailproc.sla.state import SlaBook, history, sent_levels  # noqa: E402
@@ -240,23 +241,23 @@ def desk_overhead(url: str, settings: Settings, blocks: int = 12, size: int = 10
     )
     for _ in range(size):  # warm up
         desk.handle(next(mails))
-    keep, times = _Apply.keep_sla, {True: [], False: []}
+    keep, times = Writes.keep_sla, {True: [], False: []}
     try:
         for block in range(blocks):
             kept = block % 2 == 0
-            _Apply.keep_sla = keep if kept else _skip  # type: ignore[method-assign]
+            Writes.keep_sla = keep if kept else _skip  # type: ignore[method-assign]
             start = time.perf_counter()
             for _ in range(size):
                 desk.handle(next(mails))
             times[kept].append((time.perf_counter() - start) / size * 1000)
     finally:
-        _Apply.keep_sla = keep  # type: ignore[method-assign]
+        Writes.keep_sla = keep  # type: ignore[method-assign]
     engine.dispose()
     with_, without = statistics.median(times[True]), statistics.median(times[False])
     return f"{with_:.2f} ms with, {without:.2f} ms without: {with_ - without:.2f} ms"
 
 
-def _skip(_apply: _Apply, _incident: db.Incident) -> None:
+def _skip(_writes: Writes, _incident: db.Incident) -> None:
     return None
 
 

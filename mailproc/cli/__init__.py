@@ -1,4 +1,6 @@
-"""The `mailproc` command: a click group whose subcommands live in small modules.
+"""The `mailproc` command: assembles the click group from the subcommand modules.
+
+What the commands share (`App`, `pass_app`, `fail`) is in `mailproc.cli.app`.
 
 Exit codes scripts can rely on: 0 success, 1 something could not be stored or sent,
 2 usage error, 3 configuration or schema problem, 4 no such incident or problem.
@@ -6,60 +8,20 @@ Exit codes scripts can rely on: 0 success, 1 something could not be stored or se
 
 from __future__ import annotations
 
-import sys
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, NoReturn, TypeVar
+from typing import Any
 
 import click
-from sqlalchemy import Engine
 from sqlalchemy.exc import SQLAlchemyError
 
-from mailproc.config.settings import ConfigError, Settings, load_settings
-from mailproc.desk.mail import StoreUnavailable
+from mailproc.cli.app import EXIT_CONFIG, EXIT_NOT_FOUND, App, fail
+from mailproc.config.settings import ConfigError
 from mailproc.desk.problems import UnknownProblem
 from mailproc.runtime import logs
-from mailproc.store.db import make_engine
+from mailproc.store.errors import StoreUnavailable
 from mailproc.store.queries import UnknownIncident
-from mailproc.store.schema import SchemaOutdated, check_current
-
-EXIT_FAILED, EXIT_CONFIG, EXIT_NOT_FOUND = 1, 3, 4
-
-F = TypeVar("F", bound=Callable[..., Any])
-
-
-@dataclass
-class App:
-    """What every command needs, loaded on first use so `--help` never touches config or DB."""
-
-    config_path: Path | None
-    _settings: Settings | None = None
-    _engine: Engine | None = field(default=None, repr=False)
-
-    @property
-    def settings(self) -> Settings:
-        if self._settings is None:
-            self._settings = load_settings(self.config_path)
-        return self._settings
-
-    @property
-    def engine(self) -> Engine:
-        if self._engine is None:
-            self._engine = make_engine(self.settings.database_url)
-        return self._engine
-
-    def ready_engine(self) -> Engine:
-        check_current(self.engine)
-        return self.engine
-
-
-pass_app = click.make_pass_decorator(App)
-
-
-def fail(message: str, code: int = EXIT_FAILED) -> NoReturn:
-    click.echo(f"mailproc: {message}", err=True)
-    sys.exit(code)
+from mailproc.store.schema import SchemaOutdated
 
 
 class _Group(click.Group):
@@ -99,7 +61,7 @@ def cli(ctx: click.Context, config_path: Path | None, log_level: str, log_format
 
 
 def command() -> click.Group:
-    """The whole command tree; subcommand modules import this one, so they join late."""
+    """The whole command tree: the group and every subcommand module's COMMANDS."""
     from mailproc.cli import (
         demo,
         export,

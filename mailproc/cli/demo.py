@@ -23,7 +23,8 @@ from sqlalchemy.orm import Session
 
 from mailproc.cli import report
 from mailproc.config.settings import load_settings
-from mailproc.desk.mail import Desk, Origin
+from mailproc.desk.mail import Desk
+from mailproc.desk.outcome import Origin
 from mailproc.desk.problems import add_problem
 from mailproc.inbound.parse import parse_mail
 from mailproc.notify.letter import compose, letter_from_json

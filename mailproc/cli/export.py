@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 
 import click
 
-from mailproc.cli import App, pass_app
+from mailproc.cli.app import App, pass_app
 from mailproc.store.export import write_jsonl
 
 

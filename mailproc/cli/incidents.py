@@ -7,7 +7,8 @@ import re
 
 import click
 
-from mailproc.cli import App, pass_app, report
+from mailproc.cli import report
+from mailproc.cli.app import App, pass_app
 from mailproc.store.queries import get_incident, list_incidents, to_json
 
 _REF = re.compile(r"^(?:INC-?)?(\d+)$", re.IGNORECASE)

@@ -6,10 +6,12 @@ from itertools import islice
 
 import click
 
-from mailproc.cli import App, fail, pass_app
-from mailproc.desk.mail import Desk, Disposition, Origin, StoreUnavailable
+from mailproc.cli.app import App, fail, pass_app
+from mailproc.desk.mail import Desk
+from mailproc.desk.outcome import Disposition, Origin
 from mailproc.sources.files import FileMail, SourceError, read_paths
 from mailproc.sources.parse_ahead import default_jobs, parsed_ahead
+from mailproc.store.errors import StoreUnavailable
 
 
 @click.command()

@@ -7,9 +7,9 @@ import asyncio
 import click
 from sqlalchemy.orm import Session
 
-from mailproc.cli import EXIT_CONFIG, EXIT_FAILED, App, fail, pass_app
+from mailproc.cli.app import EXIT_CONFIG, EXIT_FAILED, App, fail, pass_app
 from mailproc.cli.incidents import incident_number
-from mailproc.desk.mail import utcnow
+from mailproc.clock import utcnow
 from mailproc.notify.context import (
     IncidentFacts,
     build_context,
@@ -17,8 +17,8 @@ from mailproc.notify.context import (
     sample_occasion,
     sample_recipient,
 )
+from mailproc.notify.facts import incident_facts
 from mailproc.notify.letter import tagged_subject
-from mailproc.notify.outbox import incident_facts
 from mailproc.notify.recipients import DEFAULT_RECIPIENTS, Notice
 from mailproc.notify.sender import deliver_pending
 from mailproc.notify.templates import TemplateProblem, Templates, check_templates, folder_of

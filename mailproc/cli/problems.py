@@ -7,8 +7,9 @@ import re
 
 import click
 
-from mailproc.cli import App, pass_app, report
-from mailproc.desk.mail import utcnow
+from mailproc.cli import report
+from mailproc.cli.app import App, pass_app
+from mailproc.clock import utcnow
 from mailproc.desk.problems import add_problem, get_problem, list_problems, update_problem
 from mailproc.notify.outbox import Outbox
 from mailproc.store.queries import to_json

@@ -9,10 +9,10 @@ import sys
 
 import click
 
-from mailproc.cli import App, fail, pass_app
+from mailproc.cli.app import App, fail, pass_app
+from mailproc.clock import utcnow
 from mailproc.config.settings import load_settings
 from mailproc.daemon.loop import Daemon, poll_once
-from mailproc.desk.mail import utcnow
 from mailproc.runtime.progress import progress_factory
 from mailproc.runtime.wake import Wake
 from mailproc.sources.health import status_checks

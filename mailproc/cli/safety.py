@@ -6,8 +6,8 @@ import json
 
 import click
 
-from mailproc.cli import EXIT_NOT_FOUND, App, fail, pass_app
-from mailproc.desk.mail import utcnow
+from mailproc.cli.app import EXIT_NOT_FOUND, App, fail, pass_app
+from mailproc.clock import utcnow
 from mailproc.safety import undeliverable, views
 from mailproc.store.queries import to_json
 

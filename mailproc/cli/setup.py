@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from mailproc.cli import App, pass_app
+from mailproc.cli.app import App, pass_app
 from mailproc.store.schema import head_revision, upgrade
 from mailproc.vocabulary import StatusKind
 

@@ -13,11 +13,11 @@ from datetime import UTC, datetime, tzinfo
 
 import click
 
-from mailproc.cli import App, pass_app
+from mailproc.cli.app import App, pass_app
 from mailproc.cli.incidents import incident_number
+from mailproc.clock import utcnow
 from mailproc.config.settings import ServiceConfig, Settings
 from mailproc.desk.escalations import recompute_due_times, run_escalations
-from mailproc.desk.mail import utcnow
 from mailproc.durations import format_duration
 from mailproc.sla.clocks import (
     Created,
@@ -78,7 +78,7 @@ def what_if(app: App, service: str, priority: Priority, at_text: str | None) -> 
 
 def _instant(text: str | None, zone: tzinfo) -> datetime:
     if text is None:
-        return datetime.now(UTC)
+        return utcnow()
     try:
         moment = datetime.fromisoformat(text)
     except ValueError:

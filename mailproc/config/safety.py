@@ -1,6 +1,6 @@
 """The `[security]` and `[limits]` tables: who may command, and how much mailproc answers.
 
-Kept apart from config.py, which validates them as part of Settings. The defaults are the safe
+Kept apart from settings.py, which validates them as part of Settings. The defaults are the safe
 ones: commands need proof of their sender, and automatic answers stop long before a mail loop
 can hurt anyone.
 """

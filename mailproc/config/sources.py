@@ -1,7 +1,7 @@
 """The `[sources.*]` and `[daemon]` tables of the configuration: where mail comes from.
 
-Kept apart from config.py because only the daemon reads them; config.py validates them as part
-of Settings. Secrets are never values here: a source names the environment variable, token file
+Kept apart from settings.py because only the daemon reads them; settings.py validates them as
+part of Settings. Secrets are never values here: a source names the environment variable, token file
 or token command that holds them, so the file can be shared and checked in.
 """
 
@@ -111,7 +111,8 @@ class MaildirSourceConfig(_SourceBase):
         return self.poll_seconds
 
 
-SourceConfig = Annotated[ImapSourceConfig | MaildirSourceConfig, Field(discriminator="kind")]
+AnySourceConfig = ImapSourceConfig | MaildirSourceConfig  # every kind of source, once
+SourceConfig = Annotated[AnySourceConfig, Field(discriminator="kind")]  # chosen by `kind`
 
 
 class DaemonConfig(_Frozen):
@@ -132,7 +133,7 @@ class DaemonConfig(_Frozen):
 
 
 def check_sources(
-    sources: dict[str, ImapSourceConfig | MaildirSourceConfig],
+    sources: dict[str, AnySourceConfig],
     services: set[str],
     daemon: DaemonConfig,
 ) -> list[str]:

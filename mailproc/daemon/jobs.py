@@ -17,8 +17,8 @@ from dataclasses import dataclass
 
 import schedule
 
-from mailproc.desk.mail import StoreUnavailable
 from mailproc.runtime.retry import StateLog
+from mailproc.store.errors import StoreUnavailable
 
 log = logging.getLogger(__name__)
 

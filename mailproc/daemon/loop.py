@@ -21,22 +21,23 @@ from dataclasses import dataclass
 from functools import partial
 
 from sqlalchemy import Engine
-from sqlalchemy.exc import InterfaceError, OperationalError
 
+from mailproc.clock import WallClock, utcnow
 from mailproc.config.settings import ConfigError, Settings
-from mailproc.config.sources import DaemonConfig, ImapSourceConfig, MaildirSourceConfig
+from mailproc.config.sources import DaemonConfig
 from mailproc.daemon.jobs import Job, JobRunner
 from mailproc.desk.escalations import Escalator
-from mailproc.desk.mail import Batcher, Clock, Desk, StoreUnavailable, utcnow
+from mailproc.desk.mail import Desk
+from mailproc.desk.outcome import Batcher
 from mailproc.notify.sender import send_pending
 from mailproc.runtime.progress import ProgressFactory, progress_factory
 from mailproc.runtime.retry import Backoff, StateLog
 from mailproc.runtime.wake import Wake
-from mailproc.sources.drain import Source, SourceUnavailable, Tally, drain
+from mailproc.sources import kinds
+from mailproc.sources.drain import CredentialsMissing, Source, SourceUnavailable, Tally, drain
 from mailproc.sources.health import Ledger
-from mailproc.sources.imap import CredentialsMissing, ImapSource, check_credentials
-from mailproc.sources.maildir import MaildirSource
 from mailproc.store.db import make_engine
+from mailproc.store.errors import OUTAGES, StoreUnavailable
 from mailproc.store.schema import SchemaOutdated, check_current
 
 log = logging.getLogger(__name__)
@@ -58,14 +59,6 @@ def standard_jobs(settings: Settings, desk: Desk) -> list[Job]:
     ]
 
 
-def build_source(
-    name: str, config: ImapSourceConfig | MaildirSourceConfig, environ: Mapping[str, str]
-) -> Source:
-    if isinstance(config, ImapSourceConfig):
-        return ImapSource(name, config, environ)
-    return MaildirSource(name, config)
-
-
 def check_secrets(settings: Settings, environ: Mapping[str, str], signing: bool = False) -> None:
     """A source whose password variable or token file is missing is a configuration error,
     and so is, for the long-running daemon (`signing`), a missing notification secret: the
@@ -77,11 +70,10 @@ def check_secrets(settings: Settings, environ: Mapping[str, str], signing: bool 
             f"{notifications.secret_env} is not set (the daemon signs its Message-IDs with it)"
         )
     for name, config in settings.sources.items():
-        if isinstance(config, ImapSourceConfig):
-            try:
-                check_credentials(config, environ)
-            except CredentialsMissing as exc:
-                raise ConfigError(f"{settings.source}: sources.{name}: {exc}") from None
+        try:
+            kinds.check(config, environ)
+        except CredentialsMissing as exc:
+            raise ConfigError(f"{settings.source}: sources.{name}: {exc}") from None
 
 
 class SourceWorker:
@@ -149,7 +141,7 @@ class Runtime:
         self,
         settings: Settings,
         environ: Mapping[str, str],
-        clock: Clock,
+        clock: WallClock,
         jobs: JobFactory,
         progress: ProgressFactory,
     ) -> None:
@@ -160,7 +152,7 @@ class Runtime:
         ledger = Ledger(self.engine, clock)
         self.workers = [
             SourceWorker(
-                build_source(name, config, environ),
+                kinds.build(name, config, environ),
                 self.desk.batch,
                 ledger,
                 settings.daemon,
@@ -191,7 +183,7 @@ def _engine(settings: Settings) -> Engine:
     engine = make_engine(settings.database_url)
     try:
         check_current(engine)
-    except (OperationalError, InterfaceError) as exc:
+    except OUTAGES as exc:
         log.warning("database unavailable at start, the sources will retry: %s", exc.orig or exc)
     except SchemaOutdated:
         engine.dispose()
@@ -208,7 +200,7 @@ class Daemon:
         environ: Mapping[str, str],
         *,
         jobs: JobFactory = standard_jobs,
-        clock: Clock = utcnow,
+        clock: WallClock = utcnow,
         progress: ProgressFactory | None = None,
     ) -> None:
         self._load, self._environ, self._jobs, self._clock = load, environ, jobs, clock
@@ -284,19 +276,13 @@ class Daemon:
 
 def _announce(runtime: Runtime) -> None:
     sources = ", ".join(
-        f"{w.source.name} ({_where(runtime.settings.sources[w.source.name])})"
+        f"{w.source.name} ({kinds.where(runtime.settings.sources[w.source.name])})"
         for w in runtime.workers
     )
     if not sources:
         log.warning("no mail sources configured ([sources.*]): only the periodic jobs run")
     jobs = ", ".join(runtime.jobs.names())
     log.info("mailproc daemon running: sources %s; jobs %s", sources or "none", jobs or "none")
-
-
-def _where(config: ImapSourceConfig | MaildirSourceConfig) -> str:
-    if isinstance(config, MaildirSourceConfig):
-        return f"maildir {config.path}"
-    return f"imap {config.username}@{config.host}:{config.effective_port} {config.folder}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -313,7 +299,7 @@ def poll_once(
     *,
     dry_run: bool = False,
     stop: Wake | None = None,
-    clock: Clock = utcnow,
+    clock: WallClock = utcnow,
     progress: ProgressFactory | None = None,
 ) -> list[PassResult]:
     """One pass over the named sources (all if none), one after another, then return."""
@@ -321,7 +307,7 @@ def poll_once(
     engine = make_engine(settings.database_url)
     wake = stop if stop is not None else Wake()
     desk, ledger = Desk(settings, engine, clock), Ledger(engine, clock)
-    sources = [build_source(n, settings.sources[n], environ) for n in names or settings.sources]
+    sources = [kinds.build(n, settings.sources[n], environ) for n in names or settings.sources]
     try:
         check_current(engine)
         for source in sources if dry_run else ():

@@ -18,23 +18,25 @@ import logging
 from datetime import datetime, timedelta
 
 from sqlalchemy import Engine, select
-from sqlalchemy.exc import IntegrityError, InterfaceError, OperationalError
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from mailproc.clock import WallClock, utcnow
 from mailproc.config.settings import Settings
-from mailproc.desk.mail import SYSTEM_ACTOR, Clock, StoreUnavailable, utcnow
+from mailproc.desk.writes import SYSTEM_ACTOR
 from mailproc.durations import format_duration
 from mailproc.notify.outbox import Outbox
 from mailproc.sla.clocks import SlaStatus
 from mailproc.sla.ladder import Escalation, recipients
 from mailproc.sla.state import SlaBook
 from mailproc.store import db
+from mailproc.store.errors import OUTAGES, store_errors
 from mailproc.vocabulary import EventKind
 
 log = logging.getLogger(__name__)
 
 
-def run_escalations(settings: Settings, engine: Engine, clock: Clock = utcnow) -> int:
+def run_escalations(settings: Settings, engine: Engine, clock: WallClock = utcnow) -> int:
     """One pass; returns how many escalation levels it sent. For `escalate --once` (cron) and
     the daemon's periodic job. Raises StoreUnavailable when the database cannot be reached."""
     return Escalator(settings, engine, clock).run()
@@ -47,7 +49,7 @@ class Escalator:
         self,
         settings: Settings,
         engine: Engine,
-        clock: Clock = utcnow,
+        clock: WallClock = utcnow,
         book: SlaBook | None = None,
         outbox: Outbox | None = None,
     ) -> None:
@@ -56,11 +58,9 @@ class Escalator:
         self.outbox = outbox or Outbox(settings)
 
     def run(self) -> int:
-        try:
+        with store_errors():
             due = self._due(self.clock())
             return sum(self._incident(number) for number in due)
-        except (OperationalError, InterfaceError) as exc:
-            raise StoreUnavailable(str(exc.orig) if exc.orig else str(exc)) from exc
 
     def _due(self, now: datetime) -> list[int]:
         query = (
@@ -78,7 +78,7 @@ class Escalator:
                 return self._escalate(session, number, self.clock())
         except IntegrityError:
             log.info("INC-%d: another escalation pass sent this level first", number)
-        except (OperationalError, InterfaceError):
+        except OUTAGES:
             raise
         except Exception:
             log.exception("INC-%d: escalation failed; the next pass tries again", number)
@@ -175,7 +175,7 @@ def escalation_reason(escalation: Escalation) -> str:
 
 
 def recompute_due_times(
-    settings: Settings, engine: Engine, clock: Clock = utcnow, batch: int = 500
+    settings: Settings, engine: Engine, clock: WallClock = utcnow, batch: int = 500
 ) -> int:
     """Store every incident's due times afresh from its history: after a change of calendars,
     targets or ladders, and after upgrading from a version that did not store them. Batches of

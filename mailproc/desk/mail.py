@@ -9,102 +9,46 @@ from __future__ import annotations
 
 import hashlib
 import logging
-import mimetypes
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager, nullcontext
-from dataclasses import dataclass, field, replace
-from datetime import UTC, datetime, timedelta
-from enum import StrEnum
+from dataclasses import replace
+from datetime import datetime
 from functools import cached_property, partial
-from typing import Any, Protocol
 
-from sqlalchemy import Engine, bindparam, func, insert, select, update
+from sqlalchemy import Engine, bindparam, func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.exc import IntegrityError, InterfaceError, OperationalError
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from mailproc.clock import WallClock, utcnow
 from mailproc.config.settings import Settings
 from mailproc.desk import waiting
+from mailproc.desk.outcome import Batcher, Disposition, Handle, Origin, Outcome, Parsed
+from mailproc.desk.timeouts import close_timed_out
+from mailproc.desk.writes import Writes, lock_incident, participants_of, save_incident, view_of
+from mailproc.inbound.automatic import Automatic, detect, suppresses_replies
 from mailproc.inbound.fingerprint import fingerprint
 from mailproc.inbound.parse import InboundMail, MailError, parse_head, parse_mail
-from mailproc.inbound.subject import BadCommand, Command, parse_subject
-from mailproc.notify.outbox import Change, Known, Outbox
-from mailproc.notify.recipients import Person
+from mailproc.inbound.subject import parse_subject
+from mailproc.notify.outbox import Outbox
 from mailproc.safety import kept_mail
-from mailproc.safety.limits import Throttle, sender_throttle
+from mailproc.safety.limits import sender_throttle
 from mailproc.signing import read_message_id
-from mailproc.sla.state import SlaBook, escalated_to, history
-from mailproc.sla.timeline import Record
+from mailproc.sla.state import SlaBook
 from mailproc.store import db, message_keys
+from mailproc.store.errors import OUTAGES, store_errors
 from mailproc.store.prepared import Prepared
-from mailproc.vocabulary import TEAM_NOTICES, EventKind, Priority, StatusKind, Verb
-from mailproc.workflow.decision import (
-    Actor,
-    Decision,
-    Happening,
-    IncidentView,
-    close_by_timeout,
-    decide,
-    reopen_by_reply,
-)
-from mailproc.workflow.intents import NewIncident, Reply, classify, verified_actor
+from mailproc.vocabulary import TEAM_NOTICES
+from mailproc.workflow.intents import NewIncident, classify, verified_actor
 
 log = logging.getLogger(__name__)
-Clock = Callable[[], datetime]
 Transaction = Callable[[], AbstractContextManager[Session]]
-Parsed = (
-    InboundMail | MailError | None
-)  # parsed ahead (mailproc.sources.parse_ahead); None: not yet
-
-
-class Handle(Protocol):
-    """Apply one mail; `parsed`, when given, is parse_mail's result for exactly these bytes."""
-
-    def __call__(self, raw: bytes, origin: Origin, parsed: Parsed = None) -> Outcome: ...
-
-
-Batcher = Callable[[], AbstractContextManager[Handle]]  # a group of mails, one transaction
-SYSTEM_ACTOR = "mailproc"
-
-
-def utcnow() -> datetime:
-    return datetime.now(UTC)
-
-
-class StoreUnavailable(Exception):
-    """The database is down or locked: a reason to retry later, never to quarantine."""
-
-
-class Disposition(StrEnum):
-    PROCESSED = "processed"
-    DUPLICATE = "duplicate"
-    QUARANTINED = "quarantined"
-
-
-@dataclass(frozen=True, slots=True)
-class Origin:
-    """Where a mail came from, and the service its mailbox or folder is mapped to, if any."""
-
-    source: str = "cli"
-    service: str | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class Outcome:
-    disposition: Disposition
-    key: str
-    incident: int | None = None
-    summary: str = ""
-    quarantined: bool = False  # settle into the quarantine folder (also for a duplicate of one)
-    sender: str = ""
-    automatic: bool = False  # a robot's mail, kept unanswered: settle where automatic mail goes
-    stored: bool = True  # False only when even quarantining failed: keep the mail at the source
 
 
 class Desk:
     """The service layer: mail in, rows out."""
 
-    def __init__(self, settings: Settings, engine: Engine, clock: Clock = utcnow) -> None:
+    def __init__(self, settings: Settings, engine: Engine, clock: WallClock = utcnow) -> None:
         self.settings = settings
         self.engine = engine
         self.clock = clock
@@ -127,7 +71,7 @@ class Desk:
         outage raises StoreUnavailable, at any mail or at the commit) rolls the whole group
         back, and every mail of it is to be tried again.
         """
-        with _store_errors(), Session(self.engine) as session, session.begin():
+        with store_errors(), Session(self.engine) as session, session.begin():
             yield partial(self._in_savepoint, session)
 
     @contextmanager
@@ -184,10 +128,10 @@ class Desk:
     def _guarded(
         self, raw: bytes, origin: Origin, transaction: Transaction, parsed: Parsed = None
     ) -> Outcome:
-        with _store_errors():
+        with store_errors():
             try:
                 return self._handle(raw, origin, transaction, parsed)
-            except (OperationalError, InterfaceError):
+            except OUTAGES:
                 raise
             except Exception as exc:  # even quarantining failed: a bug, but the mail must not
                 log.exception("could not store a mail even in quarantine")  # block the others
@@ -217,7 +161,7 @@ class Desk:
             log.exception("integrity error on %s", mail.key)
             reason = "internal error: integrity error"
             return self._quarantine(raw, origin, reason, now, mail, transaction)
-        except (OperationalError, InterfaceError):
+        except OUTAGES:
             raise
         except Exception as exc:
             log.exception("internal error on %s", mail.key)
@@ -276,43 +220,8 @@ class Desk:
         return self._quarantine(raw, origin, reason, now, head, transaction)
 
     def close_timed_out(self) -> list[int]:
-        """Close incidents left in a status with `auto_close_days` (e.g. Resolved, awaiting the
-        reporter) for longer than that without any change. One transaction per incident, rows
-        claimed with SKIP LOCKED, so several daemons share the work without doing it twice."""
-        now = self.clock()
-        closed = []
-        for service, status, days in _timed_statuses(self.settings):
-            cutoff = now - timedelta(days=days)
-            while (number := self._close_one(service, status, cutoff, now)) is not None:
-                closed.append(number)
-        return closed
-
-    def _close_one(self, service: str, status: str, cutoff: datetime, now: datetime) -> int | None:
-        with Session(self.engine) as session, session.begin():
-            incident = session.scalar(
-                select(db.Incident)
-                .where(
-                    db.Incident.service == service,
-                    db.Incident.status == status,
-                    db.Incident.updated_at <= cutoff,
-                )
-                .order_by(db.Incident.id)
-                .limit(1)
-                .with_for_update(skip_locked=True)
-            )
-            if incident is None:
-                return None
-            decision = close_by_timeout(_view(session, incident), self.settings)
-            if not decision.events:
-                return None
-            apply = _Apply(
-                self.settings, session, None, Actor(SYSTEM_ACTOR), now, None, self.outbox, self.sla
-            )
-            apply._commit_decision(incident, decision)
-            apply.keep_sla(incident)
-            apply.notify(incident)
-            apply.write()
-            return incident.id
+        """Close the incidents past their status's `auto_close_days` (mailproc.desk.timeouts)."""
+        return close_timed_out(self.settings, self.engine, self.clock(), self.outbox, self.sla)
 
     @cached_property
     def outbox(self) -> Outbox:
@@ -343,7 +252,8 @@ class Desk:
             return prior
         subject = parse_subject(mail.subject, self.settings.language)
         found = _thread(session, mail, subject.incident, self.settings, key == mail.key)
-        automatic = kept_mail.screened(mail, self.settings)
+        verdict = detect(mail, self.settings.own_addresses)
+        automatic = kept_mail.screened(mail, verdict, self.settings)
         if automatic is not None:  # kept and recorded, never applied nor answered
             sender = mail.sender.email if mail.sender else ""
             note = message_keys.reuse_note(mail) if key != mail.key else None
@@ -356,14 +266,15 @@ class Desk:
             summary = waiting.hold(session, self.settings, mail, message, now)
             sender = mail.sender.email if mail.sender else ""
             return Outcome(Disposition.PROCESSED, key, None, summary, sender=sender)
-        view = _view(session, found) if found else None
-        participants = _participants(session, found.id) if found else frozenset()
+        view = view_of(session, found) if found else None
+        participants = participants_of(session, found.id) if found else frozenset()
         team = found is not None and _answers_team_notice(session, mail)
         intent = classify(
             mail, subject, view, participants, self.settings, now, origin.service, team
         )
         actor = verified_actor(mail, self.settings, view, subject.proof)
-        apply = _Apply(self.settings, session, message, actor, now, mail, self.outbox, self.sla)
+        apply = Writes(self.settings, session, message, actor, now, mail, self.outbox, self.sla)
+        apply.unanswered = _unanswered(mail, verdict)
         apply.attachments(mail)
         if found is not None and view is not None:
             apply.watchers[found.id], apply.problems[found.id] = participants, view.problems
@@ -375,7 +286,7 @@ class Desk:
             incident, summary = found, apply.reply(intent, found, view)
         apply.remember(incident.id)
         apply.write()
-        _save_incident(session, incident)
+        save_incident(session, incident)
         _SETTLED(session, pk=message, incident=incident.id, outcome=Disposition.PROCESSED.value)
         released = self._release_children(session, mail, now)
         if released:
@@ -390,7 +301,7 @@ class Desk:
             try:
                 with session.begin_nested():
                     applied += self._apply_held(session, child, now) is not None
-            except (OperationalError, InterfaceError):
+            except OUTAGES:
                 raise
             except Exception:
                 log.exception("could not apply %s, which waited for %s", child.key, mail.key)
@@ -409,7 +320,7 @@ class Desk:
         one transaction each; returns how many. For a periodic job and the end of `ingest`."""
         count = 0
         while True:
-            with _store_errors(), Session(self.engine) as session, session.begin():
+            with store_errors(), Session(self.engine) as session, session.begin():
                 now = self.clock()
                 held = waiting.due(session, now)
                 if held is None:
@@ -417,245 +328,13 @@ class Desk:
                 try:
                     with session.begin_nested():
                         count += self._apply_held(session, held, now) is not None
-                except (OperationalError, InterfaceError):
+                except OUTAGES:
                     raise
                 except Exception as exc:
                     log.exception("could not apply the waiting mail %s", held.key)
                     reason = f"internal error: {type(exc).__name__}: {exc}"
                     waiting.give_up(session, held.pk, reason)
                     count += 1
-
-
-@dataclass
-class _Apply:
-    """The writes of one mail, sharing the session, the message row and the clock."""
-
-    settings: Settings
-    session: Session
-    message: int | None  # the incoming mail's row, if a mail caused this
-    actor: Actor
-    now: datetime
-    mail: InboundMail | None = None
-    outbox: Outbox | None = None
-    sla: SlaBook | None = None
-    happened: list[tuple[int, Happening]] = field(default_factory=list)
-    # What this transaction read or wrote per incident, so nothing is read twice.
-    records: dict[int, list[Record]] = field(default_factory=dict)
-    watchers: dict[int, frozenset[str]] = field(default_factory=dict)
-    problems: dict[int, frozenset[int]] = field(default_factory=dict)
-    created: set[int] = field(default_factory=set)
-    rows: db.Rows = field(default_factory=db.Rows)  # written when the mail is done
-    throttle: Throttle | None = None  # the sender is over the new-incident limit
-
-    def add(self, model: type[db.Base], **values: Any) -> None:
-        self.rows.add(model, **values)
-
-    def write(self) -> None:
-        self.rows.write(self.session)
-
-    def history(self, incident_id: int) -> list[Record]:
-        if incident_id not in self.records:
-            self.records[incident_id] = history(self.session, incident_id)
-        return self.records[incident_id]
-
-    def known(self, incident_id: int) -> Known:
-        if incident_id not in self.watchers:
-            self.watchers[incident_id] = _participants(self.session, incident_id)
-        if incident_id not in self.problems:
-            self.problems[incident_id] = frozenset(_related(self.session, incident_id))
-        return Known(
-            self.history(incident_id),
-            self.watchers[incident_id],
-            self.problems[incident_id],
-            new=incident_id in self.created,
-        )
-
-    def new_incident(self, intent: NewIncident) -> tuple[db.Incident, str]:
-        workflow = self.settings.workflow_of(intent.service)
-        incident = db.Incident(
-            service=intent.service,
-            status=workflow.initial,
-            priority=self.settings.services[intent.service].default_priority.value,
-            title=intent.title[:500],
-            reporter=self.actor.email,
-            reporter_name=intent.reporter_name[:200],
-            follow_up_of=intent.follow_up_of,
-            created_at=self.now,
-            updated_at=self.now,
-        )
-        _insert_incident(self.session, incident)
-        self.created.add(incident.id)
-        self.records[incident.id] = []
-        self.watchers[incident.id] = frozenset()
-        self.problems[incident.id] = frozenset()
-        detail: dict[str, object] = {
-            "title": incident.title,
-            "service": incident.service,
-            "priority": incident.priority,  # the SLA clocks start with it
-            "text": intent.text,
-        }
-        if intent.follow_up_of is not None:
-            detail["follow_up_of"] = intent.follow_up_of
-            self._event(intent.follow_up_of, EventKind.FOLLOW_UP, {"incident": incident.id})
-        self._event(incident.id, EventKind.CREATED, detail)
-        summary = f"created INC-{incident.id} in {incident.service}"
-        if self.throttle is not None:
-            self._event(incident.id, EventKind.RATE_LIMITED, self.throttle.detail)
-            summary += f" (not acknowledged: {self.throttle.reason})"
-        decision = None
-        if intent.commands:
-            decision = decide(
-                _view(self.session, incident),
-                intent.commands,
-                self.actor,
-                self.settings,
-                _problems(self.session, intent.commands),
-            )
-            self._commit_decision(incident, decision)
-            summary += _command_summary(decision)
-        self.keep_sla(incident)
-        self.notify(incident, created=True, commands=intent.commands, decision=decision)
-        return incident, summary
-
-    def reply(self, intent: Reply, incident: db.Incident, view: IncidentView) -> str:
-        if not intent.accepted:
-            self._event(incident.id, EventKind.REPLY_NOT_APPLIED, {"reason": intent.reason})
-            summary = f"reply to INC-{incident.id} not applied: {intent.reason}"
-        elif intent.text and intent.note:
-            self._event(incident.id, EventKind.NOTE, {"text": intent.text})
-            summary = f"internal note on INC-{incident.id}"
-        elif intent.text:
-            self._event(incident.id, EventKind.COMMENT, {"text": intent.text})
-            summary = f"comment on INC-{incident.id}"
-        else:
-            summary = f"reply to INC-{incident.id}"
-        if intent.reopen:
-            decision = reopen_by_reply(view, self.settings)
-            self._commit_decision(incident, decision)
-            view = decision.view
-            if decision.events:
-                summary += ", reopened"
-        commanded = None
-        if intent.commands:
-            problems = _problems(self.session, intent.commands)
-            commanded = decide(view, intent.commands, self.actor, self.settings, problems)
-            self._commit_decision(incident, commanded)
-            summary += _command_summary(commanded)
-        incident.updated_at = self.now
-        self.keep_sla(incident)
-        self.notify(
-            incident, commands=intent.commands, decision=commanded, accepted=intent.accepted
-        )
-        return summary
-
-    def _commit_decision(self, incident: db.Incident, decision: Decision) -> None:
-        after = decision.view
-        closed_before = incident.closed_at is not None
-        closes = self.settings.workflow_of(after.service).status(after.status).kind
-        incident.service, incident.status = after.service, after.status
-        incident.priority, incident.assignee = after.priority.value, after.assignee
-        incident.impact, incident.urgency = after.impact, after.urgency
-        if closes is StatusKind.CLOSED and not closed_before:
-            incident.closed_at = self.now
-        elif closes is not StatusKind.CLOSED:
-            incident.closed_at = None
-        for problem in sorted(after.problems - self.known(incident.id).problems):
-            self.add(db.IncidentProblem, incident_id=incident.id, problem_id=problem, at=self.now)
-        self.problems[incident.id] = after.problems
-        for happening in decision.events:
-            self._event(incident.id, happening.kind, dict(happening.detail))
-        incident.updated_at = self.now
-
-    def keep_sla(self, incident: db.Incident) -> None:
-        """Recompute the incident's stored due times if this mail recorded anything that can
-        move them (mailproc.sla.state), in this transaction."""
-        kinds = {h.kind for number, h in self.happened if number == incident.id}
-        if self.sla is not None and kinds - _NO_SLA_EFFECT:
-            new = EventKind.CREATED in kinds
-            self.sla.refresh(self.session, incident, self.now, new, self.history(incident.id))
-
-    def notify(
-        self,
-        incident: db.Incident,
-        *,
-        created: bool = False,
-        commands: tuple[Command | BadCommand, ...] = (),
-        decision: Decision | None = None,
-        accepted: bool = True,
-    ) -> None:
-        """Queue the notices of everything this mail did to the incident, in this transaction."""
-        if self.outbox is None:
-            return
-        name = self.mail.sender.name if self.mail and self.mail.sender else ""
-        change = Change(
-            incident=incident,
-            actor=Person(self.actor.email, name or self.actor.person or ""),
-            now=self.now,
-            happenings=tuple(h for number, h in self.happened if number == incident.id),
-            mail=self.mail,
-            created=created,
-            commands=commands,
-            decision=decision,
-            sender_accepted=accepted,
-            unanswered=self.throttle.reason if self.throttle else None,
-            known=self.known(incident.id),
-            rows=self.rows,
-        )
-        self.outbox.after_change(self.session, change)
-
-    def _event(self, incident_id: int, kind: EventKind, detail: dict[str, object]) -> None:
-        self.happened.append((incident_id, Happening(kind, detail)))
-        records = self.history(incident_id)  # read before the new row is written
-        records.append(Record(self.now, self.actor.email, kind.value, detail, self.message))
-        self.add(
-            db.Event,
-            incident_id=incident_id,
-            at=self.now,
-            actor=self.actor.email,
-            kind=kind.value,
-            detail=detail,
-            message_pk=self.message,
-        )
-
-    def remember(self, incident_id: int) -> None:
-        """Record the mail's Message-ID for threading, and the ids it answers (a parent that
-        arrives after it then joins the incident), and its To/Cc people as participants."""
-        assert self.mail is not None
-        mail = self.mail
-        for message_id in (mail.message_id, *waiting.parents(mail)):  # existing ones stay
-            if message_id:
-                self.add(db.ThreadRef, message_id=message_id, incident_id=incident_id)
-        own = self.settings.is_own  # support+INC-4.<token>@… too
-        addresses = {a.email for a in (*mail.to, *mail.cc) if a.email and not own(a.email)}
-        known = self.known(incident_id).watchers
-        fresh = addresses - known
-        for email in sorted(fresh):
-            self.add(db.Participant, incident_id=incident_id, email=email)
-        self.watchers[incident_id] = known | fresh
-
-    def attachments(self, mail: InboundMail) -> None:
-        """Stored under names mailproc chose; the sender's name is only a label."""
-        for position, part in enumerate(mail.attachments):
-            extension = mimetypes.guess_extension(part.content_type) or ".bin"
-            self.add(
-                db.Attachment,
-                message_pk=self.message,
-                position=position,
-                filename=part.filename[:255],
-                stored_name=f"m{self.message}-a{position}{extension}",
-                content_type=part.content_type[:255],
-                size=part.size,
-                content=part.content,
-            )
-
-
-@contextmanager
-def _store_errors() -> Iterator[None]:
-    """The database being unreachable (or locked for too long) is not the mail's fault."""
-    try:
-        yield
-    except (OperationalError, InterfaceError) as exc:
-        raise StoreUnavailable(str(exc.orig) if exc.orig else str(exc)) from exc
 
 
 def _with_notices(session: Session, outcome: Outcome, after_id: int) -> Outcome:
@@ -694,23 +373,7 @@ _SETTLED = Prepared(
 _REFS = select(db.ThreadRef.message_id, db.ThreadRef.incident_id).where(
     db.ThreadRef.message_id.in_(bindparam("ids", expanding=True))
 )
-_RELATED = select(db.IncidentProblem.problem_id).where(
-    db.IncidentProblem.incident_id == bindparam("incident")
-)
-_PARTICIPANTS = select(db.Participant.email).where(
-    db.Participant.incident_id == bindparam("incident")
-)
 _SENT_KIND = select(db.Outbox.kind).where(db.Outbox.message_id == bindparam("id"))
-_PROBLEMS = select(db.Problem.id).where(db.Problem.id.in_(bindparam("ids", expanding=True)))
-_INCIDENT_TABLE = db.Base.metadata.tables[db.Incident.__tablename__]
-_INCIDENT_FIELDS = tuple(c.name for c in _INCIDENT_TABLE.columns if c.name != "id")
-_LOCK = select(_INCIDENT_TABLE).where(db.Incident.id == bindparam("id")).with_for_update()
-_NEW_INCIDENT = Prepared(insert(db.Incident).returning(db.Incident.id), keyed=True)
-_SAVE_INCIDENT = Prepared(
-    update(db.Incident)
-    .where(db.Incident.id == bindparam("pk"))
-    .values({name: bindparam(f"new_{name}") for name in _INCIDENT_FIELDS})
-)
 
 
 def _prior(session: Session, key: str) -> Outcome | None:
@@ -738,27 +401,15 @@ def _claimed(session: Session, mail: InboundMail) -> Outcome | None:
     return _prior(session, found.key) if found.duplicate else None
 
 
-_NO_SLA_EFFECT = {
-    EventKind.REPLY_NOT_APPLIED,
-    EventKind.COMMAND_REJECTED,
-    EventKind.FOLLOW_UP,
-    EventKind.RATE_LIMITED,
-}
-
-
-def _timed_statuses(settings: Settings) -> list[tuple[str, str, float]]:
-    return [
-        (service, status.name, status.auto_close_days)
-        for service, config in sorted(settings.services.items())
-        for status in settings.workflows[config.workflow].statuses
-        if status.auto_close_days is not None
-    ]
-
-
-def _command_summary(decision: Decision) -> str:
-    if decision.refused:
-        return "; refused " + "; ".join(f"{r.command} ({r.reason})" for r in decision.refused)
-    return f"; applied {' '.join(decision.applied)}" if decision.applied else ""
+def _unanswered(mail: InboundMail, automatic: Automatic | None) -> str | None:
+    """Acknowledgments and transcripts answer a person, never a robot (mail loops): an
+    automatic mail that is applied all the same (a monitoring system's) gets none."""
+    if automatic is not None:
+        log.info("not answering automatic mail %s: %s", mail.key, automatic.reason)
+        return f"automatic mail: {automatic.reason}"
+    if suppresses_replies(mail):
+        return "the sender asked for no automatic replies (X-Auto-Response-Suppress)"
+    return None
 
 
 def _claim_key(
@@ -814,14 +465,14 @@ def _thread(
         known = {row.message_id: row.incident_id for row in rows}
         for ref in refs:
             if ref in known:
-                return _locked(session, known[ref])
+                return lock_incident(session, known[ref])
         signed = _signed_reference(refs, mail, settings)
-        found = _locked(session, signed) if signed is not None else None
+        found = lock_incident(session, signed) if signed is not None else None
         if found is not None:
             return found
         if mail.message_id in known and tagged is None:
-            return _locked(session, known[mail.message_id])
-    return _locked(session, tagged) if tagged is not None else None
+            return lock_incident(session, known[mail.message_id])
+    return lock_incident(session, tagged) if tagged is not None else None
 
 
 def _answers_team_notice(session: Session, mail: InboundMail) -> bool:
@@ -850,53 +501,3 @@ def _signed_reference(refs: list[str], mail: InboundMail, settings: Settings) ->
             signed.incident,
         )
     return None
-
-
-def _locked(session: Session, number: int) -> db.Incident | None:
-    """The incident, its row locked until the commit, as an object outside the session: the
-    Desk writes it back with one UPDATE (`_save_incident`), not through the ORM's flush."""
-    row = db.run(session, _LOCK, id=number).first()
-    return None if row is None else db.Incident(**row._mapping)
-
-
-def _insert_incident(session: Session, incident: db.Incident) -> None:
-    values = {name: getattr(incident, name) for name in _INCIDENT_FIELDS}
-    incident.id = int(_NEW_INCIDENT(session, **values).scalar_one())
-
-
-def _save_incident(session: Session, incident: db.Incident) -> None:
-    values = {f"new_{name}": getattr(incident, name) for name in _INCIDENT_FIELDS}
-    _SAVE_INCIDENT(session, pk=incident.id, **values)
-
-
-def _view(session: Session, incident: db.Incident) -> IncidentView:
-    return IncidentView(
-        number=incident.id,
-        service=incident.service,
-        status=incident.status,
-        priority=Priority(incident.priority),
-        assignee=incident.assignee,
-        reporter=incident.reporter,
-        problems=frozenset(_related(session, incident.id)),
-        closed_at=incident.closed_at,
-        impact=incident.impact,
-        urgency=incident.urgency,
-        escalated_to=escalated_to(session, incident.id),
-    )
-
-
-def _related(session: Session, incident_id: int) -> set[int]:
-    return set(db.run(session, _RELATED, incident=incident_id).scalars())
-
-
-def _participants(session: Session, incident_id: int) -> frozenset[str]:
-    return frozenset(db.run(session, _PARTICIPANTS, incident=incident_id).scalars())
-
-
-def _problems(session: Session, commands: Iterable[object]) -> frozenset[int]:
-    wanted = {
-        int(c.arg) for c in commands if isinstance(c, Command) and c.verb is Verb.RELATE and c.arg
-    }
-    if not wanted:
-        return frozenset()
-    return frozenset(db.run(session, _PROBLEMS, ids=sorted(wanted)).scalars())

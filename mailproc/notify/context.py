@@ -1,7 +1,7 @@
 """The variables a notification template sees, built from plain facts about one incident.
 
 Pure. Templates get dicts, lists and strings only, never ORM rows or settings objects, so the
-sandbox has nothing to reach through and docs/templates.md can list every variable. Every
+sandbox has nothing to reach through and docs/admin/templates.md can list every variable. Every
 variable exists in every template (None or empty where it does not apply), so one template can
 serve several notice kinds and a typo still fails loudly under StrictUndefined. The sample facts
 at the end are what `mailproc templates check` and `preview` render with.

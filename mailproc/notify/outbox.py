@@ -20,21 +20,20 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import bindparam, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from mailproc.config.settings import Settings
-from mailproc.inbound.automatic import detect, suppresses_replies
 from mailproc.inbound.parse import InboundMail
 from mailproc.inbound.subject import BadCommand, Command
 from mailproc.notify.context import (
-    HistoryEntry,
     IncidentFacts,
     Occasion,
     ProblemFacts,
     build_context,
     when,
 )
+from mailproc.notify.facts import Known, incident_facts, last_sent, parties_of, thread_root
 from mailproc.notify.known_errors import matching_known_errors
 from mailproc.notify.letter import (
     AUTO_GENERATED,
@@ -58,16 +57,12 @@ from mailproc.notify.recipients import (
 from mailproc.notify.templates import Rendered, TemplateProblem, Templates, folder_of
 from mailproc.safety import limits, undeliverable
 from mailproc.signing import make_message_id, reply_address, subject_token
-from mailproc.sla.state import history
-from mailproc.sla.timeline import Record
 from mailproc.store import db
 from mailproc.vocabulary import EventKind, NoticeKind, Party
 from mailproc.workflow.decision import Decision, Happening
 
 log = logging.getLogger(__name__)
 SYSTEM = Person("mailproc", "mailproc")
-PENDING, SENT, FAILED = "pending", "sent", "failed"
-SUPPRESSED = "suppressed"  # never sent, and why is in `error` (undeliverable, storm breaker)
 _ANSWERS = (NoticeKind.ACKNOWLEDGMENT, NoticeKind.TRANSCRIPT)
 
 
@@ -79,18 +74,6 @@ class Head:
     sender: str
     message_id: str
     date: datetime
-
-
-@dataclass(frozen=True, slots=True)
-class Known:
-    """What the caller already read or wrote in this transaction about the incident, so its
-    notices cost no further queries: on the path that applies incoming mail, every query
-    counts."""
-
-    history: Sequence[Record]
-    watchers: frozenset[str]
-    problems: frozenset[int]
-    new: bool = False  # created in this transaction: no earlier mail, nothing sent yet
 
 
 @dataclass(frozen=True, slots=True)
@@ -106,7 +89,8 @@ class Change:
     commands: tuple[Command | BadCommand, ...] = ()
     decision: Decision | None = None
     sender_accepted: bool = True  # a stranger's mail gets no transcript (no backscatter)
-    unanswered: str | None = None  # why the sender gets no acknowledgment or transcript
+    unanswered: str | None = None  # why the sender gets no acknowledgment or transcript: the
+    # Desk's verdict (an automatic mail, a sender over the limit), not decided again here
     known: Known | None = None
     rows: db.Rows | None = None  # the caller writes the notices' rows with its own
 
@@ -127,7 +111,7 @@ class Outbox:
         parties = parties_of(session, incident, change.actor, settings, watchers)
         notices = change_notices(change.happenings, parties, settings, incident.service)
         lines: tuple[CommandLine, ...] = ()
-        if change.unanswered is None and answerable(change.mail, settings):
+        if change.mail is not None and change.unanswered is None:
             if change.created:
                 ack = direct_notices(NoticeKind.ACKNOWLEDGMENT, parties, settings, incident.service)
                 notices = ack + notices
@@ -191,27 +175,18 @@ class Outbox:
         recipients are the addresses the escalation level names; None: the `escalation`
         notice's configured recipients (by default the service's team)."""
         incident = session.get(db.Incident, incident_id)
-        if incident is None or not self.settings.notifications.enabled:
+        if incident is None:
             return 0
-        parties = parties_of(session, incident, SYSTEM, self.settings)
-        kind = NoticeKind.ESCALATION
-        if recipients is None:
-            notices = direct_notices(kind, parties, self.settings, incident.service)
-        else:
-            entries = [_role_of(address, parties) for address in recipients]
-            found = resolve(entries, parties, self.settings.own_addresses)
-            notices = [Notice(kind, r) for r in found]
         escalation = {"level": level, "target": target, "reason": reason, "due": when(due)}
         occasion = Occasion(SYSTEM, now, escalation=escalation)
-        return self._write(session, incident_facts(session, incident), notices, occasion, None)
+        return self._queue(session, incident, NoticeKind.ESCALATION, occasion, recipients)
 
     def queue_problem_resolved(self, session: Session, problem: db.Problem, now: datetime) -> int:
         """Tell the reporters of the problem's open incidents that the cause is fixed."""
-        if not self.settings.notifications.enabled:
-            return 0
         facts = ProblemFacts(
             problem.id, problem.title, problem.symptoms, problem.workaround, problem.status
         )
+        occasion = Occasion(SYSTEM, now, problem=facts)
         written = 0
         for incident in session.scalars(
             select(db.Incident)
@@ -219,14 +194,29 @@ class Outbox:
             .where(db.IncidentProblem.problem_id == problem.id, db.Incident.closed_at.is_(None))
             .order_by(db.Incident.id)
         ):
-            parties = parties_of(session, incident, SYSTEM, self.settings)
-            kind = NoticeKind.PROBLEM_RESOLVED
-            notices = direct_notices(kind, parties, self.settings, incident.service)
-            occasion = Occasion(SYSTEM, now, problem=facts)
-            written += self._write(
-                session, incident_facts(session, incident), notices, occasion, None
-            )
+            written += self._queue(session, incident, NoticeKind.PROBLEM_RESOLVED, occasion)
         return written
+
+    def _queue(
+        self,
+        session: Session,
+        incident: db.Incident,
+        kind: NoticeKind,
+        occasion: Occasion,
+        addresses: Sequence[str] | None = None,
+    ) -> int:
+        """A system action's notice to one incident's people: the notice kind's configured
+        recipients, or the `addresses` an escalation level names."""
+        if not self.settings.notifications.enabled:
+            return 0
+        parties = parties_of(session, incident, SYSTEM, self.settings)
+        if addresses is None:
+            notices = direct_notices(kind, parties, self.settings, incident.service)
+        else:
+            entries = [_role_of(address, parties) for address in addresses]
+            found = resolve(entries, parties, self.settings.own_addresses)
+            notices = [Notice(kind, r) for r in found]
+        return self._write(session, incident_facts(session, incident), notices, occasion, None)
 
     def _write(
         self,
@@ -248,8 +238,8 @@ class Outbox:
         if new:
             root, last = trigger, {}
         else:
-            root = _root(session, facts.number) or trigger
-            last = _last_sent(session, facts.number, emails)
+            root = thread_root(session, facts.number) or trigger
+            last = last_sent(session, facts.number, emails)
         rows = pending if pending is not None else db.Rows()
         for notice in notices:
             why = (hold or {}).get((notice.kind, notice.recipient.email))
@@ -279,7 +269,7 @@ class Outbox:
             "message_id": self._message_id(facts.number, email, sender),
             "subject": "",
             "letter": None,
-            "status": SUPPRESSED,
+            "status": db.SUPPRESSED,
             "attempts": 0,
             "created_at": occasion.now,
             "next_attempt_at": occasion.now,
@@ -308,7 +298,7 @@ class Outbox:
             "recipient": email,
             "envelope_from": sender,
             "message_id": message_id,
-            "status": PENDING,
+            "status": db.PENDING,
             "attempts": 0,
             "created_at": occasion.now,
             "next_attempt_at": occasion.now,
@@ -324,7 +314,7 @@ class Outbox:
             return row | {"subject": subject, "letter": letter_to_json(letter)}
         except (TemplateProblem, ValueError) as exc:
             log.error("INC-%d: %s notice to %s not sent: %s", facts.number, notice.kind, email, exc)
-            return row | {"subject": "", "letter": None, "status": FAILED, "error": str(exc)}
+            return row | {"subject": "", "letter": None, "status": db.FAILED, "error": str(exc)}
 
     def _reply_to(self, facts: IncidentFacts, recipient: str) -> str:
         """The support address; with `plus`, carrying the recipient's token, so that their
@@ -373,79 +363,6 @@ class Outbox:
         )
 
 
-def answerable(mail: InboundMail | None, settings: Settings) -> bool:
-    """Acknowledgments and transcripts answer a person, never a robot (mail loops)."""
-    if mail is None:
-        return False
-    automatic = detect(mail, settings.own_addresses)
-    if automatic is not None:
-        log.info("not answering automatic mail %s: %s", mail.key, automatic.reason)
-        return False
-    return not suppresses_replies(mail)
-
-
-def parties_of(
-    session: Session,
-    incident: db.Incident,
-    actor: Person,
-    settings: Settings,
-    watchers: frozenset[str] | None = None,
-) -> Parties:
-    person = settings.people.get(incident.assignee) if incident.assignee else None
-    service = settings.services[incident.service]
-    if watchers is None:
-        watchers = frozenset(
-            session.scalars(
-                select(db.Participant.email).where(db.Participant.incident_id == incident.id)
-            )
-        )
-    return Parties(
-        reporter=Person(incident.reporter, incident.reporter_name),
-        assignee=Person(person.email, incident.assignee or "") if person else None,
-        watchers=tuple(sorted(watchers)),
-        team=service.team,
-        first_line=service.first_line,
-        sender=actor,
-        admins=settings.admin_addresses,
-    )
-
-
-def incident_facts(
-    session: Session, incident: db.Incident, known: Known | None = None
-) -> IncidentFacts:
-    events = history(session, incident.id) if known is None else known.history
-    problems: Sequence[db.Problem] = ()
-    if known is None:
-        problems = session.scalars(
-            select(db.Problem)
-            .join(db.IncidentProblem, db.IncidentProblem.problem_id == db.Problem.id)
-            .where(db.IncidentProblem.incident_id == incident.id)
-            .order_by(db.Problem.id)
-        ).all()
-    elif known.problems:  # the links of this very mail may not be written yet
-        problems = session.scalars(
-            select(db.Problem).where(db.Problem.id.in_(known.problems)).order_by(db.Problem.id)
-        ).all()
-    return IncidentFacts(
-        number=incident.id,
-        title=incident.title,
-        service=incident.service,
-        status=incident.status,
-        priority=incident.priority,
-        assignee=incident.assignee,
-        reporter=incident.reporter,
-        reporter_name=incident.reporter_name,
-        created_at=incident.created_at,
-        updated_at=incident.updated_at,
-        closed_at=incident.closed_at,
-        follow_up_of=incident.follow_up_of,
-        history=tuple(HistoryEntry(e.at, e.actor, e.kind, e.detail) for e in events),
-        problems=tuple(
-            ProblemFacts(p.id, p.title, p.symptoms, p.workaround, p.status) for p in problems
-        ),
-    )
-
-
 def _role_of(address: str, parties: Parties) -> str:
     """An address named by an escalation level, as the role it plays here, if it plays one."""
     roles = {
@@ -465,32 +382,3 @@ def _description(change: Change) -> str:
         if happening.kind is EventKind.CREATED:
             return str(happening.detail.get("text", ""))
     return ""
-
-
-_ROOT = (
-    select(db.Message.message_id)
-    .where(db.Message.incident_id == bindparam("incident"), db.Message.message_id.is_not(None))
-    .order_by(db.Message.id)
-    .limit(1)
-)
-_LAST_SENT = (
-    select(db.Outbox.recipient, db.Outbox.message_id)
-    .where(
-        db.Outbox.incident_id == bindparam("incident"),
-        db.Outbox.recipient.in_(bindparam("recipients", expanding=True)),
-        db.Outbox.status != SUPPRESSED,  # never sent: no mail client knows it
-    )
-    .order_by(db.Outbox.id)
-)
-
-
-def _root(session: Session, number: int) -> str | None:
-    """The first mail of the incident that had a Message-ID: the thread's root."""
-    root: str | None = db.run(session, _ROOT, incident=number).scalar()
-    return root
-
-
-def _last_sent(session: Session, number: int, recipients: list[str]) -> dict[str, str]:
-    """Our last mail to each person about this incident: the parent their client knows."""
-    rows = db.run(session, _LAST_SENT, incident=number, recipients=recipients)
-    return {row.recipient: row.message_id for row in rows}

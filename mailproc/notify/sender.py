@@ -21,7 +21,7 @@ import logging
 import os
 import secrets
 import ssl
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from ipaddress import ip_address
@@ -31,14 +31,14 @@ import aiosmtplib
 from sqlalchemy import Engine, or_, select, update
 from sqlalchemy.orm import Session
 
+from mailproc.clock import WallClock
 from mailproc.config.settings import ConfigError, Settings
 from mailproc.notify.letter import ascii_domain, compose, letter_from_json, needs_smtputf8
-from mailproc.notify.outbox import FAILED, PENDING, SENT
 from mailproc.runtime import holder
 from mailproc.store import db
+from mailproc.store.db import FAILED, PENDING, SENT
 
 log = logging.getLogger(__name__)
-Clock = Callable[[], datetime]
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,14 +62,14 @@ class _ConnectionLost(Exception):
 
 
 def send_pending(
-    settings: Settings, engine: Engine, clock: Clock, environ: Mapping[str, str] | None = None
+    settings: Settings, engine: Engine, clock: WallClock, environ: Mapping[str, str] | None = None
 ) -> int:
     """Send what is due; returns how many mails the server accepted. For a periodic job."""
     return asyncio.run(deliver_pending(settings, engine, clock, environ)).sent
 
 
 async def deliver_pending(
-    settings: Settings, engine: Engine, clock: Clock, environ: Mapping[str, str] | None = None
+    settings: Settings, engine: Engine, clock: WallClock, environ: Mapping[str, str] | None = None
 ) -> SendReport:
     """Send what is due over one connection, batch after batch, until nothing is due."""
     password = smtp_password(settings, os.environ if environ is None else environ)
@@ -214,7 +214,7 @@ class _Run:
 
     settings: Settings
     engine: Engine
-    clock: Clock
+    clock: WallClock
     token: str
     report: SendReport = field(default_factory=SendReport)
 

@@ -18,7 +18,7 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from mailproc.config.settings import Settings
-from mailproc.inbound.automatic import AutoKind, Automatic, detect
+from mailproc.inbound.automatic import AutoKind, Automatic
 from mailproc.inbound.bounces import Delivery, Report, read_report
 from mailproc.inbound.parse import InboundMail
 from mailproc.safety import undeliverable
@@ -30,11 +30,11 @@ AUTOMATIC = "automatic"  # the messages.outcome of automatic mail
 _MONITORING = (AutoKind.AUTOREPLY, AutoKind.BULK)  # what a monitoring system's mail looks like
 
 
-def screened(mail: InboundMail, settings: Settings) -> Automatic | None:
-    """Why the mail is automatic and must not be applied; None for a person's mail, and for
-    a configured monitoring system's generated mail (`security.accept_automatic_from`), which
-    is applied but, being automatic, still never answered (mailproc.notify.outbox.answerable)."""
-    found = detect(mail, settings.own_addresses)
+def screened(mail: InboundMail, found: Automatic | None, settings: Settings) -> Automatic | None:
+    """Why the mail is automatic and must not be applied, given what made it automatic
+    (mailproc.inbound.automatic.detect); None for a person's mail, and for a configured
+    monitoring system's generated mail (`security.accept_automatic_from`), which is applied
+    but, being automatic, still never answered (the Desk tells the outbox so)."""
     sender = mail.sender.email if mail.sender else ""
     accepted = sender in settings.security.accept_automatic_from
     if found is None or (accepted and found.kind in _MONITORING and not _replied(mail)):

@@ -31,7 +31,7 @@ from mailproc.vocabulary import NoticeKind
 WINDOW = timedelta(hours=1)
 ALL = "all"  # the scope of the global breaker; a correspondent's scope is their address
 ANSWERS = (NoticeKind.ACKNOWLEDGMENT.value, NoticeKind.TRANSCRIPT.value)
-QUEUED = ("pending", "sent", "failed")  # rows that went, or were meant to go, out
+QUEUED = (db.PENDING, db.SENT, db.FAILED)  # rows that went, or were meant to go, out
 
 
 @dataclass(frozen=True, slots=True)

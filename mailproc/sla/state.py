@@ -1,8 +1,8 @@
 """Keep each incident's stored SLA state true to its history, inside the caller's transaction.
 
 The due times and the moment of the next escalation are columns of the incident (see
-mailproc.db), so that `sla report` reads them and the escalation pass finds the incidents whose
-time has come through an index, at a cost in proportion to those incidents and not to all open
+mailproc.store.db), so that `sla report` reads them and the escalation pass finds the incidents
+whose time has come through an index, at a cost in proportion to those incidents and not to all open
 ones. They change only when the history changes, and every change of the history that can move
 them — creation, priority, impact and urgency, a move, a status change, an assignment, a
 solver's action, an [ACK], an escalation sent — happens in a transaction of the Desk or of the

@@ -15,7 +15,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
-from mailproc.desk.mail import Batcher, Disposition, Origin, Outcome
+from mailproc.desk.outcome import Batcher, Disposition, Origin, Outcome
 from mailproc.runtime.progress import Progress, ProgressFactory
 from mailproc.runtime.wake import Wake
 from mailproc.sources.health import Cursor, Ledger
@@ -27,6 +27,10 @@ Ref = int | str  # an IMAP UID or a Maildir file name
 
 class SourceUnavailable(Exception):
     """The mailbox cannot be reached or refused an operation: try again later, with backoff."""
+
+
+class CredentialsMissing(Exception):
+    """A secret the configuration names is not there; the message says which, never its value."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -12,13 +12,12 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy import Engine, func, select
-from sqlalchemy.exc import InterfaceError, OperationalError
 from sqlalchemy.orm import Session
 
 from mailproc.config.settings import Settings
-from mailproc.desk.mail import StoreUnavailable
-from mailproc.notify.outbox import FAILED, PENDING
 from mailproc.store import db
+from mailproc.store.db import FAILED, PENDING
+from mailproc.store.errors import store_errors
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,11 +82,8 @@ class Ledger:
 
     @contextmanager
     def _session(self) -> Iterator[Session]:
-        try:
-            with Session(self.engine) as session:
-                yield session
-        except (OperationalError, InterfaceError) as exc:
-            raise StoreUnavailable(str(exc.orig) if exc.orig else str(exc)) from exc
+        with store_errors(), Session(self.engine) as session:
+            yield session
 
 
 def _row(session: Session, source: str) -> db.SourceState:

@@ -27,9 +27,9 @@ from imapclient import IMAPClient
 from imapclient.exceptions import IMAPClientError
 
 from mailproc.config.sources import ImapSourceConfig, Settle
-from mailproc.desk.mail import Outcome
+from mailproc.desk.outcome import Outcome
 from mailproc.runtime.wake import Wake
-from mailproc.sources.drain import Fetched, Ref, SourceUnavailable
+from mailproc.sources.drain import CredentialsMissing, Fetched, Ref, SourceUnavailable
 from mailproc.sources.health import Cursor
 
 log = logging.getLogger(__name__)
@@ -40,10 +40,6 @@ NEW_MAIL = (b"EXISTS", b"RECENT")
 
 class _Refused(Exception):
     """The server answered NO or BAD to one command: the connection itself is fine."""
-
-
-class CredentialsMissing(Exception):
-    """A secret the configuration names is not there; the message says which, never its value."""
 
 
 def check_credentials(config: ImapSourceConfig, environ: Mapping[str, str]) -> None:

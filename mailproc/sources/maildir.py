@@ -18,7 +18,7 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 from mailproc.config.sources import MaildirSourceConfig, Settle
-from mailproc.desk.mail import Outcome
+from mailproc.desk.outcome import Outcome
 from mailproc.runtime.wake import Wake
 from mailproc.sources.drain import Fetched, Ref, SourceUnavailable
 from mailproc.sources.health import Cursor

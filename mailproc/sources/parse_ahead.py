@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, TypeVar
 from mailproc.inbound.parse import InboundMail, MailError, parse_mail
 
 if TYPE_CHECKING:
-    from mailproc.desk.mail import Parsed
+    from mailproc.desk.outcome import Parsed
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")

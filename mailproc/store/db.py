@@ -198,6 +198,11 @@ class IncidentProblem(Base):
 Index("ix_incident_problems_problem", IncidentProblem.problem_id)
 
 
+# Outbox.status: to send (or to retry), delivered, given up or never renderable, never sent on
+# purpose (an undeliverable address, an open storm breaker; why is in `error`).
+PENDING, SENT, FAILED, SUPPRESSED = "pending", "sent", "failed", "suppressed"
+
+
 class Outbox(Base):
     """One notification mail to one recipient, rendered when the change was committed, in the
     same transaction; the sender composes it, sends it and records what the server said."""
@@ -211,8 +216,8 @@ class Outbox(Base):
     envelope_from: Mapped[str] = mapped_column(String(320))
     message_id: Mapped[str] = mapped_column(String(1000), unique=True)
     subject: Mapped[str] = mapped_column(Text)
-    letter: Mapped[dict[str, Any] | None]  # outgoing.Letter as JSON; None when it failed
-    status: Mapped[str] = mapped_column(String(16))  # pending | sent | failed
+    letter: Mapped[dict[str, Any] | None]  # notify.letter.Letter as JSON; None when it failed
+    status: Mapped[str] = mapped_column(String(16))  # PENDING, SENT, FAILED, SUPPRESSED
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     created_at: Mapped[datetime]
     next_attempt_at: Mapped[datetime]

@@ -193,12 +193,13 @@ def _reopen_target(view: IncidentView, workflow: WorkflowConfig, target: str) ->
     return target if view.assignee else workflow.initial
 
 
-Outcome = tuple[IncidentView, list[Happening]] | Refusal
+# What one command does: the view after it and what happened, or why it was refused.
+CommandEffect = tuple[IncidentView, list[Happening]] | Refusal
 
 
 def _assign(
     view: IncidentView, cmd: Command, actor: Actor, settings: Settings, _p: Any, target: str
-) -> Outcome:
+) -> CommandEffect:
     name = _person_named(cmd.arg, settings) if cmd.arg else actor.person
     if name is None:
         if cmd.arg is None:
@@ -233,7 +234,7 @@ def _unknown_person(arg: str, service: str, settings: Settings) -> str:
 
 def _set_status(
     view: IncidentView, cmd: Command, _a: Actor, settings: Settings, _p: Any, target: str
-) -> Outcome:
+) -> CommandEffect:
     if cmd.verb is Verb.REOPEN:
         target = _reopen_target(view, settings.workflow_of(view.service), target)
     after = replace(view, status=target)
@@ -242,7 +243,7 @@ def _set_status(
 
 def _priority(
     view: IncidentView, cmd: Command, _a: Actor, _s: Settings, _p: Any, target: str
-) -> Outcome:
+) -> CommandEffect:
     priority = Priority(cmd.arg or view.priority)
     after = replace(view, priority=priority, status=target)
     events = (
@@ -255,7 +256,7 @@ def _priority(
 
 def _impact_urgency(
     view: IncidentView, cmd: Command, _a: Actor, settings: Settings, _p: Any, target: str
-) -> Outcome:
+) -> CommandEffect:
     """[IMPACT …] and [URGENCY …] set one input of the matrix; the matrix then sets the
     priority (the missing input counts as its default). The last command wins, so a later
     [PRIORITY …] overrides the matrix and a later [IMPACT …] overrides that."""
@@ -273,7 +274,7 @@ def _impact_urgency(
     return after, events + _status_events(view, after, cmd.verb)
 
 
-def _acknowledge(view: IncidentView, cmd: Command, settings: Settings) -> Outcome:
+def _acknowledge(view: IncidentView, cmd: Command, settings: Settings) -> CommandEffect:
     """[ACK] changes no status, so it needs no transition entry: it is accepted in every open
     status (an open incident may be escalated in any of them, a paused one included) and
     refused where nothing escalates. Its event is what stops the ladders (mailproc.sla.timeline)."""
@@ -289,7 +290,7 @@ def _acknowledge(view: IncidentView, cmd: Command, settings: Settings) -> Outcom
 
 def _move(
     view: IncidentView, cmd: Command, _a: Actor, settings: Settings, _p: Any, target: str
-) -> Outcome:
+) -> CommandEffect:
     service = (cmd.arg or "").lower()
     if service not in settings.services:
         guess = difflib.get_close_matches(service, list(settings.services), n=1, cutoff=0.6)
@@ -312,7 +313,7 @@ def _move(
 
 def _relate(
     view: IncidentView, cmd: Command, _a: Actor, _s: Settings, problems: frozenset[int], target: str
-) -> Outcome:
+) -> CommandEffect:
     number = int(cmd.arg or 0)
     if number not in problems:
         return Refusal(cmd.text, f"unknown problem PRB-{number}")

@@ -13,7 +13,8 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from mailproc.config.settings import load_settings
-from mailproc.desk.mail import Desk, Disposition
+from mailproc.desk.mail import Desk
+from mailproc.desk.outcome import Disposition
 from mailproc.store import db
 from mailproc.store.db import make_engine
 from mailproc.store.schema import upgrade

@@ -8,7 +8,8 @@ import pytest
 
 from mailproc.config.settings import load_settings
 from mailproc.desk.escalations import run_escalations
-from mailproc.desk.mail import Desk, Disposition
+from mailproc.desk.mail import Desk
+from mailproc.desk.outcome import Disposition
 from mailproc.store.db import make_engine
 from mailproc.store.schema import upgrade
 from tests.support.clirunner import invoker

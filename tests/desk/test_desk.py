@@ -7,7 +7,8 @@ import threading
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from mailproc.desk.mail import Desk, Disposition, Origin
+from mailproc.desk.mail import Desk
+from mailproc.desk.outcome import Disposition, Origin
 from mailproc.desk.problems import add_problem, get_problem
 from mailproc.store import db
 from mailproc.store.queries import get_incident, list_incidents

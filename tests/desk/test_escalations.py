@@ -22,7 +22,8 @@ from sqlalchemy.orm import Session
 
 from mailproc.config.settings import Settings, SmtpConfig, settings_from_dict
 from mailproc.desk.escalations import Escalator, recompute_due_times
-from mailproc.desk.mail import Desk, Disposition
+from mailproc.desk.mail import Desk
+from mailproc.desk.outcome import Disposition
 from mailproc.desk.problems import add_problem
 from mailproc.notify.sender import send_pending
 from mailproc.sla.clocks import compute

@@ -8,7 +8,8 @@ from pathlib import Path
 from hypothesis import HealthCheck, given, settings
 
 from mailproc.config.settings import load_settings
-from mailproc.desk.mail import Desk, Disposition
+from mailproc.desk.mail import Desk
+from mailproc.desk.outcome import Disposition
 from mailproc.store.db import make_engine
 from mailproc.store.schema import upgrade
 from tests.support.desk import FakeClock

@@ -10,7 +10,8 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from mailproc.config.safety import LimitsConfig
-from mailproc.desk.mail import Desk, Disposition
+from mailproc.desk.mail import Desk
+from mailproc.desk.outcome import Disposition
 from mailproc.inbound.fingerprint import legacy_fingerprint
 from mailproc.store import db
 from mailproc.store.queries import get_incident

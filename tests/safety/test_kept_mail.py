@@ -10,7 +10,8 @@ from sqlalchemy.orm import Session
 
 from mailproc.cli.report import incident_detail
 from mailproc.config.settings import load_settings
-from mailproc.desk.mail import Desk, Disposition
+from mailproc.desk.mail import Desk
+from mailproc.desk.outcome import Disposition
 from mailproc.safety import undeliverable
 from mailproc.safety.views import automatic_mail
 from mailproc.store import db

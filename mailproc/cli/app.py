@@ -1,0 +1,54 @@
+"""What every command shares: the lazily loaded `App`, `pass_app`, `fail` and the exit codes.
+
+Apart from the package's `__init__` (which only assembles the command tree) so that the
+subcommand modules import this and the tree imports them, never the other way round.
+"""
+
+from __future__ import annotations
+
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import NoReturn
+
+import click
+from sqlalchemy import Engine
+
+from mailproc.config.settings import Settings, load_settings
+from mailproc.store.db import make_engine
+from mailproc.store.schema import check_current
+
+EXIT_FAILED, EXIT_CONFIG, EXIT_NOT_FOUND = 1, 3, 4
+
+
+@dataclass
+class App:
+    """What every command needs, loaded on first use so `--help` never touches config or DB."""
+
+    config_path: Path | None
+    _settings: Settings | None = None
+    _engine: Engine | None = field(default=None, repr=False)
+
+    @property
+    def settings(self) -> Settings:
+        if self._settings is None:
+            self._settings = load_settings(self.config_path)
+        return self._settings
+
+    @property
+    def engine(self) -> Engine:
+        if self._engine is None:
+            self._engine = make_engine(self.settings.database_url)
+        return self._engine
+
+    def ready_engine(self) -> Engine:
+        check_current(self.engine)
+        return self.engine
+
+
+pass_app = click.make_pass_decorator(App)
+
+
+def fail(message: str, code: int = EXIT_FAILED) -> NoReturn:
+    click.echo(f"mailproc: {message}", err=True)
+    sys.exit(code)

@@ -1,0 +1,351 @@
+"""The writes that apply a change to an incident, shared by the use cases: a mail's
+(mailproc.desk.mail) and the system's own (mailproc.desk.timeouts).
+
+`Writes` keeps what one transaction has read or written per incident, so nothing is read
+twice, and collects the rows it adds to write them with one statement per table. The incident's
+own row is read locked and written back with one statement each (`lock_incident`,
+`save_incident`), not through the ORM's unit of work.
+"""
+
+from __future__ import annotations
+
+import mimetypes
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import bindparam, insert, select, update
+from sqlalchemy.orm import Session
+
+from mailproc.config.settings import Settings
+from mailproc.desk.waiting import parents
+from mailproc.inbound.parse import InboundMail
+from mailproc.inbound.subject import BadCommand, Command
+from mailproc.notify.facts import Known
+from mailproc.notify.outbox import Change, Outbox
+from mailproc.notify.recipients import Person
+from mailproc.safety.limits import Throttle
+from mailproc.sla.state import SlaBook, escalated_to, history
+from mailproc.sla.timeline import Record
+from mailproc.store import db
+from mailproc.store.prepared import Prepared
+from mailproc.vocabulary import EventKind, Priority, StatusKind, Verb
+from mailproc.workflow.decision import (
+    Actor,
+    Decision,
+    Happening,
+    IncidentView,
+    decide,
+    reopen_by_reply,
+)
+from mailproc.workflow.intents import NewIncident, Reply
+
+SYSTEM_ACTOR = "mailproc"
+
+
+@dataclass
+class Writes:
+    """The writes of one mail or system action, sharing the session, the message row and the
+    clock; collected, and written when the caller is done (`write`)."""
+
+    settings: Settings
+    session: Session
+    message: int | None  # the incoming mail's row, if a mail caused this
+    actor: Actor
+    now: datetime
+    mail: InboundMail | None = None
+    outbox: Outbox | None = None
+    sla: SlaBook | None = None
+    happened: list[tuple[int, Happening]] = field(default_factory=list)
+    # What this transaction read or wrote per incident, so nothing is read twice.
+    records: dict[int, list[Record]] = field(default_factory=dict)
+    watchers: dict[int, frozenset[str]] = field(default_factory=dict)
+    problems: dict[int, frozenset[int]] = field(default_factory=dict)
+    created: set[int] = field(default_factory=set)
+    rows: db.Rows = field(default_factory=db.Rows)  # written when the mail is done
+    throttle: Throttle | None = None  # the sender is over the new-incident limit
+    unanswered: str | None = None  # why the mail's sender gets no acknowledgment or transcript
+
+    def add(self, model: type[db.Base], **values: Any) -> None:
+        self.rows.add(model, **values)
+
+    def write(self) -> None:
+        self.rows.write(self.session)
+
+    def history(self, incident_id: int) -> list[Record]:
+        if incident_id not in self.records:
+            self.records[incident_id] = history(self.session, incident_id)
+        return self.records[incident_id]
+
+    def known(self, incident_id: int) -> Known:
+        if incident_id not in self.watchers:
+            self.watchers[incident_id] = participants_of(self.session, incident_id)
+        if incident_id not in self.problems:
+            self.problems[incident_id] = frozenset(_related(self.session, incident_id))
+        return Known(
+            self.history(incident_id),
+            self.watchers[incident_id],
+            self.problems[incident_id],
+            new=incident_id in self.created,
+        )
+
+    def new_incident(self, intent: NewIncident) -> tuple[db.Incident, str]:
+        workflow = self.settings.workflow_of(intent.service)
+        incident = db.Incident(
+            service=intent.service,
+            status=workflow.initial,
+            priority=self.settings.services[intent.service].default_priority.value,
+            title=intent.title[:500],
+            reporter=self.actor.email,
+            reporter_name=intent.reporter_name[:200],
+            follow_up_of=intent.follow_up_of,
+            created_at=self.now,
+            updated_at=self.now,
+        )
+        insert_incident(self.session, incident)
+        self.created.add(incident.id)
+        self.records[incident.id] = []
+        self.watchers[incident.id] = frozenset()
+        self.problems[incident.id] = frozenset()
+        detail: dict[str, object] = {
+            "title": incident.title,
+            "service": incident.service,
+            "priority": incident.priority,  # the SLA clocks start with it
+            "text": intent.text,
+        }
+        if intent.follow_up_of is not None:
+            detail["follow_up_of"] = intent.follow_up_of
+            self._event(intent.follow_up_of, EventKind.FOLLOW_UP, {"incident": incident.id})
+        self._event(incident.id, EventKind.CREATED, detail)
+        summary = f"created INC-{incident.id} in {incident.service}"
+        if self.throttle is not None:
+            self._event(incident.id, EventKind.RATE_LIMITED, self.throttle.detail)
+            summary += f" (not acknowledged: {self.throttle.reason})"
+        decision = None
+        if intent.commands:
+            decision = decide(
+                view_of(self.session, incident),
+                intent.commands,
+                self.actor,
+                self.settings,
+                _problems(self.session, intent.commands),
+            )
+            self.commit_decision(incident, decision)
+            summary += _command_summary(decision)
+        self.keep_sla(incident)
+        self.notify(incident, created=True, commands=intent.commands, decision=decision)
+        return incident, summary
+
+    def reply(self, intent: Reply, incident: db.Incident, view: IncidentView) -> str:
+        if not intent.accepted:
+            self._event(incident.id, EventKind.REPLY_NOT_APPLIED, {"reason": intent.reason})
+            summary = f"reply to INC-{incident.id} not applied: {intent.reason}"
+        elif intent.text and intent.note:
+            self._event(incident.id, EventKind.NOTE, {"text": intent.text})
+            summary = f"internal note on INC-{incident.id}"
+        elif intent.text:
+            self._event(incident.id, EventKind.COMMENT, {"text": intent.text})
+            summary = f"comment on INC-{incident.id}"
+        else:
+            summary = f"reply to INC-{incident.id}"
+        if intent.reopen:
+            decision = reopen_by_reply(view, self.settings)
+            self.commit_decision(incident, decision)
+            view = decision.view
+            if decision.events:
+                summary += ", reopened"
+        commanded = None
+        if intent.commands:
+            problems = _problems(self.session, intent.commands)
+            commanded = decide(view, intent.commands, self.actor, self.settings, problems)
+            self.commit_decision(incident, commanded)
+            summary += _command_summary(commanded)
+        incident.updated_at = self.now
+        self.keep_sla(incident)
+        self.notify(
+            incident, commands=intent.commands, decision=commanded, accepted=intent.accepted
+        )
+        return summary
+
+    def commit_decision(self, incident: db.Incident, decision: Decision) -> None:
+        after = decision.view
+        closed_before = incident.closed_at is not None
+        closes = self.settings.workflow_of(after.service).status(after.status).kind
+        incident.service, incident.status = after.service, after.status
+        incident.priority, incident.assignee = after.priority.value, after.assignee
+        incident.impact, incident.urgency = after.impact, after.urgency
+        if closes is StatusKind.CLOSED and not closed_before:
+            incident.closed_at = self.now
+        elif closes is not StatusKind.CLOSED:
+            incident.closed_at = None
+        for problem in sorted(after.problems - self.known(incident.id).problems):
+            self.add(db.IncidentProblem, incident_id=incident.id, problem_id=problem, at=self.now)
+        self.problems[incident.id] = after.problems
+        for happening in decision.events:
+            self._event(incident.id, happening.kind, dict(happening.detail))
+        incident.updated_at = self.now
+
+    def keep_sla(self, incident: db.Incident) -> None:
+        """Recompute the incident's stored due times if this mail recorded anything that can
+        move them (mailproc.sla.state), in this transaction."""
+        kinds = {h.kind for number, h in self.happened if number == incident.id}
+        if self.sla is not None and kinds - _NO_SLA_EFFECT:
+            new = EventKind.CREATED in kinds
+            self.sla.refresh(self.session, incident, self.now, new, self.history(incident.id))
+
+    def notify(
+        self,
+        incident: db.Incident,
+        *,
+        created: bool = False,
+        commands: tuple[Command | BadCommand, ...] = (),
+        decision: Decision | None = None,
+        accepted: bool = True,
+    ) -> None:
+        """Queue the notices of everything this mail did to the incident, in this transaction."""
+        if self.outbox is None:
+            return
+        name = self.mail.sender.name if self.mail and self.mail.sender else ""
+        change = Change(
+            incident=incident,
+            actor=Person(self.actor.email, name or self.actor.person or ""),
+            now=self.now,
+            happenings=tuple(h for number, h in self.happened if number == incident.id),
+            mail=self.mail,
+            created=created,
+            commands=commands,
+            decision=decision,
+            sender_accepted=accepted,
+            unanswered=self.unanswered or (self.throttle.reason if self.throttle else None),
+            known=self.known(incident.id),
+            rows=self.rows,
+        )
+        self.outbox.after_change(self.session, change)
+
+    def _event(self, incident_id: int, kind: EventKind, detail: dict[str, object]) -> None:
+        self.happened.append((incident_id, Happening(kind, detail)))
+        records = self.history(incident_id)  # read before the new row is written
+        records.append(Record(self.now, self.actor.email, kind.value, detail, self.message))
+        self.add(
+            db.Event,
+            incident_id=incident_id,
+            at=self.now,
+            actor=self.actor.email,
+            kind=kind.value,
+            detail=detail,
+            message_pk=self.message,
+        )
+
+    def remember(self, incident_id: int) -> None:
+        """Record the mail's Message-ID for threading, and the ids it answers (a parent that
+        arrives after it then joins the incident), and its To/Cc people as participants."""
+        assert self.mail is not None
+        mail = self.mail
+        for message_id in (mail.message_id, *parents(mail)):  # existing ones stay
+            if message_id:
+                self.add(db.ThreadRef, message_id=message_id, incident_id=incident_id)
+        own = self.settings.is_own  # support+INC-4.<token>@… too
+        addresses = {a.email for a in (*mail.to, *mail.cc) if a.email and not own(a.email)}
+        known = self.known(incident_id).watchers
+        fresh = addresses - known
+        for email in sorted(fresh):
+            self.add(db.Participant, incident_id=incident_id, email=email)
+        self.watchers[incident_id] = known | fresh
+
+    def attachments(self, mail: InboundMail) -> None:
+        """Stored under names mailproc chose; the sender's name is only a label."""
+        for position, part in enumerate(mail.attachments):
+            extension = mimetypes.guess_extension(part.content_type) or ".bin"
+            self.add(
+                db.Attachment,
+                message_pk=self.message,
+                position=position,
+                filename=part.filename[:255],
+                stored_name=f"m{self.message}-a{position}{extension}",
+                content_type=part.content_type[:255],
+                size=part.size,
+                content=part.content,
+            )
+
+
+_NO_SLA_EFFECT = {
+    EventKind.REPLY_NOT_APPLIED,
+    EventKind.COMMAND_REJECTED,
+    EventKind.FOLLOW_UP,
+    EventKind.RATE_LIMITED,
+}
+
+
+def _command_summary(decision: Decision) -> str:
+    if decision.refused:
+        return "; refused " + "; ".join(f"{r.command} ({r.reason})" for r in decision.refused)
+    return f"; applied {' '.join(decision.applied)}" if decision.applied else ""
+
+
+_RELATED = select(db.IncidentProblem.problem_id).where(
+    db.IncidentProblem.incident_id == bindparam("incident")
+)
+_PARTICIPANTS = select(db.Participant.email).where(
+    db.Participant.incident_id == bindparam("incident")
+)
+_PROBLEMS = select(db.Problem.id).where(db.Problem.id.in_(bindparam("ids", expanding=True)))
+_INCIDENT_TABLE = db.Base.metadata.tables[db.Incident.__tablename__]
+_INCIDENT_FIELDS = tuple(c.name for c in _INCIDENT_TABLE.columns if c.name != "id")
+_LOCK = select(_INCIDENT_TABLE).where(db.Incident.id == bindparam("id")).with_for_update()
+_NEW_INCIDENT = Prepared(insert(db.Incident).returning(db.Incident.id), keyed=True)
+_SAVE_INCIDENT = Prepared(
+    update(db.Incident)
+    .where(db.Incident.id == bindparam("pk"))
+    .values({name: bindparam(f"new_{name}") for name in _INCIDENT_FIELDS})
+)
+
+
+def lock_incident(session: Session, number: int) -> db.Incident | None:
+    """The incident, its row locked until the commit, as an object outside the session: the
+    Desk writes it back with one UPDATE (`save_incident`), not through the ORM's flush."""
+    row = db.run(session, _LOCK, id=number).first()
+    return None if row is None else db.Incident(**row._mapping)
+
+
+def insert_incident(session: Session, incident: db.Incident) -> None:
+    values = {name: getattr(incident, name) for name in _INCIDENT_FIELDS}
+    incident.id = int(_NEW_INCIDENT(session, **values).scalar_one())
+
+
+def save_incident(session: Session, incident: db.Incident) -> None:
+    values = {f"new_{name}": getattr(incident, name) for name in _INCIDENT_FIELDS}
+    _SAVE_INCIDENT(session, pk=incident.id, **values)
+
+
+def view_of(session: Session, incident: db.Incident) -> IncidentView:
+    return IncidentView(
+        number=incident.id,
+        service=incident.service,
+        status=incident.status,
+        priority=Priority(incident.priority),
+        assignee=incident.assignee,
+        reporter=incident.reporter,
+        problems=frozenset(_related(session, incident.id)),
+        closed_at=incident.closed_at,
+        impact=incident.impact,
+        urgency=incident.urgency,
+        escalated_to=escalated_to(session, incident.id),
+    )
+
+
+def _related(session: Session, incident_id: int) -> set[int]:
+    return set(db.run(session, _RELATED, incident=incident_id).scalars())
+
+
+def participants_of(session: Session, incident_id: int) -> frozenset[str]:
+    return frozenset(db.run(session, _PARTICIPANTS, incident=incident_id).scalars())
+
+
+def _problems(session: Session, commands: Iterable[object]) -> frozenset[int]:
+    wanted = {
+        int(c.arg) for c in commands if isinstance(c, Command) and c.verb is Verb.RELATE and c.arg
+    }
+    if not wanted:
+        return frozenset()
+    return frozenset(db.run(session, _PROBLEMS, ids=sorted(wanted)).scalars())
