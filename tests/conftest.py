@@ -15,6 +15,7 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
+from tests.support.clirunner import cli  # noqa: E402,F401
 from tests.support.daemon import (  # noqa: E402,F401
     ancient_mailbox,
     daemon_process,

@@ -63,6 +63,7 @@ def cli(ctx: click.Context, config_path: Path | None, log_level: str, log_format
 def command() -> click.Group:
     """The whole command tree: the group and every subcommand module's COMMANDS."""
     from mailproc.cli import (
+        attachments,
         demo,
         export,
         incidents,
@@ -75,7 +76,8 @@ def command() -> click.Group:
         sla,
     )
 
-    for module in (setup, ingest, run, incidents, problems, export, sla, notify, safety, demo):
+    modules = (setup, ingest, run, incidents, attachments, problems, export, sla, notify, safety)
+    for module in (*modules, demo):
         for sub in module.COMMANDS:
             cli.add_command(sub)
     return cli

@@ -26,8 +26,9 @@ from mailproc.config.settings import load_settings
 from mailproc.desk.mail import Desk
 from mailproc.desk.outcome import Origin
 from mailproc.desk.problems import add_problem
-from mailproc.inbound.parse import parse_mail
+from mailproc.inbound.parse import InboundMail, parse_mail
 from mailproc.notify.letter import compose, letter_from_json
+from mailproc.notify.sender import enclosed
 from mailproc.store import db
 from mailproc.store.db import make_engine
 from mailproc.store.queries import get_incident, list_incidents, notifications
@@ -39,7 +40,21 @@ TINA = "Tina Solver <tina@example.com>"
 SUPPORT = "mail-support@example.com"
 
 
-def _mail(n: int, sender: str, subject: str, body: str, reply_to: int | None = None) -> bytes:
+# A 1×1 PNG, as a screenshot would come.
+PNG = bytes.fromhex(
+    "89504e470d0a1a0a0000000d4948445200000001000000010806000000"
+    "1f15c4890000000d49444154789c63f8cfc0f01f0005010201a9e6a0a70000000049454e44ae426082"
+)
+
+
+def _mail(
+    n: int,
+    sender: str,
+    subject: str,
+    body: str,
+    reply_to: int | None = None,
+    attachment: tuple[str, str, bytes] | None = None,
+) -> bytes:
     msg = EmailMessage()
     if sender.endswith("@example.com>"):  # internal mail, signed and checked by our server
         msg["Authentication-Results"] = "mx.example.com; dkim=pass header.d=example.com"
@@ -52,6 +67,10 @@ def _mail(n: int, sender: str, subject: str, body: str, reply_to: int | None = N
         msg["In-Reply-To"] = f"<demo-{reply_to}@example.org>"
         msg["References"] = " ".join(f"<demo-{i}@example.org>" for i in range(1, reply_to + 1))
     msg.set_content(body)
+    if attachment is not None:
+        name, kind, content = attachment
+        maintype, subtype = kind.split("/")
+        msg.add_attachment(content, maintype=maintype, subtype=subtype, filename=name)
     return msg.as_bytes()
 
 
@@ -64,7 +83,8 @@ def sample_mails() -> Iterator[tuple[str, bytes]]:
             ALICE,
             "Exchange server is down – cannot send mail",
             "Since 9:00 nobody in accounting can send or receive mail. "
-            "Outlook says 'Disconnected'.",
+            "Outlook says 'Disconnected'; a screenshot is attached.",
+            attachment=("outlook-disconnected.png", "image/png", PNG),
         ),
     )
     yield (
@@ -88,26 +108,36 @@ def sample_mails() -> Iterator[tuple[str, bytes]]:
         ),
     )
     yield (
-        "a mistyped command is refused, nothing changes",
+        "the solver writes an internal note: the team reads it, the reporter never does",
         _mail(
             4,
             TINA,
+            "Re: [INC-1] Exchange server is down [NOTE]",
+            "The front end's certificate expired last night; renewing it now.",
+            3,
+        ),
+    )
+    yield (
+        "a mistyped command is refused, nothing changes",
+        _mail(
+            5,
+            TINA,
             "Re: [INC-1] [ASIGN sam]",
             "Sam knows the mail gateway better.",
-            3,
+            4,
         ),
     )
     yield (
         "the solver binds it to a known problem",
         _mail(
-            5,
+            6,
             TINA,
             "Re: [INC-1] [RELATE PRB-1]",
             "Same certificate expiry as last month; workaround applied, mail flows again.",
-            4,
+            5,
         ),
     )
-    yield "the solver closes it", _mail(6, TINA, "Re: [INC-1] [CLOSE]", "Service restored.", 5)
+    yield "the solver closes it", _mail(7, TINA, "Re: [INC-1] [CLOSE]", "Service restored.", 6)
 
 
 def run_demo(folder: Path, echo: Callable[[str], None]) -> None:
@@ -139,22 +169,36 @@ def run_demo(folder: Path, echo: Callable[[str], None]) -> None:
     echo("\nincidents:\n" + report.incident_table(list_incidents(engine)) + "\n")
     for summary in list_incidents(engine):
         echo(report.incident_detail(get_incident(engine, summary.number)) + "\n")
-    _show_first_notification(engine, echo)
+    _show_notifications(engine, echo)
     engine.dispose()
 
 
-def _show_first_notification(engine: Engine, echo: Callable[[str], None]) -> None:
-    """One queued mail in full, as the reporter would read it (`mailproc send --once` with an
-    [smtp] section would deliver them all)."""
+def _show_notifications(engine: Engine, echo: Callable[[str], None]) -> None:
+    """Two queued mails in full, as their recipients would read them (`mailproc send --once`
+    with an [smtp] section would deliver them all): the reporter's acknowledgment, and the
+    team's notice of the new incident, which carries the reporter's screenshot."""
+    for kind, title in (("acknowledgment", "the first notification"), ("new_incident", "")):
+        mail = _notice(engine, kind)
+        if mail is None:
+            continue
+        to = ", ".join(a.email for a in mail.to)
+        echo(f"{title or f'the {kind} notice'}, as {to} would read it:\n")
+        echo(f"  Subject: {mail.subject}")
+        for part in mail.attachments:
+            echo(f"  Attached: {part.filename} ({part.content_type}, {part.size} bytes)")
+        echo("")
+        echo(textwrap.indent(mail.text.rstrip(), "  ") + "\n")
+
+
+def _notice(engine: Engine, kind: str) -> InboundMail | None:
     with Session(engine) as session:
-        letter = session.scalar(select(db.Outbox.letter).order_by(db.Outbox.id).limit(1))
-    if letter is None:
-        return
-    mail = parse_mail(compose(letter_from_json(letter)))
-    to = ", ".join(a.email for a in mail.to)
-    echo(f"the first notification, as {to} would read it:\n")
-    echo(f"  Subject: {mail.subject}\n")
-    echo(textwrap.indent(mail.text.rstrip(), "  "))
+        data = session.scalar(
+            select(db.Outbox.letter).where(db.Outbox.kind == kind).order_by(db.Outbox.id).limit(1)
+        )
+    if data is None:
+        return None
+    letter = letter_from_json(data)
+    return parse_mail(compose(letter, enclosed(engine, letter)))
 
 
 @click.command()

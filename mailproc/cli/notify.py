@@ -13,6 +13,7 @@ from mailproc.clock import utcnow
 from mailproc.notify.context import (
     IncidentFacts,
     build_context,
+    sample_attachments,
     sample_facts,
     sample_occasion,
     sample_recipient,
@@ -82,7 +83,9 @@ def preview(app: App, event: str, ref: str | None, service: str | None, role: st
     facts = _facts(app, ref, service)
     cause, occasion = sample_occasion(kind, facts, comment=ref is None)
     recipient = sample_recipient(role or DEFAULT_RECIPIENTS[kind][0], facts, settings)
-    context = build_context(Notice(kind, recipient, cause), facts, occasion, settings)
+    notice = Notice(kind, recipient, cause)
+    files = sample_attachments(notice, settings) if ref is None else ()
+    context = build_context(notice, facts, occasion, settings, files)
     try:
         templates = Templates(folder_of(settings))
         rendered = templates.render(kind, service or facts.service, context)

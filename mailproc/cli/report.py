@@ -8,7 +8,14 @@ from datetime import datetime
 
 from mailproc.desk.problems import ProblemView
 from mailproc.notify.context import describe_event
-from mailproc.store.queries import EventView, IncidentDetail, IncidentSummary, NotificationView
+from mailproc.notify.enclosures import size_text
+from mailproc.store.queries import (
+    AttachmentView,
+    EventView,
+    IncidentDetail,
+    IncidentSummary,
+    NotificationView,
+)
 
 
 def when(moment: datetime | None) -> str:
@@ -38,12 +45,24 @@ def incident_detail(detail: IncidentDetail) -> str:
         head.append("  related " + ", ".join(f"PRB-{n}" for n in detail.problems))
     if detail.follow_up_of:
         head.append(f"  follow-up of INC-{detail.follow_up_of}")
+    if detail.attachments:
+        head.append("  attachments:")
+        head += [attachment_line(a) for a in detail.attachments]
     head.append("  history:")
     lines = head + [event_line(e) for e in detail.events]
     if detail.notifications:
         lines.append("  notifications:")
         lines += [notification_line(n) for n in detail.notifications]
     return "\n".join(lines)
+
+
+def attachment_line(a: AttachmentView) -> str:
+    """E.g. "    2  error.log  text/plain  1.2 KiB  from alice@example.org 2026-11-23 09:00"."""
+    mark = "  (internal note)" if a.internal else ""
+    return (
+        f"    {a.number:>2}  {a.filename or '(no name)'}  {a.content_type}  "
+        f"{size_text(a.size)}  from {a.sender} {when(a.received_at)}{mark}"
+    )
 
 
 def notification_line(n: NotificationView) -> str:

@@ -355,6 +355,28 @@ class NotificationsConfig(_Frozen):
     # Reply-To (support+INC-n.token@, needs the mail server's recipient delimiter); "plain"
     # keeps the support address and carries it in the Message-ID and the subject.
     reply_address: Literal["plus", "plain"] = "plus"
+    # The files of a mail ride along with the notices about it, up to this many bytes in all
+    # per notice; the rest (and what `attachments_exclude` matches: content types or file-name
+    # patterns) is listed with its name, type and size instead.
+    attachments_max_bytes: int = Field(default=5 * 1024 * 1024, ge=0)
+    attachments_exclude: tuple[str, ...] = (
+        "application/x-msdownload",
+        "application/x-dosexec",
+        "application/x-msdos-program",
+        "application/x-msi",
+        "application/vnd.microsoft.portable-executable",
+        "*.exe",
+        "*.com",
+        "*.scr",
+        "*.bat",
+        "*.cmd",
+        "*.msi",
+        "*.dll",
+        "*.vbs",
+        "*.js",
+        "*.jar",
+        "*.ps1",
+    )
 
     _from = field_validator("from_address")(
         classmethod(lambda cls, v: None if v is None else _lower_address(v))

@@ -9,6 +9,7 @@ own row is read locked and written back with one statement each (`lock_incident`
 
 from __future__ import annotations
 
+import hashlib
 import mimetypes
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -22,7 +23,9 @@ from mailproc.config.settings import Settings
 from mailproc.desk.waiting import parents
 from mailproc.inbound.parse import InboundMail
 from mailproc.inbound.subject import BadCommand, Command
+from mailproc.notify.enclosures import NO_FILES, Files, MailFile
 from mailproc.notify.facts import Known
+from mailproc.notify.letter import Enclosure
 from mailproc.notify.outbox import Change, Outbox
 from mailproc.notify.recipients import Person
 from mailproc.safety.limits import Throttle
@@ -30,6 +33,7 @@ from mailproc.sla.state import SlaBook, escalated_to, history
 from mailproc.sla.timeline import Record
 from mailproc.store import db
 from mailproc.store.prepared import Prepared
+from mailproc.store.queries import attachment_count
 from mailproc.vocabulary import EventKind, Priority, StatusKind, Verb
 from mailproc.workflow.decision import (
     Actor,
@@ -66,6 +70,7 @@ class Writes:
     rows: db.Rows = field(default_factory=db.Rows)  # written when the mail is done
     throttle: Throttle | None = None  # the sender is over the new-incident limit
     unanswered: str | None = None  # why the mail's sender gets no acknowledgment or transcript
+    enclosures: list[Enclosure] = field(default_factory=list)  # the mail's files, as stored
 
     def add(self, model: type[db.Base], **values: Any) -> None:
         self.rows.add(model, **values)
@@ -220,6 +225,7 @@ class Writes:
             unanswered=self.unanswered or (self.throttle.reason if self.throttle else None),
             known=self.known(incident.id),
             rows=self.rows,
+            files=self.files(incident.id),
         )
         self.outbox.after_change(self.session, change)
 
@@ -254,9 +260,12 @@ class Writes:
         self.watchers[incident_id] = known | fresh
 
     def attachments(self, mail: InboundMail) -> None:
-        """Stored under names mailproc chose; the sender's name is only a label."""
+        """Stored under names mailproc chose; the sender's name is only a label. The bytes
+        go into blobs under their SHA-256, once whatever the number of mails carrying them."""
         for position, part in enumerate(mail.attachments):
             extension = mimetypes.guess_extension(part.content_type) or ".bin"
+            digest = hashlib.sha256(part.content).hexdigest()
+            self.add(db.Blob, sha256=digest, size=part.size, content=part.content)
             self.add(
                 db.Attachment,
                 message_pk=self.message,
@@ -265,8 +274,21 @@ class Writes:
                 stored_name=f"m{self.message}-a{position}{extension}",
                 content_type=part.content_type[:255],
                 size=part.size,
-                content=part.content,
+                sha256=digest,
             )
+            self.enclosures.append(
+                Enclosure(digest, part.filename[:255], part.content_type[:255], part.size)
+            )
+
+    def files(self, incident_id: int) -> Files:
+        """This mail's attachments for the notices about it, numbered within the incident."""
+        if not self.enclosures:
+            return NO_FILES
+        new = incident_id in self.created
+        before = 0 if new else attachment_count(self.session, incident_id)
+        items = tuple(MailFile(before + n, e) for n, e in enumerate(self.enclosures, start=1))
+        kinds = {h.kind for number, h in self.happened if number == incident_id}
+        return Files(items, self.actor.email, EventKind.NOTE in kinds)
 
 
 _NO_SLA_EFFECT = {

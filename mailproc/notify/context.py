@@ -9,13 +9,15 @@ at the end are what `mailproc templates check` and `preview` render with.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from mailproc.config.settings import Settings
 from mailproc.inbound.subject import SPECS
+from mailproc.notify.enclosures import Files, MailFile, choose
+from mailproc.notify.letter import Enclosure
 from mailproc.notify.recipients import CommandLine, Notice, Person, Recipient
 from mailproc.vocabulary import (
     INTERNAL_EVENTS,
@@ -83,7 +85,11 @@ def when(moment: datetime | None) -> str:
 
 
 def build_context(
-    notice: Notice, facts: IncidentFacts, occasion: Occasion, settings: Settings
+    notice: Notice,
+    facts: IncidentFacts,
+    occasion: Occasion,
+    settings: Settings,
+    attachments: Sequence[Mapping[str, Any]] = (),
 ) -> dict[str, Any]:
     problems = {p.number: p for p in facts.problems}
     cause = dict(notice.cause.detail) if notice.cause else None
@@ -116,6 +122,7 @@ def build_context(
         "known_errors": [_problem(p) for p in occasion.known_errors],
         "escalation": dict(occasion.escalation) if occasion.escalation else None,
         "alert": dict(occasion.alert) if occasion.alert else None,
+        "attachments": [dict(entry) for entry in attachments],
         "now": when(occasion.now),
     }
 
@@ -215,7 +222,8 @@ def _reply(recipient: Recipient, facts: IncidentFacts, settings: Settings) -> di
         verbs.append(Verb.ACK)  # needs no transition entry
     known = settings.people_by_email.get(recipient.email)
     solver = known is not None and known[1].solves(facts.service)
-    if solver or recipient.email in settings.staff_addresses:
+    desk = solver or recipient.email in settings.staff_addresses  # a solver, or a team list
+    if desk:
         verbs.append(Verb.NOTE)
     else:
         mine = settings.permissions.reporter_commands if recipient.email == facts.reporter else ()
@@ -223,19 +231,19 @@ def _reply(recipient: Recipient, facts: IncidentFacts, settings: Settings) -> di
     return {
         "address": settings.support_address_of(facts.service),
         "subject": f"Re: [INC-{facts.number}] {facts.title}",
-        "commands": [example(verb, facts, settings, solver) for verb in verbs],
+        "commands": [example(verb, facts, settings, desk) for verb in verbs],
         "syntax": [SPECS[verb].syntax for verb in verbs],
     }
 
 
-def example(verb: Verb, facts: IncidentFacts, settings: Settings, solver: bool = True) -> str:
+def example(verb: Verb, facts: IncidentFacts, settings: Settings, desk: bool = True) -> str:
     """A command as it can be copied into a subject: a real value where the command needs
-    one and a sensible one exists (`[ASSIGN]` for a solver, who takes it), the written form
-    where only the reader knows the value (`[RELATE PRB-n]`)."""
+    one and a sensible one exists (`[ASSIGN]` for the desk's people, who take it themselves),
+    the written form where only the reader knows the value (`[RELATE PRB-n]`)."""
     match verb:
         case Verb.ASSIGN:
             solvers = _service(facts.service, settings)["solvers"]
-            return "[ASSIGN]" if solver or not solvers else f"[ASSIGN {solvers[0]}]"
+            return "[ASSIGN]" if desk or not solvers else f"[ASSIGN {solvers[0]}]"
         case Verb.PRIORITY:
             return "[PRIORITY P1]" if facts.priority != "P1" else "[PRIORITY P2]"
         case Verb.IMPACT | Verb.URGENCY:
@@ -382,6 +390,23 @@ _SAMPLE_CAUSES: dict[NoticeKind, Happening] = {
     NoticeKind.COMMENT: Happening(EventKind.COMMENT, {"text": "Still down."}),
     NoticeKind.NOTE: Happening(EventKind.NOTE, {"text": "Same as INC-40: the relay's queue."}),
 }
+
+
+SAMPLE_FILES = Files(
+    (
+        MailFile(1, Enclosure("0" * 64, "screenshot.png", "image/png", 48_213)),
+        MailFile(2, Enclosure("1" * 64, "outlook.log", "text/plain", 9_400_000)),
+    ),
+    sender="alice@example.org",
+)
+
+
+def sample_attachments(notice: Notice, settings: Settings) -> tuple[dict[str, Any], ...]:
+    """The sample mail's files as this recipient's notice would show them: one attached,
+    one too large (with the default limit)."""
+    email = notice.recipient.email
+    staff = settings.is_staff(email)
+    return choose(SAMPLE_FILES, notice.kind, email, staff, settings.notifications).listed
 
 
 def sample_recipient(role: str, facts: IncidentFacts, settings: Settings) -> Recipient:

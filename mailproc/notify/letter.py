@@ -13,6 +13,7 @@ an encoded word, which breaks threading.
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass, fields
 from datetime import datetime
 from email import policy
@@ -34,10 +35,22 @@ _SPACES = re.compile(r"\s+")
 _ADDRESS = re.compile(r"^[^\s@<>()\[\],;:\\\"\x00-\x1f\x7f-\x9f]{1,64}@[\w.-]{1,255}$")
 _PLAIN_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9 -]*")  # words only: nothing to quote
 _ID = re.compile(r"^[\x21-\x3b\x3d\x3f-\x7e]{1,900}$")  # printable ASCII without < > and space
+_MIME_TYPE = re.compile(r"[a-z0-9][a-z0-9!#$&^_.+-]{0,62}/[a-z0-9][a-z0-9!#$&^_.+-]{0,62}")
 MAX_SUBJECT = 300
 
 AUTO_REPLIED = "auto-replied"  # an answer to a mail (RFC 3834)
 AUTO_GENERATED = "auto-generated"  # news nobody asked for by writing
+
+
+@dataclass(frozen=True, slots=True)
+class Enclosure:
+    """A file to attach, by reference: the bytes are the blob with this SHA-256, read by the
+    sender when it composes the mail, so an outbox row stays small."""
+
+    sha256: str
+    filename: str
+    content_type: str
+    size: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,12 +68,17 @@ class Letter:
     references: tuple[str, ...]
     auto_submitted: str
     date: datetime
+    attachments: tuple[Enclosure, ...] = ()
 
 
 def letter_to_json(letter: Letter) -> dict[str, Any]:
     data = {name: getattr(letter, name) for name in _LETTER_FIELDS}
     data["date"] = letter.date.isoformat()
     data["references"] = list(letter.references)
+    data["attachments"] = [
+        {"sha256": e.sha256, "filename": e.filename, "type": e.content_type, "size": e.size}
+        for e in letter.attachments
+    ]
     return data
 
 
@@ -71,6 +89,10 @@ def letter_from_json(data: dict[str, Any]) -> Letter:
     values = dict(data)
     values["date"] = datetime.fromisoformat(values["date"])
     values["references"] = tuple(values["references"])
+    values["attachments"] = tuple(
+        Enclosure(e["sha256"], e["filename"], e["type"], e["size"])
+        for e in values.get("attachments", ())
+    )
     return Letter(**values)
 
 
@@ -121,8 +143,9 @@ def is_address(value: str) -> bool:
     return _ADDRESS.match(value) is not None
 
 
-def compose(letter: Letter) -> bytes:
-    """The mail as it goes on the wire. Raises ValueError for an address we cannot write."""
+def compose(letter: Letter, contents: Mapping[str, bytes] | None = None) -> bytes:
+    """The mail as it goes on the wire, with the enclosures' bytes from `contents` (by
+    SHA-256; one missing is a ValueError). Raises ValueError for an address we cannot write."""
     check_addresses(letter)
     to, sender, reply_to = map(
         ascii_domain, (letter.to_address, letter.from_address, letter.reply_to)
@@ -142,7 +165,27 @@ def compose(letter: Letter) -> bytes:
     msg.set_content(letter.text)
     if letter.html is not None:
         msg.add_alternative(letter.html, subtype="html")
+    for enclosure in letter.attachments:
+        content = (contents or {}).get(enclosure.sha256)
+        if content is None:
+            raise ValueError(f"the bytes of attachment {enclosure.filename!r} are not stored")
+        maintype, subtype = _mime_type(enclosure.content_type).split("/")
+        name = one_line(enclosure.filename, 200) or "attachment"
+        if maintype == "message":  # a message/* part may not be base64 (RFC 2046): as a file
+            maintype, subtype, name = "application", "octet-stream", _eml(name)
+        msg.add_attachment(content, maintype=maintype, subtype=subtype, filename=name)
     return msg.as_bytes(policy=_UTF8_WRITE if international else _WRITE)
+
+
+def _eml(name: str) -> str:
+    return name if name.lower().endswith(".eml") else f"{name}.eml"
+
+
+def _mime_type(value: str) -> str:
+    """The sender's type if it is a plain type/subtype, else application/octet-stream: the
+    type is a stranger's text and goes into a header."""
+    value = value.strip().lower()
+    return value if _MIME_TYPE.fullmatch(value) else "application/octet-stream"
 
 
 def _mailbox(name: str, address: str) -> str:

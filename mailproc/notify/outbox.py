@@ -33,11 +33,13 @@ from mailproc.notify.context import (
     build_context,
     when,
 )
+from mailproc.notify.enclosures import NO_FILES, Files, choose
 from mailproc.notify.facts import Known, incident_facts, last_sent, parties_of, thread_root
 from mailproc.notify.known_errors import matching_known_errors
 from mailproc.notify.letter import (
     AUTO_GENERATED,
     AUTO_REPLIED,
+    Enclosure,
     Letter,
     check_addresses,
     letter_to_json,
@@ -93,6 +95,7 @@ class Change:
     # Desk's verdict (an automatic mail, a sender over the limit), not decided again here
     known: Known | None = None
     rows: db.Rows | None = None  # the caller writes the notices' rows with its own
+    files: Files = NO_FILES  # the mail's attachments, to ride along with the notices
 
 
 class Outbox:
@@ -133,7 +136,9 @@ class Outbox:
         trigger = change.mail.message_id if change.mail else None
         new = known is not None and known.new
         hold = {(kind, email): why for email, why in held.items() for kind in _ANSWERS}
-        written = self._write(session, facts, notices, occasion, trigger, new, change.rows, hold)
+        written = self._write(
+            session, facts, notices, occasion, trigger, new, change.rows, hold, change.files
+        )
         for trip in trips:
             written += self._alert(session, facts, parties, trip, change)
         return written
@@ -228,6 +233,7 @@ class Outbox:
         new: bool = False,
         pending: db.Rows | None = None,
         hold: Mapping[tuple[NoticeKind, str], str] | None = None,
+        files: Files = NO_FILES,
     ) -> int:
         """`new`: the incident was opened by the trigger mail, so it is the thread's root and
         nobody has had mail about it yet. `pending`: the caller's rows, written with them.
@@ -248,7 +254,7 @@ class Outbox:
                 rows.add(db.Outbox, **self._suppressed(facts, notice, occasion, why or _text(mark)))
                 continue
             thread = (root, last.get(notice.recipient.email), trigger)
-            row = self._row(facts, notice, occasion, thread)
+            row = self._row(facts, notice, occasion, thread, files)
             rows.add(db.Outbox, **row)
             rows.add(db.ThreadRef, message_id=row["message_id"], incident_id=facts.number)
         if pending is None:
@@ -286,10 +292,13 @@ class Outbox:
         notice: Notice,
         occasion: Occasion,
         thread: tuple[str | None, str | None, str | None],
+        files: Files = NO_FILES,
     ) -> dict[str, Any]:
         """The outbox row (its values) of one notice, rendered; failed with the reason when
         a template or an address is wrong."""
         email = notice.recipient.email
+        staff = self.settings.is_staff(email)
+        chosen = choose(files, notice.kind, email, staff, self.settings.notifications)
         sender = self._sender(facts.service)
         message_id = self._message_id(facts.number, email, sender)
         row: dict[str, Any] = {
@@ -305,11 +314,11 @@ class Outbox:
             "error": None,
         }
         try:
-            context = build_context(notice, facts, occasion, self.settings)
+            context = build_context(notice, facts, occasion, self.settings, chosen.listed)
             rendered = self.templates.render(notice.kind, facts.service, context)
             subject = tagged_subject(rendered.subject, facts.number, self._proof(facts, email))
             head = Head(subject, sender, message_id, occasion.now)
-            letter = self._letter(head, rendered, notice, facts, thread)
+            letter = self._letter(head, rendered, notice, facts, thread, chosen.attached)
             check_addresses(letter)
             return row | {"subject": subject, "letter": letter_to_json(letter)}
         except (TemplateProblem, ValueError) as exc:
@@ -341,6 +350,7 @@ class Outbox:
         notice: Notice,
         facts: IncidentFacts,
         thread: tuple[str | None, str | None, str | None],
+        attachments: tuple[Enclosure, ...] = (),
     ) -> Letter:
         """Threading: the parent is our last mail to this person, else the mail being answered,
         else the incident's first mail; References name all three, so every client keeps the
@@ -360,6 +370,7 @@ class Outbox:
             references=tuple(r for r in thread if r),
             auto_submitted=AUTO_REPLIED if notice.kind in _ANSWERS else AUTO_GENERATED,
             date=head.date,
+            attachments=attachments,
         )
 
 

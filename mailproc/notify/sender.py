@@ -33,7 +33,13 @@ from sqlalchemy.orm import Session
 
 from mailproc.clock import WallClock
 from mailproc.config.settings import ConfigError, Settings
-from mailproc.notify.letter import ascii_domain, compose, letter_from_json, needs_smtputf8
+from mailproc.notify.letter import (
+    Letter,
+    ascii_domain,
+    compose,
+    letter_from_json,
+    needs_smtputf8,
+)
 from mailproc.runtime import holder
 from mailproc.store import db
 from mailproc.store.db import FAILED, PENDING, SENT
@@ -244,7 +250,8 @@ class _Run:
         try:
             if row.letter is None:
                 raise ValueError("nothing to send: the notice failed when it was queued")
-            raw = compose(letter_from_json(row.letter))
+            letter = letter_from_json(row.letter)
+            raw = compose(letter, enclosed(self.engine, letter))
             sender, recipient, options = await envelope(row, client)
             await client.sendmail(sender, [recipient], raw, mail_options=options)
         except aiosmtplib.SMTPNotSupported as exc:
@@ -307,6 +314,19 @@ async def envelope(row: Claimed, client: aiosmtplib.SMTP) -> tuple[str, str, lis
 
 
 _ADDRESSED = ("to_address", "from_address", "reply_to")
+
+
+def enclosed(engine: Engine, letter: Letter) -> dict[str, bytes]:
+    """The bytes of the letter's attachments, read when it is composed (at most the
+    configured size per mail: notifications.attachments_max_bytes)."""
+    wanted = {e.sha256 for e in letter.attachments}
+    if not wanted:
+        return {}
+    with Session(engine) as session:
+        rows = session.execute(
+            select(db.Blob.sha256, db.Blob.content).where(db.Blob.sha256.in_(wanted))
+        )
+        return {row.sha256: bytes(row.content) for row in rows}
 
 
 def backoff(settings: Settings, attempts: int) -> timedelta:

@@ -39,6 +39,7 @@ from jinja2.sandbox import SandboxedEnvironment
 from mailproc.config.settings import Settings
 from mailproc.notify.context import (
     build_context,
+    sample_attachments,
     sample_facts,
     sample_occasion,
     sample_recipient,
@@ -203,9 +204,10 @@ def check_templates(templates: Templates, settings: Settings) -> list[TemplatePr
             cause, occasion = sample_occasion(kind, facts)
             for role in _roles(kind, service, settings):
                 notice = Notice(kind, sample_recipient(role, facts, settings), cause)
+                files = sample_attachments(notice, settings)
                 try:
                     templates.render(
-                        kind, service, build_context(notice, facts, occasion, settings)
+                        kind, service, build_context(notice, facts, occasion, settings, files)
                     )
                 except TemplateProblem as problem:
                     found.setdefault(str(problem), problem)

@@ -163,6 +163,8 @@ class Participant(Base):
 
 
 class Attachment(Base):
+    """A file that came with an incoming mail; its bytes are the blob named by `sha256`."""
+
     __tablename__ = "attachments"
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
@@ -172,6 +174,23 @@ class Attachment(Base):
     stored_name: Mapped[str] = mapped_column(String(255))
     content_type: Mapped[str] = mapped_column(String(255))
     size: Mapped[int]
+    sha256: Mapped[str] = mapped_column(ForeignKey("blobs.sha256"), index=True)
+
+
+class Blob(Base):
+    """Bytes, stored once under their SHA-256 whatever the number of mails that carried them.
+
+    In the database rather than in files beside it: the bytes commit in the mail's own
+    transaction (exactly once, nothing orphaned by a crash), several daemons on several
+    machines share them through PostgreSQL with no shared file system, and a backup of the
+    database is a backup of everything. The price, a larger database, is bounded by
+    `limits.max_message_bytes` per mail and halved for repeated files (signature logos).
+    """
+
+    __tablename__ = "blobs"
+
+    sha256: Mapped[str] = mapped_column(String(64), primary_key=True)
+    size: Mapped[int] = mapped_column(BigInteger)
     content: Mapped[bytes] = mapped_column(LargeBinary)
 
 
@@ -318,10 +337,19 @@ def run(session: Session, statement: Executable, **params: Any) -> CursorResult[
 class Rows:
     """Rows to insert when a unit of work is done: plain INSERTs, one executemany per table,
     parents first. For rows nobody reads back as objects the ORM's unit of work costs more
-    than the database does. A Message-ID already recorded in thread_refs keeps its incident
-    (the insert does nothing), so recording one never needs a look first."""
+    than the database does. A Message-ID already recorded in thread_refs keeps its incident,
+    and bytes already in blobs stay (the insert does nothing), so neither needs a look first."""
 
-    ORDER = ("events", "incident_problems", "outbox", "thread_refs", "participants", "attachments")
+    ORDER = (
+        "events",
+        "incident_problems",
+        "outbox",
+        "thread_refs",
+        "participants",
+        "blobs",
+        "attachments",
+    )
+    KEEP_FIRST = frozenset({"thread_refs", "blobs"})  # a row already there stays as it is
 
     def __init__(self) -> None:
         self.pending: dict[str, list[dict[str, Any]]] = {}
@@ -343,7 +371,7 @@ class Rows:
 def _insert_of(table: str, dialect: str) -> Prepared:
     target = Base.metadata.tables[table]
     # inline: no RETURNING of the new keys, which nobody reads here
-    if table != "thread_refs":
+    if table not in Rows.KEEP_FIRST:
         return Prepared(insert(target).inline(), keyed=True)
     if dialect == "postgresql":
         return Prepared(postgresql.insert(target).inline().on_conflict_do_nothing(), keyed=True)

@@ -64,6 +64,17 @@ def _chunk(session: Session, rows: Sequence[db.Incident], public: bool) -> Itera
     ):
         if ref.message_id not in mails[ref.incident_id]:
             mails[ref.incident_id].append(ref.message_id)
+    files: dict[int, list[dict[str, Any]]] = defaultdict(list)
+    for file in _files(session, ids, public):
+        files[file.incident_id].append(
+            {
+                "filename": file.filename,
+                "content_type": file.content_type,
+                "size": file.size,
+                "sha256": file.sha256,
+                "message_id": file.message_id,
+            }
+        )
     problems: dict[int, list[int]] = defaultdict(list)
     for link in session.execute(
         select(db.IncidentProblem.incident_id, db.IncidentProblem.problem_id).where(
@@ -87,8 +98,34 @@ def _chunk(session: Session, rows: Sequence[db.Incident], public: bool) -> Itera
             "closed_at": row.closed_at.isoformat() if row.closed_at else None,
             "problems": sorted(problems[row.id]),
             "message_ids": mails[row.id],
+            "attachments": files[row.id],
             "events": events[row.id],
         }
+
+
+def _files(session: Session, ids: list[int], public: bool) -> Sequence[Any]:
+    """The incidents' attachments (metadata; the bytes are in blobs, by sha256), in the order
+    their mails came; for the public, not those of internal notes."""
+    query = (
+        select(
+            db.Message.incident_id,
+            db.Message.message_id,
+            db.Attachment.filename,
+            db.Attachment.content_type,
+            db.Attachment.size,
+            db.Attachment.sha256,
+        )
+        .join(db.Message, db.Message.id == db.Attachment.message_pk)
+        .where(db.Message.incident_id.in_(ids))
+        .order_by(db.Message.id, db.Attachment.position)
+    )
+    if public:
+        noted = exists().where(
+            db.Event.message_pk == db.Attachment.message_pk,
+            db.Event.kind.in_(sorted(INTERNAL_EVENTS)),
+        )
+        query = query.where(~noted)
+    return session.execute(query).all()
 
 
 def write_jsonl(

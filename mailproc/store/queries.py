@@ -10,10 +10,11 @@ from dataclasses import asdict, dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Engine, select
+from sqlalchemy import Engine, exists, func, select
 from sqlalchemy.orm import Session
 
 from mailproc.store import db
+from mailproc.vocabulary import EventKind
 
 
 class UnknownIncident(LookupError):
@@ -63,6 +64,21 @@ class NotificationView:
 
 
 @dataclass(frozen=True, slots=True)
+class AttachmentView:
+    """A file that came with one of the incident's mails; `number` counts from 1 within the
+    incident, in the order the mails came (what `attachments get INC-n N` takes)."""
+
+    number: int
+    filename: str
+    content_type: str
+    size: int
+    sha256: str
+    sender: str
+    received_at: datetime
+    internal: bool  # it came with an internal note: for the desk's own people only
+
+
+@dataclass(frozen=True, slots=True)
 class IncidentDetail:
     incident: IncidentSummary
     problems: tuple[int, ...]
@@ -70,6 +86,7 @@ class IncidentDetail:
     message_ids: tuple[str, ...]
     follow_up_of: int | None
     notifications: tuple[NotificationView, ...] = ()
+    attachments: tuple[AttachmentView, ...] = ()
 
 
 def _summary(row: db.Incident) -> IncidentSummary:
@@ -131,7 +148,70 @@ def _detail(session: Session, row: db.Incident) -> IncidentDetail:
         message_ids=tuple(message_ids),
         follow_up_of=row.follow_up_of,
         notifications=tuple(_notification(n) for n in outbox),
+        attachments=tuple(attachments_of(session, row.id)),
     )
+
+
+def attachments_of(session: Session, number: int) -> list[AttachmentView]:
+    """The files of the incident's mails, numbered in the order they came."""
+    noted = exists().where(
+        db.Event.message_pk == db.Attachment.message_pk, db.Event.kind == EventKind.NOTE.value
+    )
+    rows = session.execute(
+        select(db.Attachment, db.Message.sender, db.Message.received_at, noted.label("internal"))
+        .join(db.Message, db.Message.id == db.Attachment.message_pk)
+        .where(db.Message.incident_id == number)
+        .order_by(db.Message.id, db.Attachment.position)
+    )
+    return [
+        AttachmentView(
+            n,
+            row.Attachment.filename,
+            row.Attachment.content_type,
+            row.Attachment.size,
+            row.Attachment.sha256,
+            row.sender,
+            row.received_at,
+            bool(row.internal),
+        )
+        for n, row in enumerate(rows, 1)
+    ]
+
+
+def attachment_count(session: Session, number: int) -> int:
+    """How many files the incident's mails brought so far (the mail being applied aside)."""
+    count = session.scalar(
+        select(func.count())
+        .select_from(db.Attachment)
+        .join(db.Message, db.Message.id == db.Attachment.message_pk)
+        .where(db.Message.incident_id == number)
+    )
+    return int(count or 0)
+
+
+def list_attachments(engine: Engine, number: int) -> list[AttachmentView]:
+    with Session(engine) as session:
+        if session.get(db.Incident, number) is None:
+            raise UnknownIncident(f"no incident INC-{number}")
+        return attachments_of(session, number)
+
+
+class UnknownAttachment(LookupError):
+    pass
+
+
+def attachment_bytes(engine: Engine, number: int, position: int) -> tuple[AttachmentView, bytes]:
+    """The incident's `position`th file (from 1) and its bytes."""
+    files = list_attachments(engine, number)
+    if not 1 <= position <= len(files):
+        have = f"it has {len(files)}" if files else "it has none"
+        raise UnknownAttachment(f"INC-{number} has no attachment {position}: {have}")
+    found = files[position - 1]
+    with Session(engine) as session:
+        content = session.scalar(select(db.Blob.content).where(db.Blob.sha256 == found.sha256))
+    if content is None:
+        raise UnknownAttachment(f"the bytes of INC-{number}'s attachment {position} are missing")
+    return found, bytes(content)
 
 
 def notifications(engine: Engine, after: int = 0) -> list[NotificationView]:

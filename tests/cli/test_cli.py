@@ -12,20 +12,14 @@ import pytest
 from click.testing import CliRunner
 
 from mailproc.cli import command
-from tests.support.clirunner import invoker
 from tests.support.mailfactory import make_mail, message_id_of
 
 ROOT = Path(__file__).parents[2]
 
 
 @pytest.fixture
-def run(tmp_path, monkeypatch, database_url):
-    monkeypatch.chdir(tmp_path)
-    monkeypatch.setenv("MAILPROC_DATABASE_URL", database_url)
-    monkeypatch.delenv("MAILPROC_CONFIG", raising=False)
-    invoke = invoker()
-    invoke("init")
-    return invoke
+def run(cli):
+    return cli
 
 
 def test_init_is_idempotent(run):
@@ -191,6 +185,10 @@ def test_demo_shows_a_whole_lifecycle(tmp_path):
         "notifies tina@example.com: [INC-1] Commands refused",
         "closed → alice@example.org: pending",
         "PRB-1: Exchange certificate expired\n      Renew the certificate",
+        "internal note on INC-1",
+        "notifies exchange-team@example.com: [INC-1] Internal note",
+        "1  outlook-disconnected.png  image/png  70 B  from alice@example.org",
+        "Attached: outlook-disconnected.png (image/png, 70 bytes)",
     ):
         assert expected in out
     assert "Traceback" not in result.stderr

@@ -229,9 +229,10 @@ def test_attachments_are_stored_under_names_mailproc_chose(desk, engine):
     desk.handle(raw)
     with Session(engine) as session:
         row = session.scalars(select(db.Attachment)).one()
+        blob = session.get(db.Blob, row.sha256)
     assert row.filename == "passwd"
     assert row.stored_name == "m1-a0.pdf"
-    assert (row.size, row.content) == (10, b"%PDF-1.4 x")
+    assert (row.size, blob.content) == (10, b"%PDF-1.4 x")
 
 
 def test_concurrent_deliveries_of_one_mail_apply_it_once(settings, engine, clock):

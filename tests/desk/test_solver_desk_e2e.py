@@ -52,3 +52,20 @@ def test_a_solver_acts_from_the_team_notice_and_notes_never_reach_the_reporter(
         received = world.inbox("alice@example.org")
         assert any("Restart Outlook" in text_of(m) for m in received)
         assert not any(SECRET in text_of(m) or SECRET in m.as_string() for m in received)
+
+
+def test_a_reports_png_and_log_reach_the_team_notice_attached(dovecot, smtp_server, database_url):
+    png = b"\x89PNG\r\n\x1a\n" + bytes(range(256)) * 40
+    log = b"09:00:01 relay.example.com: connection timed out\n" * 200
+    files = [("screenshot.png", "image/png", png), ("outlook.log", "text/plain", log)]
+    with mail_world(dovecot, smtp_server, database_url) as world:
+        world.write(make_mail(sender=ALICE, subject="Outlook hangs", attachments=files))
+        world.poll()
+        world.send()
+        team_notice = world.last("servicedesk@example.com", "New incident")
+        attached = {
+            part.get_filename(): part.get_content() for part in team_notice.iter_attachments()
+        }
+        assert attached == {"screenshot.png": png, "outlook.log": log.decode()}
+        (ack,) = world.inbox("alice@example.org")
+        assert list(ack.iter_attachments()) == []

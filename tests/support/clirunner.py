@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from pathlib import Path
 
+import pytest
 from click.testing import CliRunner, Result
 
 from mailproc.cli import command
@@ -21,4 +23,15 @@ def invoker(*prefix: str) -> Invoke:
         assert result.exit_code == code, result.output + result.stderr
         return result
 
+    return invoke
+
+
+@pytest.fixture
+def cli(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, database_url: str) -> Invoke:
+    """mailproc in an empty folder on a fresh, initialised database (SQLite and PostgreSQL)."""
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("MAILPROC_DATABASE_URL", database_url)
+    monkeypatch.delenv("MAILPROC_CONFIG", raising=False)
+    invoke = invoker()
+    invoke("init")
     return invoke

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 
 from mailproc.inbound.parse import InboundMail, parse_mail
 from mailproc.notify.letter import compose, letter_from_json
+from mailproc.notify.sender import enclosed
 from mailproc.store import db
 from tests.support.mailfactory import make_mail
 
@@ -18,7 +21,12 @@ def notice_to(engine: Engine, recipient: str, kind: str | None = None) -> Inboun
         if kind is not None:
             query = query.where(db.Outbox.kind == kind)
         letter = session.scalars(query.order_by(db.Outbox.id.desc()).limit(1)).one()
-    return parse_mail(compose(letter_from_json(letter)))
+    return _parsed(engine, letter)
+
+
+def _parsed(engine: Engine, data: dict[str, Any]) -> InboundMail:
+    letter = letter_from_json(data)
+    return parse_mail(compose(letter, enclosed(engine, letter)))
 
 
 def letters_to(engine: Engine, recipient: str) -> list[InboundMail]:
@@ -29,7 +37,7 @@ def letters_to(engine: Engine, recipient: str) -> list[InboundMail]:
             .where(db.Outbox.recipient == recipient, db.Outbox.letter.is_not(None))
             .order_by(db.Outbox.id)
         ).all()
-    return [parse_mail(compose(letter_from_json(letter))) for letter in rows]
+    return [_parsed(engine, letter) for letter in rows]
 
 
 def answer(
