@@ -47,7 +47,6 @@ from mailproc.inbound.automatic import detect  # noqa: E402
 from mailproc.inbound.bounces import read_report  # noqa: E402
 from mailproc.inbound.fingerprint import fingerprint  # noqa: E402
 from mailproc.inbound.parse import parse_mail  # noqa: E402
-from mailproc.notify import outbox  # noqa: E402
 from mailproc.safety import limits, undeliverable  # noqa: E402
 from mailproc.store import db  # noqa: E402
 from mailproc.store.schema import upgrade  # noqa: E402
@@ -186,14 +185,14 @@ class Clock:
 @contextmanager
 def unchecked() -> Iterator[None]:
     """The three limit checks stubbed out, to measure what they cost the Desk."""
-    saved = (outbox.breaker.screen, service_module.sender_throttle, outbox.undeliverable.marks)
-    outbox.breaker.screen = lambda *a, **k: ({}, [])  # type: ignore[assignment]
+    saved = (limits.screen, service_module.sender_throttle, undeliverable.marks)
+    limits.screen = lambda *a, **k: ({}, [])  # type: ignore[assignment]
     service_module.sender_throttle = lambda *a, **k: None  # type: ignore[assignment]
-    outbox.undeliverable.marks = lambda *a, **k: {}  # type: ignore[assignment]
+    undeliverable.marks = lambda *a, **k: {}  # type: ignore[assignment]
     try:
         yield
     finally:
-        outbox.breaker.screen, service_module.sender_throttle, outbox.undeliverable.marks = saved
+        limits.screen, service_module.sender_throttle, undeliverable.marks = saved
 
 
 def desk_figures(url: str, settings: Settings, blocks: int, size: int) -> dict[str, float]:
