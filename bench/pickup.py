@@ -2,6 +2,7 @@
 
     .venv/bin/python bench/pickup.py [--database sqlite|postgresql] [--samples 40]
                                      [--backlog 10000] [--poll-seconds 1]
+                                     [--backlog-only] [--against CHECKOUT]
 
 Starts its own Dovecot (tests/servers.py; needs root and dovecot-imapd, as the tests do) and,
 for --database postgresql, a durable PostgreSQL cluster (fsync on). Runs `mailproc run` as a
@@ -11,7 +12,12 @@ child process, exactly as in production, and measures from the outside:
    once under IDLE and once with IDLE off (polling every --poll-seconds);
 2. a backlog of --backlog mails waiting when the daemon starts: mails per second (first to
    last commit), and the daemon's peak RSS, next to the peak RSS for a tenth of the backlog,
-   as a ratio from the same run: flat memory means a ratio near 1.
+   as a ratio from the same run: flat memory means a ratio near 1;
+3. the same --backlog mails ingested from a folder (`mailproc ingest DIR`), mails per second
+   measured the same way (first to last commit), and the daemon's rate as a share of it.
+
+--backlog-only skips 1 and the tenth; --against CHECKOUT runs 2 and 3 also with that checkout's
+.venv (e.g. a worktree at the base commit), in the same run.
 """
 
 from __future__ import annotations
@@ -20,6 +26,7 @@ import argparse
 import json
 import os
 import random
+import shutil
 import signal
 import statistics
 import subprocess
@@ -29,6 +36,7 @@ import time
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -43,7 +51,7 @@ from tests.support.mailfactory import make_mail  # noqa: E402
 from tests.support.servers import DovecotServer, PostgresServer  # noqa: E402
 
 PASSWORD = "bench-pass"
-MAILPROC = [sys.executable, "-m", "mailproc"]
+PYTHON = sys.executable
 
 
 def config_text(database_url: str, port: int, **source: object) -> str:
@@ -68,12 +76,12 @@ def config_text(database_url: str, port: int, **source: object) -> str:
 
 
 @contextmanager
-def daemon(workdir: Path, text: str) -> Iterator[subprocess.Popen[bytes]]:
+def daemon(workdir: Path, text: str, python: str = PYTHON) -> Iterator[subprocess.Popen[bytes]]:
     config = workdir / "mailproc.toml"
     config.write_text(text)
     log = (workdir / "daemon.log").open("ab")
     proc = subprocess.Popen(
-        [*MAILPROC, "--config", str(config), "--log-level", "WARNING", "run"],
+        [python, "-m", "mailproc", "--config", str(config), "--log-level", "WARNING", "run"],
         env={**os.environ, "BENCH_IMAP_PASSWORD": PASSWORD, "MAILPROC_SECRET": "bench"},
         stdout=log,
         stderr=log,
@@ -129,28 +137,59 @@ def pickup(
     return latencies
 
 
-def backlog(server: DovecotServer, url: str, workdir: Path, size: int) -> tuple[float, int]:
-    """Mails per second through a backlog of `size`, and the daemon's peak RSS in KiB."""
+def backlog_mails(size: int) -> list[bytes]:
+    # one sender each: many from one would meet the per-sender limit
+    return [
+        make_mail(subject=f"backlog {n}", body="x" * 2000, sender=f"u{n}@example.org")
+        for n in range(size)
+    ]
+
+
+def backlog(
+    server: DovecotServer, url: str, workdir: Path, mails: list[bytes], python: str = PYTHON
+) -> tuple[float, int]:
+    """Mails per second through a backlog of `mails`, and the daemon's peak RSS in KiB."""
     engine = make_engine(url)
     upgrade(engine)
     server.account("support").reset()
     client = server.connect("support")
-    mails = [  # one sender each: many from one would meet the per-sender limit
-        make_mail(subject=f"backlog {n}", body="x" * 2000, sender=f"u{n}@example.org")
-        for n in range(size)
-    ]
-    for start in range(0, size, 500):
+    for start in range(0, len(mails), 500):
         client.multiappend("INBOX", mails[start : start + 500])
     client.logout()
-    with daemon(workdir, config_text(url, server.port)) as proc:
-        wait_for(engine, size, 3600, step=0.05)
+    with daemon(workdir, config_text(url, server.port), python) as proc:
+        wait_for(engine, len(mails), 3600, step=0.05)
         peak = peak_rss_kib(proc.pid)
+    return commit_rate(engine, len(mails)), peak
+
+
+def from_folder(url: str, workdir: Path, mails: list[bytes], python: str = PYTHON) -> float:
+    """Mails per second when `mailproc ingest` reads the same mails from a folder."""
+    engine = make_engine(url)
+    upgrade(engine)
+    folder = workdir / "folder"
+    shutil.rmtree(folder, ignore_errors=True)
+    folder.mkdir()
+    for n, raw in enumerate(mails):
+        (folder / f"{n:06d}.eml").write_bytes(raw)
+    config = workdir / "mailproc.toml"
+    config.write_text(config_text(url, 1))
+    subprocess.run(
+        [python, "-m", "mailproc", "--config", str(config), "ingest", "-q", str(folder)],
+        env={**os.environ, "MAILPROC_SECRET": "bench"},
+        check=True,
+        capture_output=True,
+    )
+    return commit_rate(engine, len(mails))
+
+
+def commit_rate(engine: Engine, size: int) -> float:
+    """First to last commit, as the `received_at` of the stored mails tell."""
     with Session(engine) as session:
         first, last = session.execute(
             select(func.min(db.Message.received_at), func.max(db.Message.received_at))
         ).one()
     engine.dispose()
-    return (size - 1) / max((last - first).total_seconds(), 1e-9), peak
+    return (size - 1) / max((last - first).total_seconds(), 1e-9)
 
 
 def peak_rss_kib(pid: int) -> int:
@@ -172,35 +211,54 @@ def main() -> None:
     parser.add_argument("--samples", type=int, default=40)
     parser.add_argument("--backlog", type=int, default=10_000)
     parser.add_argument("--poll-seconds", type=float, default=1.0)
+    parser.add_argument("--backlog-only", action="store_true")
+    parser.add_argument("--against", type=Path, help="another checkout with its .venv")
     args = parser.parse_args()
+    pythons = {"this": PYTHON}
+    if args.against is not None:
+        pythons["against"] = str(args.against.resolve() / ".venv" / "bin" / "python")
+    mails = backlog_mails(args.backlog)
+    print(f"mailproc pickup benchmark ({args.database}, {os.cpu_count()} CPUs)")
     with ExitStack() as stack, tempfile.TemporaryDirectory(prefix="mailproc-bench-") as tmp:
         workdir = Path(tmp)
         server = stack.enter_context(DovecotServer({"support": PASSWORD}, tls=False))
-        urls = iter(fresh_database(args.database, stack, workdir, f"b{n}") for n in range(4))
-        spread = args.poll_seconds
-        idle = pickup(server, next(urls), workdir, args.samples, spread)
-        polling = pickup(
-            server,
-            next(urls),
-            workdir,
-            args.samples,
-            spread,
-            idle=False,
-            poll_seconds=args.poll_seconds,
-        )
-        small_rate, small_rss = backlog(server, next(urls), workdir, args.backlog // 10)
-        rate, rss = backlog(server, next(urls), workdir, args.backlog)
-    print(f"mailproc pickup benchmark ({args.database}, {os.cpu_count()} CPUs)")
+        urls = iter(fresh_database(args.database, stack, workdir, f"b{n}") for n in range(99))
+        if not args.backlog_only:
+            latencies(server, urls, workdir, args)
+            tenth = mails[: args.backlog // 10]
+            small_rate, small_rss = backlog(server, next(urls), workdir, tenth)
+            print(
+                f"  backlog of {len(tenth):>6} mails   {small_rate:7.0f} mails/s   "
+                f"peak RSS {small_rss / 1024:6.1f} MiB"
+            )
+        for name, python in pythons.items():
+            rate, rss = backlog(server, next(urls), workdir, mails, python)
+            folder = from_folder(next(urls), workdir, mails, python)
+            print(
+                f"  [{name}] backlog of {args.backlog:>6} mails   {rate:7.0f} mails/s   peak RSS "
+                f"{rss / 1024:6.1f} MiB"
+                + ("" if args.backlog_only else f"   ({rss / small_rss:.2f}x the RSS for a tenth)")
+            )
+            print(
+                f"  [{name}] the same mails by `ingest DIR`  {folder:7.0f} mails/s   "
+                f"daemon / ingest {rate / folder:.2f}"
+            )
+
+
+def latencies(server: DovecotServer, urls: Iterator[str], workdir: Path, args: Any) -> None:
+    spread = args.poll_seconds
+    idle = pickup(server, next(urls), workdir, args.samples, spread)
+    polling = pickup(
+        server,
+        next(urls),
+        workdir,
+        args.samples,
+        spread,
+        idle=False,
+        poll_seconds=args.poll_seconds,
+    )
     print(f"  pickup under IDLE                     {describe(idle)}")
     print(f"  pickup polling every {args.poll_seconds:g}s              {describe(polling)}")
-    print(
-        f"  backlog of {args.backlog // 10:>6} mails   {small_rate:7.0f} mails/s   peak RSS "
-        f"{small_rss / 1024:6.1f} MiB"
-    )
-    print(
-        f"  backlog of {args.backlog:>6} mails   {rate:7.0f} mails/s   peak RSS "
-        f"{rss / 1024:6.1f} MiB   ({rss / small_rss:.2f}x the RSS for a tenth of it)"
-    )
 
 
 if __name__ == "__main__":

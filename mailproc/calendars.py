@@ -12,16 +12,21 @@ minute by minute, so adding 40 business hours costs a week of intervals.
 
 from __future__ import annotations
 
+import importlib.util
 import re
+import sys
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from enum import StrEnum
 from functools import cached_property
 from itertools import pairwise
+from types import ModuleType
+from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-import holidays as holiday_tables
+if TYPE_CHECKING:
+    from holidays import HolidayBase
 
 DAY = timedelta(days=1)
 IDLE_LIMIT_DAYS = 3660  # ten years without one working minute: the calendar is broken
@@ -85,13 +90,35 @@ def zone_named(name: str) -> ZoneInfo:
         ) from None
 
 
-def country_holidays(country: str, subdivision: str | None) -> holiday_tables.HolidayBase:
+def country_holidays(country: str, subdivision: str | None) -> HolidayBase:
     """The public holidays of a country (and subdivision) from the `holidays` package; the table
     fills itself one year at a time as dates are looked up."""
     try:
-        return holiday_tables.country_holidays(country.upper(), subdiv=subdivision)
+        table: HolidayBase = _one_country_at_a_time().country_holidays(
+            country.upper(), subdiv=subdivision
+        )
     except NotImplementedError as exc:
         raise ValueError(f"holidays: {exc}") from None
+    return table
+
+
+def _one_country_at_a_time() -> ModuleType:
+    """The `holidays` package, set to load one country's module alone.
+
+    Its `holidays.countries` package imports all of some 250 countries (it costs more than
+    storing a mail), while the library's own lazy loader imports `holidays.countries.<name>`
+    and each country's module needs only the modules it imports itself. So an empty stand-in
+    for that package, which finds the submodules in the real folder, is registered first;
+    `holidays.countries.czechia` then loads Czechia and nothing else.
+    """
+    import holidays
+
+    name = "holidays.countries"
+    if name not in sys.modules:
+        spec = importlib.util.find_spec(name)
+        assert spec is not None and spec.submodule_search_locations is not None
+        sys.modules[name] = importlib.util.module_from_spec(spec)
+    return holidays
 
 
 @dataclass(frozen=True, eq=False)
@@ -103,7 +130,7 @@ class BusinessCalendar:
     zone: ZoneInfo
     week: tuple[tuple[Minutes, ...], ...] = ((),) * 7
     dates_off: frozenset[date] = frozenset()
-    country: holiday_tables.HolidayBase | None = None
+    country: HolidayBase | None = None
     always: bool = False
     _walls: tuple[tuple[tuple[time, int, time, int], ...], ...] = field(init=False, repr=False)
     _days: dict[date, tuple[Interval, ...]] = field(init=False, repr=False, default_factory=dict)

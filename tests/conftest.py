@@ -7,6 +7,7 @@ database (tests/support/desk.py) and run the daemon against Dovecot (tests/suppo
 from __future__ import annotations
 
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -44,3 +45,12 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
         for fixture, marker in _MARKERS.items():
             if fixture in getattr(item, "fixturenames", ()):
                 item.add_marker(getattr(pytest.mark, marker))
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _cache_of_this_run(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """What processes keep for the next (mailproc.runtime.cache) goes to a folder of this
+    run, for the commands the tests start too, never to the user's own cache."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("MAILPROC_CACHE_DIR", str(tmp_path_factory.mktemp("cache")))
+        yield

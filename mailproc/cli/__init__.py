@@ -1,6 +1,17 @@
-"""The `mailproc` command: assembles the click group from the subcommand modules.
+"""The `mailproc` command: a click group whose subcommands are imported only when they run.
 
-What the commands share (`App`, `pass_app`, `fail`) is in `mailproc.cli.app`.
+One process per mail (an MTA pipe) or per check (a monitoring probe) pays for every module it
+imports, and the libraries behind the commands (SQLAlchemy, alembic, pydantic, Jinja, asyncio,
+imapclient) cost hundreds of milliseconds together. So `COMMANDS` below names, for each
+command, the module that defines it and the one line `mailproc --help` shows; the module is
+imported when its command is invoked (or asked for its own --help), and `mailproc --help`
+imports none of them.
+
+To add a command: write it in a module of this package (heavy imports at that module's top or
+inside the function that needs them, never here), and add its line to `COMMANDS`.
+tests/cli/test_startup_imports.py checks that each line's help is the command's own, and which
+modules a command loads. What the commands share (`App`, `pass_app`, `fail`, exit codes) is in
+`mailproc.cli.app`.
 
 Exit codes scripts can rely on: 0 success, 1 something could not be stored or sent,
 2 usage error, 3 configuration or schema problem, 4 no such incident or problem.
@@ -8,36 +19,133 @@ Exit codes scripts can rely on: 0 success, 1 something could not be stored or se
 
 from __future__ import annotations
 
+import importlib
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import click
-from sqlalchemy.exc import SQLAlchemyError
 
-from mailproc.cli.app import EXIT_CONFIG, EXIT_NOT_FOUND, App, fail
-from mailproc.config.settings import ConfigError
-from mailproc.desk.problems import UnknownProblem
-from mailproc.runtime import logs
-from mailproc.store.errors import StoreUnavailable
-from mailproc.store.queries import UnknownIncident
-from mailproc.store.schema import SchemaOutdated
+from mailproc import __version__
+from mailproc.cli.app import EXIT_CONFIG, EXIT_FAILED, EXIT_NOT_FOUND, App, fail
+
+# name: ("module:attribute" in this package, the short help `mailproc --help` lists)
+COMMANDS: dict[str, tuple[str, str]] = {
+    "init": ("setup:init", "Create the database, or upgrade it to this version's schema."),
+    "config": ("setup:config", "Inspect the configuration."),
+    "workflows": (
+        "setup:workflows",
+        "Print the transition table of each workflow (or of SERVICE's workflow).",
+    ),
+    "ingest": (
+        "ingest:ingest",
+        "Process .eml files, folders of them, Maildirs, mbox files, or - for one mail on stdin.",
+    ),
+    "run": (
+        "run:run",
+        "Run the daemon: every configured source, IDLE or polling, and the periodic jobs.",
+    ),
+    "poll": ("run:poll", "Fetch and process waiting mail from the configured sources once."),
+    "status": (
+        "run:status",
+        "Is mail flowing? Exit 0 when every source was polled successfully of late, else 1.",
+    ),
+    "incidents": ("incidents:incidents", "List and show incidents."),
+    "attachments": ("attachments:attachments", "The files that came with an incident's mails."),
+    "problems": (
+        "problems:problems",
+        "Manage known problems (PRB-n) that incidents can be related to.",
+    ),
+    "export": (
+        "export:export",
+        "Write every incident (fields, history, Message-IDs of its mails) as JSON Lines.",
+    ),
+    "sla": ("sla:sla", "Service levels: due times and escalations."),
+    "escalate": (
+        "sla:escalate",
+        "Mail the SLA escalation levels whose time has come (queued in the outbox; "
+        "`send --once` or the daemon delivers them).",
+    ),
+    "send": ("notify:send", "Send queued notifications through the configured SMTP server."),
+    "templates": ("notify:templates", "Check and preview the notification templates."),
+    "automatic": (
+        "safety:automatic",
+        "Automatic mail (bounces, auto-replies, lists, loops): kept, never answered.",
+    ),
+    "undeliverable": (
+        "safety:undeliverable_group",
+        "Addresses our mail bounced from: their bounce score, and which are suspended.",
+    ),
+    "limits": (
+        "safety:limits",
+        "The storm breakers and the senders over the new-incident limit, in the last hour.",
+    ),
+    "demo": (
+        "demo:demo",
+        "Run sample mails through mailproc and print the incidents and their histories.",
+    ),
+}
+
+
+def load(name: str) -> click.Command:
+    """Import the module of command `name` and return the command."""
+    module, _, attribute = COMMANDS[name][0].partition(":")
+    found = getattr(importlib.import_module(f"mailproc.cli.{module}"), attribute)
+    assert isinstance(found, click.Command), f"{name}: {found!r} is not a click command"
+    return found
 
 
 class _Group(click.Group):
-    """Turns the errors a person can act on into one line and an exit code, not a traceback."""
+    """Loads a subcommand's module when it is invoked, lists the commands from the table, and
+    turns the errors a person can act on into one line and an exit code, not a traceback."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted(COMMANDS)
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        return load(cmd_name) if cmd_name in COMMANDS else None
+
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        limit = formatter.width - 6 - max(len(name) for name in COMMANDS)
+        rows = [  # shortened as click shortens a loaded command's help
+            (name, click.Command(name, help=COMMANDS[name][1]).get_short_help_str(limit))
+            for name in self.list_commands(ctx)
+        ]
+        with formatter.section("Commands"):
+            formatter.write_dl(rows)
 
     def invoke(self, ctx: click.Context) -> Any:
         try:
             return super().invoke(ctx)
-        except (ConfigError, SchemaOutdated) as exc:
-            fail(str(exc), EXIT_CONFIG)
-        except (UnknownIncident, UnknownProblem) as exc:
-            fail(str(exc.args[0]), EXIT_NOT_FOUND)
-        except StoreUnavailable as exc:
-            fail(f"database unavailable: {exc}")
-        except SQLAlchemyError as exc:
-            fail(f"database error: {exc.__class__.__name__}: {getattr(exc, 'orig', exc)}")
+        except (click.ClickException, click.exceptions.Exit, click.Abort):
+            raise
+        except Exception as exc:
+            explained = _explain(exc)
+            if explained is None:
+                raise
+            fail(*explained)
+
+
+def _explain(exc: Exception) -> tuple[str, int] | None:
+    """The line and exit code for an error a person can act on; None for a bug. The error
+    classes are imported here, after the fact, so no command loads their modules for this."""
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from mailproc.config.settings import ConfigError
+    from mailproc.desk.problems import UnknownProblem
+    from mailproc.store.errors import StoreUnavailable
+    from mailproc.store.queries import UnknownIncident
+    from mailproc.store.schema import SchemaOutdated
+
+    if isinstance(exc, ConfigError | SchemaOutdated):
+        return str(exc), EXIT_CONFIG
+    if isinstance(exc, UnknownIncident | UnknownProblem):
+        return str(exc.args[0]), EXIT_NOT_FOUND
+    if isinstance(exc, StoreUnavailable):
+        return f"database unavailable: {exc}", EXIT_FAILED
+    if isinstance(exc, SQLAlchemyError):
+        return f"database error: {exc.__class__.__name__}: {getattr(exc, 'orig', exc)}", EXIT_FAILED
+    return None
 
 
 @click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
@@ -52,34 +160,18 @@ class _Group(click.Group):
 @click.option(
     "--log-format", type=click.Choice(["text", "json"]), default="text", show_default=True
 )
-@click.version_option(package_name="mailproc")
+@click.version_option(__version__, prog_name="mailproc")
 @click.pass_context
 def cli(ctx: click.Context, config_path: Path | None, log_level: str, log_format: str) -> None:
     """mailproc — e-mail driven incident management (ITIL)."""
+    from mailproc.runtime import logs
+
     logs.setup(log_level, log_format)
     ctx.obj = App(config_path)
 
 
 def command() -> click.Group:
-    """The whole command tree: the group and every subcommand module's COMMANDS."""
-    from mailproc.cli import (
-        attachments,
-        demo,
-        export,
-        incidents,
-        ingest,
-        notify,
-        problems,
-        run,
-        safety,
-        setup,
-        sla,
-    )
-
-    modules = (setup, ingest, run, incidents, attachments, problems, export, sla, notify, safety)
-    for module in (*modules, demo):
-        for sub in module.COMMANDS:
-            cli.add_command(sub)
+    """The whole command tree (its subcommands load when they are looked up)."""
     return cli
 
 

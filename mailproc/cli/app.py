@@ -1,7 +1,8 @@
 """What every command shares: the lazily loaded `App`, `pass_app`, `fail` and the exit codes.
 
 Apart from the package's `__init__` (which only assembles the command tree) so that the
-subcommand modules import this and the tree imports them, never the other way round.
+subcommand modules import this and the tree imports them, never the other way round. Cheap to
+import: the configuration, the database and their libraries load when a command first asks.
 """
 
 from __future__ import annotations
@@ -9,14 +10,14 @@ from __future__ import annotations
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import NoReturn
+from typing import TYPE_CHECKING, NoReturn
 
 import click
-from sqlalchemy import Engine
 
-from mailproc.config.settings import Settings, load_settings
-from mailproc.store.db import make_engine
-from mailproc.store.schema import check_current
+if TYPE_CHECKING:
+    from sqlalchemy import Engine
+
+    from mailproc.config.settings import Settings
 
 EXIT_FAILED, EXIT_CONFIG, EXIT_NOT_FOUND = 1, 3, 4
 
@@ -32,16 +33,22 @@ class App:
     @property
     def settings(self) -> Settings:
         if self._settings is None:
+            from mailproc.config.settings import load_settings
+
             self._settings = load_settings(self.config_path)
         return self._settings
 
     @property
     def engine(self) -> Engine:
         if self._engine is None:
+            from mailproc.store.db import make_engine
+
             self._engine = make_engine(self.settings.database_url)
         return self._engine
 
     def ready_engine(self) -> Engine:
+        from mailproc.store.schema import check_current
+
         check_current(self.engine)
         return self.engine
 

@@ -61,6 +61,3 @@ def get(app: App, ref: str, number: int, output: Path | None) -> None:
         return
     output.write_bytes(content)
     click.echo(f"wrote {output} ({len(content)} bytes, {found.content_type})", err=True)
-
-
-COMMANDS = [attachments]

@@ -215,6 +215,3 @@ def demo(keep: Path | None) -> None:
         return
     with tempfile.TemporaryDirectory(prefix="mailproc-demo-") as folder:
         run_demo(Path(folder), click.echo)
-
-
-COMMANDS = [demo]

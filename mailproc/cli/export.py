@@ -29,6 +29,3 @@ def export(app: App, since: datetime | None, public: bool) -> None:
         app.ready_engine(), sys.stdout, since.replace(tzinfo=UTC) if since else None, public
     )
     click.echo(f"exported {count} incidents", err=True)
-
-
-COMMANDS = [export]

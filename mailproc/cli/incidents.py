@@ -51,6 +51,3 @@ def show(app: App, ref: str, as_json: bool) -> None:
         click.echo(json.dumps(to_json(detail), ensure_ascii=False, indent=2))
     else:
         click.echo(report.incident_detail(detail))
-
-
-COMMANDS = [incidents]

@@ -102,6 +102,3 @@ def ingest(
 
 def _raw(item: FileMail) -> bytes:
     return item.raw
-
-
-COMMANDS = [ingest]

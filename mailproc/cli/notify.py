@@ -108,6 +108,3 @@ def _facts(app: App, ref: str | None, service: str | None) -> IncidentFacts:
         if row is None:
             raise UnknownIncident(f"no incident INC-{number}")
         return incident_facts(session, row)
-
-
-COMMANDS = [send, templates]

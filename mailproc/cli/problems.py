@@ -102,6 +102,3 @@ def resolve(app: App, ref: str) -> None:
         outbox=Outbox(app.settings),
     )
     click.echo(f"{problem.ref}: resolved ({len(problem.incidents)} related incidents)")
-
-
-COMMANDS = [problems]

@@ -100,6 +100,3 @@ def status(app: App, as_json: bool) -> None:
             click.echo(f"{check.name}: {'OK' if check.healthy else 'FAIL'} {check.detail}")
     if not healthy:
         sys.exit(EXIT_UNHEALTHY)
-
-
-COMMANDS = [run, poll, status]

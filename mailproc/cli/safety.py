@@ -69,6 +69,3 @@ def limits(app: App, as_json: bool) -> None:
         click.echo(json.dumps(to_json(view), ensure_ascii=False, indent=2))
     else:
         click.echo(views.limits_text(view))
-
-
-COMMANDS = [automatic, undeliverable_group, limits]

@@ -58,6 +58,3 @@ def workflows(app: App, service: str | None) -> None:
             click.echo(f"  {status.name} ({status.kind}): {', '.join(moves) or 'no commands'}")
             click.echo(f"      instructions: {status.instructions}")
         click.echo("")
-
-
-COMMANDS = [init, config, workflows]

@@ -170,6 +170,3 @@ def escalate(app: App, once: bool) -> None:
         raise click.UsageError("the daemon escalates every few seconds; use --once for one pass")
     sent = run_escalations(app.settings, app.ready_engine(), utcnow)
     click.echo(f"escalated {sent} level(s)")
-
-
-COMMANDS = [sla, escalate]

@@ -22,7 +22,10 @@ class CommandAuth(StrEnum):
 
 
 class _Frozen(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    """Frozen, strict about unknown keys, and built when it first validates: a process that
+    loads its settings from the cache (mailproc.config.cache) never builds a validator."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid", defer_build=True)
 
 
 class SecurityConfig(_Frozen):

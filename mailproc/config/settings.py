@@ -30,10 +30,12 @@ from pydantic import (
 )
 
 from mailproc import calendars
+from mailproc.config import cached
 from mailproc.config.safety import BouncesConfig, LimitsConfig, SecurityConfig
 from mailproc.config.sources import DaemonConfig, SourceConfig, check_sources
 from mailproc.durations import parse_duration
 from mailproc.inbound.subject import Language
+from mailproc.runtime import cache
 from mailproc.vocabulary import (
     EscalationRole,
     NoticeKind,
@@ -56,7 +58,10 @@ class ConfigError(Exception):
 
 
 class _Frozen(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    """Frozen, strict about unknown keys, and built when it first validates: a process that
+    loads its settings from the cache (mailproc.config.cache) never builds a validator."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid", defer_build=True)
 
 
 def _lower_address(value: str) -> str:
@@ -214,16 +219,19 @@ def _ladder(value: tuple[LevelConfig, ...] | None) -> tuple[LevelConfig, ...] | 
     return value
 
 
-DEFAULT_TARGETS = {
-    Priority.P1: TargetConfig(response=timedelta(minutes=30), resolution=timedelta(hours=4)),
-    Priority.P2: TargetConfig(response=timedelta(hours=1), resolution=timedelta(hours=8)),
-    Priority.P3: TargetConfig(response=timedelta(hours=4), resolution=timedelta(hours=24)),
-    Priority.P4: TargetConfig(response=timedelta(hours=8), resolution=timedelta(hours=40)),
-}
-DEFAULT_LADDER = (
-    LevelConfig(at="75%", to=(EscalationRole.ASSIGNEE, EscalationRole.FIRST_LINE)),
-    LevelConfig(at="breach", to=(EscalationRole.TEAM,)),
-)
+def _default_targets() -> dict[Priority, TargetConfig]:
+    hours = {Priority.P1: (0.5, 4), Priority.P2: (1, 8), Priority.P3: (4, 24), Priority.P4: (8, 40)}
+    return {
+        priority: TargetConfig(response=timedelta(hours=r), resolution=timedelta(hours=t))
+        for priority, (r, t) in hours.items()
+    }
+
+
+def _default_ladder() -> tuple[LevelConfig, ...]:
+    return (
+        LevelConfig(at="75%", to=(EscalationRole.ASSIGNEE, EscalationRole.FIRST_LINE)),
+        LevelConfig(at="breach", to=(EscalationRole.TEAM,)),
+    )
 
 
 class SlaConfig(_Frozen):
@@ -232,8 +240,8 @@ class SlaConfig(_Frozen):
     calendar: str = "24x7"
     at_risk_percent: float = Field(default=75, gt=0, lt=100)
     escalation_interval_seconds: float = Field(default=60, gt=0)
-    targets: dict[Priority, TargetConfig] = DEFAULT_TARGETS
-    escalation: tuple[LevelConfig, ...] = DEFAULT_LADDER
+    targets: dict[Priority, TargetConfig] = Field(default_factory=_default_targets)
+    escalation: tuple[LevelConfig, ...] = Field(default_factory=_default_ladder)
 
     _ladder = field_validator("escalation")(classmethod(lambda cls, v: _ladder(v)))
 
@@ -410,7 +418,9 @@ class SmtpConfig(_Frozen):
 class Settings(_Frozen):
     """Everything a mailproc process knows about its deployment."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid", ignored_types=(cached_property,))
+    model_config = ConfigDict(
+        frozen=True, extra="forbid", defer_build=True, ignored_types=(cached_property,)
+    )
 
     source: str = EMBEDDED
     database_url: str = "sqlite:///var/mailproc.db"
@@ -422,20 +432,21 @@ class Settings(_Frozen):
     people: dict[str, PersonConfig] = {}
     workflows: dict[str, WorkflowConfig] = {}
     aliases: dict[str, Verb] = {}
-    permissions: PermissionsConfig = PermissionsConfig()
+    permissions: PermissionsConfig = Field(default_factory=PermissionsConfig)
     calendars: dict[str, CalendarConfig] = {}
-    sla: SlaConfig = SlaConfig()
-    priority_matrix: MatrixConfig = MatrixConfig()
-    notifications: NotificationsConfig = NotificationsConfig()
-    smtp: SmtpConfig = SmtpConfig()
-    threading: ThreadingConfig = ThreadingConfig()
-    security: SecurityConfig = SecurityConfig()
-    limits: LimitsConfig = LimitsConfig()
-    bounces: BouncesConfig = BouncesConfig()
+    sla: SlaConfig = Field(default_factory=SlaConfig)
+    priority_matrix: MatrixConfig = Field(default_factory=MatrixConfig)
+    notifications: NotificationsConfig = Field(default_factory=NotificationsConfig)
+    smtp: SmtpConfig = Field(default_factory=SmtpConfig)
+    threading: ThreadingConfig = Field(default_factory=ThreadingConfig)
+    security: SecurityConfig = Field(default_factory=SecurityConfig)
+    limits: LimitsConfig = Field(default_factory=LimitsConfig)
+    bounces: BouncesConfig = Field(default_factory=BouncesConfig)
     sources: dict[str, SourceConfig] = {}
-    daemon: DaemonConfig = DaemonConfig()
+    daemon: DaemonConfig = Field(default_factory=DaemonConfig)
 
     _secret: bytes | None = PrivateAttr(default=None)  # from the environment, never the file
+    _cache: Path | None = PrivateAttr(default=None)  # mailproc.runtime.cache, from the environment
 
     _support = field_validator("support_address")(classmethod(lambda cls, v: _lower_address(v)))
 
@@ -514,6 +525,10 @@ class Settings(_Frozen):
     def admin_addresses(self) -> tuple[str, ...]:
         return tuple(sorted(p.email for p in self.people.values() if p.role is Role.ADMIN))
 
+    def cache_folder(self, kind: str) -> Path | None:
+        """Where this process may keep derived data of one kind (mailproc.runtime.cache)."""
+        return cache.cache_folder(self._cache, kind)
+
     @property
     def has_secret(self) -> bool:
         return self._secret is not None
@@ -572,9 +587,12 @@ def _builtin_workflows() -> dict[str, Any]:
     return workflows
 
 
+def _embedded_text() -> bytes:
+    return resources.files("mailproc.config").joinpath("default_config.toml").read_bytes()
+
+
 def _embedded() -> dict[str, Any]:
-    text = resources.files("mailproc.config").joinpath("default_config.toml").read_text("utf-8")
-    return tomllib.loads(text)
+    return _parsed(_embedded_text(), EMBEDDED)
 
 
 def resolve_path(path: Path | None, environ: Mapping[str, str]) -> Path | None:
@@ -587,47 +605,64 @@ def resolve_path(path: Path | None, environ: Mapping[str, str]) -> Path | None:
 
 
 def load_settings(path: Path | None = None, environ: Mapping[str, str] | None = None) -> Settings:
+    """The settings of the configuration file (validated, or as validated by an earlier
+    process: mailproc.config.cached), with the secret from the environment."""
     environ = os.environ if environ is None else environ
     resolved = resolve_path(path, environ)
     if resolved is None:
-        data, origin = _embedded(), EMBEDDED
+        text, origin = _embedded_text(), EMBEDDED
     else:
-        data, origin = _read(resolved), str(resolved)
-    return settings_from_dict(data, origin, environ)
+        text, origin = _read(resolved), str(resolved)
+    settings = cached.load(
+        text, origin, environ, lambda: _validated(_parsed(text, origin), origin, environ), Settings
+    )
+    settings._cache = cache.cache_root(environ)
+    return _with_secret(settings, environ)
 
 
 def settings_from_dict(data: dict[str, Any], origin: str, environ: Mapping[str, str]) -> Settings:
+    return _with_secret(_validated(data, origin, environ), environ)
+
+
+def _validated(data: dict[str, Any], origin: str, environ: Mapping[str, str]) -> Settings:
     data = {**data, "source": origin}
     data["workflows"] = {**_builtin_workflows(), **data.get("workflows", {})}
     data["calendars"] = {**BUILTIN_CALENDARS, **data.get("calendars", {})}
     if environ.get("MAILPROC_DATABASE_URL"):
         data["database_url"] = environ["MAILPROC_DATABASE_URL"]
     try:
-        settings = Settings.model_validate(data)
+        return Settings.model_validate(data)
     except ValidationError as exc:
         raise ConfigError(_describe(origin, exc)) from None
+
+
+def _with_secret(settings: Settings, environ: Mapping[str, str]) -> Settings:
     secret = environ.get(settings.notifications.secret_env, "")
     settings._secret = secret.encode() if secret else None
     return settings
 
 
-def _read(path: Path) -> dict[str, Any]:
-    """The file's TOML; any fault as a ConfigError naming the file (and where in it)."""
+def _read(path: Path) -> bytes:
     try:
-        data = path.read_bytes()
-        return tomllib.loads(data.decode("utf-8"))
-    except UnicodeDecodeError as exc:
-        line = data.count(b"\n", 0, exc.start) + 1
-        raise ConfigError(
-            f"{path}: not UTF-8: byte {exc.start + 1} (0x{data[exc.start]:02x}, line {line}) "
-            "cannot be read; save the file as UTF-8"
-        ) from None
+        return path.read_bytes()
     except FileNotFoundError:
         raise ConfigError(f"{path}: no such configuration file") from None
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"{path}: not valid TOML: {exc}") from None
     except OSError as exc:
         raise ConfigError(f"{path}: cannot read: {exc.strerror}") from None
+
+
+def _parsed(text: bytes, origin: str) -> dict[str, Any]:
+    """The file's TOML; any fault as a ConfigError naming the file (and where in it)."""
+    try:
+        return tomllib.loads(text.decode("utf-8"))
+    except UnicodeDecodeError as exc:
+        line = text.count(b"\n", 0, exc.start) + 1
+        raise ConfigError(
+            f"{origin}: not UTF-8: byte {exc.start + 1} (0x{text[exc.start]:02x}, line {line}) "
+            "cannot be read; save the file as UTF-8"
+        ) from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{origin}: not valid TOML: {exc}") from None
 
 
 def _describe(origin: str, exc: ValidationError) -> str:

@@ -25,7 +25,10 @@ class Settle(StrEnum):
 
 
 class _Frozen(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    """Frozen, strict about unknown keys, and built when it first validates: a process that
+    loads its settings from the cache (mailproc.config.cache) never builds a validator."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid", defer_build=True)
 
 
 class _SourceBase(_Frozen):

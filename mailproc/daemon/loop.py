@@ -34,8 +34,16 @@ from mailproc.runtime.progress import ProgressFactory, progress_factory
 from mailproc.runtime.retry import Backoff, StateLog
 from mailproc.runtime.wake import Wake
 from mailproc.sources import kinds
-from mailproc.sources.drain import CredentialsMissing, Source, SourceUnavailable, Tally, drain
+from mailproc.sources.drain import (
+    CredentialsMissing,
+    ParseAhead,
+    Source,
+    SourceUnavailable,
+    Tally,
+    drain,
+)
 from mailproc.sources.health import Ledger
+from mailproc.sources.parse_ahead import default_jobs
 from mailproc.store.db import make_engine
 from mailproc.store.errors import OUTAGES, StoreUnavailable
 from mailproc.store.schema import SchemaOutdated, check_current
@@ -57,6 +65,11 @@ def standard_jobs(settings: Settings, desk: Desk) -> list[Job]:
         Job("release-waiting", every.release_waiting_seconds, desk.release_due),
         Job("escalate", settings.sla.escalation_interval_seconds, escalate.run),
     ]
+
+
+def parse_ahead(settings: Settings) -> ParseAhead:
+    """A backlog is parsed in worker processes (the cores but one), as `ingest` parses a folder."""
+    return ParseAhead(default_jobs(), settings.limits.max_message_bytes)
 
 
 def check_secrets(settings: Settings, environ: Mapping[str, str], signing: bool = False) -> None:
@@ -86,8 +99,10 @@ class SourceWorker:
         ledger: Ledger,
         config: DaemonConfig,
         progress: ProgressFactory,
+        ahead: ParseAhead | None = None,
     ) -> None:
         self.source, self.batcher, self.ledger, self.progress = source, batcher, ledger, progress
+        self.ahead = ahead or ParseAhead()
         self.backoff = Backoff(config.backoff_initial_seconds, config.backoff_max_seconds)
         self.state = StateLog(source.name, log)
         self.wake = Wake()
@@ -106,7 +121,7 @@ class SourceWorker:
         try:
             if not connected:
                 self.source.open(readonly=False)
-            drain(self.source, self.batcher, self.wake, self.progress, self.ledger)
+            drain(self.source, self.batcher, self.wake, self.progress, self.ledger, self.ahead)
             self.state.ok()
             self.backoff.reset()
             if not self.wake.is_set():
@@ -150,6 +165,7 @@ class Runtime:
         self.engine = _engine(settings)
         self.desk = Desk(settings, self.engine, clock)
         ledger = Ledger(self.engine, clock)
+        ahead = parse_ahead(settings)
         self.workers = [
             SourceWorker(
                 kinds.build(name, config, environ),
@@ -157,6 +173,7 @@ class Runtime:
                 ledger,
                 settings.daemon,
                 progress,
+                ahead,
             )
             for name, config in settings.sources.items()
         ]
@@ -312,9 +329,18 @@ def poll_once(
         check_current(engine)
         for source in sources if dry_run else ():
             source.cursor = ledger.cursor(source.name)  # read before the dry run's transaction
+        ahead = parse_ahead(settings)
         with desk.batches(dry_run) as batcher:
             results = [
-                _poll(source, batcher, wake, progress or progress_factory(False), ledger, dry_run)
+                _poll(
+                    source,
+                    batcher,
+                    wake,
+                    progress or progress_factory(False),
+                    ledger,
+                    dry_run,
+                    ahead,
+                )
                 for source in sources
             ]
         if not dry_run:
@@ -333,10 +359,11 @@ def _poll(
     progress: ProgressFactory,
     ledger: Ledger,
     dry_run: bool,
+    ahead: ParseAhead,
 ) -> PassResult:
     try:
         source.open(readonly=dry_run)
-        tally: Tally = drain(source, batcher, stop, progress, None if dry_run else ledger)
+        tally: Tally = drain(source, batcher, stop, progress, None if dry_run else ledger, ahead)
     except SourceUnavailable as exc:
         source.close(broken=True)
         if not dry_run:

@@ -13,10 +13,9 @@ from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager, nullcontext
 from dataclasses import replace
 from datetime import datetime
-from functools import cached_property, partial
+from functools import cache, cached_property, partial
 
 from sqlalchemy import Engine, bindparam, func, select, update
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -355,16 +354,13 @@ _PRIOR = Prepared(
         db.Message.key == bindparam("key")
     )
 )
-_CLAIM = {
-    "sqlite": Prepared(
-        sqlite.insert(db.Message).on_conflict_do_nothing().returning(db.Message.id),
-        keyed=True,
-    ),
-    "postgresql": Prepared(
-        postgresql.insert(db.Message).on_conflict_do_nothing().returning(db.Message.id),
-        keyed=True,
-    ),
-}
+
+
+@cache
+def _claim_of(dialect: str) -> Prepared:
+    return Prepared(db.insert_ignoring(dialect, db.Message).returning(db.Message.id), keyed=True)
+
+
 _SETTLED = Prepared(
     update(db.Message)
     .where(db.Message.id == bindparam("pk"))
@@ -434,7 +430,7 @@ def _claim(
 ) -> int | None:
     """Insert the mail's row under the key, whose unique index is the claim; None when the key
     is taken: the mail was applied before (or by a twin that just committed)."""
-    inserted = _CLAIM[session.get_bind().dialect.name](
+    inserted = _claim_of(session.get_bind().dialect.name)(
         session,
         key=key,
         message_id=mail.message_id,

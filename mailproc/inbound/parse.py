@@ -26,8 +26,6 @@ from email.utils import getaddresses, parsedate_to_datetime
 from types import MappingProxyType
 from typing import Any, NamedTuple
 
-import inscriptis
-
 from mailproc.inbound.fingerprint import fingerprint
 
 __all__ = ["Address", "Attachment", "InboundMail", "MailError", "parse_head", "parse_mail"]
@@ -479,6 +477,8 @@ def _decode_fallback(data: bytes) -> tuple[str, str]:
 
 
 def _html_to_text(html: str, defects: list[str]) -> str:
+    import inscriptis  # with lxml, for mail with no text part only: not at every start
+
     try:
         return str(inscriptis.get_text(html))
     except Exception as exc:  # lxml chokes on some garbage; a tag strip is still readable

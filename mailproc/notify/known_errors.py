@@ -11,10 +11,12 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Sequence
+from functools import cache
 from typing import Protocol
 
 from sqlalchemy import bindparam, func, select
 from sqlalchemy.orm import Session
+from sqlalchemy.sql import Executable
 
 from mailproc.notify.context import ProblemFacts
 from mailproc.store import db
@@ -64,14 +66,22 @@ _CANDIDATE = (
     db.Problem.workaround != "",
 )
 _CANDIDATES = select(*_COLUMNS, db.Problem.status).where(*_CANDIDATE)
-_QUERY = func.to_tsquery("english", bindparam("words"))
-_DOCUMENT = func.to_tsvector("english", db.Problem.title + " " + db.Problem.symptoms)
-_SEARCH = (
-    select(*_COLUMNS, db.Problem.status)
-    .where(*_CANDIDATE, _DOCUMENT.op("@@")(_QUERY))
-    .order_by(func.ts_rank(_DOCUMENT, _QUERY).desc(), db.Problem.id)
-    .limit(bindparam("limit"))
-)
+
+
+@cache
+def _search() -> Executable:
+    """PostgreSQL's full-text search. Its functions get their types when PostgreSQL's dialect
+    is imported, which happens here, so that a process on SQLite never loads that dialect."""
+    import sqlalchemy.dialects.postgresql  # noqa: F401 (registers to_tsquery, to_tsvector)
+
+    query = func.to_tsquery("english", bindparam("words"))
+    document = func.to_tsvector("english", db.Problem.title + " " + db.Problem.symptoms)
+    return (
+        select(*_COLUMNS, db.Problem.status)
+        .where(*_CANDIDATE, document.op("@@")(query))
+        .order_by(func.ts_rank(document, query).desc(), db.Problem.id)
+        .limit(bindparam("limit"))
+    )
 
 
 def _candidates(session: Session) -> Sequence[ProblemRow]:
@@ -86,7 +96,7 @@ def _candidates(session: Session) -> Sequence[ProblemRow]:
 def _postgres(session: Session, wanted: list[str], limit: int) -> Sequence[ProblemRow]:
     # Words are letters and digits only, so joining them with | is a safe tsquery.
     rows: Sequence[ProblemRow] = db.run(
-        session, _SEARCH, words=" | ".join(wanted), limit=limit
+        session, _search(), words=" | ".join(wanted), limit=limit
     ).all()
     return rows
 

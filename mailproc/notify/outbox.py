@@ -103,7 +103,9 @@ class Outbox:
 
     def __init__(self, settings: Settings, templates: Templates | None = None) -> None:
         self.settings = settings
-        self.templates = templates or Templates(folder_of(settings))
+        self.templates = templates or Templates(
+            folder_of(settings), compiled=settings.cache_folder("templates")
+        )
 
     def after_change(self, session: Session, change: Change) -> int:
         """Queue the notices of a change; returns how many rows were written."""

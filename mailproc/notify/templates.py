@@ -26,6 +26,7 @@ from typing import Any
 
 from jinja2 import (
     Environment,
+    FileSystemBytecodeCache,
     FileSystemLoader,
     StrictUndefined,
     TemplateNotFound,
@@ -107,16 +108,33 @@ class _Loader(FileSystemLoader):
         return source, filename, throttled
 
 
+class _Compiled(FileSystemBytecodeCache):
+    """Jinja's compiled templates kept on disk across processes (each is looked up by its
+    source's checksum, so an edited template is compiled again). The key also covers this
+    module, whose environment options shape the compiled code."""
+
+    def get_cache_key(self, name: str, filename: str | None = None) -> str:
+        stamp = Path(__file__).stat()
+        return super().get_cache_key(f"{name}|{stamp.st_mtime_ns}|{stamp.st_size}", filename)
+
+
 class Templates:
-    """One template folder, compiled templates cached and reloaded when their file changes."""
+    """One template folder, compiled templates cached and reloaded when their file changes;
+    with `compiled` (a private folder, mailproc.runtime.cache), compiled once for many
+    processes rather than once in each."""
 
     def __init__(
-        self, folder: Path, recheck: float = 1.0, clock: Callable[[], float] = time.monotonic
+        self,
+        folder: Path,
+        recheck: float = 1.0,
+        clock: Callable[[], float] = time.monotonic,
+        compiled: Path | None = None,
     ) -> None:
         self.folder, self.recheck, self.clock = folder, recheck, clock
         self._layout: dict[tuple[NoticeKind, str], tuple[float, str, bool]] = {}
         self.env = SandboxedEnvironment(
             loader=_Loader(folder, recheck, clock),
+            bytecode_cache=_Compiled(str(compiled)) if compiled is not None else None,
             undefined=StrictUndefined,
             autoescape=select_autoescape(enabled_extensions=("html", "htm"), default=False),
             auto_reload=True,

@@ -13,12 +13,14 @@ import logging
 from collections import Counter
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
+from itertools import groupby
 from typing import Protocol
 
 from mailproc.desk.outcome import Batcher, Disposition, Origin, Outcome
 from mailproc.runtime.progress import Progress, ProgressFactory
 from mailproc.runtime.wake import Wake
 from mailproc.sources.health import Cursor, Ledger
+from mailproc.sources.parse_ahead import parsed_ahead
 
 log = logging.getLogger(__name__)
 
@@ -74,12 +76,22 @@ class Tally:
         return ", ".join(f"{self.counts[d]} {d.value}" for d in Disposition)
 
 
+@dataclass(frozen=True, slots=True)
+class ParseAhead:
+    """Worker processes that parse a backlog's mails while this thread applies them, as for
+    `ingest` of a folder (mailproc.sources.parse_ahead); jobs 0: parse in this thread."""
+
+    jobs: int = 0
+    max_bytes: int = 0
+
+
 def drain(
     source: Source,
     batcher: Batcher,
     stop: Wake,
     progress: ProgressFactory,
     ledger: Ledger | None,
+    ahead: ParseAhead = ParseAhead(),
 ) -> Tally:
     """Pass over the source until a listing shows nothing new, then record the success.
 
@@ -98,7 +110,8 @@ def drain(
         if not refs:
             break
         seen.update(refs)
-        left = _pass(source, refs, batcher, stop, progress(source.name, len(refs)), ledger, tally)
+        bar = progress(source.name, len(refs))
+        left = _pass(source, refs, batcher, stop, bar, ledger, tally, ahead)
     if ledger is not None:
         ledger.record(source.name, source.cursor, left, ok=True)
     return tally
@@ -112,28 +125,45 @@ def _pass(
     bar: Progress,
     ledger: Ledger | None,
     tally: Tally,
+    ahead: ParseAhead,
 ) -> int:
-    """One listing's worth; returns how many of its mails are left (on a stop)."""
+    """One listing's worth; returns how many of its mails are left (on a stop).
+
+    The batches' mails are fetched and parsed ahead as one stream, so the parsing workers never
+    wait at a batch's end; each batch is still applied in its own transaction and settled
+    after its commit. Mail fetched ahead of a stop is neither applied nor settled: it stays on
+    the server for the next pass."""
     origin = Origin(source.name, source.service)
     left = len(refs)
+    stream = parsed_ahead(
+        _numbered(source, refs), lambda item: item[1].raw, ahead.max_bytes, ahead.jobs
+    )
     try:
-        for batch in source.batches(refs):
+        for _, group in groupby(stream, key=lambda pair: pair[0][0]):
             if ledger is not None:
                 ledger.record(source.name, source.cursor, left)
             done: list[tuple[Fetched, Outcome]] = []
             with batcher() as handle:  # commits at the end of the block, or rolls back
-                for item in source.fetch(batch):
+                for (_, item), parsed in group:
                     if stop.is_set():
                         break
-                    done.append((item, handle(item.raw, origin)))
+                    done.append((item, handle(item.raw, origin, parsed)))
             _finish(source, done, ledger is None, tally)
             left -= len(done)
             bar.advance(len(done))
             if stop.is_set():
                 return left
     finally:
+        stream.close()  # stops the workers of a pass cut short
         bar.close()
     return 0
+
+
+def _numbered(source: Source, refs: list[Ref]) -> Iterator[tuple[int, Fetched]]:
+    """Every fetched mail with the number of its batch."""
+    for number, batch in enumerate(source.batches(refs)):
+        for item in source.fetch(batch):
+            yield number, item
 
 
 def _finish(

@@ -13,11 +13,11 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-import multiprocessing
 import os
+import threading
+import time
 from collections import deque
-from collections.abc import Callable, Iterable, Iterator
-from concurrent.futures import Future, ProcessPoolExecutor
+from collections.abc import Callable, Generator, Iterable, Iterator
 from itertools import chain, islice
 from types import MappingProxyType
 from typing import TYPE_CHECKING, TypeVar
@@ -25,6 +25,8 @@ from typing import TYPE_CHECKING, TypeVar
 from mailproc.inbound.parse import InboundMail, MailError, parse_mail
 
 if TYPE_CHECKING:
+    from concurrent.futures import Future, ProcessPoolExecutor
+
     from mailproc.desk.outcome import Parsed
 
 log = logging.getLogger(__name__)
@@ -32,6 +34,7 @@ T = TypeVar("T")
 CHUNK = 16  # mails per round trip to a worker
 WINDOW = 8  # chunks parsed ahead of the Desk at most
 START_AT = 64  # fewer mails are parsed in-process: starting a pool costs more than it saves
+WATCH_SECONDS = 1.0  # how often a worker checks that its parent is still there
 
 
 def default_jobs() -> int:
@@ -42,7 +45,7 @@ def default_jobs() -> int:
 
 def parsed_ahead(
     items: Iterable[T], raw_of: Callable[[T], bytes], max_bytes: int, jobs: int
-) -> Iterator[tuple[T, Parsed]]:
+) -> Generator[tuple[T, Parsed], None, None]:
     """Each item with `parse_mail`'s result for its bytes (None: parse it yourself), in order.
     Mails over `max_bytes` are not parsed (the Desk keeps them unparsed)."""
     source = iter(items)
@@ -50,7 +53,7 @@ def parsed_ahead(
     if jobs < 1 or len(head) < START_AT:
         yield from ((item, None) for item in chain(head, source))
         return
-    pool = ProcessPoolExecutor(jobs, mp_context=multiprocessing.get_context(_METHOD))
+    pool = _pool(jobs)
     pending: deque[tuple[list[T], Future[list[Parsed]]]] = deque()
     chunks = _chunks(chain(head, source))
     try:
@@ -72,9 +75,34 @@ def parsed_ahead(
         pool.shutdown(wait=True, cancel_futures=True)
 
 
-# fork: the workers start at once with the parser imported; they only parse, never touch the
-# parent's database connections, and leave with os._exit, so nothing inherited is closed.
-_METHOD = "fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn"
+def _pool(jobs: int) -> ProcessPoolExecutor:
+    """fork: the workers start at once with the parser imported; they only parse, never touch
+    the parent's database connections, sockets or threads' state, and leave with os._exit, so
+    nothing inherited is closed. (Imported here: a process that stores one mail has no use for
+    multiprocessing.)"""
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
+    method = "fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn"
+    return ProcessPoolExecutor(
+        jobs,
+        mp_context=multiprocessing.get_context(method),
+        initializer=_end_with,
+        initargs=(os.getpid(),),
+    )
+
+
+def _end_with(parent: int) -> None:
+    """In a worker: leave when the process it parses for is gone. A parent killed outright
+    (SIGKILL, the OOM killer) cannot stop its pool, and its workers would wait on their queue
+    for ever."""
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(WATCH_SECONDS)
+        os._exit(0)
+
+    threading.Thread(target=watch, name="parent-watch", daemon=True).start()
 
 
 def _chunks(items: Iterator[T]) -> Iterator[list[T]]:
@@ -90,6 +118,8 @@ def _submit(pool: ProcessPoolExecutor, raws: list[bytes | None]) -> Future[list[
     try:
         return pool.submit(parse_chunk, raws)
     except Exception as exc:  # a broken pool: its failure is the chunk's result
+        from concurrent.futures import Future
+
         failed: Future[list[Parsed]] = Future()
         failed.set_exception(exc)
         return failed

@@ -31,7 +31,6 @@ from sqlalchemy import (
     event,
     insert,
 )
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import CursorResult, make_url
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column
 from sqlalchemy.sql import Executable
@@ -373,9 +372,19 @@ def _insert_of(table: str, dialect: str) -> Prepared:
     # inline: no RETURNING of the new keys, which nobody reads here
     if table not in Rows.KEEP_FIRST:
         return Prepared(insert(target).inline(), keyed=True)
+    return Prepared(insert_ignoring(dialect, target).inline(), keyed=True)
+
+
+def insert_ignoring(dialect: str, table: Any) -> Any:
+    """INSERT … ON CONFLICT DO NOTHING in the dialect's words; its module is imported here, so
+    a process on SQLite never loads PostgreSQL's dialect (nor the other way round)."""
     if dialect == "postgresql":
-        return Prepared(postgresql.insert(target).inline().on_conflict_do_nothing(), keyed=True)
-    return Prepared(sqlite.insert(target).inline().on_conflict_do_nothing(), keyed=True)
+        from sqlalchemy.dialects import postgresql
+
+        return postgresql.insert(table).on_conflict_do_nothing()
+    from sqlalchemy.dialects import sqlite
+
+    return sqlite.insert(table).on_conflict_do_nothing()
 
 
 def make_engine(url: str, **kwargs: Any) -> Engine:

@@ -169,3 +169,29 @@ def test_the_configured_folder_wins(tmp_path):
         update={"notifications": SETTINGS.notifications.model_copy(update={"templates": tmp_path})}
     )
     assert folder_of(settings) == tmp_path
+
+
+def test_compiled_templates_serve_the_next_process_until_the_file_changes(
+    folder, tmp_path, monkeypatch
+):
+    compiled = tmp_path / "compiled"
+    compiled.mkdir(mode=0o700)
+    first = Templates(folder, compiled=compiled)
+    assert "commented on" in first.render(NoticeKind.COMMENT, "email", context()).text
+    assert any(compiled.iterdir())
+    compiles: list[str | None] = []
+    original = type(first.env).compile
+
+    def counted(env, source, name=None, filename=None, raw=False, defer_init=False):
+        compiles.append(name)
+        return original(env, source, name, filename, raw, defer_init)
+
+    monkeypatch.setattr(type(first.env), "compile", counted)
+    second = Templates(folder, compiled=compiled)  # as in the next process
+    assert "commented on" in second.render(NoticeKind.COMMENT, "email", context()).text
+    assert compiles == []
+    write(folder / "comment" / "body.txt", "Edited: {{ comment }}\n")
+    third = Templates(folder, compiled=compiled)
+    rendered = third.render(NoticeKind.COMMENT, "email", context(NoticeKind.COMMENT))
+    assert rendered.text == "Edited: Still down.\n"
+    assert compiles == ["comment/body.txt"]

@@ -14,6 +14,7 @@ from sqlalchemy.orm import Session
 from mailproc.config.settings import ConfigError
 from mailproc.daemon.loop import poll_once
 from mailproc.desk.mail import Desk
+from mailproc.inbound.parse import parse_mail as parse
 from mailproc.runtime.wake import Wake
 from mailproc.sources.imap import ImapSource
 from mailproc.store import db
@@ -302,6 +303,37 @@ def test_replies_in_one_pass_thread_onto_the_incident_of_the_same_pass(
     (result,) = poll_once(settings, ENV, [])
     assert result.text == "2 processed, 0 duplicate, 0 quarantined"
     assert get_incident(engine, 1).incident.assignee == "tina"
+    engine.dispose()
+
+
+def test_a_backlog_is_parsed_ahead_by_workers_and_applied_in_order_batch_by_batch(
+    sqlite_url, imap_mailbox, imap, monkeypatch
+):
+    """As `ingest` of a folder: the workers parse, the Desk applies in the folder's order, so a
+    reply in a later batch threads onto the report of an earlier one; nothing is lost."""
+    engine = ready_engine(sqlite_url)
+    reports = [make_mail(subject=f"Report {n}", sender=f"u{n}@example.org") for n in range(60)]
+    replies = [
+        make_mail(subject=f"Re: Report {n}", in_reply_to=message_id_of(reports[n]))
+        for n in range(0, 60, 3)
+    ]
+    for raw in [*reports, GARBAGE, *replies]:
+        imap.append("INBOX", raw)
+    in_desk = []
+    monkeypatch.setattr("mailproc.daemon.loop.default_jobs", lambda: 1)
+    monkeypatch.setattr(
+        "mailproc.desk.mail.parse_mail", lambda raw: in_desk.append(raw) or parse(raw)
+    )
+    source = imap_source(imap_mailbox, batch_size=25)
+    (result,) = poll_once(make_settings(sqlite_url, {"support": source}), ENV, [])
+    assert result.text == "80 processed, 0 duplicate, 1 quarantined"
+    assert in_desk == []  # the workers parsed every mail, the unparseable one too
+    incidents = list_incidents(engine)
+    assert [i.title for i in incidents] == [f"Report {n}" for n in range(60)]
+    for n in range(0, 60, 3):
+        threaded = get_incident(engine, n + 1).message_ids
+        assert message_id_of(replies[n // 3]) in threaded, f"reply to report {n} not threaded"
+    assert messages(imap) == 0 and messages(imap, "Quarantine") == 1
     engine.dispose()
 
 

@@ -3,7 +3,12 @@ nothing lost when a worker fails."""
 
 from __future__ import annotations
 
+import multiprocessing
 import os
+import subprocess
+import sys
+import time
+from pathlib import Path
 
 import pytest
 
@@ -11,6 +16,7 @@ from mailproc.inbound.parse import InboundMail, MailError, parse_mail
 from mailproc.sources import parse_ahead
 from tests.support.mailfactory import make_mail
 
+ROOT = Path(__file__).parents[2]
 COUNT = parse_ahead.START_AT + 3 * parse_ahead.CHUNK + 5  # a pool, and a partial last chunk
 
 
@@ -51,7 +57,10 @@ def _dies_on_mail_80(raws):  # runs in the forked worker
     return [parse_ahead._parse(raw) for raw in raws]
 
 
-@pytest.mark.skipif(parse_ahead._METHOD != "fork", reason="the patch reaches forked workers only")
+@pytest.mark.skipif(
+    "fork" not in multiprocessing.get_all_start_methods(),
+    reason="the patch reaches forked workers only",
+)
 def test_a_dying_worker_loses_nothing(monkeypatch):
     monkeypatch.setattr(parse_ahead, "parse_chunk", _dies_on_mail_80)
     mails = corpus()
@@ -59,3 +68,40 @@ def test_a_dying_worker_loses_nothing(monkeypatch):
     assert [item for item, _ in got] == mails  # every mail once, in order
     assert isinstance(got[0][1], InboundMail)  # parsed by the worker before it died
     assert got[-1][1] is None  # after it: left to the Desk
+
+
+# Holds a pool of parsing workers, prints their process ids, then waits to be killed.
+HOLDER = """
+import multiprocessing, sys, time
+from mailproc.sources import parse_ahead
+from tests.support.mailfactory import make_mail
+mails = [make_mail(subject=f"mail {n}") for n in range(parse_ahead.START_AT + 40)]
+stream = parse_ahead.parsed_ahead(mails, lambda raw: raw, 10**9, jobs=2)
+next(stream)
+print(" ".join(str(p.pid) for p in multiprocessing.active_children()), flush=True)
+time.sleep(60)
+"""
+
+
+def test_workers_end_when_their_parent_is_killed_outright(tmp_path):
+    holder = subprocess.Popen(
+        [sys.executable, "-c", HOLDER], stdout=subprocess.PIPE, cwd=ROOT, text=True
+    )
+    assert holder.stdout is not None
+    workers = [int(pid) for pid in holder.stdout.readline().split()]
+    assert len(workers) == 2 and all(running(pid) for pid in workers)
+    holder.kill()  # SIGKILL: no chance to shut the pool down
+    holder.wait()
+    deadline = time.monotonic() + 10 * parse_ahead.WATCH_SECONDS
+    while any(running(pid) for pid in workers) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not any(running(pid) for pid in workers), "orphaned parsing workers left running"
+
+
+def running(pid: int) -> bool:
+    """Alive and not a zombie waiting for init to reap it."""
+    try:
+        status = Path(f"/proc/{pid}/status").read_text()
+    except FileNotFoundError:
+        return False
+    return "State:\tZ" not in status

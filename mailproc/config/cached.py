@@ -1,0 +1,91 @@
+"""The validated settings of a configuration, kept across processes.
+
+Validating a configuration (pydantic builds validators for some twenty models, looks for its
+plugins among the installed packages, runs them, and the holiday tables named are loaded)
+costs more than storing a mail does; an MTA that starts `mailproc ingest -` once per mail, or a
+monitoring probe, paid it every time. So the Settings a configuration gave are pickled into the
+cache folder (mailproc.runtime.cache) under the hash of everything they were made from: the
+file's bytes and name, the environment variable that overrides it, and the code that defines
+the settings (the size and time of its modules, pydantic's and Python's versions). Editing any
+of these makes a new name, so a cached result is never stale; a configuration with errors is
+never cached, so its errors are reported every time.
+
+The secret is never written: the caller takes it from the environment after loading, as it does
+after validating.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import pickle
+import sys
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import TypeVar
+
+from mailproc import calendars, durations, vocabulary
+from mailproc.runtime import cache
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+_OVERRIDES = ("MAILPROC_DATABASE_URL",)  # environment the validated result depends on
+
+
+def load(
+    text: bytes,
+    origin: str,
+    environ: Mapping[str, str],
+    validate: Callable[[], T],
+    kind: type[T],
+) -> T:
+    """What `validate()` gives for this configuration (a `kind`), from the cache when it has it."""
+    folder = cache.cache_folder(cache.cache_root(environ), "settings")
+    if folder is None:
+        return validate()
+    name = _key(text, origin, environ)
+    found = _unpickled(cache.read(folder, name), kind)
+    if found is not None:
+        return found
+    settings = validate()
+    cache.write(folder, name, pickle.dumps(settings, pickle.HIGHEST_PROTOCOL))
+    return settings
+
+
+def _unpickled(data: bytes | None, kind: type[T]) -> T | None:
+    if data is None:
+        return None
+    try:
+        found = pickle.loads(data)  # noqa: S301 (our own file, in a folder only we can write)
+    except Exception as exc:  # a truncated or foreign file: validate instead
+        log.debug("settings cache unreadable (%s): validating", exc)
+        return None
+    return found if isinstance(found, kind) else None
+
+
+def _key(text: bytes, origin: str, environ: Mapping[str, str]) -> str:
+    digest = hashlib.sha256()
+    for part in (origin, *(f"{name}={environ.get(name, '')}" for name in _OVERRIDES)):
+        digest.update(part.encode() + b"\0")
+    digest.update(text)
+    digest.update(_code_stamp())
+    return f"{digest.hexdigest()}.pickle"
+
+
+def _code_stamp() -> bytes:
+    """Changes with the code that defines and fills the settings, so a pickle of an older
+    version is never read back into classes that have changed."""
+    import pydantic.version
+
+    files = [*Path(__file__).parent.glob("*.py"), *(Path(str(m.__file__)) for m in _MODULES)]
+    files.append(Path(__file__).parents[1] / "workflow" / "workflows.toml")  # built-ins
+    parts = [sys.version, pydantic.version.VERSION]
+    for path in sorted(files):
+        info = os.stat(path)
+        parts.append(f"{path.name}:{info.st_mtime_ns}:{info.st_size}")
+    return "\n".join(parts).encode()
+
+
+_MODULES = (calendars, durations, vocabulary)
