@@ -43,7 +43,7 @@ sys.path.insert(0, str(ROOT))
 from sqlalchemy import Engine, func, insert, select, text  # noqa: E402
 from sqlalchemy.orm import Session  # noqa: E402
 
-from mailproc.config.settings import Settings, load_settings  # noqa: E402
+from mailproc.config.settings import Settings, demo_settings  # noqa: E402
 from mailproc.desk.escalations import Escalator  # noqa: E402
 from mailproc.desk.mail import Desk  # noqa: E402
 from mailproc.desk.writes import Writes  # noqa: E402
@@ -309,7 +309,7 @@ def main() -> None:
     parser.add_argument("--sqlite-only", action="store_true")
     parser.add_argument("--postgres-only", action="store_true")
     args = parser.parse_args()
-    settings = load_settings(environ={"MAILPROC_SECRET": "benchmark"})
+    settings = demo_settings(environ={"MAILPROC_SECRET": "benchmark"})
     figures: list[Figures] = []
     overhead: dict[str, str] = {}
     if not args.postgres_only:

@@ -40,7 +40,7 @@ from sqlalchemy import Engine, insert, select, text  # noqa: E402
 from sqlalchemy.orm import Session  # noqa: E402
 
 from mailproc import signing  # noqa: E402
-from mailproc.config.settings import Settings, load_settings  # noqa: E402
+from mailproc.config.settings import Settings, demo_settings  # noqa: E402
 from mailproc.desk import mail as service_module  # noqa: E402
 from mailproc.desk.mail import Desk  # noqa: E402
 from mailproc.inbound.automatic import detect  # noqa: E402
@@ -335,7 +335,7 @@ def main() -> None:
     parser.add_argument("--rows", type=int, nargs="+", default=[10_000, 1_000_000])
     parser.add_argument("--sqlite-only", action="store_true")
     args = parser.parse_args()
-    settings = load_settings(environ={"MAILPROC_SECRET": "benchmark"})
+    settings = demo_settings(environ={"MAILPROC_SECRET": "benchmark"})
     limits: dict[str, list[str]] = {}
     desks: dict[str, dict[str, float]] = {}
     with tempfile.TemporaryDirectory(prefix="mailproc-bench-") as folder:

@@ -36,7 +36,7 @@ sys.path.insert(0, str(ROOT))
 from sqlalchemy import func, select  # noqa: E402
 from sqlalchemy.orm import Session  # noqa: E402
 
-from mailproc.config.settings import Settings, SmtpConfig, load_settings  # noqa: E402
+from mailproc.config.settings import Settings, SmtpConfig, demo_settings  # noqa: E402
 from mailproc.desk.mail import Desk  # noqa: E402
 from mailproc.notify.context import (  # noqa: E402
     Occasion,
@@ -166,7 +166,7 @@ def rendering(settings: Settings, repeat: int) -> list[tuple[str, float, float]]
 
 
 def run(database_url: str, mails: int, repeat: int) -> None:
-    base = load_settings(environ={"MAILPROC_SECRET": "benchmark"})
+    base = demo_settings(environ={"MAILPROC_SECRET": "benchmark"})
     on = base.model_copy(update={"database_url": database_url})
     off_url = database_url + "_off" if "postgresql" in database_url else database_url + ".off"
     off = base.model_copy(

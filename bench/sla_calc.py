@@ -25,7 +25,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from mailproc.config.settings import load_settings  # noqa: E402
+from mailproc.config.settings import demo_settings  # noqa: E402
 from mailproc.sla.clocks import (  # noqa: E402
     Acknowledged,
     Created,
@@ -108,7 +108,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=2000)
     args = parser.parse_args()
-    settings = load_settings(ROOT / "mailproc" / "default_config.toml", environ={})
+    settings = demo_settings(environ={})
     warm = policy_from_settings(settings)
     cold_rounds = max(1, args.rounds // 20)
     print(f"{'timeline':<45} {'facts':>5} {'warm µs':>9} {'cold µs':>9} {'cold/warm':>9}")

@@ -1,6 +1,9 @@
 """Signatures on the mail mailproc sends: Message-IDs and personal reply addresses.
 
-Pure. Both are HMACs under the server secret (`Settings.signing_key`).
+Pure. Both are HMACs under the server secret. Verification takes several keys
+(`Settings.verification_keys`: the secret, then the previous secrets): the first signs, every
+one verifies, so a new secret can replace the old one while tokens already in people's
+mailboxes keep working until the old one is removed (key rotation, docs/admin/security.md).
 
 ## Message-IDs
 
@@ -39,7 +42,7 @@ import base64
 import hashlib
 import hmac
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
 PREFIX = "mp1"
@@ -61,15 +64,18 @@ def make_message_id(key: bytes, incident: int, recipient: str, nonce: str, domai
     return f"{body}.{_b32(_mac(key, body, domain.lower()), 10)}@{domain}"
 
 
-def read_message_id(key: bytes, message_id: str) -> SignedRef | None:
-    """None for an id that is not in our shape; else the incident and the signature's verdict."""
+def read_message_id(keys: Sequence[bytes], message_id: str) -> SignedRef | None:
+    """None for an id that is not in our shape; else the incident and the signature's verdict
+    (valid when one of `keys` made it)."""
     local, _, domain = message_id.rpartition("@")
     match = _LOCAL.match(local)
     if match is None:
         return None
     body = local.rpartition(".")[0]
-    expected = _b32(_mac(key, body, domain.lower()), 10)
-    valid = hmac.compare_digest(expected, match.group(2))
+    valid = any(
+        hmac.compare_digest(_b32(_mac(key, body, domain.lower()), 10), match.group(2))
+        for key in keys
+    )
     return SignedRef(int(match.group(1)), valid, body.split(".")[2])
 
 
@@ -111,28 +117,34 @@ def subject_token(key: bytes, incident: int, address: str) -> str:
     return base64.b32encode(mac.digest()[:5]).decode().lower()
 
 
-def vouches(key: bytes, recipients: Iterable[str], incident: int, sender: str) -> bool:
+def vouches(keys: Sequence[bytes], recipients: Iterable[str], incident: int, sender: str) -> bool:
     """Whether one of the addresses the mail was delivered to carries `sender`'s token for
-    `incident` (a token for another incident or another person proves nothing)."""
-    expected = token(key, incident, sender)
+    `incident` under one of `keys` (a token for another incident or person proves nothing)."""
+    expected = [token(key, incident, sender) for key in keys]
     for value in recipients:
         for number, found in _TOKEN.findall(value):
-            if int(number) == incident and hmac.compare_digest(found.lower(), expected):
+            if int(number) == incident and any(
+                hmac.compare_digest(found.lower(), e) for e in expected
+            ):
                 return True
     return False
 
 
-def references_vouch(key: bytes, refs: Iterable[str], incident: int, sender: str) -> bool:
+def references_vouch(
+    keys: Sequence[bytes], refs: Iterable[str], incident: int, sender: str
+) -> bool:
     """Whether the reply names one of our Message-IDs about `incident` that went to `sender`
-    (signed by us, with `sender`'s recipient tag)."""
-    tag = recipient_tag(key, sender)
+    (signed by one of `keys`, with `sender`'s recipient tag under that key)."""
+    tags = {recipient_tag(key, sender) for key in keys}
     for ref in refs:
-        signed = read_message_id(key, ref)
-        if signed and signed.valid and signed.incident == incident and signed.recipient_tag == tag:
+        signed = read_message_id(keys, ref)
+        if signed and signed.valid and signed.incident == incident and signed.recipient_tag in tags:
             return True
     return False
 
 
-def subject_vouches(key: bytes, found: str, incident: int, sender: str) -> bool:
-    """Whether the tag read from the subject is `sender`'s for `incident`."""
-    return bool(found) and hmac.compare_digest(found.lower(), subject_token(key, incident, sender))
+def subject_vouches(keys: Sequence[bytes], found: str, incident: int, sender: str) -> bool:
+    """Whether the tag read from the subject is `sender`'s for `incident` under one of `keys`."""
+    return bool(found) and any(
+        hmac.compare_digest(found.lower(), subject_token(key, incident, sender)) for key in keys
+    )

@@ -13,8 +13,10 @@ tests/cli/test_startup_imports.py checks that each line's help is the command's 
 modules a command loads. What the commands share (`App`, `pass_app`, `fail`, exit codes) is in
 `mailproc.cli.app`.
 
-Exit codes scripts can rely on: 0 success, 1 something could not be stored or sent,
-2 usage error, 3 configuration or schema problem, 4 no such incident or problem.
+Exit codes scripts can rely on (docs/admin/commands.md): 0 success, 1 something could not be
+stored or sent, 2 usage error, 3 configuration or schema problem, 4 no such incident or problem;
+`ingest` exits 75 (EX_TEMPFAIL) whenever a mail it was given is not stored, so an MTA keeps it
+and tries again; `status` uses the monitoring plugins' 0 OK, 1 WARNING, 2 CRITICAL.
 """
 
 from __future__ import annotations
@@ -27,7 +29,14 @@ from typing import Any
 import click
 
 from mailproc import __version__
-from mailproc.cli.app import EXIT_CONFIG, EXIT_FAILED, EXIT_NOT_FOUND, App, fail
+from mailproc.cli.app import (
+    EXIT_CONFIG,
+    EXIT_FAILED,
+    EXIT_NOT_FOUND,
+    App,
+    describe_database_error,
+    fail,
+)
 
 # name: ("module:attribute" in this package, the short help `mailproc --help` lists)
 COMMANDS: dict[str, tuple[str, str]] = {
@@ -39,7 +48,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
     ),
     "ingest": (
         "ingest:ingest",
-        "Process .eml files, folders of them, Maildirs, mbox files, or - for one mail on stdin.",
+        "Process .eml files, folders of them, Maildirs, mbox files (--mbox), or - for one mail "
+        "on stdin.",
     ),
     "run": (
         "run:run",
@@ -48,7 +58,20 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "poll": ("run:poll", "Fetch and process waiting mail from the configured sources once."),
     "status": (
         "run:status",
-        "Is mail flowing? Exit 0 when every source was polled successfully of late, else 1.",
+        "Is mail flowing? For monitoring: exit 0 OK, 1 WARNING, 2 CRITICAL (3: configuration).",
+    ),
+    "metrics": (
+        "operations:metrics",
+        "Print the Prometheus metrics (text exposition format) read from the database.",
+    ),
+    "backup": (
+        "operations:backup",
+        "Copy the SQLite database to TARGET with SQLite's online backup API: consistent while "
+        "the daemon, `ingest` or cron jobs write.",
+    ),
+    "oauth2-token": (
+        "operations:oauth2_token",
+        "Print an OAuth2 access token for XOAUTH2 (exit 1 when the endpoint refuses).",
     ),
     "incidents": ("incidents:incidents", "List and show incidents."),
     "attachments": ("attachments:attachments", "The files that came with an incident's mails."),
@@ -120,15 +143,17 @@ class _Group(click.Group):
         except (click.ClickException, click.exceptions.Exit, click.Abort):
             raise
         except Exception as exc:
-            explained = _explain(exc)
+            app = ctx.find_object(App)
+            explained = _explain(exc, app.database if app is not None else "the database")
             if explained is None:
                 raise
             fail(*explained)
 
 
-def _explain(exc: Exception) -> tuple[str, int] | None:
+def _explain(exc: Exception, database: str) -> tuple[str, int] | None:
     """The line and exit code for an error a person can act on; None for a bug. The error
-    classes are imported here, after the fact, so no command loads their modules for this."""
+    classes are imported here, after the fact, so no command loads their modules for this.
+    `database` names it (without its password) in the database's errors."""
     from sqlalchemy.exc import SQLAlchemyError
 
     from mailproc.config.settings import ConfigError
@@ -137,15 +162,20 @@ def _explain(exc: Exception) -> tuple[str, int] | None:
     from mailproc.store.queries import UnknownIncident
     from mailproc.store.schema import SchemaOutdated
 
-    if isinstance(exc, ConfigError | SchemaOutdated):
+    if isinstance(exc, ConfigError):
         return str(exc), EXIT_CONFIG
+    if isinstance(exc, SchemaOutdated):
+        return f"{database}: {exc}", EXIT_CONFIG
     if isinstance(exc, UnknownIncident | UnknownProblem):
         return str(exc.args[0]), EXIT_NOT_FOUND
     if isinstance(exc, StoreUnavailable):
-        return f"database unavailable: {exc}", EXIT_FAILED
+        return f"{database} unavailable: {exc}", EXIT_FAILED
     if isinstance(exc, SQLAlchemyError):
-        return f"database error: {exc.__class__.__name__}: {getattr(exc, 'orig', exc)}", EXIT_FAILED
+        return f"{database}: {describe_database_error(exc)}", EXIT_FAILED
     return None
+
+
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 
 
 @click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
@@ -154,11 +184,23 @@ def _explain(exc: Exception) -> tuple[str, int] | None:
     "config_path",
     type=click.Path(path_type=Path, dir_okay=False),
     help="Configuration file (default: $MAILPROC_CONFIG, else config/mailproc.toml, "
-    "else the embedded defaults).",
+    "else /etc/mailproc/mailproc.toml).",
 )
-@click.option("--log-level", default="INFO", show_default=True, help="DEBUG, INFO, WARNING…")
 @click.option(
-    "--log-format", type=click.Choice(["text", "json"]), default="text", show_default=True
+    "--log-level",
+    type=click.Choice(LOG_LEVELS, case_sensitive=False),
+    default="INFO",
+    show_default=True,
+    envvar="MAILPROC_LOG_LEVEL",
+    help="Also $MAILPROC_LOG_LEVEL.",
+)
+@click.option(
+    "--log-format",
+    type=click.Choice(["text", "json"], case_sensitive=False),
+    default="text",
+    show_default=True,
+    envvar="MAILPROC_LOG_FORMAT",
+    help="Also $MAILPROC_LOG_FORMAT.",
 )
 @click.version_option(__version__, prog_name="mailproc")
 @click.pass_context

@@ -16,10 +16,11 @@ import click
 
 if TYPE_CHECKING:
     from sqlalchemy import Engine
+    from sqlalchemy.exc import SQLAlchemyError
 
     from mailproc.config.settings import Settings
 
-EXIT_FAILED, EXIT_CONFIG, EXIT_NOT_FOUND = 1, 3, 4
+EXIT_FAILED, EXIT_CONFIG, EXIT_NOT_FOUND, EXIT_TEMPFAIL = 1, 3, 4, 75
 
 
 @dataclass
@@ -52,6 +53,15 @@ class App:
         check_current(self.engine)
         return self.engine
 
+    @property
+    def database(self) -> str:
+        """The database for an error message (without its password)."""
+        if self._settings is None:
+            return "the database"
+        from mailproc.config.paths import database_name
+
+        return database_name(self._settings.database_url)
+
 
 pass_app = click.make_pass_decorator(App)
 
@@ -59,3 +69,9 @@ pass_app = click.make_pass_decorator(App)
 def fail(message: str, code: int = EXIT_FAILED) -> NoReturn:
     click.echo(f"mailproc: {message}", err=True)
     sys.exit(code)
+
+
+def describe_database_error(exc: SQLAlchemyError) -> str:
+    """One line: the driver's own words, without SQLAlchemy's statement dump."""
+    detail = str(getattr(exc, "orig", None) or exc).strip().splitlines()
+    return f"{exc.__class__.__name__}: {detail[0] if detail else ''}"

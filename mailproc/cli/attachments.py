@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import sys
 from pathlib import Path
 
@@ -11,11 +10,11 @@ import click
 from mailproc.cli import report
 from mailproc.cli.app import EXIT_NOT_FOUND, App, fail, pass_app
 from mailproc.cli.incidents import incident_number
+from mailproc.cli.output import echo_json, json_option
 from mailproc.store.queries import (
     UnknownAttachment,
     attachment_bytes,
     list_attachments,
-    to_json,
 )
 
 
@@ -26,13 +25,13 @@ def attachments() -> None:
 
 @attachments.command("list")
 @click.argument("ref")
-@click.option("--json", "as_json", is_flag=True, help="JSON instead of text.")
+@json_option
 @pass_app
 def list_(app: App, ref: str, as_json: bool) -> None:
     """List an incident's attachments, numbered in the order they came."""
     found = list_attachments(app.ready_engine(), incident_number(ref))
     if as_json:
-        click.echo(json.dumps(to_json(found), ensure_ascii=False, indent=2))
+        echo_json(found)
     elif not found:
         click.echo(f"{ref.upper()} has no attachments")
     else:

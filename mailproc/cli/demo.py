@@ -22,7 +22,7 @@ from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 
 from mailproc.cli import report
-from mailproc.config.settings import load_settings
+from mailproc.config.settings import demo_settings
 from mailproc.desk.mail import Desk
 from mailproc.desk.outcome import Origin
 from mailproc.desk.problems import add_problem
@@ -143,7 +143,7 @@ def sample_mails() -> Iterator[tuple[str, bytes]]:
 def run_demo(folder: Path, echo: Callable[[str], None]) -> None:
     # A throw-away signing secret: the demo's Message-IDs live as long as its database.
     environ = {"MAILPROC_SECRET": secrets.token_hex(16)}
-    settings = load_settings(environ=environ).model_copy(
+    settings = demo_settings(environ=environ).model_copy(
         update={"database_url": f"sqlite:///{folder / 'demo.db'}"}
     )
     engine = make_engine(settings.database_url)

@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-import json
 import re
 
 import click
 
 from mailproc.cli import report
 from mailproc.cli.app import App, pass_app
-from mailproc.store.queries import get_incident, list_incidents, to_json
+from mailproc.cli.output import echo_json, json_option
+from mailproc.store.queries import get_incident, list_incidents
 
 _REF = re.compile(r"^(?:INC-?)?(\d+)$", re.IGNORECASE)
 
@@ -29,25 +29,25 @@ def incidents() -> None:
 @incidents.command("list")
 @click.option("--status", help="Only incidents in this status (e.g. New).")
 @click.option("--service", help="Only incidents of this service.")
-@click.option("--json", "as_json", is_flag=True, help="JSON instead of a table.")
+@json_option
 @pass_app
 def list_(app: App, status: str | None, service: str | None, as_json: bool) -> None:
     """List incidents, oldest first."""
     rows = list_incidents(app.ready_engine(), status, service)
     if as_json:
-        click.echo(json.dumps(to_json(rows), ensure_ascii=False, indent=2))
+        echo_json(rows)
     else:
         click.echo(report.incident_table(rows))
 
 
 @incidents.command("show")
 @click.argument("ref")
-@click.option("--json", "as_json", is_flag=True, help="JSON instead of text.")
+@json_option
 @pass_app
 def show(app: App, ref: str, as_json: bool) -> None:
     """Show one incident (INC-n) with its whole history."""
     detail = get_incident(app.ready_engine(), incident_number(ref))
     if as_json:
-        click.echo(json.dumps(to_json(detail), ensure_ascii=False, indent=2))
+        echo_json(detail)
     else:
         click.echo(report.incident_detail(detail))

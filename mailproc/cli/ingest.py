@@ -2,16 +2,52 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from functools import wraps
 from itertools import islice
+from typing import Any
 
 import click
+from sqlalchemy.exc import SQLAlchemyError
 
-from mailproc.cli.app import App, fail, pass_app
+from mailproc.cli.app import EXIT_TEMPFAIL, App, describe_database_error, fail, pass_app
+from mailproc.cli.output import echo_json, json_option
+from mailproc.config.settings import ConfigError
 from mailproc.desk.mail import Desk
-from mailproc.desk.outcome import Disposition, Origin
+from mailproc.desk.outcome import Disposition, Origin, Outcome
 from mailproc.sources.files import FileMail, SourceError, read_paths
 from mailproc.sources.parse_ahead import default_jobs, parsed_ahead
 from mailproc.store.errors import StoreUnavailable
+from mailproc.store.schema import SchemaOutdated
+
+
+def _not_stored_is_temporary(command: Callable[..., None]) -> Callable[..., None]:
+    """Every reason the mail was not stored becomes exit 75, with the reason on stderr."""
+
+    @wraps(command)
+    def guarded(app: App, *args: Any, **kwargs: Any) -> None:
+        with _exit_75(app):
+            command(app, *args, **kwargs)
+
+    return guarded
+
+
+@contextmanager
+def _exit_75(app: App) -> Iterator[None]:
+    try:
+        yield
+    except ConfigError as exc:
+        fail(f"{exc}\nmail not stored: try again once the configuration is fixed", EXIT_TEMPFAIL)
+    except (SchemaOutdated, StoreUnavailable) as exc:
+        fail(f"{app.database}: {exc}; mail not stored, try again later", EXIT_TEMPFAIL)
+    except SQLAlchemyError as exc:
+        fail(
+            f"{app.database}: {describe_database_error(exc)}; mail not stored, try again later",
+            EXIT_TEMPFAIL,
+        )
+    except OSError as exc:  # the disk full, a file system gone read-only
+        fail(f"{exc}; mail not stored, try again later", EXIT_TEMPFAIL)
 
 
 @click.command()
@@ -42,7 +78,9 @@ from mailproc.store.errors import StoreUnavailable
     help="Worker processes that parse ahead of the database work "
     "(default: the cores but one; 0: none). Used from 64 mails on.",
 )
+@json_option
 @pass_app
+@_not_stored_is_temporary
 def ingest(
     app: App,
     paths: tuple[str, ...],
@@ -52,12 +90,15 @@ def ingest(
     dry_run: bool,
     batch_size: int,
     jobs: int | None,
+    as_json: bool,
 ) -> None:
     """Process .eml files, folders of them, Maildirs, mbox files (--mbox), or - for one mail
     on stdin.
 
     Mail that cannot be parsed or applied is quarantined (stored with its reason) and reported
-    on stderr; the exit code is non-zero only when something could not be stored.
+    on stderr: exit 0. Exit 75 (EX_TEMPFAIL) when a mail could not be stored — the database or
+    the disk unavailable, the configuration or the schema not ready — so that an MTA keeps the
+    mail and delivers it again later instead of bouncing it.
     """
     if service is not None and service not in app.settings.services:
         raise click.BadParameter(f"unknown service {service!r}", param_hint="--service")
@@ -65,6 +106,7 @@ def ingest(
     origin = Origin("ingest", service)
     counts = dict.fromkeys(Disposition, 0)
     unstored = 0
+    told: list[dict[str, Any]] = []
     would = "would be " if dry_run else ""
     try:
         with desk.batches(dry_run) as batcher:
@@ -83,21 +125,39 @@ def ingest(
                 for label, outcome in done:  # committed: now it may be told
                     counts[outcome.disposition] += 1
                     unstored += not outcome.stored
-                    if outcome.quarantined:
+                    if as_json:
+                        told.append({"source": label, **_outcome(outcome)})
+                    elif outcome.quarantined:
                         click.echo(f"{label}: {would}quarantined: {outcome.summary}", err=True)
                     elif not quiet:
                         click.echo(f"{label}: {'would: ' if dry_run else ''}{outcome.summary}")
         released = 0 if dry_run else desk.release_due()
     except SourceError as exc:
         fail(str(exc))
-    except StoreUnavailable as exc:
-        fail(f"could not store mail, stopped: {exc}")
-    if released:
+    if released and not as_json:
         click.echo(f"{released} reply(s) that waited for their parent in vain applied", err=True)
-    total = ", ".join(f"{n} {d.value}" for d, n in counts.items())
-    click.echo(f"{'dry run, nothing stored: ' if dry_run else ''}ingested: {total}", err=True)
+    if as_json:
+        echo_json({"dry_run": dry_run, "counts": counts, "unstored": unstored, "mails": told})
+    else:
+        total = ", ".join(f"{n} {d.value}" for d, n in counts.items())
+        click.echo(f"{'dry run, nothing stored: ' if dry_run else ''}ingested: {total}", err=True)
     if unstored:
-        fail(f"{unstored} mail(s) could not be stored, not even in quarantine (see the log)")
+        fail(
+            f"{unstored} mail(s) could not be stored, not even in quarantine (see the log); "
+            "try again later",
+            EXIT_TEMPFAIL,
+        )
+
+
+def _outcome(outcome: Outcome) -> dict[str, Any]:
+    return {
+        "disposition": outcome.disposition,
+        "incident": outcome.incident,
+        "summary": outcome.summary,
+        "quarantined": outcome.quarantined,
+        "automatic": outcome.automatic,
+        "stored": outcome.stored,
+    }
 
 
 def _raw(item: FileMail) -> bytes:

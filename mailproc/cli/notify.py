@@ -9,6 +9,7 @@ from sqlalchemy.orm import Session
 
 from mailproc.cli.app import EXIT_CONFIG, EXIT_FAILED, App, fail, pass_app
 from mailproc.cli.incidents import incident_number
+from mailproc.cli.output import echo_json, json_option
 from mailproc.clock import utcnow
 from mailproc.notify.context import (
     IncidentFacts,
@@ -30,17 +31,26 @@ from mailproc.vocabulary import NoticeKind, Party
 
 @click.command()
 @click.option("--once", is_flag=True, help="Send what is due now, then exit.")
+@click.option(
+    "--now", "ignore_backoff", is_flag=True, help="Also what waits for its retry (backoff)."
+)
+@json_option
 @pass_app
-def send(app: App, once: bool) -> None:
+def send(app: App, once: bool, ignore_backoff: bool, as_json: bool) -> None:
     """Send queued notifications through the configured SMTP server.
 
     Exits 1 when mail had to be deferred (server unreachable or a temporary refusal): it stays
-    queued and is retried with backoff.
+    queued and is retried with backoff (or at the next `send --once --now`).
     """
     if not once:
         raise click.UsageError("the daemon sends continuously; use --once to flush the outbox now")
-    report = asyncio.run(deliver_pending(app.settings, app.ready_engine(), utcnow))
-    click.echo(f"sent {report.sent}, failed {report.failed}, deferred {report.deferred}")
+    report = asyncio.run(
+        deliver_pending(app.settings, app.ready_engine(), utcnow, now=ignore_backoff)
+    )
+    if as_json:
+        echo_json(report)
+    else:
+        click.echo(f"sent {report.sent}, failed {report.failed}, deferred {report.deferred}")
     if report.deferred:
         fail(f"{report.deferred} mail(s) deferred; they stay queued", EXIT_FAILED)
 
@@ -51,18 +61,22 @@ def templates() -> None:
 
 
 @templates.command("check")
+@json_option
 @pass_app
-def check(app: App) -> None:
+def check(app: App, as_json: bool) -> None:
     """Render every template of every notice for every service with sample data."""
     folder = folder_of(app.settings)
     problems = check_templates(Templates(folder), app.settings)
-    for problem in problems:
+    if as_json:
+        found = [{"where": p.where, "reason": p.reason} for p in problems]
+        echo_json({"folder": folder, "ok": not problems, "problems": found})
+    for problem in problems if not as_json else ():
         click.echo(str(problem), err=True)
     if problems:
         fail(f"{len(problems)} template problem(s) in {folder}", EXIT_CONFIG)
-    click.echo(
-        f"{folder}: {len(NoticeKind)} notices for {len(app.settings.services)} services render"
-    )
+    if not as_json:
+        services = len(app.settings.services)
+        click.echo(f"{folder}: {len(NoticeKind)} notices for {services} services render")
 
 
 @templates.command("preview")

@@ -2,17 +2,16 @@
 
 from __future__ import annotations
 
-import json
 import re
 
 import click
 
 from mailproc.cli import report
 from mailproc.cli.app import App, pass_app
+from mailproc.cli.output import echo_json, json_option
 from mailproc.clock import utcnow
 from mailproc.desk.problems import add_problem, get_problem, list_problems, update_problem
 from mailproc.notify.outbox import Outbox
-from mailproc.store.queries import to_json
 from mailproc.vocabulary import ProblemStatus
 
 _REF = re.compile(r"^(?:PRB-?)?(\d+)$", re.IGNORECASE)
@@ -36,37 +35,41 @@ def problems() -> None:
 @click.option("--symptoms", default="", help="What users see; matched against new incidents.")
 @click.option("--workaround", default="", help="How users get going again meanwhile.")
 @click.option("--status", type=_STATUS, default=ProblemStatus.OPEN.value, show_default=True)
+@json_option
 @pass_app
-def add(app: App, title: str, symptoms: str, workaround: str, status: str) -> None:
+def add(app: App, title: str, symptoms: str, workaround: str, status: str, as_json: bool) -> None:
     """Record a new problem."""
     number = add_problem(
         app.ready_engine(), utcnow(), title, symptoms, workaround, ProblemStatus(status)
     )
-    click.echo(f"PRB-{number}")
+    if as_json:
+        echo_json({"number": number, "ref": f"PRB-{number}"})
+    else:
+        click.echo(f"PRB-{number}")
 
 
 @problems.command("list")
 @click.option("--status", type=_STATUS)
-@click.option("--json", "as_json", is_flag=True)
+@json_option
 @pass_app
 def list_(app: App, status: str | None, as_json: bool) -> None:
     """List problems."""
     rows = list_problems(app.ready_engine(), ProblemStatus(status) if status else None)
     if as_json:
-        click.echo(json.dumps(to_json(rows), ensure_ascii=False, indent=2))
+        echo_json(rows)
     else:
         click.echo(report.problem_table(rows))
 
 
 @problems.command("show")
 @click.argument("ref")
-@click.option("--json", "as_json", is_flag=True)
+@json_option
 @pass_app
 def show(app: App, ref: str, as_json: bool) -> None:
     """Show a problem with its related incidents."""
     problem = get_problem(app.ready_engine(), problem_number(ref))
     if as_json:
-        click.echo(json.dumps(to_json(problem), ensure_ascii=False, indent=2))
+        echo_json(problem)
     else:
         click.echo(report.problem_detail(problem))
 

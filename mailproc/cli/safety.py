@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import json
-
 import click
 
 from mailproc.cli.app import EXIT_NOT_FOUND, App, fail, pass_app
+from mailproc.cli.output import echo_json, json_option
 from mailproc.clock import utcnow
 from mailproc.safety import undeliverable, views
-from mailproc.store.queries import to_json
 
 
 @click.group()
@@ -20,13 +18,13 @@ def automatic() -> None:
 @automatic.command("list")
 @click.option("--kind", type=click.Choice(["bounce", "autoreply", "bulk", "loop"]))
 @click.option("--limit", default=50, show_default=True, help="How many, newest first.")
-@click.option("--json", "as_json", is_flag=True, help="JSON instead of a table.")
+@json_option
 @pass_app
 def automatic_list(app: App, kind: str | None, limit: int, as_json: bool) -> None:
     """List automatic mail, newest first, with why it counts as automatic."""
     mails = views.automatic_mail(app.ready_engine(), limit, kind)
     if as_json:
-        click.echo(json.dumps(to_json(mails), ensure_ascii=False, indent=2))
+        echo_json(mails)
     else:
         click.echo(views.automatic_table(mails))
 
@@ -37,14 +35,14 @@ def undeliverable_group() -> None:
 
 
 @undeliverable_group.command("list")
-@click.option("--json", "as_json", is_flag=True, help="JSON instead of a table.")
+@json_option
 @pass_app
 def undeliverable_list(app: App, as_json: bool) -> None:
     """List the addresses with a bounce score, oldest first; SUSPENDED ones get no notices
     until their probe (PROBE) or a `clear`."""
     marks = undeliverable.listing(app.ready_engine(), utcnow(), app.settings.bounces)
     if as_json:
-        click.echo(json.dumps(to_json(marks), ensure_ascii=False, indent=2))
+        echo_json(marks)
     else:
         click.echo(views.addresses_table(marks))
 
@@ -60,12 +58,12 @@ def undeliverable_clear(app: App, address: str) -> None:
 
 
 @click.command()
-@click.option("--json", "as_json", is_flag=True, help="JSON instead of text.")
+@json_option
 @pass_app
 def limits(app: App, as_json: bool) -> None:
     """The storm breakers and the senders over the new-incident limit, in the last hour."""
     view = views.limits(app.ready_engine(), app.settings, utcnow())
     if as_json:
-        click.echo(json.dumps(to_json(view), ensure_ascii=False, indent=2))
+        echo_json(view)
     else:
         click.echo(views.limits_text(view))

@@ -8,13 +8,14 @@ pass, for cron (the daemon runs it every `sla.escalation_interval_seconds`).
 
 from __future__ import annotations
 
-import json
 from datetime import UTC, datetime, tzinfo
+from typing import Any
 
 import click
 
 from mailproc.cli.app import App, pass_app
 from mailproc.cli.incidents import incident_number
+from mailproc.cli.output import echo_json, json_option
 from mailproc.clock import utcnow
 from mailproc.config.settings import ServiceConfig, Settings
 from mailproc.desk.escalations import recompute_due_times, run_escalations
@@ -31,7 +32,6 @@ from mailproc.sla.ladder import level_moments
 from mailproc.sla.state import SlaBook
 from mailproc.sla.views import explain as explain_incident
 from mailproc.sla.views import report_table, sla_lines
-from mailproc.store.queries import to_json
 from mailproc.vocabulary import PRIORITY_WORDS, EscalationRole, Priority
 
 
@@ -56,8 +56,9 @@ def _priority(_ctx: click.Context, _param: click.Parameter, value: str) -> Prior
     help="Creation time, ISO 8601 (2026-03-27T16:30); without an offset it is read in the "
     "service calendar's time zone. Default: now.",
 )
+@json_option
 @pass_app
-def what_if(app: App, service: str, priority: Priority, at_text: str | None) -> None:
+def what_if(app: App, service: str, priority: Priority, at_text: str | None, as_json: bool) -> None:
     """Print the due times and escalation moments of an incident created at --at."""
     settings = app.settings
     if service not in settings.services:
@@ -69,11 +70,48 @@ def what_if(app: App, service: str, priority: Priority, at_text: str | None) -> 
     calendar = policy.of(service).calendar
     created = _instant(at_text, calendar.zone)
     status = compute([Created(created, service, priority)], policy, created)
+    if as_json:
+        echo_json(_what_if_json(service, priority, created, status, policy.of(service).ladder))
+        return
     click.echo(f"service {service}, priority {priority}, created {_both(created, calendar.zone)}")
     click.echo(f"calendar {calendar.description}")
     for target in status.targets:
         click.echo("")
         click.echo(_target_lines(target, settings, service, policy.of(service).ladder))
+
+
+def _what_if_json(
+    service: str,
+    priority: Priority,
+    created: datetime,
+    status: Any,
+    ladder: tuple[Level, ...],
+) -> dict[str, Any]:
+    targets = [
+        {
+            "target": target.target,
+            "goal_seconds": target.goal.total_seconds(),
+            "due": target.due,
+            "levels": [
+                {
+                    "number": level.number,
+                    "trigger": str(level.trigger),
+                    "at": moment,
+                    "to": list(level.recipients),
+                }
+                for level, moment in level_moments(target, ladder)
+            ],
+        }
+        for target in status.targets
+    ]
+    calendar = status.targets[0].clock.calendar.description if status.targets else None
+    return {
+        "service": service,
+        "priority": priority,
+        "created": created,
+        "calendar": calendar,
+        "targets": targets,
+    }
 
 
 def _instant(text: str | None, zone: tzinfo) -> datetime:
@@ -127,7 +165,7 @@ _AS_OF = click.option(
 
 
 @sla.command("report")
-@click.option("--json", "as_json", is_flag=True, help="JSON instead of a table.")
+@json_option
 @_AS_OF
 @pass_app
 def report(app: App, as_json: bool, at_text: str | None) -> None:
@@ -135,7 +173,7 @@ def report(app: App, as_json: bool, at_text: str | None) -> None:
     now = _instant(at_text, UTC)
     lines = sla_lines(app.ready_engine(), app.settings, now)
     if as_json:
-        click.echo(json.dumps(to_json(lines), ensure_ascii=False, indent=2))
+        echo_json(lines)
     else:
         click.echo(report_table(lines, now))
 
@@ -143,12 +181,23 @@ def report(app: App, as_json: bool, at_text: str | None) -> None:
 @sla.command("explain")
 @click.argument("ref")
 @_AS_OF
+@json_option
 @pass_app
-def explain(app: App, ref: str, at_text: str | None) -> None:
+def explain(app: App, ref: str, at_text: str | None, as_json: bool) -> None:
     """Show how the due times of INC-n were computed: calendar, pauses, priority changes, moves,
     reopens, and the fate of each escalation level."""
     engine, now = app.ready_engine(), _instant(at_text, UTC)
-    click.echo(explain_incident(engine, SlaBook(app.settings), incident_number(ref), now))
+    number = incident_number(ref)
+    text = explain_incident(engine, SlaBook(app.settings), number, now)
+    if not as_json:
+        click.echo(text)
+        return
+    line = next(
+        (line for line in sla_lines(engine, app.settings, now) if line.number == number), None
+    )
+    echo_json(
+        {"incident": f"INC-{number}", "at": now, "sla": line, "explanation": text.splitlines()}
+    )
 
 
 @sla.command("recompute")
@@ -162,11 +211,15 @@ def recompute(app: App) -> None:
 
 @click.command()
 @click.option("--once", is_flag=True, help="Run one escalation pass, then exit.")
+@json_option
 @pass_app
-def escalate(app: App, once: bool) -> None:
+def escalate(app: App, once: bool, as_json: bool) -> None:
     """Mail the SLA escalation levels whose time has come (queued in the outbox; `send --once`
     or the daemon delivers them)."""
     if not once:
         raise click.UsageError("the daemon escalates every few seconds; use --once for one pass")
     sent = run_escalations(app.settings, app.ready_engine(), utcnow)
-    click.echo(f"escalated {sent} level(s)")
+    if as_json:
+        echo_json({"escalated": sent})
+    else:
+        click.echo(f"escalated {sent} level(s)")

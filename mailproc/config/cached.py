@@ -67,7 +67,9 @@ def _unpickled(data: bytes | None, kind: type[T]) -> T | None:
 
 def _key(text: bytes, origin: str, environ: Mapping[str, str]) -> str:
     digest = hashlib.sha256()
-    for part in (origin, *(f"{name}={environ.get(name, '')}" for name in _OVERRIDES)):
+    # the working folder too: relative paths (the file's own, a variable's) are resolved by it
+    parts = (origin, os.getcwd(), *(f"{name}={environ.get(name, '')}" for name in _OVERRIDES))
+    for part in parts:
         digest.update(part.encode() + b"\0")
     digest.update(text)
     digest.update(_code_stamp())

@@ -31,6 +31,8 @@ from pydantic import (
 
 from mailproc import calendars
 from mailproc.config import cached
+from mailproc.config.credentials import SecretRef, SecretUnreadable, read_secret
+from mailproc.config.paths import BASE, ConfigPath, anchored_database_url, with_password
 from mailproc.config.safety import BouncesConfig, LimitsConfig, SecurityConfig
 from mailproc.config.sources import DaemonConfig, SourceConfig, check_sources
 from mailproc.durations import parse_duration
@@ -49,12 +51,23 @@ from mailproc.vocabulary import (
 
 log = logging.getLogger(__name__)
 
-DEFAULT_PATH = Path("config/mailproc.toml")
-EMBEDDED = "embedded defaults"
+#: Where a configuration file is looked for when neither --config nor MAILPROC_CONFIG names
+#: one: a checkout's own, then the system's.
+SEARCHED = (Path("config/mailproc.toml"), Path("/etc/mailproc/mailproc.toml"))
+EMBEDDED = "embedded demo configuration"
+DEFAULT_DATABASE = "sqlite:///var/mailproc.db"  # relative: to the configuration file's folder
 
 
 class ConfigError(Exception):
     """A configuration that cannot be used; the message names the file, the key and the fault."""
+
+
+class NoConfiguration(ConfigError):
+    """No configuration file given or found: only `mailproc demo` runs on the embedded one."""
+
+
+class SecretMissing(ConfigError):
+    """A secret the configuration needs is in none of its places."""
 
 
 class _Frozen(BaseModel):
@@ -353,10 +366,14 @@ class PermissionsConfig(_Frozen):
 
 class NotificationsConfig(_Frozen):
     enabled: bool = True
-    templates: Path | None = None  # None: the templates shipped with mailproc
+    templates: ConfigPath | None = None  # None: the templates shipped with mailproc
     from_address: str | None = None  # None: the support address of the incident's service
     from_name: str = "Service desk"
     secret_env: str = "MAILPROC_SECRET"  # noqa: S105 (the name of the variable with the secret)
+    secret_file: ConfigPath | None = None  # or a file holding it (see config/credentials.py)
+    # Key rotation: the secrets used before, one per line, still accepted, never used to sign
+    previous_secrets_env: str = "MAILPROC_PREVIOUS_SECRETS"
+    previous_secrets_file: ConfigPath | None = None
     transcript_on_success: bool = True
     recipients: dict[NoticeKind, Recipients] = {}
     # How a reply proves its sender (mailproc.signing): "plus" puts the token into the
@@ -402,8 +419,12 @@ class SmtpConfig(_Frozen):
     port: int | None = Field(default=None, gt=0, lt=65536)  # None: 465, 587 or 25 by security
     security: Literal["starttls", "tls", "none"] = "starttls"
     username: str | None = None
+    auth: Literal["password", "xoauth2"] = "password"
     password_env: str = "MAILPROC_SMTP_PASSWORD"  # noqa: S105 (a variable's name)
-    ca_file: Path | None = None  # trust this CA instead of the system's
+    password_file: ConfigPath | None = None
+    oauth2_token_command: tuple[str, ...] = ()  # XOAUTH2: prints an access token
+    oauth2_token_file: ConfigPath | None = None  # XOAUTH2: holds one, kept fresh by a timer
+    ca_file: ConfigPath | None = None  # trust this CA instead of the system's
     timeout: float = Field(default=30, gt=0)
     batch_size: int = Field(default=50, gt=0)
     retry_seconds: float = Field(default=60, gt=0)  # first retry; doubles up to the maximum
@@ -414,6 +435,21 @@ class SmtpConfig(_Frozen):
     def effective_port(self) -> int:
         return self.port or {"tls": 465, "starttls": 587, "none": 25}[self.security]
 
+    @property
+    def password_ref(self) -> SecretRef:
+        return SecretRef("smtp.password", self.password_env, self.password_file)
+
+    @model_validator(mode="after")
+    def _xoauth2(self) -> SmtpConfig:
+        if self.auth == "xoauth2":
+            if not self.username:
+                raise ValueError("auth = 'xoauth2' needs username (the mailbox to send as)")
+            if bool(self.oauth2_token_command) == bool(self.oauth2_token_file):
+                raise ValueError(
+                    "xoauth2 needs exactly one of oauth2_token_command, oauth2_token_file"
+                )
+        return self
+
 
 class Settings(_Frozen):
     """Everything a mailproc process knows about its deployment."""
@@ -423,7 +459,10 @@ class Settings(_Frozen):
     )
 
     source: str = EMBEDDED
-    database_url: str = "sqlite:///var/mailproc.db"
+    database_url: str = DEFAULT_DATABASE  # a relative file is made absolute at load time
+    # The password of a database_url that has none (PostgreSQL): a secret like the others
+    database_password_env: str = "MAILPROC_DATABASE_PASSWORD"  # noqa: S105 (a variable's name)
+    database_password_file: ConfigPath | None = None
     support_address: str
     default_service: str
     reopen_window_days: float = Field(default=7, ge=0)
@@ -445,7 +484,8 @@ class Settings(_Frozen):
     sources: dict[str, SourceConfig] = {}
     daemon: DaemonConfig = Field(default_factory=DaemonConfig)
 
-    _secret: bytes | None = PrivateAttr(default=None)  # from the environment, never the file
+    # The signing keys, from the environment, a file or a credential; never the file itself
+    _secret: tuple[bytes, ...] | None = PrivateAttr(default=None)
     _cache: Path | None = PrivateAttr(default=None)  # mailproc.runtime.cache, from the environment
 
     _support = field_validator("support_address")(classmethod(lambda cls, v: _lower_address(v)))
@@ -533,18 +573,59 @@ class Settings(_Frozen):
     def has_secret(self) -> bool:
         return self._secret is not None
 
+    @property
+    def database_password_ref(self) -> SecretRef:
+        return SecretRef(
+            "database_password", self.database_password_env, self.database_password_file
+        )
+
+    @property
+    def secret_ref(self) -> SecretRef:
+        n = self.notifications
+        return SecretRef("notifications.secret", n.secret_env, n.secret_file)
+
+    @property
+    def previous_secrets_ref(self) -> SecretRef:
+        n = self.notifications
+        return SecretRef(
+            "notifications.previous_secrets", n.previous_secrets_env, n.previous_secrets_file
+        )
+
     @cached_property
-    def signing_key(self) -> bytes:
-        """The key that signs our Message-IDs. Without the secret in the environment a random
-        key serves this process: replies still thread through the recorded Message-IDs, but a
-        signature made by another process cannot be checked."""
+    def verification_keys(self) -> tuple[bytes, ...]:
+        """Every key a Message-ID or reply token of ours may have been signed with; the first
+        (the secret) signs, the previous secrets only verify: so a new secret can replace the
+        old one while the tokens the old one signed keep working until it is removed from the
+        previous secrets (key rotation, docs/admin/security.md).
+
+        Without a secret, notices would be signed with a key no other process knows, and every
+        reply token in them would be refused: SecretMissing. With notifications off nothing is
+        signed, and a random key serves this process."""
         if self._secret is not None:
             return self._secret
-        log.warning(
-            "%s is not set: signing Message-IDs with a random key for this process only",
-            self.notifications.secret_env,
-        )
-        return secrets.token_bytes(32)
+        if self.notifications.enabled:
+            raise SecretMissing(
+                f"{self.source}: notifications.secret_env: no signing secret: set "
+                f"{self.secret_ref.describe()}. Notices signed without it carry reply tokens "
+                "and Message-IDs that no other mailproc process can check."
+            )
+        return (secrets.token_bytes(32),)
+
+    @property
+    def signing_key(self) -> bytes:
+        """The key that signs what we send now (the first of verification_keys)."""
+        return self.verification_keys[0]
+
+    def secret_refs(self) -> list[SecretRef]:
+        """Every secret the configuration may use (signing secrets, SMTP and IMAP passwords),
+        needed or not: to keep them from helper programs."""
+        refs = [self.secret_ref, self.previous_secrets_ref, self.smtp.password_ref]
+        refs.append(self.database_password_ref)
+        for name, source in self.sources.items():
+            ref = getattr(source, "password_ref", None)
+            if ref is not None:
+                refs.append(SecretRef(f"sources.{name}.password", ref.env, ref.file))
+        return refs
 
     def support_address_of(self, service: str) -> str:
         """Where mail about a service goes: its own support address if it has one."""
@@ -596,49 +677,91 @@ def _embedded() -> dict[str, Any]:
 
 
 def resolve_path(path: Path | None, environ: Mapping[str, str]) -> Path | None:
-    """--config, else MAILPROC_CONFIG, else config/mailproc.toml if present, else None."""
+    """--config, else MAILPROC_CONFIG, else the first of SEARCHED that exists, else None."""
     if path is not None:
         return path
     if environ.get("MAILPROC_CONFIG"):
         return Path(environ["MAILPROC_CONFIG"])
-    return DEFAULT_PATH if DEFAULT_PATH.is_file() else None
+    return next((p for p in SEARCHED if p.is_file()), None)
 
 
 def load_settings(path: Path | None = None, environ: Mapping[str, str] | None = None) -> Settings:
-    """The settings of the configuration file (validated, or as validated by an earlier
-    process: mailproc.config.cached), with the secret from the environment."""
+    """The deployment's settings from its file (validated, or as validated by an earlier
+    process: mailproc.config.cached), with the secrets. NoConfiguration when there is no file:
+    the embedded demo configuration is `demo_settings`, never a silent stand-in."""
     environ = os.environ if environ is None else environ
     resolved = resolve_path(path, environ)
     if resolved is None:
-        text, origin = _embedded_text(), EMBEDDED
-    else:
-        text, origin = _read(resolved), str(resolved)
+        raise NoConfiguration(no_configuration_message())
+    text, origin, base = _read(resolved), str(resolved), resolved.parent
     settings = cached.load(
-        text, origin, environ, lambda: _validated(_parsed(text, origin), origin, environ), Settings
+        text,
+        origin,
+        environ,
+        lambda: _validated(_parsed(text, origin), origin, environ, base),
+        Settings,
     )
     settings._cache = cache.cache_root(environ)
-    return _with_secret(settings, environ)
+    return _with_secrets(settings, origin, environ)
 
 
-def settings_from_dict(data: dict[str, Any], origin: str, environ: Mapping[str, str]) -> Settings:
-    return _with_secret(_validated(data, origin, environ), environ)
+def no_configuration_message() -> str:
+    looked = ", ".join(str(p.absolute()) for p in SEARCHED)
+    return (
+        f"no configuration file: none given (--config or MAILPROC_CONFIG) and none at {looked}. "
+        "Start one from the example: `mailproc config example > /etc/mailproc/mailproc.toml` "
+        "(then `mailproc config check`); or see mailproc at work with `mailproc demo`."
+    )
 
 
-def _validated(data: dict[str, Any], origin: str, environ: Mapping[str, str]) -> Settings:
+def demo_settings(environ: Mapping[str, str] | None = None) -> Settings:
+    """The embedded demo configuration: for `mailproc demo` and tests."""
+    environ = os.environ if environ is None else environ
+    return settings_from_dict(_embedded(), EMBEDDED, environ, Path.cwd())
+
+
+def settings_from_dict(
+    data: dict[str, Any], origin: str, environ: Mapping[str, str], base: Path | None = None
+) -> Settings:
+    """`base`: the folder relative paths are taken from (the configuration file's)."""
+    return _with_secrets(_validated(data, origin, environ, base), origin, environ)
+
+
+def _validated(
+    data: dict[str, Any], origin: str, environ: Mapping[str, str], base: Path | None = None
+) -> Settings:
+    base = (base or Path.cwd()).absolute()
     data = {**data, "source": origin}
     data["workflows"] = {**_builtin_workflows(), **data.get("workflows", {})}
     data["calendars"] = {**BUILTIN_CALENDARS, **data.get("calendars", {})}
-    if environ.get("MAILPROC_DATABASE_URL"):
-        data["database_url"] = environ["MAILPROC_DATABASE_URL"]
+    url = data.get("database_url", DEFAULT_DATABASE)
+    if isinstance(url, str):
+        data["database_url"] = anchored_database_url(url, base)
+    if environ.get("MAILPROC_DATABASE_URL"):  # a variable's relative path: the process's folder
+        data["database_url"] = anchored_database_url(environ["MAILPROC_DATABASE_URL"], Path.cwd())
     try:
-        return Settings.model_validate(data)
+        return Settings.model_validate(data, context={BASE: base})
     except ValidationError as exc:
         raise ConfigError(_describe(origin, exc)) from None
 
 
-def _with_secret(settings: Settings, environ: Mapping[str, str]) -> Settings:
-    secret = environ.get(settings.notifications.secret_env, "")
-    settings._secret = secret.encode() if secret else None
+def _with_secrets(settings: Settings, origin: str, environ: Mapping[str, str]) -> Settings:
+    """The signing secrets and the database password (never in the file, never cached)."""
+    try:
+        secret = read_secret(settings.secret_ref, environ)
+        previous = read_secret(settings.previous_secrets_ref, environ) if secret else None
+        password = read_secret(settings.database_password_ref, environ)
+    except SecretUnreadable as exc:
+        raise ConfigError(f"{origin}: {exc}") from None
+    if password:
+        cache_root = settings._cache
+        settings = settings.model_copy(
+            update={"database_url": with_password(settings.database_url, password)}
+        )
+        settings._cache = cache_root
+    if secret:
+        older = [line.strip() for line in (previous or "").splitlines() if line.strip()]
+        settings._secret = tuple(key.encode() for key in (secret, *older))
     return settings
 
 

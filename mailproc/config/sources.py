@@ -9,10 +9,12 @@ from __future__ import annotations
 
 import re
 from enum import StrEnum
-from pathlib import Path
 from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from mailproc.config.credentials import SecretRef
+from mailproc.config.paths import ConfigPath
 
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$")
 
@@ -56,12 +58,13 @@ class ImapSourceConfig(_SourceBase):
     host: str = Field(min_length=1)
     port: int | None = Field(default=None, gt=0, lt=65536)
     security: Literal["tls", "starttls", "plain"] = "tls"
-    ca_file: Path | None = None
+    ca_file: ConfigPath | None = None
     username: str = Field(min_length=1)
     auth: Literal["password", "xoauth2"] = "password"
     password_env: str | None = None
+    password_file: ConfigPath | None = None
     oauth2_token_command: tuple[str, ...] = ()
-    oauth2_token_file: Path | None = None
+    oauth2_token_file: ConfigPath | None = None
     folder: str = Field(default="INBOX", min_length=1)
     idle: bool = True
     idle_seconds: float = Field(default=300, gt=0, le=1740)  # RFC 2177: re-IDLE within 29 min
@@ -70,8 +73,11 @@ class ImapSourceConfig(_SourceBase):
 
     @model_validator(mode="after")
     def _credentials(self) -> ImapSourceConfig:
-        if self.auth == "password" and not self.password_env:
-            raise ValueError("password_env: name the environment variable that holds the password")
+        if self.auth == "password" and not (self.password_env or self.password_file):
+            raise ValueError(
+                "password_env: name the environment variable that holds the password "
+                "(or password_file, a file that holds it)"
+            )
         if self.auth == "xoauth2" and bool(self.oauth2_token_command) == bool(
             self.oauth2_token_file
         ):
@@ -88,6 +94,12 @@ class ImapSourceConfig(_SourceBase):
         return self.port or (993 if self.security == "tls" else 143)
 
     @property
+    def password_ref(self) -> SecretRef | None:
+        if self.auth != "password":
+            return None
+        return SecretRef("password", self.password_env, self.password_file)
+
+    @property
     def mailbox(self) -> str:
         """Names the folder for the cursor: a different folder means UIDs start over."""
         return f"imap://{self.username}@{self.host}:{self.effective_port}/{self.folder}"
@@ -102,7 +114,7 @@ class MaildirSourceConfig(_SourceBase):
     """A local Maildir (mailproc on the mail host); folders are Maildir++ subfolders."""
 
     kind: Literal["maildir"]
-    path: Path
+    path: ConfigPath
     poll_seconds: float = Field(default=5, gt=0)
 
     @property
@@ -127,6 +139,11 @@ class DaemonConfig(_Frozen):
     close_timed_out_seconds: float = Field(default=3600, gt=0)
     send_outbox_seconds: float = Field(default=10, gt=0)
     release_waiting_seconds: float = Field(default=10, gt=0)  # see threading.wait_for_parent
+    # "host:port" where `mailproc run` serves Prometheus metrics (a host is required: say
+    # 0.0.0.0 to mean every interface); None: not served
+    metrics_listen: str | None = Field(
+        default=None, pattern=r"^(\[[0-9a-fA-F:]+\]|[^:\s\[\]]+):\d{1,5}$"
+    )
 
     @model_validator(mode="after")
     def _backoff(self) -> DaemonConfig:

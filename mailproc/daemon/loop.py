@@ -8,6 +8,11 @@ main thread only keeps the schedule and answers signals:
 - SIGTERM/SIGINT: every source finishes the mail in hand (commit, then settle), then exit 0.
 - SIGHUP: read the configuration again; when it is valid, restart sources and jobs on it and
   run the reload hooks (`Daemon.on_reload`); when not, log why and carry on unchanged.
+
+Under systemd (Type=notify) it says READY=1 once every source has made its first pass (a
+source that is down counts: `status` tells about it), RELOADING=1 and STOPPING=1 around those,
+and pets the watchdog from the main loop. With `daemon.metrics_listen` it serves the desk's
+Prometheus metrics (mailproc.daemon.metrics) over HTTP.
 """
 
 from __future__ import annotations
@@ -19,10 +24,12 @@ from collections.abc import Callable, Mapping, Sequence
 from contextlib import suppress
 from dataclasses import dataclass
 from functools import partial
+from typing import Any
 
 from sqlalchemy import Engine
 
 from mailproc.clock import WallClock, utcnow
+from mailproc.config.credentials import without_secrets
 from mailproc.config.settings import ConfigError, Settings
 from mailproc.config.sources import DaemonConfig
 from mailproc.daemon.jobs import Job, JobRunner
@@ -32,6 +39,7 @@ from mailproc.desk.outcome import Batcher
 from mailproc.notify.sender import send_pending
 from mailproc.runtime.progress import ProgressFactory, progress_factory
 from mailproc.runtime.retry import Backoff, StateLog
+from mailproc.runtime.sdnotify import Notifier
 from mailproc.runtime.wake import Wake
 from mailproc.sources import kinds
 from mailproc.sources.drain import (
@@ -72,16 +80,18 @@ def parse_ahead(settings: Settings) -> ParseAhead:
     return ParseAhead(default_jobs(), settings.limits.max_message_bytes)
 
 
-def check_secrets(settings: Settings, environ: Mapping[str, str], signing: bool = False) -> None:
-    """A source whose password variable or token file is missing is a configuration error,
-    and so is, for the long-running daemon (`signing`), a missing notification secret: the
-    Message-IDs it signs must stay verifiable after a restart."""
-    notifications = settings.notifications
-    if signing and notifications.enabled and not settings.has_secret:
-        raise ConfigError(
-            f"{settings.source}: notifications.secret_env: environment variable "
-            f"{notifications.secret_env} is not set (the daemon signs its Message-IDs with it)"
-        )
+def build_source(name: str, settings: Settings, environ: Mapping[str, str]) -> Source:
+    """A source of the configuration; its helper programs get the environment without our
+    secrets."""
+    helper = without_secrets(environ, settings.secret_refs())
+    return kinds.build(name, settings.sources[name], environ, helper)
+
+
+def check_secrets(settings: Settings, environ: Mapping[str, str]) -> None:
+    """Every secret a pass needs, at start: a missing one is a configuration error (exit 3),
+    not a retry loop. The signing secret too, when notices are on: queued with a throw-away key,
+    their reply tokens would be refused once this process ends (SecretMissing)."""
+    _ = settings.verification_keys
     for name, config in settings.sources.items():
         try:
             kinds.check(config, environ)
@@ -106,6 +116,7 @@ class SourceWorker:
         self.backoff = Backoff(config.backoff_initial_seconds, config.backoff_max_seconds)
         self.state = StateLog(source.name, log)
         self.wake = Wake()
+        self.first_pass = threading.Event()  # set after the first drain, done or failed
         self.thread = threading.Thread(target=self.run, name=f"source-{source.name}", daemon=True)
 
     def run(self) -> None:
@@ -122,6 +133,7 @@ class SourceWorker:
             if not connected:
                 self.source.open(readonly=False)
             drain(self.source, self.batcher, self.wake, self.progress, self.ledger, self.ahead)
+            self.first_pass.set()
             self.state.ok()
             self.backoff.reset()
             if not self.wake.is_set():
@@ -142,6 +154,7 @@ class SourceWorker:
             return False
 
     def _failed(self, problem: str, detail: str) -> None:
+        self.first_pass.set()
         if self.state.failing(problem, detail):
             # if the database is what failed, status shows the ageing success instead
             with suppress(StoreUnavailable):
@@ -160,7 +173,7 @@ class Runtime:
         jobs: JobFactory,
         progress: ProgressFactory,
     ) -> None:
-        check_secrets(settings, environ, signing=True)
+        check_secrets(settings, environ)
         self.settings = settings
         self.engine = _engine(settings)
         self.desk = Desk(settings, self.engine, clock)
@@ -168,14 +181,14 @@ class Runtime:
         ahead = parse_ahead(settings)
         self.workers = [
             SourceWorker(
-                kinds.build(name, config, environ),
+                build_source(name, settings, environ),
                 self.desk.batch,
                 ledger,
                 settings.daemon,
                 progress,
                 ahead,
             )
-            for name, config in settings.sources.items()
+            for name in settings.sources
         ]
         self.jobs = JobRunner(jobs(settings, self.desk))
 
@@ -227,6 +240,8 @@ class Daemon:
         self._wake = Wake()
         self._stopping = False
         self._reloading = False
+        self._systemd = Notifier(environ)
+        self._ready = False
 
     def on_reload(self, hook: ReloadHook) -> None:
         """Call `hook(new_settings)` after each successful reload (e.g. to reread templates)."""
@@ -250,6 +265,7 @@ class Daemon:
         """Until stop(): serve, reloading on request. Raises ConfigError or SchemaOutdated
         only for the first configuration; later ones are refused with a log line."""
         runtime = self.runtime = self._build(self._load())
+        metrics = self._serve_metrics(runtime.settings)
         runtime.start()
         _announce(runtime)
         try:
@@ -259,26 +275,67 @@ class Daemon:
                     break
                 runtime = self.runtime = self._reloaded(runtime)
         finally:
+            self._systemd.notify("STOPPING=1")
+            if metrics is not None:
+                metrics.shutdown()
             runtime.stop()
             log.info("mailproc daemon stopped")
+
+    def _serve_metrics(self, settings: Settings) -> Any:
+        """The metrics endpoint, from the first configuration (a reload keeps it)."""
+        address = settings.daemon.metrics_listen
+        if address is None:
+            return None
+        from prometheus_client import start_http_server
+
+        from mailproc.daemon.metrics import registry_for
+
+        def current() -> tuple[Settings, Engine]:
+            runtime = self.runtime
+            assert runtime is not None
+            return runtime.settings, runtime.engine
+
+        host, _, port = address.rpartition(":")
+        server, _thread = start_http_server(
+            int(port), host.strip("[]"), registry=registry_for(current)
+        )
+        log.info("metrics on http://%s/metrics", address)
+        return server
 
     def _build(self, settings: Settings) -> Runtime:
         return Runtime(settings, self._environ, self._clock, self._jobs, self._progress)
 
     def _serve(self, runtime: Runtime) -> None:
+        pet = self._systemd.watchdog_interval
         while not (self._stopping or self._reloading):
             runtime.jobs.run_pending()
+            self._tell_systemd(runtime)
             due = runtime.jobs.seconds_to_next()
-            self._wake.wait(60 if due is None else min(due, 60))
+            wait = 60 if due is None else min(due, 60)
+            if not self._ready:
+                wait = min(wait, 0.5)  # look again soon whether every source has passed
+            self._wake.wait(wait if pet is None else min(wait, pet))
+
+    def _tell_systemd(self, runtime: Runtime) -> None:
+        if not self._ready and all(w.first_pass.is_set() for w in runtime.workers):
+            self._ready = True
+            sources = len(runtime.workers)
+            self._systemd.notify("READY=1", f"STATUS=serving {sources} mail source(s)")
+            log.info("ready: every source made its first pass")
+        if self._systemd.watchdog_interval is not None:
+            self._systemd.notify("WATCHDOG=1")
 
     def _reloaded(self, current: Runtime) -> Runtime:
         self._reloading = False
         self._wake.clear()
+        self._systemd.notify("RELOADING=1")
         try:
             fresh = self._build(self._load())
         except (ConfigError, SchemaOutdated) as exc:
             log.error("reload refused, carrying on with the configuration in use:\n%s", exc)
+            self._systemd.notify("READY=1")
             return current
+        self._ready = False
         log.info("reloading: %s", fresh.settings.source)
         current.stop()
         fresh.start()
@@ -324,7 +381,7 @@ def poll_once(
     engine = make_engine(settings.database_url)
     wake = stop if stop is not None else Wake()
     desk, ledger = Desk(settings, engine, clock), Ledger(engine, clock)
-    sources = [kinds.build(n, settings.sources[n], environ) for n in names or settings.sources]
+    sources = [build_source(n, settings, environ) for n in names or settings.sources]
     try:
         check_current(engine)
         for source in sources if dry_run else ():

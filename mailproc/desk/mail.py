@@ -48,6 +48,9 @@ class Desk:
     """The service layer: mail in, rows out."""
 
     def __init__(self, settings: Settings, engine: Engine, clock: WallClock = utcnow) -> None:
+        """Raises SecretMissing (a ConfigError) when notices would be signed with a key that
+        dies with this process: better refuse to start than queue dead reply tokens."""
+        _ = settings.verification_keys
         self.settings = settings
         self.engine = engine
         self.clock = clock
@@ -485,7 +488,7 @@ def _signed_reference(refs: list[str], mail: InboundMail, settings: Settings) ->
     """A reference to a mail of ours that is not in thread_refs: a valid signature proves we
     sent it; a forged one (someone pushing text into another incident) is logged, not used."""
     for ref in refs:
-        signed = read_message_id(settings.signing_key, ref)
+        signed = read_message_id(settings.verification_keys, ref)
         if signed is None:
             continue
         if signed.valid:

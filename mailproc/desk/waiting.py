@@ -52,8 +52,8 @@ def should_wait(mail: InboundMail, subject: ParsedSubject, settings: Settings) -
     if settings.threading.wait_for_parent_seconds <= 0 or subject.incident is not None:
         return False
     named = parents(mail)
-    key = settings.signing_key
-    return bool(named) and not any(read_message_id(key, ref) for ref in named)
+    keys = settings.verification_keys
+    return bool(named) and not any(read_message_id(keys, ref) for ref in named)
 
 
 def hold(session: Session, settings: Settings, mail: InboundMail, pk: int, now: datetime) -> str:

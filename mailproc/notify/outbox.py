@@ -102,6 +102,8 @@ class Outbox:
     """Turns changes into outbox rows; holds the templates, whose cache outlives one mail."""
 
     def __init__(self, settings: Settings, templates: Templates | None = None) -> None:
+        """Raises SecretMissing when notices would be signed with a throw-away key."""
+        _ = settings.verification_keys
         self.settings = settings
         self.templates = templates or Templates(
             folder_of(settings), compiled=settings.cache_folder("templates")

@@ -32,6 +32,7 @@ from sqlalchemy import Engine, or_, select, update
 from sqlalchemy.orm import Session
 
 from mailproc.clock import WallClock
+from mailproc.config.credentials import SecretUnreadable, read_secret, without_secrets
 from mailproc.config.settings import ConfigError, Settings
 from mailproc.notify.letter import (
     Letter,
@@ -41,6 +42,7 @@ from mailproc.notify.letter import (
     needs_smtputf8,
 )
 from mailproc.runtime import holder
+from mailproc.runtime.oauth2 import TokenUnavailable, access_token, xoauth2_string
 from mailproc.store import db
 from mailproc.store.db import FAILED, PENDING, SENT
 
@@ -75,20 +77,29 @@ def send_pending(
 
 
 async def deliver_pending(
-    settings: Settings, engine: Engine, clock: WallClock, environ: Mapping[str, str] | None = None
+    settings: Settings,
+    engine: Engine,
+    clock: WallClock,
+    environ: Mapping[str, str] | None = None,
+    *,
+    now: bool = False,
 ) -> SendReport:
-    """Send what is due over one connection, batch after batch, until nothing is due."""
-    password = smtp_password(settings, os.environ if environ is None else environ)
+    """Send what is due over one connection, batch after batch, until nothing is due;
+    `now`: also what waits for its retry (an administrator who fixed the cause)."""
+    environ = os.environ if environ is None else environ
+    login = smtp_login(settings, environ)
     run = _Run(settings, engine, clock, secrets.token_hex(8))
     here = holder.this_process()
     take_back(engine, clock(), here)
     client: aiosmtplib.SMTP | None = None
     try:
+        if now:
+            retry_now(engine, clock())
         while batch := claim(engine, settings, clock(), run.token, here):
             if client is None:
                 try:
-                    client = await _connect(settings, password)
-                except (aiosmtplib.SMTPException, OSError) as exc:
+                    client = await connect(settings, login)
+                except (aiosmtplib.SMTPException, OSError, TokenUnavailable) as exc:
                     run.unreachable(batch, exc)
                     break
             try:
@@ -106,20 +117,47 @@ async def deliver_pending(
     return run.report
 
 
-def smtp_password(settings: Settings, environ: Mapping[str, str]) -> str | None:
-    """The login password from the environment; None when no login is configured."""
+@dataclass(frozen=True, slots=True)
+class Login:
+    """How to log in: nothing (a relay that needs no login), a password, or an XOAUTH2 token
+    got at every connection (`helper_environ`: the token command's, without our secrets)."""
+
+    username: str | None = None
+    password: str | None = field(default=None, repr=False)
+    helper_environ: Mapping[str, str] | None = field(default=None, repr=False)
+
+
+def smtp_login(settings: Settings, environ: Mapping[str, str]) -> Login:
+    """The login the configuration asks for; ConfigError when its secret is missing."""
     smtp = settings.smtp
-    if not smtp.username:
+    if smtp.auth == "xoauth2":
+        _in_clear(smtp.host, smtp.security, "access token")
+        helper = without_secrets(environ, settings.secret_refs())
+        return Login(smtp.username, helper_environ=helper)
+    return Login(smtp.username, smtp_password(settings, environ))
+
+
+def _in_clear(host: str, security: str, what: str) -> None:
+    if security == "none" and not _loopback(host):
+        raise ConfigError(
+            f"smtp.security is 'none': refusing to send the {what} unencrypted to {host}"
+        )
+
+
+def smtp_password(settings: Settings, environ: Mapping[str, str]) -> str | None:
+    """The login password (mailproc.config.credentials); None when no login is configured."""
+    smtp = settings.smtp
+    if not smtp.username or smtp.auth != "password":
         return None
-    password = environ.get(smtp.password_env)
+    try:
+        password = read_secret(smtp.password_ref, environ)
+    except SecretUnreadable as exc:
+        raise ConfigError(f"smtp.password_file: {exc}") from None
     if not password:
         raise ConfigError(
-            f"smtp.username is set, but {smtp.password_env} is not in the environment"
+            f"smtp.username is set, but there is no password: set {smtp.password_ref.describe()}"
         )
-    if smtp.security == "none" and not _loopback(smtp.host):
-        raise ConfigError(
-            f"smtp.security is 'none': refusing to send the password unencrypted to {smtp.host}"
-        )
+    _in_clear(smtp.host, smtp.security, "password")
     return password
 
 
@@ -132,7 +170,8 @@ def _loopback(host: str) -> bool:
         return False
 
 
-async def _connect(settings: Settings, password: str | None) -> aiosmtplib.SMTP:
+async def connect(settings: Settings, login: Login) -> aiosmtplib.SMTP:
+    """Connected (TLS as configured, certificate verified) and logged in."""
     smtp = settings.smtp
     context = ssl.create_default_context(cafile=str(smtp.ca_file) if smtp.ca_file else None)
     client = aiosmtplib.SMTP(
@@ -144,9 +183,64 @@ async def _connect(settings: Settings, password: str | None) -> aiosmtplib.SMTP:
         timeout=smtp.timeout,
     )
     await client.connect()
-    if password is not None and smtp.username:
-        await client.login(smtp.username, password)
+    try:
+        if smtp.auth == "xoauth2" and login.username:
+            token = access_token(
+                smtp.oauth2_token_command, smtp.oauth2_token_file, login.helper_environ
+            )
+            await _xoauth2(client, login.username, token)
+        elif login.password is not None and login.username:
+            await client.login(login.username, login.password)
+    except BaseException:
+        client.close()
+        raise
     return client
+
+
+async def _xoauth2(client: aiosmtplib.SMTP, username: str, token: str) -> None:
+    """AUTH XOAUTH2 (Google's and Microsoft's SASL mechanism for OAuth2 access tokens). On
+    failure the server sends a base64 JSON error as a 334 challenge; an empty line then gets
+    the final refusal."""
+    if client.is_ehlo_or_helo_needed:
+        await client.ehlo()
+    if "xoauth2" not in client.server_auth_methods:  # aiosmtplib keeps them lower-case
+        raise aiosmtplib.SMTPException(f"{client.hostname} does not offer AUTH XOAUTH2")
+    initial = xoauth2_string(username, token).encode()
+    response = await client.execute_command(b"AUTH", b"XOAUTH2", initial)
+    if response.code == 334:
+        response = await client.execute_command(b"")
+    if response.code != 235:
+        raise aiosmtplib.SMTPAuthenticationError(response.code, response.message)
+
+
+async def probe(settings: Settings, environ: Mapping[str, str]) -> str:
+    """Connect and log in as the sender would, send nothing: what happened, in words. Raises
+    ConfigError, TokenUnavailable, OSError or aiosmtplib.SMTPException."""
+    login = smtp_login(settings, environ)
+    client = await connect(settings, login)
+    try:
+        tls = {"tls": "implicit TLS", "starttls": "STARTTLS", "none": "no TLS"}
+        done = [f"answered EHLO, {tls[settings.smtp.security]}"]
+        if login.username:
+            done.append(f"logged in as {login.username} ({settings.smtp.auth})")
+        else:
+            done.append("no login configured")
+        return ", ".join(done)
+    finally:
+        with contextlib.suppress(aiosmtplib.SMTPException, OSError):
+            await client.quit()
+
+
+def retry_now(engine: Engine, now: datetime) -> int:
+    """Make every deferred row due now (`send --once --now`, after fixing the cause); rows
+    deferred again in the run that follows wait for their backoff as usual."""
+    with Session(engine) as session, session.begin():
+        result = session.execute(
+            update(db.Outbox)
+            .where(db.Outbox.status == PENDING, db.Outbox.next_attempt_at > now)
+            .values(next_attempt_at=now)
+        )
+    return int(getattr(result, "rowcount", 0) or 0)
 
 
 def take_back(engine: Engine, now: datetime, here: holder.Holder) -> int:

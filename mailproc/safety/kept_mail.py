@@ -137,7 +137,7 @@ def _ours(session: Session, settings: Settings, ids: tuple[str, ...]) -> Returne
         row = sent.get(ref)
         if row is not None:
             return Returned(row.incident_id, row.recipient, row.kind, "")
-        signed = read_message_id(settings.signing_key, ref)
+        signed = read_message_id(settings.verification_keys, ref)
         exists = signed is not None and session.get(db.Incident, signed.incident) is not None
         if signed is not None and signed.valid and exists:
             return Returned(signed.incident, "", "", signed.recipient_tag)
@@ -197,8 +197,11 @@ def _bounced_address(
         if returned.recipient in named or reported == 1:
             return returned.recipient
         return None
-    key = settings.signing_key
-    return next((a for a in sorted(named) if recipient_tag(key, a) == returned.tag), None)
+    keys = settings.verification_keys
+    return next(
+        (a for a in sorted(named) if any(recipient_tag(k, a) == returned.tag for k in keys)),
+        None,
+    )
 
 
 def _event(

@@ -11,13 +11,13 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import Engine, func, select
+from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 
 from mailproc.config.settings import Settings
 from mailproc.store import db
-from mailproc.store.db import FAILED, PENDING
 from mailproc.store.errors import store_errors
+from mailproc.store.figures import Figures, SourceRecord
 
 
 @dataclass(frozen=True, slots=True)
@@ -30,18 +30,15 @@ class Cursor:
 
 
 @dataclass(frozen=True, slots=True)
-class SourceRecord:
-    backlog: int
-    last_ok_at: datetime | None
-    last_error: str | None
-    last_error_at: datetime | None
-
-
-@dataclass(frozen=True, slots=True)
 class Check:
     name: str
     healthy: bool
     detail: str
+    warning: bool = False  # unhealthy, but only a warning (monitoring's exit 1, not 2)
+
+    @property
+    def state(self) -> str:
+        return "ok" if self.healthy else "warning" if self.warning else "critical"
 
 
 class Ledger:
@@ -94,32 +91,30 @@ def _row(session: Session, source: str) -> db.SourceState:
     return row
 
 
-def status_checks(settings: Settings, engine: Engine, now: datetime) -> list[Check]:
-    """Everything `mailproc status` judges; other components add their checks here."""
+def status_checks(settings: Settings, figures: Figures) -> list[Check]:
+    """What `mailproc status` judges: the parts this deployment has. Sources only when
+    [sources.*] are configured (a pipe or cron `ingest` set-up has none: its intake is
+    reported, not judged); the outbox always."""
     max_age = settings.daemon.status_max_age_seconds
-    records = Ledger(engine, lambda: now).records()
-    return [
-        *source_checks(list(settings.sources), records, now, max_age),
-        outbox_check(engine, now, max_age),
-    ]
+    checks = source_checks(list(settings.sources), figures.sources, figures.now, max_age)
+    if not settings.sources:
+        checks.append(_intake(figures))
+    checks.append(outbox_check(figures, max_age))
+    return checks
 
 
-def outbox_check(engine: Engine, now: datetime, max_age: float) -> Check:
+def _intake(figures: Figures) -> Check:
+    last = figures.age(figures.last_received_at)
+    when = "no mail stored yet" if last is None else f"last mail stored {last:.0f}s ago"
+    return Check("intake", True, f"by `mailproc ingest` (no [sources.*]); {when}")
+
+
+def outbox_check(figures: Figures, max_age: float) -> Check:
     """Notifications waiting; unhealthy when one has been due for longer than max_age, which
     means no sender is running (a deferred one is due only at its next attempt)."""
-    with Session(engine) as session:
-        counts = dict(
-            session.execute(
-                select(db.Outbox.status, func.count())
-                .where(db.Outbox.status.in_([PENDING, FAILED]))
-                .group_by(db.Outbox.status)
-            ).all()
-        )
-        oldest = session.scalar(
-            select(func.min(db.Outbox.next_attempt_at)).where(db.Outbox.status == PENDING)
-        )
-    detail = f"{counts.get(PENDING, 0)} waiting, {counts.get(FAILED, 0)} failed"
-    overdue = 0.0 if oldest is None else (now - oldest).total_seconds()
+    pending, failed = figures.notices.get("pending", 0), figures.notices.get("failed", 0)
+    detail = f"{pending} waiting, {failed} failed"
+    overdue = figures.age(figures.oldest_due_at) or 0.0
     if overdue > max_age:
         return Check("outbox", False, f"{detail}; one has been due for {overdue:.0f}s")
     return Check("outbox", True, detail)
@@ -129,8 +124,6 @@ def source_checks(
     names: list[str], records: Mapping[str, SourceRecord], now: datetime, max_age: float
 ) -> list[Check]:
     """Healthy: polled successfully within max_age seconds and not failing since."""
-    if not names:
-        return [Check("sources", False, "no mail sources configured ([sources.*])")]
     return [_check(name, records.get(name), now, max_age) for name in names]
 
 
@@ -147,6 +140,7 @@ def _check(name: str, record: SourceRecord | None, now: datetime, max_age: float
             False,
             f"failing: {record.last_error} ({failing:.0f}s ago; last success {age:.0f}s ago; "
             f"{backlog})",
+            warning=age <= max_age,  # mail still flowed recently: not yet critical
         )
     if age > max_age:
         return Check(

@@ -16,7 +16,6 @@ import ipaddress
 import logging
 import select
 import ssl
-import subprocess
 import time
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager, suppress
@@ -26,8 +25,10 @@ from typing import Any
 from imapclient import IMAPClient
 from imapclient.exceptions import IMAPClientError
 
+from mailproc.config.credentials import SecretUnreadable, read_secret
 from mailproc.config.sources import ImapSourceConfig, Settle
 from mailproc.desk.outcome import Outcome
+from mailproc.runtime.oauth2 import TokenUnavailable, access_token
 from mailproc.runtime.wake import Wake
 from mailproc.sources.drain import CredentialsMissing, Fetched, Ref, SourceUnavailable
 from mailproc.sources.health import Cursor
@@ -44,16 +45,25 @@ class _Refused(Exception):
 
 def check_credentials(config: ImapSourceConfig, environ: Mapping[str, str]) -> None:
     """At start, so a missing variable or file is a configuration error, not a retry loop."""
-    if config.auth == "password" and not environ.get(config.password_env or ""):
-        raise CredentialsMissing(f"environment variable {config.password_env} is not set")
+    ref = config.password_ref
+    try:
+        if ref is not None and read_secret(ref, environ) is None:
+            raise CredentialsMissing(f"no password: set {ref.describe()}")
+    except SecretUnreadable as exc:
+        raise CredentialsMissing(str(exc)) from None
     if config.oauth2_token_file is not None and not config.oauth2_token_file.is_file():
         raise CredentialsMissing(f"oauth2_token_file {config.oauth2_token_file} does not exist")
     if config.ca_file is not None and not config.ca_file.is_file():
         raise CredentialsMissing(f"ca_file {config.ca_file} does not exist")
 
 
-def connect(config: ImapSourceConfig, environ: Mapping[str, str]) -> IMAPClient:
-    """A logged-in client; raises OSError or IMAPClientError (see `_errors`)."""
+def connect(
+    config: ImapSourceConfig,
+    environ: Mapping[str, str],
+    helper_environ: Mapping[str, str] | None = None,
+) -> IMAPClient:
+    """A logged-in client; raises OSError or IMAPClientError (see `_errors`). The token
+    command runs with `helper_environ` (the environment without our secrets)."""
     context = ssl.create_default_context(
         cafile=str(config.ca_file) if config.ca_file is not None else None
     )
@@ -69,7 +79,7 @@ def connect(config: ImapSourceConfig, environ: Mapping[str, str]) -> IMAPClient:
         if config.security == "starttls":
             client.starttls(context)
         if config.auth == "xoauth2":
-            client.oauth2_login(config.username, _token(config))
+            client.oauth2_login(config.username, _token(config, helper_environ))
         else:
             client.login(config.username, _password(config, environ))
     except BaseException:
@@ -80,44 +90,22 @@ def connect(config: ImapSourceConfig, environ: Mapping[str, str]) -> IMAPClient:
 
 
 def _password(config: ImapSourceConfig, environ: Mapping[str, str]) -> str:
-    password = environ.get(config.password_env or "")
+    ref = config.password_ref
+    try:
+        password = read_secret(ref, environ) if ref is not None else None
+    except SecretUnreadable as exc:
+        raise SourceUnavailable(str(exc)) from None
     if not password:
-        raise SourceUnavailable(f"environment variable {config.password_env} is not set")
+        raise SourceUnavailable(f"no password: set {ref.describe() if ref else 'password_env'}")
     return password
 
 
-def _token(config: ImapSourceConfig) -> str:
+def _token(config: ImapSourceConfig, environ: Mapping[str, str] | None) -> str:
     """Read at every login: tokens live an hour, the helper or file keeps them fresh."""
-    if config.oauth2_token_file is not None:
-        try:
-            token = config.oauth2_token_file.read_text("utf-8").strip()
-        except OSError as exc:
-            raise SourceUnavailable(f"oauth2_token_file: {exc.strerror}") from None
-    else:
-        token = _run_token_command(config.oauth2_token_command)
-    if not token:
-        raise SourceUnavailable("the XOAUTH2 token is empty")
-    return token
-
-
-def _run_token_command(argv: tuple[str, ...]) -> str:
     try:
-        done = subprocess.run(
-            list(argv),
-            capture_output=True,
-            text=True,
-            timeout=60,
-            check=False,
-            stdin=subprocess.DEVNULL,
-        )
-    except (OSError, subprocess.TimeoutExpired) as exc:
-        raise SourceUnavailable(f"oauth2_token_command {argv[0]}: {exc}") from None
-    if done.returncode != 0:
-        last = (done.stderr.strip().splitlines() or [""])[-1][:200]
-        raise SourceUnavailable(
-            f"oauth2_token_command {argv[0]} exited with {done.returncode}: {last}"
-        )
-    return done.stdout.strip()
+        return access_token(config.oauth2_token_command, config.oauth2_token_file, environ)
+    except TokenUnavailable as exc:
+        raise SourceUnavailable(str(exc)) from None
 
 
 @contextmanager
@@ -149,10 +137,18 @@ def by_size(sized: Sequence[tuple[int, int]], max_bytes: int) -> Iterator[list[i
 
 
 class ImapSource:
-    def __init__(self, name: str, config: ImapSourceConfig, environ: Mapping[str, str]) -> None:
+    def __init__(
+        self,
+        name: str,
+        config: ImapSourceConfig,
+        environ: Mapping[str, str],
+        helper_environ: Mapping[str, str] | None = None,
+    ) -> None:
+        """`helper_environ`: the token command's environment (default: `environ`)."""
         self.name, self.config, self.service = name, config, config.service
         self.cursor = Cursor()
         self._environ = environ
+        self._helper_environ = environ if helper_environ is None else helper_environ
         self._client: IMAPClient | None = None
         self._readonly = False
         self._caps: frozenset[bytes] = frozenset()
@@ -165,7 +161,7 @@ class ImapSource:
     def open(self, readonly: bool) -> None:
         self.close(broken=True)
         with _errors(f"connecting to {self.config.host}:{self.config.effective_port}"):
-            self._client = connect(self.config, self._environ)
+            self._client = connect(self.config, self._environ, self._helper_environ)
             self._caps = frozenset(self._client.capabilities())
             self._settled = set()
             log.debug("%s: logged in; server offers %s", self.name, b" ".join(sorted(self._caps)))
@@ -184,6 +180,12 @@ class ImapSource:
                 client.shutdown()
             else:
                 client.logout()
+
+    def absent_folders(self) -> list[str]:
+        """The folders mail is settled into that do not exist yet (created on first open)."""
+        client = self._need()
+        with _errors("listing folders"):
+            return [f for f in self.config.folders if not client.folder_exists(f)]
 
     def _ensure_folder(self, folder: str) -> None:
         client = self._need()

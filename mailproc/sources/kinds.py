@@ -19,7 +19,9 @@ from mailproc.sources.maildir import MaildirSource
 
 @dataclass(frozen=True, slots=True)
 class SourceKind:
-    build: Callable[[str, Any, Mapping[str, str]], Source]
+    # (name, config, environ, helper_environ): the last is the environment without the desk's
+    # secrets, for helper programs the source runs (an OAuth2 token command)
+    build: Callable[[str, Any, Mapping[str, str], Mapping[str, str]], Source]
     # raises CredentialsMissing when a secret the source needs is not there
     check: Callable[[Any, Mapping[str, str]], None]
     where: Callable[[Any], str]  # for the log: what the source reads
@@ -29,7 +31,9 @@ def _imap_where(config: ImapSourceConfig) -> str:
     return f"imap {config.username}@{config.host}:{config.effective_port} {config.folder}"
 
 
-def _maildir(name: str, config: MaildirSourceConfig, _environ: Mapping[str, str]) -> Source:
+def _maildir(
+    name: str, config: MaildirSourceConfig, _environ: Mapping[str, str], _helper: Mapping[str, str]
+) -> Source:
     return MaildirSource(name, config)
 
 
@@ -47,8 +51,15 @@ KINDS: Mapping[str, SourceKind] = {
 }
 
 
-def build(name: str, config: AnySourceConfig, environ: Mapping[str, str]) -> Source:
-    return KINDS[config.kind].build(name, config, environ)
+def build(
+    name: str,
+    config: AnySourceConfig,
+    environ: Mapping[str, str],
+    helper_environ: Mapping[str, str] | None = None,
+) -> Source:
+    """`helper_environ`: for the source's helper programs (default: `environ`)."""
+    helper = environ if helper_environ is None else helper_environ
+    return KINDS[config.kind].build(name, config, environ, helper)
 
 
 def check(config: AnySourceConfig, environ: Mapping[str, str]) -> None:

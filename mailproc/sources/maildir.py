@@ -48,6 +48,10 @@ class MaildirSource:
     def close(self, broken: bool = False) -> None:
         pass
 
+    def absent_folders(self) -> list[str]:
+        """The folders mail is settled into that do not exist yet (created on first open)."""
+        return [f for f in self.config.folders if not (self._folder(f) / "cur").is_dir()]
+
     def _folder(self, name: str) -> Path:
         return self.root / f".{name}"
 

@@ -7,6 +7,8 @@ no time zone and comparing aware with naive datetimes is an error waiting to hap
 
 from __future__ import annotations
 
+import sqlite3
+import time
 from datetime import UTC, datetime
 from functools import cache
 from pathlib import Path
@@ -387,6 +389,9 @@ def insert_ignoring(dialect: str, table: Any) -> Any:
     return sqlite.insert(table).on_conflict_do_nothing()
 
 
+SQLITE_TIMEOUT = 30.0  # seconds a SQLite connection waits for another process's lock
+
+
 def make_engine(url: str, **kwargs: Any) -> Engine:
     """An engine with the settings mailproc relies on: SQLite in WAL mode with foreign keys and
     a busy timeout (a second process must wait, not fail), its parent folder created."""
@@ -395,7 +400,7 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
         return create_engine(url, pool_pre_ping=True, **kwargs)
     if parsed.database and parsed.database != ":memory:":
         Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
-    engine = create_engine(url, connect_args={"timeout": 30}, **kwargs)
+    engine = create_engine(url, connect_args={"timeout": SQLITE_TIMEOUT}, **kwargs)
     event.listen(engine, "connect", _sqlite_pragmas)
     event.listen(engine, "begin", _sqlite_begin)
     return engine
@@ -410,7 +415,23 @@ def _sqlite_begin(connection: Any) -> None:
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     dbapi_connection.isolation_level = None  # SQLAlchemy's "begin" event issues BEGIN itself
     cursor = dbapi_connection.cursor()
-    cursor.execute("PRAGMA journal_mode=WAL")
+    _wal(cursor)
     cursor.execute("PRAGMA synchronous=FULL")
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.close()
+
+
+def _wal(cursor: Any, patience: float = SQLITE_TIMEOUT) -> None:
+    """Switching a new database file to WAL needs its exclusive lock, and SQLite does not wait
+    for that one (no busy handler): two processes opening a fresh file at once — two `init`s,
+    an MTA delivering two mails to a new desk — would get "database is locked". Wait for it
+    as long as for any other lock."""
+    deadline = time.monotonic() + patience
+    while True:
+        try:
+            cursor.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() > deadline:
+                raise
+            time.sleep(0.02)

@@ -5,6 +5,11 @@ database without a source checkout. Only `init` and `upgrade` need alembic (and 
 more than storing a mail): the check every other command makes before it touches the database
 reads the revision table with one query and finds the code's head revision in the migration
 files' `revision`/`down_revision` lines.
+
+Migrations run in one transaction under a lock, so that hosts starting together (the unit's
+`ExecStartPre=mailproc init` on each of several daemons) upgrade once and the others find the
+work done: PostgreSQL's transaction-scoped advisory lock, and on SQLite the write lock that
+`BEGIN IMMEDIATE` takes (mailproc.store.db).
 """
 
 from __future__ import annotations
@@ -38,11 +43,17 @@ def _config() -> Config:
     return config
 
 
+#: The advisory lock's key on PostgreSQL: any constant of our own (b"mailproc" as an integer).
+MIGRATION_LOCK = 0x6D61696C70726F63
+
+
 def upgrade(engine: Engine) -> None:
     from alembic import command
 
     config = _config()
     with engine.begin() as connection:
+        if connection.dialect.name == "postgresql":  # held until this transaction ends
+            connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": MIGRATION_LOCK})
         config.attributes["connection"] = connection
         command.upgrade(config, "head")
 

@@ -10,7 +10,7 @@ Comments need no proof: they change nothing but the history, and say who wrote t
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 
 from mailproc import signing
 from mailproc.config.safety import CommandAuth
@@ -40,7 +40,7 @@ def unproven(
         return "not authenticated: the mail has no sender address"
     if mode in (CommandAuth.EITHER, CommandAuth.REPLY_TOKEN) and incident is not None:
         for address in (sender, *lists):
-            if _token(mail, settings.signing_key, incident, address, subject_tag):
+            if _token(mail, settings.verification_keys, incident, address, subject_tag):
                 return None
     if mode in (CommandAuth.EITHER, CommandAuth.AUTHENTICATION_RESULTS):
         headers = mail.headers.get("authentication-results", ())
@@ -49,14 +49,16 @@ def unproven(
     return _why(mode, sender, incident)
 
 
-def _token(mail: InboundMail, key: bytes, incident: int, address: str, subject_tag: str) -> bool:
+def _token(
+    mail: InboundMail, keys: Sequence[bytes], incident: int, address: str, subject_tag: str
+) -> bool:
     """Whether the reply carries `address`'s token: in the address it was delivered to, in a
     Message-ID of ours it names, or in the subject's tag."""
     delivered = [v for name in _DELIVERED for v in mail.headers.get(name, ())]
     return (
-        signing.vouches(key, delivered, incident, address)
-        or signing.references_vouch(key, (*mail.in_reply_to, *mail.references), incident, address)
-        or signing.subject_vouches(key, subject_tag, incident, address)
+        signing.vouches(keys, delivered, incident, address)
+        or signing.references_vouch(keys, (*mail.in_reply_to, *mail.references), incident, address)
+        or signing.subject_vouches(keys, subject_tag, incident, address)
     )
 
 

@@ -12,6 +12,7 @@ import pytest
 from click.testing import CliRunner
 
 from mailproc.cli import command
+from tests.support.clirunner import use_demo_config
 from tests.support.mailfactory import make_mail, message_id_of
 
 ROOT = Path(__file__).parents[2]
@@ -139,13 +140,18 @@ def test_config_errors_exit_three_and_name_the_key(tmp_path, monkeypatch):
     bad.write_text('support_address = "x@y.z"\ndefault_service = "ghost"\n[services.it]\n')
     result = CliRunner().invoke(command(), ["--config", str(bad), "config", "check"])
     assert result.exit_code == 3
-    assert f"{bad}: (top level): default_service: unknown service 'ghost'" in result.stderr
+    assert (
+        f"FAIL  configuration: {bad}: (top level): default_service: unknown service 'ghost'"
+        in result.stdout
+    )
 
 
 def test_commands_need_an_initialised_database(tmp_path, monkeypatch):
+    use_demo_config(monkeypatch, tmp_path)
     monkeypatch.setenv("MAILPROC_DATABASE_URL", f"sqlite:///{tmp_path}/fresh.db")
     result = CliRunner().invoke(command(), ["incidents", "list"])
     assert result.exit_code == 3 and "run `mailproc init`" in result.stderr
+    assert f"SQLite file {tmp_path}/fresh.db: the database is at revision none" in result.stderr
 
 
 def test_workflows_prints_tables_and_instructions(run):

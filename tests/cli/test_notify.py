@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from mailproc.config.settings import load_settings
+from mailproc.config.settings import demo_settings
 from mailproc.notify.templates import folder_of
 from mailproc.vocabulary import NoticeKind
 from tests.support.clirunner import invoker
@@ -33,7 +33,7 @@ templates = "{templates}"
 @pytest.fixture
 def templates(tmp_path) -> Path:
     folder = tmp_path / "templates"
-    shutil.copytree(folder_of(load_settings(environ={})), folder)
+    shutil.copytree(folder_of(demo_settings(environ={})), folder)
     return folder
 
 
@@ -43,6 +43,7 @@ def run(tmp_path, monkeypatch, database_url, smtp_server, templates):
     config.write_text(CONFIG.format(port=smtp_server.port, templates=templates))
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("MAILPROC_DATABASE_URL", database_url)
+    monkeypatch.setenv("MAILPROC_SECRET", "cli tests")
     invoke = invoker("--config", str(config))
     invoke("init")
     return invoke

@@ -107,46 +107,82 @@ def test_ingest_dry_run_stores_nothing(cli, sqlite_url, tmp_path):
     engine.dispose()
 
 
-def test_status_is_zero_only_while_every_source_polls_successfully(cli, sqlite_url, imap_mailbox):
+def test_status_judges_the_sources_with_monitoring_exit_codes(cli, sqlite_url, imap_mailbox):
     engine = ready_engine(sqlite_url)
-    cli.write(toml_config(sqlite_url, {}))
-    assert "no mail sources configured" in cli("status", code=1).stdout
-
     cli.write(toml_config(sqlite_url, {"support": imap_source(imap_mailbox)}))
-    assert cli("status", code=1).stdout == (
-        "support: FAIL never polled successfully\noutbox: OK 0 waiting, 0 failed\n"
+    assert cli("status", code=2).stdout == (
+        "mailproc CRITICAL: support | backlog=0 outbox_pending=0 outbox_failed=0 "
+        "outbox_oldest_due=0s open=0\n"
+        "support: CRITICAL never polled successfully\noutbox: OK 0 waiting, 0 failed\n"
     )
 
     imap_mailbox.deliver(make_mail())
     cli("poll", "--once")  # one incident, and its acknowledgment waits in the outbox
-    assert cli("status").stdout == (
-        "support: OK last poll 0s ago, backlog 0\noutbox: OK 1 waiting, 0 failed\n"
-    )
+    assert cli("status").stdout.splitlines()[1:] == [
+        "support: OK last poll 0s ago, backlog 0",
+        "outbox: OK 1 waiting, 0 failed",
+    ]
     report = json.loads(cli("status", "--json").stdout)
-    assert report["healthy"] is True and report["checks"][0]["name"] == "support"
+    assert (report["state"], report["exit_code"]) == ("ok", 0)
+    assert report["checks"][0] == {
+        "name": "support",
+        "healthy": True,
+        "detail": "last poll 0s ago, backlog 0",
+        "warning": False,
+    }
+    assert report["sources"]["support"]["backlog"] == 0
+    assert report["sources"]["support"]["last_ok_age_seconds"] < 60
+    assert report["outbox"]["pending"] == 1 and report["outbox"]["failed"] == 0
+    assert report["mail"]["stored"] == {"processed": 1}
+    assert report["incidents"]["open"] == 1
+    assert report["incidents"]["by_service"]["email"]["open"] == 1
+
+    cli("poll", "--once")
+    Ledger(engine, lambda: datetime.now(UTC)).failed("support", "mailbox unavailable: refused")
+    assert (  # failing, but mail flowed moments ago: a warning
+        "support: WARNING failing: mailbox unavailable: refused (0s ago"
+        in cli("status", code=1).stdout
+    )
 
     long_ago = datetime.now(UTC) - timedelta(hours=1)
     Ledger(engine, lambda: long_ago).record("support", Cursor(), 42, ok=True)
     with engine.begin() as connection:  # and no sender has run for an hour
         connection.execute(update(db.Outbox).values(next_attempt_at=long_ago))
-    assert cli("status", code=1).stdout == (
-        "support: FAIL last successful poll 3600s ago (limit 900s); backlog 42\n"
-        "outbox: FAIL 1 waiting, 0 failed; one has been due for 3600s\n"
-    )
-    cli("poll", "--once")
-    Ledger(engine, lambda: datetime.now(UTC)).failed("support", "mailbox unavailable: refused")
-    assert (
-        "support: FAIL failing: mailbox unavailable: refused (0s ago"
-        in cli("status", code=1).stdout
+    assert cli("status", code=2).stdout.splitlines()[1:] == [
+        "support: CRITICAL failing: mailbox unavailable: refused (0s ago; last success 3600s "
+        "ago; backlog 42)",
+        "outbox: CRITICAL 1 waiting, 0 failed; one has been due for 3600s",
+    ]
+    engine.dispose()
+
+
+def test_status_of_a_pipe_or_cron_setup_judges_what_it_has(cli, sqlite_url):
+    """No [sources.*]: mail arrives by `ingest`; that is no failure."""
+    engine = ready_engine(sqlite_url)
+    cli.write(toml_config(sqlite_url, {}))
+    out = cli("status").stdout.splitlines()
+    assert out[0].startswith("mailproc OK | backlog=0")
+    assert out[1:] == [
+        "intake: OK by `mailproc ingest` (no [sources.*]); no mail stored yet",
+        "outbox: OK 0 waiting, 0 failed",
+    ]
+    cli("ingest", "-", input=make_mail())
+    assert "intake: OK by `mailproc ingest` (no [sources.*]); last mail stored" in (
+        cli("status").stdout
     )
     engine.dispose()
 
 
-def test_status_and_poll_fail_with_a_reason_when_the_database_is_down(cli, imap_mailbox):
+def test_status_is_critical_and_poll_fails_with_a_reason_when_the_database_is_down(
+    cli, imap_mailbox
+):
     down = "postgresql+psycopg://nobody@127.0.0.1:9/none"
     cli.write(toml_config(down, {"support": imap_source(imap_mailbox)}))
-    assert "mailproc: database error" in cli("status", code=1).stderr
-    assert "mailproc: database error" in cli("poll", "--once", code=1).stderr
+    out = cli("status", code=2).stdout
+    assert out.startswith("mailproc CRITICAL: database\n")
+    assert "database: CRITICAL postgresql+psycopg://nobody@127.0.0.1:9/none: " in out
+    assert json.loads(cli("status", "--json", code=2).stdout)["state"] == "critical"
+    assert "127.0.0.1:9/none: OperationalError" in cli("poll", "--once", code=1).stderr
 
 
 def test_poll_without_once_is_a_usage_error(cli, sqlite_url):

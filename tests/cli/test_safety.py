@@ -38,6 +38,7 @@ def run(tmp_path, monkeypatch, database_url):
     config.write_text(CONFIG)
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("MAILPROC_DATABASE_URL", database_url)
+    monkeypatch.setenv("MAILPROC_SECRET", "cli tests")
     invoke = invoker("--config", str(config))
     invoke("init")
     return invoke

@@ -6,13 +6,13 @@ from pathlib import Path
 
 import pytest
 
-from mailproc.config.settings import load_settings
+from mailproc.config.settings import demo_settings
 from mailproc.desk.escalations import run_escalations
 from mailproc.desk.mail import Desk
 from mailproc.desk.outcome import Disposition
 from mailproc.store.db import make_engine
 from mailproc.store.schema import upgrade
-from tests.support.clirunner import invoker
+from tests.support.clirunner import invoker, use_demo_config
 from tests.support.desk import FakeClock
 from tests.support.mailfactory import make_mail, message_id_of
 from tests.support.slakit import t
@@ -23,8 +23,8 @@ NORA, SERVICEDESK = "Nora <nora@example.com>", "Desk <servicedesk@example.com>"
 
 @pytest.fixture
 def run(tmp_path, monkeypatch):
-    monkeypatch.chdir(tmp_path)  # no config/mailproc.toml here: the embedded defaults
-    monkeypatch.delenv("MAILPROC_CONFIG", raising=False)
+    monkeypatch.chdir(tmp_path)
+    use_demo_config(monkeypatch, tmp_path)
     return invoker()
 
 
@@ -102,7 +102,7 @@ def desk(tmp_path, monkeypatch):
     """A Desk on a SQLite file the CLI reads through MAILPROC_DATABASE_URL; a fake clock."""
     url = f"sqlite:///{tmp_path / 'mailproc.sqlite3'}"
     monkeypatch.setenv("MAILPROC_DATABASE_URL", url)
-    settings = load_settings(environ={"MAILPROC_DATABASE_URL": url})
+    settings = demo_settings(environ={"MAILPROC_DATABASE_URL": url, "MAILPROC_SECRET": "t"})
     engine = make_engine(url)
     upgrade(engine)
     yield Desk(settings, engine, FakeClock())

@@ -4,7 +4,13 @@ from pathlib import Path
 
 import pytest
 
-from mailproc.config.settings import EMBEDDED, ConfigError, load_settings, resolve_path
+from mailproc.config.settings import (
+    EMBEDDED,
+    ConfigError,
+    demo_settings,
+    load_settings,
+    resolve_path,
+)
 
 EXAMPLE = Path(__file__).parents[2] / "config" / "mailproc.example.toml"
 
@@ -25,7 +31,7 @@ title = "IT"
 
 def test_embedded_defaults_load_without_any_file(monkeypatch, tmp_path):
     monkeypatch.chdir(tmp_path)
-    settings = load_settings(environ={})
+    settings = demo_settings(environ={})
     assert settings.source == EMBEDDED
     assert {"default", "resolved"} <= set(settings.workflows)
 
@@ -38,19 +44,28 @@ def test_the_shipped_example_is_valid():
 
 def test_path_resolution_order(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
+    system = tmp_path / "etc" / "mailproc.toml"  # stands for /etc/mailproc/mailproc.toml
+    monkeypatch.setattr("mailproc.config.settings.SEARCHED", (Path("config/mailproc.toml"), system))
     given = tmp_path / "given.toml"
     assert resolve_path(given, {"MAILPROC_CONFIG": "env.toml"}) == given
     assert resolve_path(None, {"MAILPROC_CONFIG": "env.toml"}) == Path("env.toml")
     assert resolve_path(None, {}) is None
+    system.parent.mkdir()
+    system.write_text(MINIMAL)
+    assert resolve_path(None, {}) == system
     (tmp_path / "config").mkdir()
     (tmp_path / "config" / "mailproc.toml").write_text(MINIMAL)
     assert resolve_path(None, {}) == Path("config/mailproc.toml")
 
 
-def test_database_url_from_the_environment_wins(tmp_path):
+def test_database_url_from_the_environment_wins(tmp_path, monkeypatch):
     path = write(tmp_path, MINIMAL)
+    monkeypatch.chdir(tmp_path)
+    settings = load_settings(path, {"MAILPROC_DATABASE_URL": "sqlite:////srv/x.db"})
+    assert settings.database_url == "sqlite:////srv/x.db"
+    # a relative file in the variable is the process's: made absolute at once
     settings = load_settings(path, {"MAILPROC_DATABASE_URL": "sqlite:///x.db"})
-    assert settings.database_url == "sqlite:///x.db"
+    assert settings.database_url == f"sqlite:///{tmp_path / 'x.db'}"
 
 
 @pytest.mark.parametrize(
@@ -111,6 +126,6 @@ transitions = { CLOSE = { Open = "Done" } }
 
 
 def test_service_for_recipient_ignores_plus_tags_and_case(tmp_path):
-    settings = load_settings(environ={})
+    settings = demo_settings(environ={})
     assert settings.service_for(["Mail-Support+INC-4.abc@example.com".lower()]) == "email"
     assert settings.service_for(["someone@else.org"]) == settings.default_service

@@ -57,8 +57,8 @@ def test_an_edited_file_or_another_database_url_is_validated_anew(tmp_path, envi
     path = write(tmp_path)
     load_settings(path, environ)
     assert load_settings(write(tmp_path, "Edited"), environ).services["general"].title == "Edited"
-    other = load_settings(path, {**environ, "MAILPROC_DATABASE_URL": "sqlite:///other.db"})
-    assert other.database_url == "sqlite:///other.db"
+    other = load_settings(path, {**environ, "MAILPROC_DATABASE_URL": "sqlite:////srv/other.db"})
+    assert other.database_url == "sqlite:////srv/other.db"
     assert len(cached_files(environ)) == 3
 
 

@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from mailproc.config.settings import ConfigError, load_settings
+from mailproc.config.settings import ConfigError, demo_settings, load_settings
 from mailproc.sla.clocks import Trigger, policy_from_settings
 from mailproc.vocabulary import Priority, SlaTarget
 
@@ -58,7 +58,7 @@ def test_the_example_configures_calendars_targets_and_ladders():
 
 def test_the_embedded_defaults_have_an_office_calendar_with_czech_holidays(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
-    policy = policy_from_settings(load_settings(environ={}))
+    policy = policy_from_settings(demo_settings(environ={}))
     office = policy.of("email").calendar
     assert office.description.startswith("office (Europe/Prague; Mon–Fri 08:00–12:00")
     assert office.is_holiday(datetime(2026, 12, 24).date())

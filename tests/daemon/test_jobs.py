@@ -143,5 +143,8 @@ def test_the_daemon_will_not_sign_with_a_throwaway_key(sqlite_url):
     from mailproc.config.settings import _embedded
 
     settings = settings_from_dict(_embedded() | {"database_url": sqlite_url}, "m.toml", {})
-    with pytest.raises(ConfigError, match="environment variable MAILPROC_SECRET is not set"):
+    with pytest.raises(
+        ConfigError,
+        match="no signing secret: set the environment variable MAILPROC_SECRET",
+    ):
         Daemon(lambda: settings, {}).run()

@@ -11,9 +11,10 @@ from mailproc.config.settings import ConfigError, settings_from_dict
 from mailproc.runtime.progress import LogLines
 from mailproc.runtime.retry import Backoff, StateLog
 from mailproc.runtime.wake import Wake
-from mailproc.sources.health import SourceRecord, source_checks
+from mailproc.sources.health import source_checks
 from mailproc.sources.imap import by_size
 from mailproc.sources.maildir import split_name
+from mailproc.store.figures import SourceRecord
 
 NOW = datetime(2026, 11, 23, 9, 0, tzinfo=UTC)
 
@@ -117,9 +118,10 @@ def test_status_verdict_per_source(stored, healthy, detail):
     assert (check.name, check.healthy, check.detail) == ("support", healthy, detail)
 
 
-def test_status_without_sources_is_unhealthy():
-    (check,) = source_checks([], {}, NOW, 900)
-    assert not check.healthy and "no mail sources configured" in check.detail
+def test_a_failing_source_is_a_warning_while_its_last_success_is_recent():
+    (recent,) = source_checks(["support"], {"support": record(30, error_ago=10)}, NOW, 900)
+    (stale,) = source_checks(["support"], {"support": record(1000, error_ago=10)}, NOW, 900)
+    assert (recent.state, stale.state) == ("warning", "critical")
 
 
 def test_progress_log_lines_come_every_few_seconds_and_at_the_end(caplog):

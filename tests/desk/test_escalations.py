@@ -312,7 +312,7 @@ def paused_settings(settings: Settings) -> Settings:
     transitions["RELATE"] = {"New": "Waiting", "Solution": "Waiting", "Closed": "Closed"}
     transitions["ASSIGN"] = {**transitions["ASSIGN"], "Waiting": "Solution"}
     transitions["CLOSE"] = {**transitions["CLOSE"], "Waiting": "Closed"}
-    return settings_from_dict(data, "test", {})
+    return settings_from_dict(data, "test", {"MAILPROC_SECRET": "t"})
 
 
 def test_a_paused_status_stops_the_resolution_clock(settings, engine, clock):

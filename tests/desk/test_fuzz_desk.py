@@ -7,7 +7,7 @@ from pathlib import Path
 
 from hypothesis import HealthCheck, given, settings
 
-from mailproc.config.settings import load_settings
+from mailproc.config.settings import demo_settings
 from mailproc.desk.mail import Desk
 from mailproc.desk.outcome import Disposition
 from mailproc.store.db import make_engine
@@ -20,7 +20,7 @@ def test_random_hostile_mail_through_the_desk(tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path / 'fuzz.sqlite3'}"
     engine = make_engine(url)
     upgrade(engine)
-    base = load_settings(environ={"MAILPROC_SECRET": "fuzz"})
+    base = demo_settings(environ={"MAILPROC_SECRET": "fuzz"})
     desk = Desk(base.model_copy(update={"database_url": url}), engine, FakeClock())
     seen: dict[Disposition, int] = dict.fromkeys(Disposition, 0)
 

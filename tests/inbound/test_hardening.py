@@ -10,7 +10,7 @@ import pytest
 
 from mailproc import signing
 from mailproc.config.safety import CommandAuth, SecurityConfig
-from mailproc.config.settings import load_settings
+from mailproc.config.settings import demo_settings
 from mailproc.inbound import bounces
 from mailproc.inbound.automatic import detect
 from mailproc.inbound.fingerprint import fingerprint
@@ -20,7 +20,7 @@ from mailproc.workflow.proof import unproven
 from tests.support.bounces import dsn as make_dsn
 from tests.support.mailfactory import make_mail
 
-SETTINGS = load_settings(environ={"MAILPROC_SECRET": "core tests"})
+SETTINGS = demo_settings(environ={"MAILPROC_SECRET": "core tests"})
 DATA = Path(__file__).resolve().parent.parent / "data" / "mail"
 KEY = SETTINGS.signing_key
 
@@ -86,7 +86,7 @@ def test_the_sample_bounce_of_another_system_reads_too():
 def test_a_reply_address_keeps_the_support_address_and_falls_back_when_too_long():
     address = signing.reply_address(KEY, "support@example.com", 42, "Tina@Example.com")
     assert address.startswith("support+INC-42.") and address.endswith("@example.com")
-    assert signing.vouches(KEY, [address.upper()], 42, "tina@example.com")
+    assert signing.vouches([KEY], [address.upper()], 42, "tina@example.com")
     long_local = "s" * 50 + "@example.com"
     assert signing.reply_address(KEY, long_local, 42, "tina@example.com") == long_local
 

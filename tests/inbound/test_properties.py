@@ -214,7 +214,7 @@ def test_reading_any_mail_as_a_bounce_never_raises(raw):
 @given(st.integers(1, 10**11), st.emails(), st.emails(), st.binary(min_size=16, max_size=32))
 def test_a_reply_token_vouches_for_its_person_and_incident_only(number, person, other, key):
     address = signing.reply_address(key, "support@example.com", number, person)
-    assert signing.vouches(key, [f"Name <{address}>"], number, person)
-    assert not signing.vouches(key, [address], number + 1, person)
-    assert other.lower() == person.lower() or not signing.vouches(key, [address], number, other)
-    assert not signing.vouches(key + b"x", [address], number, person)
+    assert signing.vouches([key], [f"Name <{address}>"], number, person)
+    assert not signing.vouches([key], [address], number + 1, person)
+    assert other.lower() == person.lower() or not signing.vouches([key], [address], number, other)
+    assert not signing.vouches([key + b"x"], [address], number, person)

@@ -88,8 +88,8 @@ def test_a_new_incident_acknowledges_the_reporter_and_alerts_the_first_line(desk
     local, _, domain = msg["Reply-To"].rpartition("@")
     assert domain == "example.com" and local.startswith("mail-support+INC-1.")
     key = desk.settings.signing_key
-    assert vouches(key, [msg["Reply-To"]], 1, "alice@example.org")
-    assert not vouches(key, [msg["Reply-To"]], 1, "mallory@example.net")
+    assert vouches([key], [msg["Reply-To"]], 1, "alice@example.org")
+    assert not vouches([key], [msg["Reply-To"]], 1, "mallory@example.net")
     assert msg["From"] == "Service desk <mail-support@example.com>"
     assert msg["X-Mailproc-Loop"] == "mail-support@example.com"
     assert ack.mail_from == "mail-support@example.com"
@@ -301,7 +301,7 @@ def test_recipients_follow_the_configuration_per_event_and_service(settings, eng
     data = settings.model_dump(exclude={"source"})
     data["services"]["email"]["notify"] = {"new_incident": [], "acknowledgment": ["reporter"]}
     data["notifications"]["recipients"] = {"new_incident": ["team", "boss@example.org"]}
-    desk = Desk(settings_from_dict(data, "test", {}), engine, clock)
+    desk = Desk(settings_from_dict(data, "test", {"MAILPROC_SECRET": "t"}), engine, clock)
     opened(desk)
     assert set(mailer.flush()) == {("alice@example.org", "We received your report")}
     opened(desk, to="network-support@example.com")

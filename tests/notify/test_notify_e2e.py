@@ -8,7 +8,7 @@ import email.policy
 from email.message import EmailMessage
 from email.utils import make_msgid
 
-from mailproc.config.settings import SmtpConfig, load_settings
+from mailproc.config.settings import SmtpConfig, demo_settings
 from mailproc.desk.mail import Desk
 from mailproc.notify.sender import send_pending
 from mailproc.store.db import make_engine
@@ -36,7 +36,7 @@ def client_reply(original: email.message.EmailMessage, text: str) -> bytes:
 
 def test_the_acknowledgment_is_delivered_read_and_answered(dovecot, smtp_server, database_url):
     clock = FakeClock()
-    settings = load_settings(environ={"MAILPROC_SECRET": "e2e secret"}).model_copy(
+    settings = demo_settings(environ={"MAILPROC_SECRET": "e2e secret"}).model_copy(
         update={
             "database_url": database_url,
             "smtp": SmtpConfig(host=smtp_server.host, port=smtp_server.port, security="none"),

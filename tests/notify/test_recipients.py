@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from mailproc.config.settings import load_settings, settings_from_dict
+from mailproc.config.settings import demo_settings, settings_from_dict
 from mailproc.inbound.subject import parse_subject
 from mailproc.notify.recipients import (
     Parties,
@@ -18,7 +18,7 @@ from mailproc.notify.recipients import (
 from mailproc.vocabulary import EventKind, NoticeKind, Priority
 from mailproc.workflow.decision import Decision, Happening, IncidentView, Refusal
 
-SETTINGS = load_settings(environ={})
+SETTINGS = demo_settings(environ={})
 ALICE = Person("alice@example.org", "Alice")
 TINA = Person("tina@example.com", "tina")
 
@@ -122,7 +122,7 @@ def test_our_own_addresses_never_receive_notices():
 
 
 def test_recipients_are_configured_per_event_and_per_service():
-    data = load_settings(environ={}).model_dump(exclude={"source"})
+    data = demo_settings(environ={}).model_dump(exclude={"source"})
     data["notifications"]["recipients"] = {"comment": ["reporter", "team"]}
     data["services"]["network"]["notify"] = {
         "comment": [],
@@ -141,7 +141,7 @@ def test_recipients_are_configured_per_event_and_per_service():
 
 
 def test_a_recipient_that_is_neither_role_nor_address_is_a_configuration_error():
-    data = load_settings(environ={}).model_dump(exclude={"source"})
+    data = demo_settings(environ={}).model_dump(exclude={"source"})
     data["notifications"]["recipients"] = {"comment": ["the boss"]}
     with pytest.raises(Exception, match=r"notifications\.recipients\.comment\.0"):
         settings_from_dict(data, "test", {})

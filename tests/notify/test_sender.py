@@ -17,7 +17,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from mailproc.cli.report import incident_detail
-from mailproc.config.settings import ConfigError, Settings, SmtpConfig, load_settings
+from mailproc.config.settings import ConfigError, Settings, SmtpConfig, demo_settings
 from mailproc.desk.mail import Desk
 from mailproc.inbound.parse import parse_mail
 from mailproc.notify.sender import send_pending, smtp_password
@@ -37,7 +37,9 @@ def clock() -> FakeClock:
 
 @pytest.fixture
 def settings(database_url: str) -> Settings:
-    return load_settings(environ={}).model_copy(update={"database_url": database_url})
+    return demo_settings(environ={"MAILPROC_SECRET": "t"}).model_copy(
+        update={"database_url": database_url}
+    )
 
 
 @pytest.fixture
@@ -188,10 +190,13 @@ def test_login_uses_the_password_from_the_environment(settings, engine, desk, cl
 
 
 def test_a_password_is_required_and_never_sent_in_clear_to_another_host():
-    config = load_settings(environ={}).model_copy(
+    config = demo_settings(environ={"MAILPROC_SECRET": "t"}).model_copy(
         update={"smtp": SmtpConfig(host="mail.example.com", security="none", username="u")}
     )
-    with pytest.raises(ConfigError, match="MAILPROC_SMTP_PASSWORD is not in the environment"):
+    with pytest.raises(
+        ConfigError,
+        match="no password: set the environment variable MAILPROC_SMTP_PASSWORD",
+    ):
         smtp_password(config, {})
     with pytest.raises(ConfigError, match="refusing to send the password unencrypted"):
         smtp_password(config, {"MAILPROC_SMTP_PASSWORD": "pw"})

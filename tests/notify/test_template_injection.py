@@ -8,7 +8,7 @@ from dataclasses import replace
 
 import pytest
 
-from mailproc.config.settings import load_settings
+from mailproc.config.settings import demo_settings
 from mailproc.notify.context import (
     HistoryEntry,
     ProblemFacts,
@@ -22,7 +22,7 @@ from mailproc.notify.recipients import DEFAULT_RECIPIENTS, CommandLine, Notice, 
 from mailproc.notify.templates import Templates, folder_of
 from mailproc.vocabulary import NoticeKind
 
-SETTINGS = load_settings(environ={})
+SETTINGS = demo_settings(environ={})
 TEMPLATES = Templates(folder_of(SETTINGS))
 PAYLOADS = [
     "{{ 7*7 }}",

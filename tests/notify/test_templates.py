@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from mailproc.config.settings import load_settings
+from mailproc.config.settings import demo_settings
 from mailproc.notify.context import build_context, sample_facts, sample_occasion, sample_recipient
 from mailproc.notify.recipients import Notice
 from mailproc.notify.templates import (
@@ -20,7 +20,7 @@ from mailproc.notify.templates import (
 )
 from mailproc.vocabulary import NoticeKind
 
-SETTINGS = load_settings(environ={})
+SETTINGS = demo_settings(environ={})
 SHIPPED = folder_of(SETTINGS)
 
 

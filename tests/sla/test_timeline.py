@@ -5,7 +5,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from mailproc.config.settings import load_settings, settings_from_dict
+from mailproc.config.settings import demo_settings, settings_from_dict
 from mailproc.sla.clocks import (
     Acknowledged,
     Created,
@@ -17,7 +17,7 @@ from mailproc.sla.clocks import (
 from mailproc.sla.timeline import Record, timeline
 from mailproc.vocabulary import Priority, StatusKind
 
-SETTINGS = load_settings(environ={})
+SETTINGS = demo_settings(environ={})
 T0 = datetime(2026, 3, 2, 8, 0, tzinfo=UTC)
 ALICE, TINA, SAM, NORA = (
     "alice@example.org",

@@ -280,7 +280,7 @@ def test_secrets_never_reach_the_log_even_at_debug_level(sqlite_url, imap_mailbo
 
 def test_a_missing_password_variable_is_a_configuration_error(sqlite_url, imap_mailbox):
     settings = make_settings(sqlite_url, {"support": imap_source(imap_mailbox)})
-    message = "sources.support: environment variable MAILPROC_TEST_IMAP_PASSWORD is not set"
+    message = "sources.support: no password: set the environment variable MAILPROC_TEST_IMAP_PASS"
     with pytest.raises(ConfigError, match=message):
         poll_once(settings, {}, [])
 

@@ -9,7 +9,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from sqlalchemy import Engine
 
-from mailproc.config.settings import Settings, load_settings
+from mailproc.config.settings import Settings, demo_settings
 from mailproc.desk.mail import Desk
 from mailproc.store.db import make_engine
 from mailproc.store.schema import upgrade
@@ -33,7 +33,7 @@ def clock() -> FakeClock:
 
 @pytest.fixture
 def settings(database_url: str) -> Settings:
-    base = load_settings(environ={})
+    base = demo_settings(environ={"MAILPROC_SECRET": "tests"})
     return base.model_copy(update={"database_url": database_url})
 
 

@@ -1162,7 +1162,8 @@ class SmtpCapture(_Managed):
     * :meth:`hold` records each message at once but keeps its DATA answer back until
       :meth:`release`: the client is caught in the middle of a send (to kill it there).
     * ``username``/``password`` enable AUTH PLAIN/LOGIN without TLS (and require it, unless
-      ``auth_required=False``).
+      ``auth_required=False``); ``oauth2_token`` also accepts AUTH XOAUTH2 with that access
+      token for ``username``, as Exchange Online and Gmail do.
     * ``smtputf8=False``: a server that does not offer SMTPUTF8 (RFC 6531).
     """
 
@@ -1176,12 +1177,14 @@ class SmtpCapture(_Managed):
         username: str | None = None,
         password: str | None = None,
         auth_required: bool | None = None,
+        oauth2_token: str | None = None,
         smtputf8: bool = True,
     ) -> None:
         self.port = port or free_port()
         self.smtputf8 = smtputf8
         self.username = username
         self.password = password
+        self.oauth2_token = oauth2_token
         self.auth_required = (username is not None) if auth_required is None else auth_required
         self._cond = threading.Condition()
         self._messages: list[CapturedMessage] = []
@@ -1310,6 +1313,29 @@ class SmtpCapture(_Managed):
             with self._cond:
                 self._auth_failures += 1
         return AuthResult(success=ok, handled=False, auth_data=auth_data if ok else None)
+
+    async def auth_XOAUTH2(self, server: Any, args: list[str]) -> Any:
+        """aiosmtpd calls handler methods named auth_<MECHANISM> (and advertises them)."""
+        import base64
+
+        from aiosmtpd.smtp import AuthResult, LoginPassword
+
+        try:
+            fields = base64.b64decode(args[1], validate=True).decode().split("\x01")
+            given = dict(f.split("=", 1) for f in fields if "=" in f)
+        except (IndexError, ValueError):
+            given = {}
+        user, bearer = given.get("user", ""), given.get("auth", "")
+        ok = (
+            self.oauth2_token is not None
+            and user == self.username
+            and bearer == f"Bearer {self.oauth2_token}"
+        )
+        if not ok:
+            with self._cond:
+                self._auth_failures += 1
+            return AuthResult(success=False, handled=False)
+        return AuthResult(success=True, handled=False, auth_data=LoginPassword(user.encode(), b""))
 
     # lifecycle
     def start(self) -> Self:

@@ -4,7 +4,7 @@ from dataclasses import replace
 
 import pytest
 
-from mailproc.config.settings import load_settings
+from mailproc.config.settings import demo_settings
 from mailproc.inbound.subject import parse_subject
 from mailproc.vocabulary import EventKind, Priority
 from mailproc.workflow.decision import (
@@ -16,7 +16,7 @@ from mailproc.workflow.decision import (
     reopen_by_reply,
 )
 
-SETTINGS = load_settings(environ={})  # embedded defaults: email=default, network=resolved
+SETTINGS = demo_settings(environ={})  # embedded defaults: email=default, network=resolved
 TINA = Actor("tina@example.com", "tina")
 SAM = Actor("sam@example.com", "sam")
 NORA = Actor("nora@example.com", "nora")

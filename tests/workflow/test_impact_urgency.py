@@ -4,12 +4,12 @@ from dataclasses import replace
 
 import pytest
 
-from mailproc.config.settings import ConfigError, load_settings, settings_from_dict
+from mailproc.config.settings import ConfigError, demo_settings, settings_from_dict
 from mailproc.inbound.subject import BadCommand, Command, Language, parse_subject
 from mailproc.vocabulary import EventKind, Priority, Verb
 from mailproc.workflow.decision import Actor, IncidentView, decide
 
-SETTINGS = load_settings(environ={})
+SETTINGS = demo_settings(environ={})
 SAM = Actor("sam@example.com", "sam")
 NORA = Actor("nora@example.com", "nora")
 REPORTER = Actor("alice@example.org")
