@@ -30,6 +30,10 @@ SCRIPTED = [
     ("problems", "show"),
     ("incidents", "list"),
     ("incidents", "show"),
+    ("attachments", "list"),
+    ("automatic", "list"),
+    ("addresses", "list"),
+    ("limits",),
 ]
 
 
