@@ -32,7 +32,7 @@ SCRIPTED = [
     ("incidents", "show"),
     ("attachments", "list"),
     ("automatic", "list"),
-    ("addresses", "list"),
+    ("undeliverable", "list"),
     ("limits",),
 ]
 
