@@ -9,7 +9,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from mailproc.cli.report import incident_detail
-from mailproc.config.settings import load_settings
+from mailproc.config.safety import BouncesConfig
 from mailproc.desk.mail import Desk
 from mailproc.desk.outcome import Disposition
 from mailproc.safety import undeliverable
@@ -37,7 +37,7 @@ def opened(desk: Desk, **kw) -> tuple[int, str]:
 
 def scored(engine, when=None) -> list[undeliverable.Mark]:
     """Every address with a bounce score, as `undeliverable list` shows them."""
-    config = load_settings(environ={}).bounces
+    config = BouncesConfig()
     return undeliverable.listing(engine, when or datetime(2026, 11, 23, 9, tzinfo=UTC), config)
 
 
