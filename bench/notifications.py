@@ -131,13 +131,23 @@ def rendering(settings: Settings, repeat: int) -> list[tuple[str, float, float]]
     templates = Templates(folder_of(settings))
     facts = sample_facts(settings, "email")
     rows = []
-    for kind in (NoticeKind.ACKNOWLEDGMENT, NoticeKind.COMMENT):
+    german = settings.model_copy(
+        update={"locale": settings.locale.model_copy(update={"language": "de"})}
+    )
+    for kind, speaks in (
+        (NoticeKind.ACKNOWLEDGMENT, settings),
+        (NoticeKind.COMMENT, settings),
+        (NoticeKind.ACKNOWLEDGMENT, german),
+    ):
         cause, occasion = sample_occasion(kind, facts)
-        notice = Notice(kind, sample_recipient("reporter", facts, settings), cause)
+        notice = Notice(kind, sample_recipient("reporter", facts, speaks), cause)
+        language = speaks.locale.language
 
-        def render(notice: Notice = notice, occasion: Occasion = occasion) -> Rendered:
-            context = build_context(notice, facts, occasion, settings)
-            return templates.render(notice.kind, "email", context)
+        def render(
+            notice: Notice = notice, occasion: Occasion = occasion, speaks: Settings = speaks
+        ) -> Rendered:
+            context = build_context(notice, facts, occasion, speaks)
+            return templates.render(notice.kind, "email", context, speaks.locale.language)
 
         rendered = render()
 
@@ -160,7 +170,7 @@ def rendering(settings: Settings, repeat: int) -> list[tuple[str, float, float]]
                 )
             )
 
-        label = f"{kind.value} ({'text + HTML' if rendered.html else 'text'})"
+        label = f"{kind.value} ({'text + HTML' if rendered.html else 'text'}, {language})"
         rows.append((label, median_ms(render, repeat), median_ms(build, repeat)))
     return rows
 

@@ -28,9 +28,12 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 if TYPE_CHECKING:
     from holidays import HolidayBase
 
+from mailproc.times import offsets, transition, wall_instant
+
 DAY = timedelta(days=1)
 IDLE_LIMIT_DAYS = 3660  # ten years without one working minute: the calendar is broken
 MEMO_DAYS = 4096
+_TIME = re.compile(r"^(\d{1,2}):(\d{2})$")
 _HOURS = re.compile(r"^(\d{1,2}):(\d{2})\s*[-–]\s*(\d{1,2}):(\d{2})$")
 
 Interval = tuple[datetime, datetime]
@@ -70,6 +73,15 @@ def parse_hours(text: str) -> Minutes:
     if start >= end:
         raise ValueError(f"'{text}': the end must come after the start (split at 24:00)")
     return start, end
+
+
+def parse_time(text: str) -> int:
+    """'12:00' -> 720: a wall time of day, 00:00 to 24:00, as minutes after midnight."""
+    match = _TIME.match(text.strip())
+    minutes = int(match[1]) * 60 + int(match[2]) if match and int(match[2]) < 60 else -1
+    if not 0 <= minutes <= 24 * 60:
+        raise ValueError(f"'{text}' is not a time of day like '12:00' (00:00 to 24:00)")
+    return minutes
 
 
 def day_hours(texts: Sequence[str]) -> tuple[Minutes, ...]:
@@ -132,6 +144,7 @@ class BusinessCalendar:
     dates_off: frozenset[date] = frozenset()
     country: HolidayBase | None = None
     always: bool = False
+    cutoff: int = 12 * 60  # minutes after local midnight: see end_of_working_days
     _walls: tuple[tuple[tuple[time, int, time, int], ...], ...] = field(init=False, repr=False)
     _days: dict[date, tuple[Interval, ...]] = field(init=False, repr=False, default_factory=dict)
 
@@ -201,6 +214,33 @@ class BusinessCalendar:
             total += min(stop, end) - begin
         return total
 
+    def end_of_working_days(self, start: datetime, days: int) -> datetime:
+        """The deadline of a target of `days` business days from `start`: the end of the
+        days-th working day (the end of its last working interval). The day of `start` is the
+        first if it is a working day and `start` comes before its cut-off and before its
+        working hours end; otherwise the next working day is. A day's cut-off that falls into
+        a gap or fold of the clocks is read by the fold=0 rule (mailproc.times)."""
+        start = _utc(start)
+        day = start.astimezone(self.zone).date()
+        counted, idle = 0, 0
+        spans = self.working_intervals(day)
+        if spans and start < min(spans[-1][1], self._cutoff_instant(day)):
+            counted = 1
+            if counted == days:
+                return spans[-1][1]
+        while idle < IDLE_LIMIT_DAYS:
+            day += DAY
+            spans = self.working_intervals(day)
+            idle = 0 if spans else idle + 1
+            counted += 1 if spans else 0
+            if spans and counted == days:
+                return spans[-1][1]
+        raise NoBusinessTime(f"calendar {self.name}: no working time for {IDLE_LIMIT_DAYS} days")
+
+    def _cutoff_instant(self, day: date) -> datetime:
+        wall, days = _wall(self.cutoff)
+        return wall_instant(datetime.combine(day + days * DAY, wall), self.zone)
+
     def next_business_instant(self, at: datetime) -> datetime:
         """`at` itself during working hours, else the start of the next working interval."""
         at = _utc(at)
@@ -210,7 +250,7 @@ class BusinessCalendar:
     def description(self) -> str:
         """For explanations: 'office (Europe/Prague; Mon–Fri 08:00–17:00; …; holidays CZ)'."""
         if self.always:
-            return f"{self.name} (24×7)"
+            return f"{self.name} ({self.zone}; 24×7)"
         parts = [str(self.zone), *_week_text(self.week)]
         off = [self.country_label()] if self.country is not None else []
         if self.dates_off:
@@ -246,31 +286,21 @@ class BusinessCalendar:
         """A local wall time as a UTC instant: a repeated time is its first occurrence when it
         opens an interval and its second when it closes one; a skipped time is the jump."""
         local = datetime.combine(day, wall)
-        first = local.replace(tzinfo=self.zone)
-        before, after = first.utcoffset(), first.replace(fold=1).utcoffset()
-        assert before is not None and after is not None
+        before, after = offsets(local, self.zone)
         if before == after:
             return (local - before).replace(tzinfo=UTC)
         if before > after:  # the clocks went back: this wall time happens twice
             return (local - (after if closing else before)).replace(tzinfo=UTC)
-        return self._jump((local - after).replace(tzinfo=UTC), (local - before).replace(tzinfo=UTC))
-
-    def _jump(self, low: datetime, high: datetime) -> datetime:
-        """The instant between low (old offset) and high (new offset) at which the clocks jump
-        forward, to the second: a dozen conversions, twice a year."""
-        new_offset = high.astimezone(self.zone).utcoffset()
-        lo, hi = 0, int((high - low).total_seconds())
-        while hi - lo > 1:
-            mid = (lo + hi) // 2
-            if (low + timedelta(seconds=mid)).astimezone(self.zone).utcoffset() == new_offset:
-                hi = mid
-            else:
-                lo = mid
-        return low + timedelta(seconds=hi)
+        low, high = (local - after).replace(tzinfo=UTC), (local - before).replace(tzinfo=UTC)
+        return transition(low, high, self.zone)
 
 
-def around_the_clock(name: str = "24x7") -> BusinessCalendar:
-    return BusinessCalendar(name, ZoneInfo("UTC"), always=True)
+def around_the_clock(
+    name: str = "24x7", zone: str = "UTC", cutoff: str = "12:00"
+) -> BusinessCalendar:
+    """Every hour counts; the zone still says where a day (and a business day) begins and
+    in which time the calendar's explanations are shown."""
+    return BusinessCalendar(name, zone_named(zone), always=True, cutoff=parse_time(cutoff))
 
 
 def make_calendar(
@@ -280,11 +310,14 @@ def make_calendar(
     dates_off: Iterable[date] = (),
     country: str | None = None,
     subdivision: str | None = None,
+    cutoff: str = "12:00",
 ) -> BusinessCalendar:
     """A calendar from configuration values; ValueError names what is wrong."""
     week = tuple(day_hours(hours.get(day, ())) for day in WEEK)
     table = country_holidays(country, subdivision) if country else None
-    return BusinessCalendar(name, zone_named(zone), week, frozenset(dates_off), table)
+    return BusinessCalendar(
+        name, zone_named(zone), week, frozenset(dates_off), table, cutoff=parse_time(cutoff)
+    )
 
 
 def _wall(minutes: int) -> tuple[time, int]:

@@ -15,6 +15,7 @@ from mailproc.calendars import (
     day_hours,
     make_calendar,
     parse_hours,
+    parse_time,
 )
 
 PRAGUE, NEW_YORK = ZoneInfo("Europe/Prague"), ZoneInfo("America/New_York")
@@ -165,7 +166,7 @@ def test_around_the_clock_is_elapsed_time():
     start = at(PRAGUE, "2026-03-28 20:00")
     assert ALWAYS.add(start, 40 * H) == start + 40 * H
     assert ALWAYS.between(start, start + 40 * H) == 40 * H
-    assert ALWAYS.description == "24x7 (24×7)"
+    assert ALWAYS.description == "24x7 (UTC; 24×7)"
 
 
 def test_country_and_subdivision_holidays():
@@ -281,3 +282,90 @@ def test_business_time_adds_up_over_consecutive_spans(calendar, a, first, second
 def test_more_business_time_is_never_due_earlier(calendar, start, one, two):
     small, large = sorted((one, two))
     assert calendar.add(start, small) <= calendar.add(start, large)
+
+
+# --- a 24×7 calendar keeps its zone -----------------------------------------------------------
+
+TOKYO = ZoneInfo("Asia/Tokyo")
+TOKYO_ALWAYS = around_the_clock("noc", "Asia/Tokyo")
+
+
+def test_a_24x7_calendar_begins_its_days_at_midnight_in_its_own_zone():
+    (begin, end), *rest = TOKYO_ALWAYS.working_intervals(date(2026, 3, 2))
+    assert not rest
+    assert (local(begin, TOKYO), local(end, TOKYO)) == (
+        "2026-03-02 00:00 JST",
+        "2026-03-03 00:00 JST",
+    )
+    assert begin == datetime(2026, 3, 1, 15, 0, tzinfo=UTC)
+    assert TOKYO_ALWAYS.description == "noc (Asia/Tokyo; 24×7)"
+    start = at(TOKYO, "2026-03-02 23:30")
+    assert TOKYO_ALWAYS.add(start, H) == start + H  # still elapsed time
+
+
+# --- targets in business days -----------------------------------------------------------------
+
+# (calendar, opened at local wall time, business days, deadline as local wall time)
+DAYS_TABLE = [
+    pytest.param(OFFICE, "2026-03-02 09:00", 1, "2026-03-02 17:00 CET", id="before the cut-off"),
+    pytest.param(OFFICE, "2026-03-02 11:59", 3, "2026-03-04 17:00 CET", id="a minute before it"),
+    pytest.param(OFFICE, "2026-03-02 12:00", 1, "2026-03-03 17:00 CET", id="at the cut-off"),
+    pytest.param(OFFICE, "2026-03-02 07:00", 1, "2026-03-02 17:00 CET", id="before opening"),
+    pytest.param(OFFICE, "2026-03-06 10:00", 3, "2026-03-10 17:00 CET", id="over a weekend"),
+    pytest.param(OFFICE, "2026-03-07 10:00", 1, "2026-03-09 17:00 CET", id="opened on saturday"),
+    pytest.param(OFFICE, "2026-04-02 09:00", 2, "2026-04-07 17:00 CEST", id="easter (CZ)"),
+    pytest.param(OFFICE, "2026-03-27 13:00", 1, "2026-03-30 17:00 CEST", id="over the dst change"),
+    pytest.param(OFFICE, "2026-12-30 15:00", 1, "2027-01-04 17:00 CET", id="listed date, new year"),
+    pytest.param(NEW_YORK_OFFICE, "2026-07-02 09:00", 2, "2026-07-06 17:00 EDT", id="july 4th"),
+    pytest.param(NIGHTS, "2026-03-02 03:00", 1, "2026-03-03 00:00 CET", id="a night shift"),
+    pytest.param(TOKYO_ALWAYS, "2026-03-02 11:00", 1, "2026-03-03 00:00 JST", id="24x7 tokyo"),
+    pytest.param(TOKYO_ALWAYS, "2026-03-02 13:00", 2, "2026-03-05 00:00 JST", id="24x7 after cut"),
+]
+
+
+@pytest.mark.parametrize(("calendar", "opened", "days", "deadline"), DAYS_TABLE)
+def test_a_target_in_business_days_ends_with_the_nth_working_day(calendar, opened, days, deadline):
+    assert local(calendar.end_of_working_days(at(calendar.zone, opened), days), calendar.zone) == (
+        deadline
+    )
+
+
+def test_the_opening_day_does_not_count_after_its_working_hours_even_before_the_cut_off():
+    late = make_calendar(
+        "late", "Europe/Prague", {d: ["08:00-11:00"] for d in WORKDAYS}, cutoff="15:00"
+    )
+    assert local(late.end_of_working_days(at(PRAGUE, "2026-03-02 10:59"), 1), PRAGUE) == (
+        "2026-03-02 11:00 CET"
+    )
+    assert local(late.end_of_working_days(at(PRAGUE, "2026-03-02 11:30"), 1), PRAGUE) == (
+        "2026-03-03 11:00 CET"
+    )
+
+
+def test_a_cut_off_in_the_gap_of_a_dst_change_is_read_by_the_fold_0_rule():
+    """02:30 does not exist in Prague on 2026-03-29: the cut-off is 02:30 read with the offset
+    before the jump, i.e. 03:30 CEST."""
+    early = make_calendar(
+        "early", "Europe/Prague", {d: ["00:00-24:00"] for d in Weekday}, cutoff="02:30"
+    )
+    sunday_end = "2026-03-30 00:00 CEST"
+    for opened, deadline in [
+        ("2026-03-29 01:59", sunday_end),
+        (datetime(2026, 3, 29, 3, 29, tzinfo=PRAGUE), sunday_end),
+        (datetime(2026, 3, 29, 3, 30, tzinfo=PRAGUE), "2026-03-31 00:00 CEST"),
+    ]:
+        start = at(PRAGUE, opened) if isinstance(opened, str) else opened.astimezone(UTC)
+        assert local(early.end_of_working_days(start, 1), PRAGUE) == deadline
+
+
+@pytest.mark.parametrize(
+    ("text", "minutes"), [("12:00", 720), ("00:00", 0), ("24:00", 1440), (" 9:30 ", 570)]
+)
+def test_cut_offs_are_times_of_day(text, minutes):
+    assert parse_time(text) == minutes
+
+
+@pytest.mark.parametrize("text", ["12", "25:00", "12:60", "noon", "24:01"])
+def test_bad_cut_offs_are_explained(text):
+    with pytest.raises(ValueError, match="is not a time of day like '12:00'"):
+        parse_time(text)

@@ -91,6 +91,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     ),
     "send": ("notify:send", "Send queued notifications through the configured SMTP server."),
     "templates": ("notify:templates", "Check and preview the notification templates."),
+    "people": ("notify:people", "The people notices go to: their name, language and time zone."),
     "automatic": (
         "safety:automatic",
         "Automatic mail (bounces, auto-replies, lists, loops): kept, never answered.",

@@ -22,6 +22,7 @@ from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 
 from mailproc.cli import report
+from mailproc.config.locale import language_tag
 from mailproc.config.settings import demo_settings
 from mailproc.desk.mail import Desk
 from mailproc.desk.outcome import Origin
@@ -140,15 +141,19 @@ def sample_mails() -> Iterator[tuple[str, bytes]]:
     yield "the solver closes it", _mail(7, TINA, "Re: [INC-1] [CLOSE]", "Service restored.", 6)
 
 
-def run_demo(folder: Path, echo: Callable[[str], None]) -> None:
+def run_demo(folder: Path, echo: Callable[[str], None], language: str | None = None) -> None:
+    """`language`: the desk's language, so every notice is written in it (`de`: German)."""
     # A throw-away signing secret: the demo's Message-IDs live as long as its database.
     environ = {"MAILPROC_SECRET": secrets.token_hex(16)}
-    settings = demo_settings(environ=environ).model_copy(
-        update={"database_url": f"sqlite:///{folder / 'demo.db'}"}
-    )
+    settings = demo_settings(environ=environ)
+    update: dict[str, object] = {"database_url": f"sqlite:///{folder / 'demo.db'}"}
+    if language is not None:
+        update["locale"] = settings.locale.model_copy(update={"language": language})
+    settings = settings.model_copy(update=update)
     engine = make_engine(settings.database_url)
     upgrade(engine)
-    echo(f"demo database: {folder / 'demo.db'} (embedded default configuration)\n")
+    speaks = f", notices in {language}" if language else ""
+    echo(f"demo database: {folder / 'demo.db'} (embedded default configuration{speaks})\n")
     add_problem(
         engine,
         START,
@@ -201,17 +206,29 @@ def _notice(engine: Engine, kind: str) -> InboundMail | None:
     return parse_mail(compose(letter, enclosed(engine, letter)))
 
 
+def _language(_ctx: click.Context, _param: click.Parameter, value: str | None) -> str | None:
+    try:
+        return None if value is None else language_tag(value)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc)) from None
+
+
 @click.command()
 @click.option(
     "--keep",
     type=click.Path(path_type=Path, file_okay=False),
     help="Keep the demo database in this folder instead of a temporary one.",
 )
-def demo(keep: Path | None) -> None:
+@click.option(
+    "--language",
+    callback=_language,
+    help="Write the notices in this language (e.g. de: the German templates shipped).",
+)
+def demo(keep: Path | None, language: str | None) -> None:
     """Run sample mails through mailproc and print the incidents and their histories."""
     if keep is not None:
         keep.mkdir(parents=True, exist_ok=True)
-        run_demo(keep.resolve(), click.echo)
+        run_demo(keep.resolve(), click.echo, language)
         return
     with tempfile.TemporaryDirectory(prefix="mailproc-demo-") as folder:
-        run_demo(Path(folder), click.echo)
+        run_demo(Path(folder), click.echo, language)

@@ -1,32 +1,47 @@
-"""`send --once` and `templates check|preview`: the outbox and the templates from the shell."""
+"""`send --once`, `templates check|preview` and `people show`: the outbox, the templates and
+their readers from the shell."""
 
 from __future__ import annotations
 
 import asyncio
+from dataclasses import replace
+from pathlib import Path
 
 import click
 from sqlalchemy.orm import Session
 
+from mailproc.calendars import zone_named
 from mailproc.cli.app import EXIT_CONFIG, EXIT_FAILED, App, fail, pass_app
 from mailproc.cli.incidents import incident_number
 from mailproc.cli.output import echo_json, json_option
 from mailproc.clock import utcnow
+from mailproc.config.locale import language_tag
+from mailproc.config.settings import Settings
 from mailproc.notify.context import (
     IncidentFacts,
     build_context,
+    reader_for,
     sample_attachments,
     sample_facts,
     sample_occasion,
     sample_recipient,
 )
 from mailproc.notify.facts import incident_facts
+from mailproc.notify.formats import known_language
 from mailproc.notify.letter import tagged_subject
+from mailproc.notify.readers import reader_of
 from mailproc.notify.recipients import DEFAULT_RECIPIENTS, Notice
 from mailproc.notify.sender import deliver_pending
-from mailproc.notify.templates import TemplateProblem, Templates, check_templates, folder_of
+from mailproc.notify.templates import (
+    TemplateProblem,
+    Templates,
+    check_templates,
+    coverage,
+    folder_of,
+)
 from mailproc.store import db
 from mailproc.store.queries import UnknownIncident
-from mailproc.vocabulary import NoticeKind, Party
+from mailproc.vocabulary import NoticeKind, Party, Role
 
 
 @click.command()
@@ -66,17 +81,39 @@ def templates() -> None:
 def check(app: App, as_json: bool) -> None:
     """Render every template of every notice for every service with sample data."""
     folder = folder_of(app.settings)
-    problems = check_templates(Templates(folder), app.settings)
+    templates = Templates(folder)
+    problems = check_templates(templates, app.settings)
+    unknown = [lang for lang in templates.languages() if not known_language(lang)]
     if as_json:
         found = [{"where": p.where, "reason": p.reason} for p in problems]
-        echo_json({"folder": folder, "ok": not problems, "problems": found})
+        found += [{"where": str(folder / lang), "reason": "unknown language"} for lang in unknown]
+        missing = coverage(templates, app.settings)
+        ok = not problems and not unknown
+        echo_json({"folder": folder, "ok": ok, "problems": found, "untranslated": missing})
     for problem in problems if not as_json else ():
         click.echo(str(problem), err=True)
-    if problems:
-        fail(f"{len(problems)} template problem(s) in {folder}", EXIT_CONFIG)
+    for language in unknown if not as_json else ():
+        click.echo(f"{folder / language}: a language Babel does not know", err=True)
+    if problems or unknown:
+        fail(f"{len(problems) + len(unknown)} template problem(s) in {folder}", EXIT_CONFIG)
     if not as_json:
-        services = len(app.settings.services)
-        click.echo(f"{folder}: {len(NoticeKind)} notices for {services} services render")
+        _coverage(folder, templates, app.settings)
+
+
+def _coverage(folder: Path, templates: Templates, settings: Settings) -> None:
+    languages = ", ".join(["the default", *templates.languages()])
+    click.echo(
+        f"{folder}: {len(NoticeKind)} notices for {len(settings.services)} services render "
+        f"in {languages}"
+    )
+    for language, missing in coverage(templates, settings).items():
+        if missing:
+            click.echo(
+                f"{language}: {len(missing)} of {len(NoticeKind)} kinds missing, sent in the "
+                f"default instead: {', '.join(missing)}"
+            )
+        else:
+            click.echo(f"{language}: every kind translated")
 
 
 @templates.command("preview")
@@ -88,8 +125,18 @@ def check(app: App, as_json: bool) -> None:
     type=click.Choice([p.value for p in Party]),
     help="The recipient's part (default: the notice's first default recipient).",
 )
+@click.option("--language", help="The reader's language (default: as resolved for them).")
+@click.option("--zone", help="The reader's time zone (default: as resolved for them).")
 @pass_app
-def preview(app: App, event: str, ref: str | None, service: str | None, role: str | None) -> None:
+def preview(
+    app: App,
+    event: str,
+    ref: str | None,
+    service: str | None,
+    role: str | None,
+    language: str | None,
+    zone: str | None,
+) -> None:
     """Print a notice as its recipient would read it."""
     settings, kind = app.settings, NoticeKind(event)
     if service is not None and service not in settings.services:
@@ -98,15 +145,24 @@ def preview(app: App, event: str, ref: str | None, service: str | None, role: st
     cause, occasion = sample_occasion(kind, facts, comment=ref is None)
     recipient = sample_recipient(role or DEFAULT_RECIPIENTS[kind][0], facts, settings)
     notice = Notice(kind, recipient, cause)
+    reader = reader_for(notice, facts, settings)
+    if language is not None:
+        reader = replace(reader, language=language_tag(language))
+    if zone is not None:
+        try:
+            reader = replace(reader, zone=zone_named(zone).key)
+        except ValueError as exc:
+            raise click.BadParameter(str(exc), param_hint="--zone") from None
     files = sample_attachments(notice, settings) if ref is None else ()
-    context = build_context(notice, facts, occasion, settings, files)
+    context = build_context(notice, facts, occasion, settings, files, reader=reader)
     try:
         templates = Templates(folder_of(settings))
-        rendered = templates.render(kind, service or facts.service, context)
+        rendered = templates.render(kind, service or facts.service, context, reader.language)
     except TemplateProblem as problem:
         fail(str(problem), EXIT_CONFIG)
     click.echo(f"Subject: {tagged_subject(rendered.subject, facts.number)}")
-    click.echo(f"To: {recipient.name} <{recipient.email}> ({recipient.role})\n")
+    click.echo(f"To: {recipient.name} <{recipient.email}> ({recipient.role})")
+    click.echo(f"Language: {reader.language}, time zone: {reader.zone}\n")
     click.echo(rendered.text)
     if rendered.html is not None:
         click.echo("--- text/html ---")
@@ -122,3 +178,36 @@ def _facts(app: App, ref: str | None, service: str | None) -> IncidentFacts:
         if row is None:
             raise UnknownIncident(f"no incident INC-{number}")
         return incident_facts(session, row)
+
+
+@click.group()
+def people() -> None:
+    """The people notices go to: their name, language and time zone."""
+
+
+@people.command("show")
+@click.argument("address")
+@click.option("--service", help="For notices about this service (default: the default service).")
+@pass_app
+def show(app: App, address: str, service: str | None) -> None:
+    """Print a person's name, language and time zone as notices use them, each with where it
+    came from: their own settings, the directory, the service, its calendar or the desk."""
+    settings = app.settings
+    service = service or settings.default_service
+    if service not in settings.services:
+        raise click.BadParameter(f"unknown service {service!r}", param_hint="--service")
+    reader = reader_of(address, settings, service)
+    person = settings.people_by_email.get(reader.email)
+    if person is None:
+        role = "no role (reporter or other correspondent)"
+    else:
+        name, config = person
+        serves = ", ".join(config.services) if config.role is Role.SOLVER else ""
+        role = f"{config.role} (people.{name}{'; services ' + serves if serves else ''})"
+    click.echo(reader.email)
+    click.echo(f"  role      {role}")
+    for field in ("name", "language", "zone"):
+        value = getattr(reader, field) or "-"
+        origin = reader.origins.get(field, "not given")
+        click.echo(f"  {field:<9} {value:<20} from {origin}")
+    click.echo(f"  (for notices about service {service})")

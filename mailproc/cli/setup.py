@@ -12,6 +12,7 @@ import click
 
 from mailproc.cli.app import EXIT_CONFIG, EXIT_FAILED, App, pass_app
 from mailproc.cli.output import echo_json, json_option
+from mailproc.config.locale import text_in
 from mailproc.config.settings import ConfigError
 from mailproc.sources.health import Check
 from mailproc.store.schema import head_revision, upgrade
@@ -118,7 +119,9 @@ def workflows(app: App, service: str | None, as_json: bool) -> None:
             if status.kind is StatusKind.OPEN:
                 moves.append("[ACK]")  # changes no status, accepted in every open status
             click.echo(f"  {status.name} ({status.kind}): {', '.join(moves) or 'no commands'}")
-            click.echo(f"      instructions: {status.instructions}")
+            language = app.settings.locale.language
+            text = text_in(status.instructions, language, language)
+            click.echo(f"      instructions: {text}")
         click.echo("")
 
 

@@ -8,7 +8,7 @@ pass, for cron (the daemon runs it every `sla.escalation_interval_seconds`).
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, tzinfo
+from datetime import UTC, datetime, timedelta, tzinfo
 from typing import Any
 
 import click
@@ -32,6 +32,7 @@ from mailproc.sla.ladder import level_moments
 from mailproc.sla.state import SlaBook
 from mailproc.sla.views import explain as explain_incident
 from mailproc.sla.views import report_table, sla_lines
+from mailproc.times import WallTimeError, typed_instant, whole_second
 from mailproc.vocabulary import PRIORITY_WORDS, EscalationRole, Priority
 
 
@@ -115,15 +116,15 @@ def _what_if_json(
 
 
 def _instant(text: str | None, zone: tzinfo) -> datetime:
+    """A typed time, refused when the zone skips or repeats it (see mailproc.times)."""
     if text is None:
-        return utcnow()
+        return whole_second(utcnow())
     try:
-        moment = datetime.fromisoformat(text)
+        return typed_instant(datetime.fromisoformat(text), zone)
+    except WallTimeError as exc:
+        raise click.BadParameter(str(exc), param_hint="--at") from None
     except ValueError:
         raise click.BadParameter(f"{text!r} is not an ISO 8601 time", param_hint="--at") from None
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=zone)
-    return moment.astimezone(UTC)
 
 
 def _both(moment: datetime, zone: tzinfo) -> str:
@@ -136,10 +137,7 @@ def _target_lines(
 ) -> str:
     zone = target.clock.calendar.zone
     assert target.due is not None
-    lines = [
-        f"{target.target}: target {format_duration(target.goal)} of business time, "
-        f"due {_both(target.due, zone)}"
-    ]
+    lines = [f"{target.target}: target {_target(target)}, due {_both(target.due, zone)}"]
     config = settings.services[service]
     for level, moment in level_moments(target, ladder):
         when = _both(moment, zone) if moment else "never"
@@ -148,6 +146,12 @@ def _target_lines(
     if len(lines) == 1:
         lines.append("  no escalation levels")
     return "\n".join(lines)
+
+
+def _target(target: TargetStatus) -> str:
+    if isinstance(target.spec, timedelta):
+        return f"{format_duration(target.goal)} of business time"
+    return target.describe()
 
 
 def _who(name: str, service: ServiceConfig) -> str:

@@ -32,10 +32,20 @@ from pydantic import (
 from mailproc import calendars
 from mailproc.config import cached
 from mailproc.config.credentials import SecretRef, SecretUnreadable, read_secret
+from mailproc.config.locale import (
+    ContactConfig,
+    LocaleConfig,
+    Localized,
+    ReaderConfig,
+    localized,
+    optional_language,
+    optional_zone,
+    read_directory,
+)
 from mailproc.config.paths import BASE, ConfigPath, anchored_database_url, with_password
 from mailproc.config.safety import BouncesConfig, LimitsConfig, SecurityConfig
 from mailproc.config.sources import DaemonConfig, SourceConfig, check_sources
-from mailproc.durations import parse_duration
+from mailproc.durations import BusinessDays, TargetAmount, parse_duration, parse_target
 from mailproc.inbound.subject import Language
 from mailproc.runtime import cache
 from mailproc.vocabulary import (
@@ -93,10 +103,11 @@ def _recipient(value: str) -> str:
 Recipients = tuple[Annotated[str, AfterValidator(_recipient)], ...]
 
 
-class PersonConfig(_Frozen):
+class PersonConfig(ReaderConfig):
     email: str
     role: Role = Role.SOLVER
     services: tuple[str, ...] = ()  # empty: every service
+    name: str = ""  # how notices address them; default: the configuration's key
 
     _email = field_validator("email")(classmethod(lambda cls, v: _lower_address(v)))
 
@@ -107,14 +118,20 @@ class PersonConfig(_Frozen):
 class CalendarConfig(_Frozen):
     """Working hours in a time zone, holidays; or `always` for the 24×7 calendar."""
 
-    zone: str = "UTC"
+    zone: str | None = None  # None: locale.zone
     always: bool = False
     hours: dict[calendars.Weekday, tuple[str, ...]] = {}
     holidays: tuple[date, ...] = ()
     country: str | None = None
     subdivision: str | None = None
+    day_cutoff: str = "12:00"  # targets in business days: see calendars.end_of_working_days
 
-    _zone = field_validator("zone")(classmethod(lambda cls, v: calendars.zone_named(v).key))
+    _zone = field_validator("zone")(
+        classmethod(lambda cls, v: None if v is None else calendars.zone_named(v).key)
+    )
+    _cutoff = field_validator("day_cutoff")(
+        classmethod(lambda cls, v: (calendars.parse_time(v), v.strip())[1])
+    )
 
     @field_validator("hours")
     @classmethod
@@ -138,31 +155,39 @@ class CalendarConfig(_Frozen):
             calendars.country_holidays(self.country, self.subdivision)
         return self
 
-    def build(self, name: str) -> calendars.BusinessCalendar:
+    def build(self, name: str, default_zone: str = "UTC") -> calendars.BusinessCalendar:
+        zone = self.zone or default_zone
         if self.always:
-            return calendars.around_the_clock(name)
+            return calendars.around_the_clock(name, zone, self.day_cutoff)
         return calendars.make_calendar(
-            name, self.zone, self.hours, self.holidays, self.country, self.subdivision
+            name,
+            zone,
+            self.hours,
+            self.holidays,
+            self.country,
+            self.subdivision,
+            self.day_cutoff,
         )
 
 
-def _business_time(value: Any) -> timedelta:
-    if isinstance(value, timedelta):  # from code; TOML has no such type
+def _business_time(value: Any) -> TargetAmount:
+    if isinstance(value, timedelta | BusinessDays):  # from code; TOML has no such type
         amount = value
     elif isinstance(value, str):
-        amount = parse_duration(value)
+        amount = parse_target(value)
     else:
-        raise ValueError("give business time as a string like '4h', '30m' or '2h30m'")
-    if amount <= timedelta(0):
+        raise ValueError("give a target as a string like '4h', '30m', '2h30m' or '3bd'")
+    if isinstance(amount, timedelta) and amount <= timedelta(0):
         raise ValueError("a target must be longer than zero")
     return amount
 
 
 class TargetConfig(_Frozen):
-    """One priority's targets, in business time of the service's calendar."""
+    """One priority's targets, in business time of the service's calendar or in business
+    days of it."""
 
-    response: timedelta
-    resolution: timedelta
+    response: TargetAmount
+    resolution: TargetAmount
 
     _times = field_validator("response", "resolution", mode="before")(
         classmethod(lambda cls, v: _business_time(v))
@@ -310,7 +335,12 @@ class MatrixConfig(_Frozen):
 
 
 class ServiceConfig(_Frozen):
-    title: str = ""
+    """`language` and `zone`: how notices about the service are written for people who say
+    nothing about themselves (before the calendar's zone and the desk's defaults)."""
+
+    title: Localized = ""
+    language: str | None = None
+    zone: str | None = None
     team: str | None = None
     first_line: str | None = None
     workflow: str = "default"
@@ -321,12 +351,17 @@ class ServiceConfig(_Frozen):
     notify: dict[NoticeKind, Recipients] = {}  # recipients per notice, for this service
 
     _ladder = field_validator("escalation")(classmethod(lambda cls, v: _ladder(v)))
+    _language = field_validator("language")(classmethod(lambda cls, v: optional_language(v)))
+    _zone = field_validator("zone")(classmethod(lambda cls, v: optional_zone(v)))
+    _title = field_validator("title")(classmethod(lambda cls, v: localized(v)))
 
 
 class StatusConfig(_Frozen):
     name: str
     kind: StatusKind = StatusKind.OPEN
-    instructions: str = ""
+    instructions: Localized = ""
+
+    _instructions = field_validator("instructions")(classmethod(lambda cls, v: localized(v)))
     paused: bool = False
     auto_close_days: float | None = Field(default=None, gt=0)
 
@@ -483,10 +518,18 @@ class Settings(_Frozen):
     bounces: BouncesConfig = Field(default_factory=BouncesConfig)
     sources: dict[str, SourceConfig] = {}
     daemon: DaemonConfig = Field(default_factory=DaemonConfig)
+    locale: LocaleConfig = Field(default_factory=LocaleConfig)
+    directory: dict[str, ContactConfig] = {}
 
     # The signing keys, from the environment, a file or a credential; never the file itself
     _secret: tuple[bytes, ...] | None = PrivateAttr(default=None)
     _cache: Path | None = PrivateAttr(default=None)  # mailproc.runtime.cache, from the environment
+    _listed: dict[str, ContactConfig] = PrivateAttr(default_factory=dict)  # the directory file
+
+    @field_validator("directory")
+    @classmethod
+    def _directory(cls, value: dict[str, ContactConfig]) -> dict[str, ContactConfig]:
+        return {_lower_address(k): v for k, v in value.items()}
 
     _support = field_validator("support_address")(classmethod(lambda cls, v: _lower_address(v)))
 
@@ -538,6 +581,11 @@ class Settings(_Frozen):
     @cached_property
     def people_by_email(self) -> Mapping[str, tuple[str, PersonConfig]]:
         return {p.email: (name, p) for name, p in self.people.items()}
+
+    @cached_property
+    def contacts(self) -> Mapping[str, ContactConfig]:
+        """The directory by address: the file's entries, the configuration's over them."""
+        return {**self._listed, **self.directory}
 
     @cached_property
     def own_addresses(self) -> frozenset[str]:
@@ -762,7 +810,17 @@ def _with_secrets(settings: Settings, origin: str, environ: Mapping[str, str]) -
     if secret:
         older = [line.strip() for line in (previous or "").splitlines() if line.strip()]
         settings._secret = tuple(key.encode() for key in (secret, *older))
+    if settings.locale.directory is not None:  # read in every process: it may have changed
+        settings._listed = _directory_file(origin, settings.locale.directory)
     return settings
+
+
+def _directory_file(origin: str, path: Path) -> dict[str, ContactConfig]:
+    try:
+        entries = read_directory(path)
+        return {_lower_address(address): entry for address, entry in entries.items()}
+    except ValueError as exc:
+        raise ConfigError(f"{origin}: locale.directory: {exc}") from None
 
 
 def _read(path: Path) -> bytes:

@@ -31,6 +31,7 @@ from mailproc.sla.ladder import Escalation, recipients
 from mailproc.sla.state import SlaBook
 from mailproc.store import db
 from mailproc.store.errors import OUTAGES, store_errors
+from mailproc.times import whole_second
 from mailproc.vocabulary import EventKind
 
 log = logging.getLogger(__name__)
@@ -59,7 +60,7 @@ class Escalator:
 
     def run(self) -> int:
         with store_errors():
-            due = self._due(self.clock())
+            due = self._due(whole_second(self.clock()))
             return sum(self._incident(number) for number in due)
 
     def _due(self, now: datetime) -> list[int]:
@@ -75,7 +76,7 @@ class Escalator:
         """One incident in one transaction; a failure costs this incident's turn, not the pass."""
         try:
             with Session(self.engine) as session, session.begin():
-                return self._escalate(session, number, self.clock())
+                return self._escalate(session, number, whole_second(self.clock()))
         except IntegrityError:
             log.info("INC-%d: another escalation pass sent this level first", number)
         except OUTAGES:
@@ -125,6 +126,8 @@ class Escalator:
             target=target,
             due=due,
             recipients=to,
+            trigger=escalation.level.trigger,
+            late_by=escalation.late_by,
         )
 
 
@@ -193,7 +196,7 @@ def recompute_due_times(
             ).all()
             if not rows:
                 return done
-            now = clock()
+            now = whole_second(clock())
             for incident in rows:
                 book.refresh(session, incident, now)
             last, done = rows[-1].id, done + len(rows)

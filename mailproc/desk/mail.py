@@ -37,6 +37,7 @@ from mailproc.sla.state import SlaBook
 from mailproc.store import db, message_keys
 from mailproc.store.errors import OUTAGES, store_errors
 from mailproc.store.prepared import Prepared
+from mailproc.times import whole_second
 from mailproc.vocabulary import TEAM_NOTICES
 from mailproc.workflow.intents import NewIncident, classify, verified_actor
 
@@ -144,7 +145,7 @@ class Desk:
     def _handle(
         self, raw: bytes, origin: Origin, transaction: Transaction, parsed: Parsed = None
     ) -> Outcome:
-        now = self.clock()
+        now = whole_second(self.clock())
         limit = self.settings.limits.max_message_bytes
         if len(raw) > limit:
             return self._oversized(raw, origin, now, limit, transaction)
@@ -223,7 +224,8 @@ class Desk:
 
     def close_timed_out(self) -> list[int]:
         """Close the incidents past their status's `auto_close_days` (mailproc.desk.timeouts)."""
-        return close_timed_out(self.settings, self.engine, self.clock(), self.outbox, self.sla)
+        now = whole_second(self.clock())
+        return close_timed_out(self.settings, self.engine, now, self.outbox, self.sla)
 
     @cached_property
     def outbox(self) -> Outbox:

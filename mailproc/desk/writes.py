@@ -27,6 +27,7 @@ from mailproc.notify.enclosures import NO_FILES, Files, MailFile
 from mailproc.notify.facts import Known
 from mailproc.notify.letter import Enclosure
 from mailproc.notify.outbox import Change, Outbox
+from mailproc.notify.readers import mail_language
 from mailproc.notify.recipients import Person
 from mailproc.safety.limits import Throttle
 from mailproc.sla.state import SlaBook, escalated_to, history
@@ -119,6 +120,9 @@ class Writes:
             "priority": incident.priority,  # the SLA clocks start with it
             "text": intent.text,
         }
+        hint = mail_language(self.mail.headers) if self.mail is not None else None
+        if hint and self.settings.locale.mail_language:
+            detail["language"] = hint  # the reporter's notices use it if nothing else says
         if intent.follow_up_of is not None:
             detail["follow_up_of"] = intent.follow_up_of
             self._event(intent.follow_up_of, EventKind.FOLLOW_UP, {"incident": incident.id})

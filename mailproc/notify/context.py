@@ -14,10 +14,13 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from mailproc.config.locale import text_in
 from mailproc.config.settings import Settings
 from mailproc.inbound.subject import SPECS
 from mailproc.notify.enclosures import Files, MailFile, choose
+from mailproc.notify.formats import Duration, LocalTime
 from mailproc.notify.letter import Enclosure
+from mailproc.notify.readers import Reader, reader_of
 from mailproc.notify.recipients import CommandLine, Notice, Person, Recipient
 from mailproc.vocabulary import (
     INTERNAL_EVENTS,
@@ -81,7 +84,19 @@ class Occasion:
 
 
 def when(moment: datetime | None) -> str:
+    """An instant for logs and the command line: UTC, to the minute."""
     return moment.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC") if moment else ""
+
+
+def reader_for(notice: Notice, facts: IncidentFacts, settings: Settings) -> Reader:
+    """The notice's reader; a reporter outside the directory may have declared a language in
+    the mail that opened the incident (kept with its `created` event)."""
+    email = notice.recipient.email
+    hint = None
+    if email == facts.reporter:
+        created = next((e for e in facts.history if e.kind == EventKind.CREATED), None)
+        hint = str(created.detail.get("language") or "") or None if created else None
+    return reader_of(email, settings, facts.service, hint, notice.recipient.name)
 
 
 def build_context(
@@ -90,7 +105,14 @@ def build_context(
     occasion: Occasion,
     settings: Settings,
     attachments: Sequence[Mapping[str, Any]] = (),
+    reader: Reader | None = None,
 ) -> dict[str, Any]:
+    """The variables of one notice for its reader: times and durations are LocalTime and
+    Duration objects in the reader's zone and language; texts written per language (service
+    titles, status instructions) in the reader's."""
+    reader = reader or reader_for(notice, facts, settings)
+    at = _clock(reader)
+    language, default = reader.language, settings.locale.language
     problems = {p.number: p for p in facts.problems}
     cause = dict(notice.cause.detail) if notice.cause else None
     problem = occasion.problem
@@ -98,45 +120,73 @@ def build_context(
         problem = problems.get(int(notice.cause.detail["problem"]))
     internal = settings.is_staff(notice.recipient.email)
     shown = [e for e in facts.history if internal or e.kind not in INTERNAL_EVENTS]
+    changed = [
+        h
+        for h in occasion.happenings
+        if h.kind not in _TEXTS and (internal or h.kind not in INTERNAL_EVENTS)
+    ]
     return {
         "event": notice.kind.value,
-        "recipient": _recipient(notice.recipient, internal),
-        "incident": _incident(facts, settings),
-        "history": [_history(entry) for entry in shown],
-        "service": _service(facts.service, settings),
+        "recipient": _recipient(notice.recipient, reader, internal),
+        "incident": _incident(facts, settings, at),
+        "history": [_history(entry, at) for entry in shown],
+        "service": _service(facts.service, settings, language),
         "people": _people(facts, occasion.actor, settings),
         "problems": [_problem(p) for p in facts.problems],
         "problem": _problem(problem) if problem else None,
-        "instructions": settings.workflow_of(facts.service).status(facts.status).instructions,
+        "instructions": text_in(
+            settings.workflow_of(facts.service).status(facts.status).instructions, language, default
+        ),
         "reply": _reply(notice.recipient, facts, settings),
         "change": cause,
-        "changes": [
-            describe_event(h.kind, dict(h.detail))
-            for h in occasion.happenings
-            if h.kind not in _TEXTS and (internal or h.kind not in INTERNAL_EVENTS)
-        ],
+        "changes": [describe_event(h.kind, dict(h.detail)) for h in changed],
+        "changed": [{"kind": h.kind.value, "detail": dict(h.detail)} for h in changed],
         "comment": _said(occasion, EventKind.COMMENT),
         "note": _said(occasion, EventKind.NOTE) if internal else "",
         "commands": [_command(line) for line in occasion.commands],
         "retry": _retry(occasion.commands, facts),
         "known_errors": [_problem(p) for p in occasion.known_errors],
-        "escalation": dict(occasion.escalation) if occasion.escalation else None,
+        "escalation": _escalation(occasion.escalation, reader),
         "alert": dict(occasion.alert) if occasion.alert else None,
         "attachments": [dict(entry) for entry in attachments],
-        "now": when(occasion.now),
+        "now": at(occasion.now),
     }
 
 
-def _recipient(recipient: Recipient, internal: bool) -> dict[str, Any]:
+def _clock(reader: Reader) -> Callable[[datetime | None], LocalTime | None]:
+    def at(moment: datetime | None) -> LocalTime | None:
+        return None if moment is None else LocalTime(moment, reader.zone, reader.language)
+
+    return at
+
+
+def _escalation(escalation: Mapping[str, Any] | None, reader: Reader) -> dict[str, Any] | None:
+    """Instants and amounts of the escalation for the reader; `reason` stays in English."""
+    if escalation is None:
+        return None
+    found = dict(escalation)
+    due = found.get("due")
+    found["due"] = LocalTime(due, reader.zone, reader.language) if due else None
+    for key in ("late_by", "after_breach"):
+        amount = found.get(key)
+        found[key] = Duration(amount, reader.language) if amount is not None else None
+    return found
+
+
+def _recipient(recipient: Recipient, reader: Reader, internal: bool) -> dict[str, Any]:
     return {
         "email": recipient.email,
-        "name": recipient.name,
+        "name": recipient.name or reader.name,
         "role": recipient.role,
         "internal": internal,
+        "language": reader.language,
+        "zone": reader.zone,
     }
 
 
-def _incident(facts: IncidentFacts, settings: Settings) -> dict[str, Any]:
+def _incident(
+    facts: IncidentFacts, settings: Settings, at: Callable[[datetime | None], LocalTime | None]
+) -> dict[str, Any]:
     return {
         "ref": f"INC-{facts.number}",
         "number": facts.number,
@@ -148,9 +198,9 @@ def _incident(facts: IncidentFacts, settings: Settings) -> dict[str, Any]:
         "assignee": facts.assignee,
         "reporter": facts.reporter,
         "reporter_name": facts.reporter_name,
-        "created": when(facts.created_at),
-        "updated": when(facts.updated_at),
-        "closed": when(facts.closed_at),
+        "created": at(facts.created_at),
+        "updated": at(facts.updated_at),
+        "closed": at(facts.closed_at),
         "follow_up_of": f"INC-{facts.follow_up_of}" if facts.follow_up_of else None,
         "description": _description(facts),
     }
@@ -164,26 +214,29 @@ def _description(facts: IncidentFacts) -> str:
 _TEXTS = (EventKind.CREATED, EventKind.COMMENT, EventKind.NOTE)  # events that carry a text
 
 
-def _history(entry: HistoryEntry) -> dict[str, Any]:
+def _history(
+    entry: HistoryEntry, at: Callable[[datetime | None], LocalTime | None]
+) -> dict[str, Any]:
     text = entry.detail.get("text") if entry.kind in _TEXTS else None
     return {
-        "at": when(entry.at),
+        "at": at(entry.at),
         "actor": entry.actor,
         "kind": entry.kind,
         "internal": entry.kind in INTERNAL_EVENTS,
         "summary": describe_event(entry.kind, dict(entry.detail)),
+        "detail": dict(entry.detail),
         "text": str(text) if text else "",
     }
 
 
-def _service(name: str, settings: Settings) -> dict[str, Any]:
+def _service(name: str, settings: Settings, language: str = "") -> dict[str, Any]:
     service = settings.services[name]
     solvers = sorted(
         n for n, p in settings.people.items() if p.role is Role.SOLVER and p.solves(name)
     )
     return {
         "name": name,
-        "title": service.title or name,
+        "title": text_in(service.title, language, settings.locale.language) or name,
         "team": service.team,
         "first_line": service.first_line,
         "workflow": service.workflow,
@@ -364,8 +417,12 @@ def sample_occasion(
 _SAMPLE_ESCALATION = {
     "level": 1,
     "target": "resolution",
-    "reason": "75% of the resolution time used",
-    "due": "2026-11-23 10:00 UTC",
+    "trigger": "75%",
+    "percent": 75.0,
+    "after_breach": None,
+    "late_by": -timedelta(hours=2),
+    "reason": "75% of the resolution time used, 2h of business time left",
+    "due": datetime(2026, 11, 23, 11, 30, tzinfo=UTC),
 }
 _SAMPLE_ALERT = {
     "scope": "everyone",

@@ -17,7 +17,7 @@ import logging
 import secrets
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import select
@@ -31,7 +31,7 @@ from mailproc.notify.context import (
     Occasion,
     ProblemFacts,
     build_context,
-    when,
+    reader_for,
 )
 from mailproc.notify.enclosures import NO_FILES, Files, choose
 from mailproc.notify.facts import Known, incident_facts, last_sent, parties_of, thread_root
@@ -59,6 +59,7 @@ from mailproc.notify.recipients import (
 from mailproc.notify.templates import Rendered, TemplateProblem, Templates, folder_of
 from mailproc.safety import limits, undeliverable
 from mailproc.signing import make_message_id, reply_address, subject_token
+from mailproc.sla.clocks import Trigger
 from mailproc.store import db
 from mailproc.vocabulary import EventKind, NoticeKind, Party
 from mailproc.workflow.decision import Decision, Happening
@@ -179,6 +180,8 @@ class Outbox:
         target: str = "",
         due: datetime | None = None,
         recipients: Sequence[str] | None = None,
+        trigger: Trigger | None = None,
+        late_by: timedelta | None = None,
     ) -> int:
         """For the SLA pass, inside its transaction: tell people an incident is late. The
         recipients are the addresses the escalation level names; None: the `escalation`
@@ -186,7 +189,16 @@ class Outbox:
         incident = session.get(db.Incident, incident_id)
         if incident is None:
             return 0
-        escalation = {"level": level, "target": target, "reason": reason, "due": when(due)}
+        escalation = {
+            "level": level,
+            "target": target,
+            "reason": reason,
+            "due": due,
+            "trigger": str(trigger) if trigger else "",
+            "percent": trigger.percent if trigger else None,
+            "after_breach": trigger.after_breach if trigger and trigger.percent is None else None,
+            "late_by": late_by,
+        }
         occasion = Occasion(SYSTEM, now, escalation=escalation)
         return self._queue(session, incident, NoticeKind.ESCALATION, occasion, recipients)
 
@@ -318,8 +330,11 @@ class Outbox:
             "error": None,
         }
         try:
-            context = build_context(notice, facts, occasion, self.settings, chosen.listed)
-            rendered = self.templates.render(notice.kind, facts.service, context)
+            reader = reader_for(notice, facts, self.settings)
+            context = build_context(
+                notice, facts, occasion, self.settings, chosen.listed, reader=reader
+            )
+            rendered = self.templates.render(notice.kind, facts.service, context, reader.language)
             subject = tagged_subject(rendered.subject, facts.number, self._proof(facts, email))
             head = Head(subject, sender, message_id, occasion.now)
             letter = self._letter(head, rendered, notice, facts, thread, chosen.attached)

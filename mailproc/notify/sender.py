@@ -45,6 +45,7 @@ from mailproc.runtime import holder
 from mailproc.runtime.oauth2 import TokenUnavailable, access_token, xoauth2_string
 from mailproc.store import db
 from mailproc.store.db import FAILED, PENDING, SENT
+from mailproc.times import whole_second
 
 log = logging.getLogger(__name__)
 
@@ -283,7 +284,7 @@ def claim(
             select(outbox.id)
             .where(
                 outbox.status == PENDING,
-                outbox.next_attempt_at <= now,
+                outbox.next_attempt_at <= whole_second(now),  # the Desk writes whole seconds
                 or_(outbox.claimed_until.is_(None), outbox.claimed_until < now),
             )
             .order_by(outbox.id)

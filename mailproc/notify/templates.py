@@ -5,6 +5,15 @@
     <folder>/<kind>/body.html               optional: makes the mail multipart/alternative
     <folder>/services/<service>/<kind>/     the same files for one service; when this folder
                                             exists it replaces <folder>/<kind>/ for that service
+    <folder>/<language>/...                 the same layout in one language (`de`, `pt-BR`):
+                                            a reader of that language gets these folders first
+
+The folders at the top are the default, in English as shipped. A reader's language picks the
+first folder that exists of <language>/services/<service>/<kind>/, <language>/<kind>/ (for
+`pt-BR`, then for `pt`), services/<service>/<kind>/ and <kind>/; a kind missing in the reader's
+language falls back to the default with a warning, once per process. Includes (`_reply.txt`)
+are looked up in the reader's language first as well. Dates, times and durations are rendered
+in the reader's language and zone by the filters of mailproc.notify.formats.
 
 Administrators are trusted to edit templates but a template must still not reach Python's
 internals, hence the SandboxedEnvironment; a typo must fail loudly, hence StrictUndefined;
@@ -15,10 +24,11 @@ a restart. Errors come out as `TemplateProblem` with file:line, never as a trace
 
 from __future__ import annotations
 
+import logging
 import time
 import traceback
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import lru_cache
 from importlib import resources
 from pathlib import Path
@@ -37,18 +47,24 @@ from jinja2 import (
 from jinja2.filters import do_wordwrap
 from jinja2.sandbox import SandboxedEnvironment
 
+from mailproc.config.locale import fallbacks, language_tag
 from mailproc.config.settings import Settings
 from mailproc.notify.context import (
+    IncidentFacts,
     build_context,
+    reader_for,
     sample_attachments,
     sample_facts,
     sample_occasion,
     sample_recipient,
 )
+from mailproc.notify.formats import FILTERS
 from mailproc.notify.recipients import DEFAULT_RECIPIENTS, Notice, recipients_of
 from mailproc.vocabulary import NoticeKind, Party
 
 HTML_FILE = "body.html"
+ROOT_LANGUAGE = "en"  # the language of the top-level (default) folders as shipped
+log = logging.getLogger(__name__)
 
 
 class TemplateProblem(Exception):
@@ -87,8 +103,8 @@ class _Loader(FileSystemLoader):
     edit still applies without a restart, within that time, but rendering a notice no longer
     costs a file-system call per template."""
 
-    def __init__(self, folder: Path, recheck: float, clock: Callable[[], float]) -> None:
-        super().__init__(folder)
+    def __init__(self, folders: list[Path], recheck: float, clock: Callable[[], float]) -> None:
+        super().__init__(folders)
         self.recheck, self.clock = recheck, clock
 
     def get_source(
@@ -120,8 +136,9 @@ class _Compiled(FileSystemBytecodeCache):
 
 class Templates:
     """One template folder, compiled templates cached and reloaded when their file changes;
-    with `compiled` (a private folder, mailproc.runtime.cache), compiled once for many
-    processes rather than once in each."""
+    one sandboxed environment per language found, whose includes look there first; with
+    `compiled` (a private folder, mailproc.runtime.cache), compiled once for many processes
+    rather than once in each."""
 
     def __init__(
         self,
@@ -131,10 +148,24 @@ class Templates:
         compiled: Path | None = None,
     ) -> None:
         self.folder, self.recheck, self.clock = folder, recheck, clock
-        self._layout: dict[tuple[NoticeKind, str], tuple[float, str, bool]] = {}
-        self.env = SandboxedEnvironment(
-            loader=_Loader(folder, recheck, clock),
-            bytecode_cache=_Compiled(str(compiled)) if compiled is not None else None,
+        self._layout: dict[tuple[NoticeKind, str, str], tuple[float, str, str, bool]] = {}
+        self._envs: dict[str, SandboxedEnvironment] = {}
+        self._warned: set[tuple[str, str]] = set()
+        self._compiled = _Compiled(str(compiled)) if compiled is not None else None
+        self.env = self._environment("")
+
+    def _environment(self, language: str) -> SandboxedEnvironment:
+        """The environment of a language folder ("" for the default): its loader searches the
+        language's folders (pt-BR, then pt) before the default."""
+        known = self._envs.get(language)
+        if known is not None:
+            return known
+        tags = [t for t in fallbacks(language) if (self.folder / t).is_dir()] if language else []
+        env = SandboxedEnvironment(
+            loader=_Loader(
+                [*(self.folder / t for t in tags), self.folder], self.recheck, self.clock
+            ),
+            bytecode_cache=self._compiled,
             undefined=StrictUndefined,
             autoescape=select_autoescape(enabled_extensions=("html", "htm"), default=False),
             auto_reload=True,
@@ -142,37 +173,76 @@ class Templates:
             trim_blocks=True,
             lstrip_blocks=True,
         )
-        self.env.filters["wordwrap"] = _wordwrap
+        env.filters["wordwrap"] = _wordwrap
+        env.filters.update(FILTERS)
+        self._envs[language] = env
+        return env
 
-    def event_dir(self, kind: NoticeKind, service: str) -> str:
-        return self._where(kind, service)[0]
+    def event_dir(self, kind: NoticeKind, service: str, language: str = "") -> str:
+        return self._where(kind, service, language)[1]
 
-    def _where(self, kind: NoticeKind, service: str) -> tuple[str, bool]:
-        """The folder for this kind and service, and whether it has an HTML body; looked up
-        again after `recheck` seconds, so a new override or HTML file is seen without a
-        restart."""
+    def languages(self) -> list[str]:
+        """The language folders present: every top-level folder named like a language tag
+        that is not a notice kind or `services`."""
+        names = {k.value for k in NoticeKind} | {"services"}
+        found = []
+        for entry in sorted(self.folder.iterdir()) if self.folder.is_dir() else ():
+            if entry.is_dir() and entry.name not in names and not entry.name.startswith(("_", ".")):
+                try:
+                    found.append(language_tag(entry.name))
+                except ValueError:
+                    continue
+        return found
+
+    def _where(self, kind: NoticeKind, service: str, language: str) -> tuple[str, str, bool]:
+        """The language folder whose environment renders it, the kind's folder, and whether it
+        has an HTML body; looked up again after `recheck` seconds, so a new override, language
+        or HTML file is seen without a restart."""
         now = self.clock()
-        known = self._layout.get((kind, service))
+        known = self._layout.get((kind, service, language))
         if known is not None and now - known[0] < self.recheck:
-            return known[1], known[2]
-        override = f"services/{service}/{kind.value}"
-        base = override if (self.folder / override).is_dir() else kind.value
+            return known[1], known[2], known[3]
+        tags = fallbacks(language) if language else []
+        candidates = [
+            f"{prefix}{name}"
+            for prefix in [*(f"{t}/" for t in tags), ""]
+            for name in (f"services/{service}/{kind.value}", kind.value)
+        ]
+        base = next((c for c in candidates if (self.folder / c).is_dir()), kind.value)
+        translated = any(base.startswith(f"{t}/") for t in tags)
+        if tags and not translated and tags[-1] != ROOT_LANGUAGE:
+            self._warn_once(language, kind.value)
         html = (self.folder / base / HTML_FILE).is_file()
-        self._layout[(kind, service)] = (now, base, html)
-        return base, html
+        self._layout[(kind, service, language)] = (now, language, base, html)
+        return language, base, html
 
-    def render(self, kind: NoticeKind, service: str, context: dict[str, Any]) -> Rendered:
-        base, has_html = self._where(kind, service)
-        html = self._render(f"{base}/{HTML_FILE}", context) if has_html else None
+    def _warn_once(self, language: str, kind: str) -> None:
+        if (language, kind) not in self._warned:
+            self._warned.add((language, kind))
+            log.warning(
+                "templates: no %s/%s/ in %s; %s readers get the default %s/",
+                language,
+                kind,
+                self.folder,
+                language,
+                kind,
+            )
+
+    def render(
+        self, kind: NoticeKind, service: str, context: dict[str, Any], language: str = ""
+    ) -> Rendered:
+        language, base, has_html = self._where(kind, service, language)
+        env = self._environment(language)
+        html = self._render(env, f"{base}/{HTML_FILE}", context) if has_html else None
         return Rendered(
-            self._render(f"{base}/subject.txt", context),
-            self._render(f"{base}/body.txt", context),
+            self._render(env, f"{base}/subject.txt", context),
+            self._render(env, f"{base}/body.txt", context),
             html,
         )
 
-    def _render(self, name: str, context: dict[str, Any]) -> str:
+    def _render(self, env: SandboxedEnvironment, name: str, context: dict[str, Any]) -> str:
         try:
-            return self.env.get_template(name).render(context)
+            return env.get_template(name).render(context)
         except TemplateNotFound as exc:
             if exc.name == name:
                 raise TemplateProblem(str(self.folder / name), "missing") from None
@@ -214,22 +284,59 @@ def _where(exc: BaseException, folder: Path, name: str) -> str:
 
 
 def check_templates(templates: Templates, settings: Settings) -> list[TemplateProblem]:
-    """Render every kind for every service and every recipient role with sample data."""
+    """Render every kind for every service, every recipient role and every language (the
+    default and each language folder) with sample data, for a reader of that language."""
     found: dict[str, TemplateProblem] = {}
-    for service in sorted(settings.services):
-        facts = sample_facts(settings, service)
-        for kind in NoticeKind:
-            cause, occasion = sample_occasion(kind, facts)
-            for role in _roles(kind, service, settings):
-                notice = Notice(kind, sample_recipient(role, facts, settings), cause)
-                files = sample_attachments(notice, settings)
-                try:
-                    templates.render(
-                        kind, service, build_context(notice, facts, occasion, settings, files)
-                    )
-                except TemplateProblem as problem:
-                    found.setdefault(str(problem), problem)
+    for language in ["", *templates.languages()]:
+        for service in sorted(settings.services):
+            facts = sample_facts(settings, service)
+            for kind in NoticeKind:
+                _check_kind(templates, settings, facts, kind, language, found)
     return list(found.values())
+
+
+def _check_kind(
+    templates: Templates,
+    settings: Settings,
+    facts: IncidentFacts,
+    kind: NoticeKind,
+    language: str,
+    found: dict[str, TemplateProblem],
+) -> None:
+    cause, occasion = sample_occasion(kind, facts)
+    for role in _roles(kind, facts.service, settings):
+        notice = Notice(kind, sample_recipient(role, facts, settings), cause)
+        files = sample_attachments(notice, settings)
+        reader = reader_for(notice, facts, settings)
+        if language:
+            reader = replace(reader, language=language)
+        try:
+            context = build_context(notice, facts, occasion, settings, files, reader=reader)
+            templates.render(kind, facts.service, context, language)
+        except TemplateProblem as problem:
+            found.setdefault(str(problem), problem)
+
+
+def coverage(templates: Templates, settings: Settings) -> dict[str, list[str]]:
+    """Per language — each language folder, and each language the configuration gives a
+    reader — the notice kinds it has no folder for (its readers get the default)."""
+    configured = {settings.locale.language}
+    configured |= {s.language for s in settings.services.values() if s.language}
+    configured |= {p.language for p in settings.people.values() if p.language}
+    configured |= {c.language for c in settings.contacts.values() if c.language}
+    languages = sorted(set(templates.languages()) | {c for c in configured if c})
+    report = {}
+    for language in languages:
+        if fallbacks(language)[-1] == ROOT_LANGUAGE:
+            continue
+        report[language] = [
+            kind.value
+            for kind in NoticeKind
+            if not any(
+                (templates.folder / tag / kind.value).is_dir() for tag in fallbacks(language)
+            )
+        ]
+    return report
 
 
 def _roles(kind: NoticeKind, service: str, settings: Settings) -> list[str]:

@@ -26,7 +26,8 @@ from enum import StrEnum
 from typing import TYPE_CHECKING
 
 from mailproc.calendars import BusinessCalendar
-from mailproc.durations import format_duration
+from mailproc.durations import TargetAmount, format_duration
+from mailproc.times import whole_second, whole_seconds
 from mailproc.vocabulary import Priority, SlaTarget, StatusKind
 
 if TYPE_CHECKING:
@@ -89,11 +90,32 @@ Fact = Created | PriorityChanged | Moved | StatusChanged | Responded | Acknowled
 
 @dataclass(frozen=True, slots=True)
 class Targets:
-    response: timedelta
-    resolution: timedelta
+    response: TargetAmount
+    resolution: TargetAmount
 
-    def of(self, target: SlaTarget) -> timedelta:
+    def of(self, target: SlaTarget) -> TargetAmount:
         return self.response if target is SlaTarget.RESPONSE else self.resolution
+
+
+def business_time(spec: TargetAmount, calendar: BusinessCalendar, start: datetime) -> timedelta:
+    """A target as the business time a clock started at `start` may run: a duration as it
+    is; business days as the business time from `start` to the end of the Nth working day.
+    From then on both behave alike: a pause pushes the due time by the business time it
+    lasted, and a level at 50% fires after half of it."""
+    if isinstance(spec, timedelta):
+        return spec
+    return calendar.between(start, calendar.end_of_working_days(start, spec.count))
+
+
+def describe_target(spec: TargetAmount, goal: timedelta, calendar: BusinessCalendar) -> str:
+    """'4h', or '3bd (end of the 3rd working day, cut-off 12:00: 21h of business time)'."""
+    if isinstance(spec, timedelta):
+        return format_duration(spec)
+    cutoff = f"{calendar.cutoff // 60:02d}:{calendar.cutoff % 60:02d}"
+    return (
+        f"{spec} (end of working day {spec.count}, the opening day counting before {cutoff}: "
+        f"{format_duration(goal)} of business time)"
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -106,7 +128,7 @@ class Trigger:
 
     def threshold(self, goal: timedelta) -> timedelta:
         if self.percent is not None:
-            return goal * self.percent / 100
+            return share(goal, self.percent)
         return goal + self.after_breach
 
     def __str__(self) -> str:
@@ -144,7 +166,8 @@ class Policy:
 
 def policy_from_settings(settings: Settings) -> Policy:
     """Build once per process: it constructs the calendars (and their holiday tables)."""
-    built = {name: cal.build(name) for name, cal in settings.calendars.items()}
+    zone = settings.locale.zone
+    built = {name: cal.build(name, zone) for name, cal in settings.calendars.items()}
     services = {
         name: ServicePolicy(
             built[settings.calendar_of(name)],
@@ -249,10 +272,15 @@ class TargetStatus:
     standing: Standing
     stopped_at: datetime | None
     steps: tuple[Step, ...]  # empty unless computed with explain=True
+    spec: TargetAmount  # the target as configured ("4h", "3bd"); `goal` is its business time
 
     @property
     def phase(self) -> Phase:
         return self.clock.phase
+
+    def describe(self) -> str:
+        """The target for people: '4h', or '3bd (end of working day 3, …: 21h …)'."""
+        return describe_target(self.spec, self.goal, self.clock.calendar)
 
     @property
     def remaining(self) -> timedelta:
@@ -308,6 +336,10 @@ class _Track:
     def elapsed(self, at: datetime) -> timedelta:
         return Clock(tuple(self.stretches)).elapsed(at)
 
+    @property
+    def calendar(self) -> BusinessCalendar:
+        return self.stretches[-1].calendar
+
 
 def compute(
     timeline: Sequence[Fact], policy: Policy, now: datetime, explain: bool = False
@@ -339,17 +371,22 @@ class _Walk:
                 track,
                 created.at,
                 f"created in service {self.service} with priority {self.priority}: calendar "
-                f"{calendar.description}, target {format_duration(self._goal(track.target))}",
+                f"{calendar.description}, target {self._target_text(track)}",
             )
 
     def _note(self, track: _Track, at: datetime, text: str) -> None:
         track.steps.append(Step(at, text))
 
-    def _goal(
-        self, target: SlaTarget, service: str = "", priority: Priority | None = None
-    ) -> timedelta:
-        targets = self.policy.of(service or self.service).targets
-        return targets[priority or self.priority].of(target)
+    def _spec(self, track: _Track) -> TargetAmount:
+        return self.policy.of(track.service).targets[track.priority].of(track.target)
+
+    def _goal(self, track: _Track) -> timedelta:
+        """The target of the track's service and priority, counted from the clock's start in
+        the calendar it runs in now."""
+        return business_time(self._spec(track), track.calendar, track.stretches[0].start)
+
+    def _target_text(self, track: _Track) -> str:
+        return describe_target(self._spec(track), self._goal(track), track.calendar)
 
     def apply(self, fact: Fact) -> None:
         if isinstance(fact, PriorityChanged):
@@ -374,7 +411,7 @@ class _Walk:
             track.priority = fact.priority
             if not self.explain:
                 continue
-            goal = format_duration(self._goal(track.target))
+            goal = self._target_text(track)
             self._note(
                 track,
                 fact.at,
@@ -395,7 +432,7 @@ class _Walk:
                 track,
                 fact.at,
                 f"moved {before} → {fact.service}: calendar {calendar.description}, target "
-                f"{format_duration(self._goal(track.target))}; {elapsed} elapsed carries over",
+                f"{self._target_text(track)}; {elapsed} elapsed carries over",
             )
 
     def _status(self, fact: StatusChanged) -> None:
@@ -434,7 +471,7 @@ class _Walk:
             track,
             fact.at,
             f"reopened ({fact.status}): the clock starts again from zero, cycle {track.cycle}, "
-            f"target {format_duration(self._goal(track.target))}",
+            f"target {self._target_text(track)}",
         )
 
     def result(self, now: datetime) -> SlaStatus:
@@ -443,7 +480,7 @@ class _Walk:
 
     def _finish(self, track: _Track, now: datetime) -> TargetStatus:
         clock = Clock(tuple(track.stretches))
-        goal = self._goal(track.target, track.service, track.priority)
+        goal = self._goal(track)
         due = clock.moment(goal)
         elapsed = clock.elapsed(track.stopped_at or now)
         if due is None and track.stopped_at is not None:  # met: when it would have been due
@@ -454,7 +491,16 @@ class _Walk:
             summary = _summary(clock, due, elapsed, goal, standing, track.stopped_at)
             steps = (*track.steps, Step(now, summary))
         return TargetStatus(
-            track.target, track.cycle, goal, clock, due, elapsed, standing, track.stopped_at, steps
+            track.target,
+            track.cycle,
+            goal,
+            clock,
+            due,
+            elapsed,
+            standing,
+            track.stopped_at,
+            steps,
+            self._spec(track),
         )
 
 
@@ -472,7 +518,7 @@ def _standing(
         return Standing.BREACHED if late else Standing.MET
     if due is not None and due <= now:
         return Standing.BREACHED
-    if elapsed >= goal * policy.at_risk_percent / 100:
+    if elapsed >= share(goal, policy.at_risk_percent):
         return Standing.AT_RISK
     return Standing.ON_TRACK
 
@@ -497,7 +543,13 @@ def _summary(
     return f"running, {used}, due {local_time(due, zone)} — {standing}"
 
 
+def share(goal: timedelta, percent: float) -> timedelta:
+    """A percentage of a target, rounded up to the whole second (mailproc.times)."""
+    return whole_seconds(goal * percent / 100)
+
+
 def local_time(moment: datetime, zone: tzinfo) -> str:
-    """How explanations and the CLI show an instant: wall time and zone abbreviation."""
-    local = moment.astimezone(zone)
+    """How explanations and the CLI show an instant: wall time and zone abbreviation, with
+    seconds when it has any (a fraction, which the desk does not keep, is rounded up)."""
+    local = whole_second(moment).astimezone(zone)
     return local.strftime("%Y-%m-%d %H:%M:%S %Z" if local.second else "%Y-%m-%d %H:%M %Z")

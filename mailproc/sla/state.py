@@ -27,6 +27,7 @@ from mailproc.sla.clocks import (
     TargetStatus,
     compute,
     policy_from_settings,
+    share,
 )
 from mailproc.sla.ladder import LadderPlan, Sent, plan
 from mailproc.sla.timeline import Record, timeline
@@ -95,7 +96,7 @@ class SlaBook:
         incident.next_escalation_at = min(pending + upcoming, default=None)
 
     def _risk_moment(self, target: TargetStatus) -> datetime | None:
-        return target.clock.moment(target.goal * self.policy.at_risk_percent / 100)
+        return target.clock.moment(share(target.goal, self.policy.at_risk_percent))
 
 
 def _running_due(target: TargetStatus) -> datetime | None:

@@ -17,7 +17,7 @@ Refused commands, replies not applied and the escalations themselves are not act
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
@@ -31,6 +31,7 @@ from mailproc.sla.clocks import (
     Responded,
     StatusChanged,
 )
+from mailproc.times import whole_second
 from mailproc.vocabulary import EventKind, Priority, StatusKind
 
 
@@ -63,7 +64,7 @@ _ACTIONS = frozenset(
 
 def timeline(history: Iterable[Record], settings: Settings) -> list[Fact]:
     """The facts of a history; ValueError if it has no `created` event."""
-    records = iter(history)
+    records = (_whole(r) for r in history)
     first = next((r for r in records if r.kind == EventKind.CREATED), None)
     if first is None:
         raise ValueError("a history starts with its created event")
@@ -87,6 +88,11 @@ def timeline(history: Iterable[Record], settings: Settings) -> list[Fact]:
         if fact is not None:
             facts.append(fact)
     return facts
+
+
+def _whole(record: Record) -> Record:
+    """History written before the desk kept whole seconds, read as it would be written now."""
+    return replace(record, at=whole_second(record.at)) if record.at.microsecond else record
 
 
 def _created_priority(created: Record, settings: Settings, service: str) -> Priority:

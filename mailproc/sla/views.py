@@ -16,7 +16,6 @@ from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 
 from mailproc.config.settings import Settings
-from mailproc.durations import format_duration
 from mailproc.sla.clocks import Level, Phase, TargetStatus, local_time
 from mailproc.sla.ladder import acknowledged, level_moments
 from mailproc.sla.state import SlaBook
@@ -168,7 +167,7 @@ def _target_text(
     now: datetime,
 ) -> str:
     zone = target.clock.calendar.zone
-    lines = [f"{target.target} (cycle {target.cycle}): target {format_duration(target.goal)}"]
+    lines = [f"{target.target} (cycle {target.cycle}): target {target.describe()}"]
     lines += [f"  {local_time(step.at, zone)}  {step.text}" for step in target.steps]
     mine = {lv: s for (t, c, lv), s in sent.items() if (t, c) == (target.target, target.cycle)}
     stopped = acknowledged({lv: s.at for lv, s in mine.items()}, acks)

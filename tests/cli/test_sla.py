@@ -68,9 +68,10 @@ def test_what_if_around_the_clock_with_an_offset_and_a_priority_word(run):
         "--at",
         "2026-03-27T16:30+01:00",
     ).output
-    assert "service network, priority P1, created 2026-03-27 15:30 UTC" in out
-    assert "response: target 15m of business time, due 2026-03-27 15:45 UTC" in out
-    assert "level 1 at 50%            2026-03-27 15:37:30 UTC" in out
+    # The built-in 24x7 calendar names no zone: the example's locale.zone (Europe/Prague).
+    assert "created 2026-03-27 16:30 CET (2026-03-27 15:30 UTC)" in out
+    assert "target 15m of business time, due 2026-03-27 16:45 CET (2026-03-27 15:45 UTC)" in out
+    assert "level 1 at 50%            2026-03-27 16:37:30 CET (2026-03-27 15:37:30 UTC)" in out
     assert "→ team <network-team@example.com>, noc-lead@example.com" in out
 
 
@@ -205,3 +206,73 @@ def test_workflows_show_that_ack_is_accepted_in_every_open_status(run):
     out = run("workflows", "network").output
     assert "New (open): [ASSIGN] → New" in out and "[ACK]" in out.split("Resolved (")[0]
     assert "[ACK]" not in out.split("Resolved (")[1]
+
+
+# --- typed times the zone skips or repeats; 24×7 in its zone; targets in business days -------
+
+
+@pytest.mark.parametrize(
+    ("at", "message"),
+    [
+        (
+            "2026-03-29T02:30",
+            "2026-03-29 02:30 does not exist in Europe/Prague: the clocks jump forward from "
+            "02:00 to 03:00 on 2026-03-29; give a time before or after the gap",
+        ),
+        (
+            "2026-10-25T02:30",
+            "2026-10-25 02:30 happens twice in Europe/Prague: the clocks go back from 03:00 to "
+            "02:00 on 2026-10-25, so it is first +02:00 and then +01:00; write the offset you "
+            "mean, e.g. 2026-10-25T02:30+02:00",
+        ),
+    ],
+)
+def test_what_if_refuses_a_time_the_calendar_zone_skips_or_repeats(run, at, message):
+    result = run("sla", "what-if", "--service", "email", "--priority", "P2", "--at", at, code=2)
+    assert message in " ".join(result.stderr.split())
+    ok = run("sla", "what-if", "--service", "email", "--priority", "P2", "--at", at + "+01:00")
+    assert "created 2026-" in ok.output
+
+
+TOKYO_DAYS = """
+support_address = "support@example.com"
+default_service = "noc"
+[services.noc]
+calendar = "tokyo"
+team = "noc@example.com"
+[calendars.tokyo]
+always = true
+zone = "Asia/Tokyo"
+day_cutoff = "09:00"
+[sla]
+calendar = "tokyo"
+[sla.targets]
+P1 = { response = "15m", resolution = "1bd" }
+P2 = { response = "1h", resolution = "2bd" }
+P3 = { response = "4h", resolution = "3bd" }
+P4 = { response = "8h", resolution = "5bd" }
+[[sla.escalation]]
+at = "50%"
+to = ["team"]
+"""
+
+
+def test_what_if_on_a_24x7_calendar_in_tokyo_with_a_target_in_business_days(run, tmp_path):
+    (tmp_path / "tokyo.toml").write_text(TOKYO_DAYS)
+    out = run(
+        "--config", "tokyo.toml", "sla", "what-if", "--service", "noc", "--priority", "P2",
+        "--at", "2026-03-02T08:00",
+    ).output.splitlines()  # fmt: skip
+    assert out == [
+        "service noc, priority P2, created 2026-03-02 08:00 JST (2026-03-01 23:00 UTC)",
+        "calendar tokyo (Asia/Tokyo; 24×7)",
+        "",
+        "response: target 1h of business time, due 2026-03-02 09:00 JST (2026-03-02 00:00 UTC)",
+        "  level 1 at 50%            2026-03-02 08:30 JST (2026-03-01 23:30 UTC)  "
+        "→ team <noc@example.com>",
+        "",
+        "resolution: target 2bd (end of working day 2, the opening day counting before 09:00: "
+        "40h of business time), due 2026-03-04 00:00 JST (2026-03-03 15:00 UTC)",
+        "  level 1 at 50%            2026-03-03 04:00 JST (2026-03-02 19:00 UTC)  "
+        "→ team <noc@example.com>",
+    ]

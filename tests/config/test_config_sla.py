@@ -114,7 +114,7 @@ CALENDAR = '[calendars.office]\nzone = "Europe/Prague"\nhours.mon = ["08:00-17:0
         (CALENDAR + 'subdivision = "BY"', "calendars.office: subdivision needs a country"),
         (CALENDAR + 'country = "XY"', "calendars.office: holidays: Country XY not available"),
         (CALENDAR + 'holidays = ["someday"]', "calendars.office.holidays.0"),
-        ('[sla.targets]\nP1 = { response = "1d", resolution = "4h" }', "no days: a business"),
+        ('[sla.targets]\nP1 = { response = "1d", resolution = "4h" }', "'1d' is not a target"),
         ('[sla.targets]\nP1 = { response = 30, resolution = "4h" }', "as a string like '4h'"),
         ('[sla.targets]\nP1 = { response = "0m", resolution = "4h" }', "longer than zero"),
         (

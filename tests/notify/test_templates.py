@@ -47,7 +47,11 @@ def write(path: Path, text: str) -> None:
 
 def test_the_shipped_templates_render_for_every_notice_and_service():
     assert check_templates(Templates(SHIPPED), SETTINGS) == []
-    assert {p.name for p in SHIPPED.iterdir() if p.is_dir()} == {k.value for k in NoticeKind}
+    folders = {p.name for p in SHIPPED.iterdir() if p.is_dir()}
+    assert folders == {k.value for k in NoticeKind} | {"de"}
+    assert {p.name for p in (SHIPPED / "de").iterdir() if p.is_dir()} == {
+        k.value for k in NoticeKind
+    }
 
 
 def test_template_syntax_in_user_text_stays_inert():

@@ -1,20 +1,30 @@
 """SLA clocks from incident timelines: responses, priority changes, moves, pauses, reopens."""
 
+from datetime import UTC, datetime, timedelta
+
 import pytest
 
+from mailproc.durations import BusinessDays
 from mailproc.sla.clocks import (
     Acknowledged,
     Created,
+    Level,
     Moved,
     Phase,
+    Policy,
     PriorityChanged,
     Responded,
+    ServicePolicy,
     Standing,
     StatusChanged,
+    Targets,
+    Trigger,
     compute,
+    local_time,
 )
+from mailproc.sla.ladder import level_moments
 from mailproc.vocabulary import Priority, SlaTarget, StatusKind
-from tests.support.slakit import POLICY, H, t, wall
+from tests.support.slakit import LADDER, OFFICE, POLICY, PRAGUE, H, t, wall
 
 MON_9 = t("2026-03-02 09:00")  # Monday 2 March 2026, 09:00 in Prague
 P3_EMAIL = Created(MON_9, "email", Priority.P3)
@@ -212,7 +222,7 @@ def test_the_explanation_walks_through_every_step():
         "Mon–Fri 08:00–12:00, 13:00–17:00; Sat–Sun off; holidays CZ), target 24h",
         "priority P3 → P2: target 8h counted from the start; 1h already elapsed carries over",
         "status Waiting: the clock pauses",
-        "moved email → network: calendar 24x7 (24×7), target 8h; 1h elapsed carries over",
+        "moved email → network: calendar 24x7 (UTC; 24×7), target 8h; 1h elapsed carries over",
         "status Solution: the clock runs again",
         "resolved (Resolved): the clock stops after 2h",
         "reopened (New): the clock starts again from zero, cycle 2, target 8h",
@@ -245,3 +255,59 @@ def test_targets_are_looked_up_by_name():
     status = compute([P3_EMAIL], POLICY, MON_9)
     assert status.of(SlaTarget.RESPONSE) is status.response
     assert status.of(SlaTarget.RESOLUTION) is status.resolution
+
+
+# --- targets in business days -----------------------------------------------------------------
+
+DAYS = Policy(
+    {
+        "email": ServicePolicy(
+            OFFICE, dict.fromkeys(Priority, Targets(1 * H, BusinessDays(3))), LADDER
+        )
+    }
+)
+
+
+def test_a_day_target_is_due_at_the_end_of_the_third_working_day():
+    status = compute([P3_EMAIL], DAYS, MON_9).resolution
+    assert wall(status.due) == "Wed 2026-03-04 17:00"
+    assert status.goal == 23 * H  # 7h left on Monday, 8h on Tuesday and Wednesday
+    afternoon = compute([Created(t("2026-03-02 13:00"), "email", Priority.P3)], DAYS, MON_9)
+    assert wall(afternoon.resolution.due) == "Thu 2026-03-05 17:00"  # after the 12:00 cut-off
+
+
+def test_a_pause_pushes_a_day_target_by_the_business_time_it_lasted():
+    paused = [P3_EMAIL, WAITING, WORKING]  # Mon 10:00 to Tue 10:00: 8h of business time
+    assert wall(compute(paused, DAYS, t("2026-03-03 10:00")).resolution.due) == (
+        "Thu 2026-03-05 17:00"
+    )
+
+
+def test_a_level_at_half_a_day_target_is_half_the_working_time_to_its_deadline():
+    ladder = (Level(1, Trigger(percent=50), ("team",)),)
+    policy = Policy(
+        {
+            "email": ServicePolicy(
+                OFFICE, dict.fromkeys(Priority, Targets(H, BusinessDays(3))), ladder
+            )
+        }
+    )
+    status = compute([P3_EMAIL], policy, MON_9).resolution
+    ((_, moment),) = level_moments(status, ladder)
+    assert wall(moment) == "Tue 2026-03-03 13:30"  # 11h30m of the 23h: 7h on Monday
+
+
+def test_the_explanation_shows_a_day_target_and_its_business_time():
+    steps = compute([P3_EMAIL], DAYS, MON_9, explain=True).resolution.steps
+    assert steps[0].text.endswith(
+        "target 3bd (end of working day 3, the opening day counting before 12:00: "
+        "23h of business time)"
+    )
+    assert steps[-1].text == ("running, 0m of 23h elapsed, due 2026-03-04 17:00 CET — on track")
+
+
+def test_fractions_of_a_second_are_rounded_up_in_levels_and_shown_times():
+    """A third of 1h is 1,200 s, a level at 33.3% is 1,198.8 s: 1,199 s."""
+    assert Trigger(percent=33.3).threshold(H) == timedelta(seconds=1199)
+    moment = datetime(2026, 3, 2, 8, 59, 59, 400_000, tzinfo=UTC)
+    assert local_time(moment, PRAGUE) == "2026-03-02 10:00 CET"

@@ -1,16 +1,15 @@
-"""`mailproc backup` while mail is being ingested, and a restore into a fresh database whose
+"""`mailproc backup` while the daemon ingests mail, and a restore into a fresh database whose
 export matches the original's."""
 
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
+import mailbox
 
 import pytest
 
 from tests.support.clirunner import demo_cli
+from tests.support.daemon import make_settings, running
 from tests.support.mailfactory import make_mail
 
 MAILS = 200
@@ -21,36 +20,23 @@ def desk(tmp_path, monkeypatch):
     return demo_cli(monkeypatch, tmp_path, f"sqlite:///{tmp_path / 'live.db'}")
 
 
-def test_a_backup_taken_while_mail_is_ingested_restores_to_a_consistent_desk(
+def settled(maildir: mailbox.Maildir) -> int:
+    return len(maildir.get_folder("Processed")) if "Processed" in maildir.list_folders() else 0
+
+
+def test_a_backup_taken_while_the_daemon_ingests_restores_to_a_consistent_desk(
     desk, tmp_path, monkeypatch
 ):
-    inbox = tmp_path / "inbox"
-    inbox.mkdir()
+    maildir = mailbox.Maildir(tmp_path / "Maildir", create=True)
     for n in range(MAILS):
-        sender = f"user{n}@example.org"
-        (inbox / f"{n:04}.eml").write_bytes(make_mail(subject=f"case {n}", sender=sender))
-    ingest = subprocess.Popen(  # commits mail after mail while the backups are taken
-        [
-            sys.executable,
-            "-m",
-            "mailproc",
-            "ingest",
-            "-q",
-            "--jobs",
-            "0",
-            "--batch-size",
-            "1",
-            str(inbox),
-        ],
-        env=os.environ.copy(),
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-    )
+        maildir.add(make_mail(subject=f"case {n}", sender=f"user{n}@example.org"))
+    source = {"kind": "maildir", "path": str(tmp_path / "Maildir"), "batch_size": 5}
+    settings = make_settings(f"sqlite:///{tmp_path / 'live.db'}", {"local": source})
     taken = 0
-    while ingest.poll() is None or taken == 0:
-        desk("backup", "--force", str(tmp_path / "backup.db"))
-        taken += 1
-    assert ingest.wait(timeout=300) == 0, ingest.stderr.read() if ingest.stderr else ""
+    with running(settings):  # commits five mails at a time while the backups are taken
+        while settled(maildir) < MAILS or taken == 0:
+            desk("backup", "--force", str(tmp_path / "backup.db"))
+            taken += 1
 
     monkeypatch.setenv("MAILPROC_DATABASE_URL", f"sqlite:///{tmp_path / 'restored.db'}")
     (tmp_path / "backup.db").rename(tmp_path / "restored.db")

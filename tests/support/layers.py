@@ -21,7 +21,7 @@ from pathlib import Path
 LAYERS: tuple[frozenset[str], ...] = tuple(
     frozenset(level.split())
     for level in (
-        "vocabulary calendars durations signing clock runtime",
+        "vocabulary calendars durations signing clock times runtime",
         "inbound",
         "config",
         "workflow",
@@ -44,6 +44,7 @@ PURE = (
     "durations",
     "signing",
     "clock",
+    "times",
     "inbound",
     "workflow",
     "sla.clocks",
@@ -51,6 +52,8 @@ PURE = (
     "sla.ladder",
     "notify.recipients",
     "notify.context",
+    "notify.readers",
+    "notify.formats",
     "notify.templates",
     "notify.letter",
 )
