@@ -130,6 +130,7 @@ def _reply(
     msg["References"] = f"<{root}> <{last}>" if root != last else f"<{root}>"
     if solver:
         msg["Authentication-Results"] = AUTH_RESULTS
+        msg["Received"] = "from mail.example.com (mail.example.com [192.0.2.25]) by mx.example.com"
     mid = f"{local}@customer.example.org"
     threads[index] = Thread(root, mid, topic, thread.reporter)
     return msg.as_bytes(), Expected(mid, root)

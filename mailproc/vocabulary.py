@@ -100,7 +100,14 @@ class EventKind(StrEnum):
     AUTOMATIC_MAIL = "automatic_mail"  # an auto-reply or other robot's mail, kept, not applied
     BOUNCED = "bounced"  # one of our notifications came back undelivered
     RATE_LIMITED = "rate_limited"  # a sender opened too many incidents: not acknowledged
-    NOTE = "note"  # internal: never shown or sent to the reporter or outside watchers
+    # Internal: never shown or sent to the reporter or outside watchers. detail {"text"}, and
+    # "reason" when it is a mail kept aside instead of applied: a reply whose sender is not
+    # proven or not a participant (mailproc.workflow.intents) changes nothing but this record.
+    NOTE = "note"
+    # Addresses of a mail's To/Cc not made watchers: {"addresses": [...], "reason": ...}
+    WATCHERS_NOT_ADDED = "watchers_not_added"
+    # The mail's display name holds another address than its sender's: {"warning": ...}
+    SENDER_WARNING = "sender_warning"
 
 
 #: History events the reporter and outside watchers never see (notices, exports for them):
@@ -113,6 +120,8 @@ INTERNAL_EVENTS = frozenset(
         EventKind.BOUNCED,
         EventKind.AUTOMATIC_MAIL,
         EventKind.RATE_LIMITED,
+        EventKind.WATCHERS_NOT_ADDED,
+        EventKind.SENDER_WARNING,
     }
 )
 

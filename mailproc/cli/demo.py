@@ -59,6 +59,7 @@ def _mail(
     msg = EmailMessage()
     if sender.endswith("@example.com>"):  # internal mail, signed and checked by our server
         msg["Authentication-Results"] = "mx.example.com; dkim=pass header.d=example.com"
+        msg["Received"] = "from mail.example.com (mail.example.com [192.0.2.25]) by mx.example.com"
     msg["From"] = sender
     msg["To"] = SUPPORT
     msg["Subject"] = subject

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from functools import wraps
-from itertools import islice
 from typing import Any
 
 import click
@@ -14,8 +14,9 @@ from sqlalchemy.exc import SQLAlchemyError
 from mailproc.cli.app import EXIT_TEMPFAIL, App, describe_database_error, fail, pass_app
 from mailproc.cli.output import echo_json, json_option
 from mailproc.config.settings import ConfigError
+from mailproc.desk.attempts import groups
 from mailproc.desk.mail import Desk
-from mailproc.desk.outcome import Disposition, Origin, Outcome
+from mailproc.desk.outcome import Disposition, Origin, Outcome, Parsed
 from mailproc.sources.files import FileMail, SourceError, read_paths
 from mailproc.sources.parse_ahead import default_jobs, parsed_ahead
 from mailproc.store.errors import StoreUnavailable
@@ -115,22 +116,30 @@ def ingest(
                 _raw,
                 app.settings.limits.max_message_bytes,
                 default_jobs() if jobs is None else jobs,
+                app.settings.limits.headers,
             )
-            while True:  # mails are applied as they come, parsed ahead by the workers
-                with batcher() as handle:
-                    group = islice(mails, batch_size)
-                    done = [(m.label, handle(m.raw, origin, parsed)) for m, parsed in group]
-                if not done:
-                    break
-                for label, outcome in done:  # committed: now it may be told
-                    counts[outcome.disposition] += 1
-                    unstored += not outcome.stored
-                    if as_json:
-                        told.append({"source": label, **_outcome(outcome)})
-                    elif outcome.quarantined:
-                        click.echo(f"{label}: {would}quarantined: {outcome.summary}", err=True)
-                    elif not quiet:
-                        click.echo(f"{label}: {'would: ' if dry_run else ''}{outcome.summary}")
+            attempts = None if dry_run else desk.attempts
+            while group := _next_group(mails, batch_size):  # applied as they come
+                for part in groups(attempts, group, _key):
+                    try:
+                        with batcher(part.keys) as handle:
+                            done = [
+                                (m.label, handle(m.raw, origin, part.crashed.get(key, parsed)))
+                                for m, parsed, key in part.items
+                            ]
+                    except BaseException:
+                        if attempts is not None:
+                            attempts.release(part)
+                        raise
+                    for label, outcome in done:  # committed: now it may be told
+                        counts[outcome.disposition] += 1
+                        unstored += not outcome.stored
+                        if as_json:
+                            told.append({"source": label, **_outcome(outcome)})
+                        elif outcome.quarantined:
+                            click.echo(f"{label}: {would}quarantined: {outcome.summary}", err=True)
+                        elif not quiet:
+                            click.echo(f"{label}: {'would: ' if dry_run else ''}{outcome.summary}")
         released = 0 if dry_run else desk.release_due()
     except SourceError as exc:
         fail(str(exc))
@@ -162,3 +171,24 @@ def _outcome(outcome: Outcome) -> dict[str, Any]:
 
 def _raw(item: FileMail) -> bytes:
     return item.raw
+
+
+Item = tuple[FileMail, Parsed, str]
+GROUP_BYTES = 64 * 1024 * 1024  # a group's mails are held until its commit
+
+
+def _next_group(mails: Iterator[tuple[FileMail, Parsed]], size: int) -> list[Item]:
+    """Up to `size` mails, or fewer that hold GROUP_BYTES, each with the hash of its bytes:
+    the name under which a mail that kills this process is known (mailproc.desk.attempts)."""
+    group: list[Item] = []
+    held = 0
+    for mail, parsed in mails:
+        group.append((mail, parsed, "sha256:" + hashlib.sha256(mail.raw).hexdigest()))
+        held += len(mail.raw)
+        if len(group) >= size or held >= GROUP_BYTES:
+            break
+    return group
+
+
+def _key(item: Item) -> str:
+    return item[2]

@@ -43,7 +43,7 @@ from mailproc.config.locale import (
     read_directory,
 )
 from mailproc.config.paths import BASE, ConfigPath, anchored_database_url, with_password
-from mailproc.config.safety import BouncesConfig, LimitsConfig, SecurityConfig
+from mailproc.config.safety import BouncesConfig, LimitsConfig, SecurityConfig, WatchersConfig
 from mailproc.config.sources import DaemonConfig, SourceConfig, check_sources
 from mailproc.durations import BusinessDays, TargetAmount, parse_duration, parse_target
 from mailproc.inbound.subject import Language
@@ -415,6 +415,7 @@ class NotificationsConfig(_Frozen):
     # Reply-To (support+INC-n.token@, needs the mail server's recipient delimiter); "plain"
     # keeps the support address and carries it in the Message-ID and the subject.
     reply_address: Literal["plus", "plain"] = "plus"
+    max_recipients: int = Field(default=20, gt=0)  # of one notice kind, for one change
     # The files of a mail ride along with the notices about it, up to this many bytes in all
     # per notice; the rest (and what `attachments_exclude` matches: content types or file-name
     # patterns) is listed with its name, type and size instead.
@@ -516,6 +517,7 @@ class Settings(_Frozen):
     security: SecurityConfig = Field(default_factory=SecurityConfig)
     limits: LimitsConfig = Field(default_factory=LimitsConfig)
     bounces: BouncesConfig = Field(default_factory=BouncesConfig)
+    watchers: WatchersConfig = Field(default_factory=WatchersConfig)
     sources: dict[str, SourceConfig] = {}
     daemon: DaemonConfig = Field(default_factory=DaemonConfig)
     locale: LocaleConfig = Field(default_factory=LocaleConfig)

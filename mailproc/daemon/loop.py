@@ -33,6 +33,7 @@ from mailproc.config.credentials import without_secrets
 from mailproc.config.settings import ConfigError, Settings
 from mailproc.config.sources import DaemonConfig
 from mailproc.daemon.jobs import Job, JobRunner
+from mailproc.desk.attempts import Attempts
 from mailproc.desk.escalations import Escalator
 from mailproc.desk.mail import Desk
 from mailproc.desk.outcome import Batcher
@@ -77,7 +78,8 @@ def standard_jobs(settings: Settings, desk: Desk) -> list[Job]:
 
 def parse_ahead(settings: Settings) -> ParseAhead:
     """A backlog is parsed in worker processes (the cores but one), as `ingest` parses a folder."""
-    return ParseAhead(default_jobs(), settings.limits.max_message_bytes)
+    limits = settings.limits
+    return ParseAhead(default_jobs(), limits.max_message_bytes, limits.headers)
 
 
 def build_source(name: str, settings: Settings, environ: Mapping[str, str]) -> Source:
@@ -110,9 +112,11 @@ class SourceWorker:
         config: DaemonConfig,
         progress: ProgressFactory,
         ahead: ParseAhead | None = None,
+        attempts: Attempts | None = None,
     ) -> None:
         self.source, self.batcher, self.ledger, self.progress = source, batcher, ledger, progress
         self.ahead = ahead or ParseAhead()
+        self.attempts = attempts
         self.backoff = Backoff(config.backoff_initial_seconds, config.backoff_max_seconds)
         self.state = StateLog(source.name, log)
         self.wake = Wake()
@@ -132,7 +136,15 @@ class SourceWorker:
         try:
             if not connected:
                 self.source.open(readonly=False)
-            drain(self.source, self.batcher, self.wake, self.progress, self.ledger, self.ahead)
+            drain(
+                self.source,
+                self.batcher,
+                self.wake,
+                self.progress,
+                self.ledger,
+                self.ahead,
+                self.attempts,
+            )
             self.first_pass.set()
             self.state.ok()
             self.backoff.reset()
@@ -187,6 +199,7 @@ class Runtime:
                 settings.daemon,
                 progress,
                 ahead,
+                self.desk.attempts,
             )
             for name in settings.sources
         ]
@@ -397,6 +410,7 @@ def poll_once(
                     ledger,
                     dry_run,
                     ahead,
+                    None if dry_run else desk.attempts,
                 )
                 for source in sources
             ]
@@ -417,10 +431,12 @@ def _poll(
     ledger: Ledger,
     dry_run: bool,
     ahead: ParseAhead,
+    attempts: Attempts | None,
 ) -> PassResult:
     try:
         source.open(readonly=dry_run)
-        tally: Tally = drain(source, batcher, stop, progress, None if dry_run else ledger, ahead)
+        journal = None if dry_run else ledger
+        tally: Tally = drain(source, batcher, stop, progress, journal, ahead, attempts)
     except SourceUnavailable as exc:
         source.close(broken=True)
         if not dry_run:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager, nullcontext
 from dataclasses import replace
 from datetime import datetime
@@ -22,13 +22,14 @@ from sqlalchemy.orm import Session
 from mailproc.clock import WallClock, utcnow
 from mailproc.config.settings import Settings
 from mailproc.desk import waiting
+from mailproc.desk.attempts import Attempts, Crashed, forget
 from mailproc.desk.outcome import Batcher, Disposition, Handle, Origin, Outcome, Parsed
 from mailproc.desk.timeouts import close_timed_out
 from mailproc.desk.writes import Writes, lock_incident, participants_of, save_incident, view_of
 from mailproc.inbound.automatic import Automatic, detect, suppresses_replies
 from mailproc.inbound.fingerprint import fingerprint
-from mailproc.inbound.parse import InboundMail, MailError, parse_head, parse_mail
-from mailproc.inbound.subject import parse_subject
+from mailproc.inbound.parse import InboundMail, MailError, OverLimit, parse_head, parse_mail
+from mailproc.inbound.subject import limit_commands, parse_subject
 from mailproc.notify.outbox import Outbox
 from mailproc.safety import kept_mail
 from mailproc.safety.limits import sender_throttle
@@ -39,7 +40,7 @@ from mailproc.store.errors import OUTAGES, store_errors
 from mailproc.store.prepared import Prepared
 from mailproc.times import whole_second
 from mailproc.vocabulary import TEAM_NOTICES
-from mailproc.workflow.intents import NewIncident, classify, verified_actor
+from mailproc.workflow.intents import NewIncident, Reply, classify, verified_actor
 
 log = logging.getLogger(__name__)
 Transaction = Callable[[], AbstractContextManager[Session]]
@@ -64,7 +65,7 @@ class Desk:
             return handle(raw, origin)
 
     @contextmanager
-    def batch(self) -> Iterator[Handle]:
+    def batch(self, attempted: Sequence[str] = ()) -> Iterator[Handle]:
         """Group commit: the mails handled in the block share one transaction, each inside
         its own SAVEPOINT, so a failing mail undoes only itself, and the block's end commits
         them all with one write to disk instead of one per mail.
@@ -76,6 +77,7 @@ class Desk:
         """
         with store_errors(), Session(self.engine) as session, session.begin():
             yield partial(self._in_savepoint, session)
+            forget(session, attempted)  # `attempted`: marks of mailproc.desk.attempts
 
     @contextmanager
     def batches(self, dry_run: bool = False) -> Iterator[Batcher]:
@@ -83,9 +85,14 @@ class Desk:
         nothing commits, so the caller's loop is the same either way."""
         if dry_run:
             with self.dry_run() as handle:
-                yield lambda: nullcontext(handle)
+                yield lambda attempted=(): nullcontext(handle)
         else:
             yield self.batch
+
+    @cached_property
+    def attempts(self) -> Attempts:
+        """The marks that tell a mail which killed the process (mailproc.desk.attempts)."""
+        return Attempts(self.engine, self.clock, self.settings.limits.crashes_before_quarantine)
 
     def _in_savepoint(
         self, session: Session, raw: bytes, origin: Origin, parsed: Parsed = None
@@ -150,9 +157,17 @@ class Desk:
         if len(raw) > limit:
             return self._oversized(raw, origin, now, limit, transaction)
         try:
-            mail = parse_mail(raw) if parsed is None else _given(parsed)
+            limits = self.settings.limits.headers
+            mail = parse_mail(raw, limits) if parsed is None else _given(parsed)
+        except Crashed as exc:
+            return self._quarantine(raw, origin, str(exc), now, None, transaction)
+        except OverLimit as exc:
+            return self._quarantine(raw, origin, f"over a limit: {exc}", now, None, transaction)
         except MailError as exc:
             return self._quarantine(raw, origin, f"unparseable: {exc}", now, None, transaction)
+        if mail.sender_fault is not None:
+            reason = f"malformed From: {mail.sender_fault}"
+            return self._quarantine(raw, origin, reason, now, mail, transaction)
         try:
             with transaction() as session:
                 return self._apply(session, mail, origin, now)
@@ -217,7 +232,7 @@ class Desk:
         database may be the only copy (`ingest -` from an MTA), and nothing is lost."""
         reason = f"too large: {len(raw)} bytes, over limits.max_message_bytes ({limit})"
         try:
-            head: InboundMail | None = parse_head(raw)
+            head: InboundMail | None = parse_head(raw, self.settings.limits.headers)
         except MailError:
             head = None
         return self._quarantine(raw, origin, reason, now, head, transaction)
@@ -254,7 +269,10 @@ class Desk:
             prior = _prior(session, key)
             assert prior is not None, f"{key} claimed but not found"
             return prior
-        subject = parse_subject(mail.subject, self.settings.language)
+        subject = limit_commands(
+            parse_subject(mail.subject, self.settings.language),
+            self.settings.limits.commands_per_mail,
+        )
         found = _thread(session, mail, subject.incident, self.settings, key == mail.key)
         verdict = detect(mail, self.settings.own_addresses)
         automatic = kept_mail.screened(mail, verdict, self.settings)
@@ -273,10 +291,18 @@ class Desk:
         view = view_of(session, found) if found else None
         participants = participants_of(session, found.id) if found else frozenset()
         team = found is not None and _answers_team_notice(session, mail)
-        intent = classify(
-            mail, subject, view, participants, self.settings, now, origin.service, team
-        )
         actor = verified_actor(mail, self.settings, view, subject.proof)
+        intent = classify(
+            mail,
+            subject,
+            view,
+            participants,
+            self.settings,
+            now,
+            origin.service,
+            team,
+            actor.unproven,
+        )
         apply = Writes(self.settings, session, message, actor, now, mail, self.outbox, self.sla)
         apply.unanswered = _unanswered(mail, verdict)
         apply.attachments(mail)
@@ -288,7 +314,7 @@ class Desk:
         else:
             assert found is not None and view is not None
             incident, summary = found, apply.reply(intent, found, view)
-        apply.remember(incident.id)
+        apply.remember(incident.id, watchers=not isinstance(intent, Reply) or intent.accepted)
         apply.write()
         save_incident(session, incident)
         _SETTLED(session, pk=message, incident=incident.id, outcome=Disposition.PROCESSED.value)

@@ -6,7 +6,7 @@ this module, not the Desk's.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from enum import StrEnum
@@ -51,4 +51,8 @@ class Handle(Protocol):
     def __call__(self, raw: bytes, origin: Origin, parsed: Parsed = None) -> Outcome: ...
 
 
-Batcher = Callable[[], AbstractContextManager[Handle]]  # a group of mails, one transaction
+class Batcher(Protocol):
+    """A group of mails, one transaction; `attempted`: the marks its commit deletes
+    (mailproc.desk.attempts)."""
+
+    def __call__(self, attempted: Sequence[str] = ()) -> AbstractContextManager[Handle]: ...

@@ -127,6 +127,7 @@ class Writes:
             detail["follow_up_of"] = intent.follow_up_of
             self._event(intent.follow_up_of, EventKind.FOLLOW_UP, {"incident": incident.id})
         self._event(incident.id, EventKind.CREATED, detail)
+        self.warn(incident.id)
         summary = f"created INC-{incident.id} in {incident.service}"
         if self.throttle is not None:
             self._event(incident.id, EventKind.RATE_LIMITED, self.throttle.detail)
@@ -147,9 +148,11 @@ class Writes:
         return incident, summary
 
     def reply(self, intent: Reply, incident: db.Incident, view: IncidentView) -> str:
-        if not intent.accepted:
-            self._event(incident.id, EventKind.REPLY_NOT_APPLIED, {"reason": intent.reason})
-            summary = f"reply to INC-{incident.id} not applied: {intent.reason}"
+        self.warn(incident.id)
+        if not intent.accepted:  # kept for the desk's people, relayed to nobody (vocabulary)
+            detail: dict[str, object] = {"text": intent.text, "reason": intent.reason}
+            self._event(incident.id, EventKind.NOTE, detail)
+            summary = f"reply to INC-{incident.id} kept as an internal note: {intent.reason}"
         elif intent.text and intent.note:
             self._event(incident.id, EventKind.NOTE, {"text": intent.text})
             summary = f"internal note on INC-{incident.id}"
@@ -226,6 +229,7 @@ class Writes:
             commands=commands,
             decision=decision,
             sender_accepted=accepted,
+            unproven=self.actor.unproven,
             unanswered=self.unanswered or (self.throttle.reason if self.throttle else None),
             known=self.known(incident.id),
             rows=self.rows,
@@ -247,21 +251,34 @@ class Writes:
             message_pk=self.message,
         )
 
-    def remember(self, incident_id: int) -> None:
+    def remember(self, incident_id: int, watchers: bool) -> None:
         """Record the mail's Message-ID for threading, and the ids it answers (a parent that
-        arrives after it then joins the incident), and its To/Cc people as participants."""
+        arrives after it then joins the incident); when it was applied (`watchers`), its To/Cc
+        people as participants, within `[watchers]`; the rest are named in the history. A mail
+        that was not applied adds nobody: strangers cannot join a thread."""
         assert self.mail is not None
         mail = self.mail
         for message_id in (mail.message_id, *parents(mail)):  # existing ones stay
             if message_id:
                 self.add(db.ThreadRef, message_id=message_id, incident_id=incident_id)
+        if not watchers:
+            return
         own = self.settings.is_own  # support+INC-4.<token>@… too
         addresses = {a.email for a in (*mail.to, *mail.cc) if a.email and not own(a.email)}
         known = self.known(incident_id).watchers
-        fresh = addresses - known
-        for email in sorted(fresh):
+        fresh, refused = self.settings.watchers.admit(sorted(addresses - known))
+        for email in fresh:
             self.add(db.Participant, incident_id=incident_id, email=email)
-        self.watchers[incident_id] = known | fresh
+        self.watchers[incident_id] = known | set(fresh)
+        for reason, emails in refused.items():
+            detail: dict[str, object] = {"addresses": emails[:50], "reason": reason}
+            self._event(incident_id, EventKind.WATCHERS_NOT_ADDED, detail)
+
+    def warn(self, incident_id: int) -> None:
+        """A sender that looks like someone else: in the history, and in the desk's notices."""
+        if self.mail is not None and self.mail.sender_warning is not None:
+            detail: dict[str, object] = {"warning": self.mail.sender_warning}
+            self._event(incident_id, EventKind.SENDER_WARNING, detail)
 
     def attachments(self, mail: InboundMail) -> None:
         """Stored under names mailproc chose; the sender's name is only a label. The bytes
@@ -297,6 +314,8 @@ class Writes:
 
 _NO_SLA_EFFECT = {
     EventKind.REPLY_NOT_APPLIED,
+    EventKind.WATCHERS_NOT_ADDED,
+    EventKind.SENDER_WARNING,
     EventKind.COMMAND_REJECTED,
     EventKind.FOLLOW_UP,
     EventKind.RATE_LIMITED,

@@ -1,10 +1,19 @@
-"""Is the From address proven? Read the Authentication-Results our own mail servers added.
+"""Is the From address proven? Read the Authentication-Results our own border MTA added.
 
 Pure. A From header costs nothing to forge, so commands need evidence: RFC 8601
 Authentication-Results from an authserv-id we trust, with dkim=pass for a domain aligned with
 the From domain, spf=pass for an aligned envelope sender, or dmarc=pass for the From domain.
-Only the topmost header with a trusted authserv-id counts: our border MTA adds its result
-above anything the sender wrote, and must strip incoming headers that claim its id.
+
+What counts, and why:
+- Fields are parsed by `authres` (dkimpy's RFC 8601 parser): a `;` or `=pass` inside a quoted
+  value or a comment is text, not a result.
+- Only fields above the topmost Received field that our border added (its `by` host is one of
+  `border_hosts`) are ours: everything below it came with the mail, whatever authserv-id it
+  claims. A mail without such a Received field proves nothing this way.
+- Of those, the topmost field with a trusted authserv-id is the verdict.
+- Alignment is relaxed (RFC 7489): the two domains share an organizational domain, read from
+  the public-suffix list bundled with `publicsuffixlist` (no network): `header.d=com` aligns
+  with nothing, `mail.example.co.uk` with `example.co.uk`.
 """
 
 from __future__ import annotations
@@ -12,10 +21,11 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+from functools import cache
+from typing import Any
 
 _COMMENT = re.compile(r"\([^()]*\)")
-_RESULT = re.compile(r"^\s*([a-z0-9_.-]+)\s*=\s*([a-z]+)\b(.*)$", re.IGNORECASE | re.DOTALL)
-_PROPERTY = re.compile(r"([a-z0-9_-]+)\.([a-z0-9_-]+)\s*=\s*(\"[^\"]*\"|[^\s;]+)", re.IGNORECASE)
+_BY = re.compile(r"\bby\s+([^\s;()]+)", re.IGNORECASE)
 
 
 @dataclass(frozen=True, slots=True)
@@ -32,29 +42,50 @@ class AuthResults:
 
 
 def parse(value: str) -> AuthResults | None:
-    """One Authentication-Results header value; None when it has no authserv-id."""
-    text = _strip_comments(value)
-    parts = [p.strip() for p in text.split(";")]
-    head = parts[0].split()
-    if not head:
+    """One Authentication-Results field's value; None when it does not parse."""
+    import authres
+
+    try:
+        header: Any = authres.AuthenticationResultsHeader.parse_value(value)
+    except Exception:  # the library's own syntax errors, and whatever else junk provokes
         return None
-    results = []
-    for part in parts[1:]:
-        match = _RESULT.match(part)
-        if match is None:
-            continue
-        props = {
-            f"{p.lower()}.{n.lower()}": v.strip('"') for p, n, v in _PROPERTY.findall(match[3])
-        }
-        results.append(MethodResult(match[1].lower(), match[2].lower(), props))
-    return AuthResults(head[0].lower(), tuple(results))
+    if not header.authserv_id:
+        return None
+    results = tuple(
+        MethodResult(
+            str(r.method).lower(),
+            str(r.result).lower(),
+            {f"{p.type}.{p.name}".lower(): str(p.value) for p in r.properties},
+        )
+        for r in header.results
+    )
+    return AuthResults(str(header.authserv_id).lower(), results)
 
 
-def _strip_comments(value: str) -> str:
+def received_by(value: str) -> str:
+    """The host a Received field names after `by`, lower case; '' if none."""
     previous = None
     while previous != value:  # comments nest; peel them from the inside out
         previous, value = value, _COMMENT.sub(" ", value)
-    return value
+    match = _BY.search(value)
+    return match.group(1).lower().rstrip(".") if match else ""
+
+
+def ours(
+    names: Sequence[str], headers: dict[str, Sequence[str]], border_hosts: Iterable[str]
+) -> list[str]:
+    """The Authentication-Results values above the topmost Received field by a border host,
+    top first. `names`: the mail's field names in order; `headers`: the values per name."""
+    hosts = {h.lower() for h in border_hosts}
+    received = iter(headers.get("received", ()))
+    results = iter(headers.get("authentication-results", ()))
+    above: list[str] = []
+    for name in names:
+        if name == "received" and received_by(next(received, "")) in hosts:
+            return above
+        if name == "authentication-results":
+            above.append(next(results, ""))
+    return []
 
 
 def trusted_results(headers: Sequence[str], trusted_ids: Iterable[str]) -> AuthResults | None:
@@ -66,15 +97,32 @@ def trusted_results(headers: Sequence[str], trusted_ids: Iterable[str]) -> AuthR
     return None
 
 
+@cache
+def _suffixes() -> Any:
+    """The bundled public-suffix list, read once per process when first needed."""
+    from publicsuffixlist import PublicSuffixList
+
+    return PublicSuffixList()
+
+
+def organizational(domain: str) -> str | None:
+    """example.co.uk for mail.example.co.uk; None for a public suffix itself (com, co.uk)."""
+    name = domain.lower().strip().strip(".")
+    if not name or "." not in name:
+        return None
+    found: str | None = _suffixes().privatesuffix(name)
+    return found
+
+
 def aligned(domain: str, from_domain: str) -> bool:
-    """Relaxed alignment without a public suffix list: the same domain, or one a subdomain of
-    the other (mail.example.org and example.org align; example.org and evil.org do not)."""
-    a, b = domain.lower().strip("."), from_domain.lower().strip(".")
-    return bool(a and b) and (a == b or a.endswith("." + b) or b.endswith("." + a))
+    """Relaxed alignment: both domains share one organizational domain."""
+    a, b = organizational(domain), organizational(from_domain)
+    return a is not None and a == b
 
 
 def verdict(headers: Sequence[str], trusted_ids: Iterable[str], from_address: str) -> str | None:
-    """Why the From address counts as authenticated, or None when it does not."""
+    """Why the From address counts as authenticated, or None when it does not. `headers`: the
+    Authentication-Results values our border added (`ours`), top first."""
     found = trusted_results(headers, trusted_ids)
     from_domain = from_address.rpartition("@")[2]
     if found is None or not from_domain:

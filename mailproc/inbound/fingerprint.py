@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+from typing import Any
 
 # What the author's program writes; everything else may differ between two deliveries.
 ORIGIN_HEADERS = frozenset(
@@ -42,6 +43,7 @@ _HEADER_END = re.compile(rb"\r*\n\r*\n")
 _FOLD = re.compile(rb"\r*\n(?=[ \t])")
 _SPACE = re.compile(rb"[ \t\r]+")
 _LINE_END = re.compile(rb"\r*\n")
+_CHUNK = 64 * 1024  # bodies are hashed in pieces: a regex substitution's pieces cost memory
 
 
 def fingerprint(raw: bytes) -> str:
@@ -71,5 +73,26 @@ def _digest(raw: bytes, first_hop: bool) -> str:
     if first_hop and hop:
         digest.update(b"received:" + hop + b"\n")
     digest.update(b"\n")
-    digest.update(_LINE_END.sub(b"\n", body).rstrip())
+    _hash_body(digest, body)
     return digest.hexdigest()
+
+
+def _hash_body(digest: Any, body: bytes) -> None:
+    """digest.update(_LINE_END.sub(b"\n", body).rstrip()), in memory bounded by _CHUNK
+    (25 MB of line ends would otherwise be 25 million pieces): blank space is held back until
+    text follows it, and CRs at a piece's end wait for the next piece's LF."""
+    held: list[bytes] = []  # normalised blank space not yet known to be followed by text
+    carry = b""  # CRs at the end of the last piece
+    for start in range(0, len(body), _CHUNK):
+        piece = carry + body[start : start + _CHUNK]
+        kept = piece.rstrip(b"\r")
+        carry = piece[len(kept) :]
+        text = _LINE_END.sub(b"\n", kept)
+        content = text.rstrip()
+        if content:
+            for blank in held:
+                digest.update(blank)
+            held.clear()
+            digest.update(content)
+        held.append(text[len(content) :])
+    # a carried CR run at the very end is trailing blank space: dropped like the rest

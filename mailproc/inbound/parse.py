@@ -9,26 +9,37 @@ no clock, no configuration.
 
 from __future__ import annotations
 
+import base64
+import binascii
 import codecs
 import contextlib
-import email
 import hashlib
 import re
+import string
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
-from email import policy
 from email.header import decode_header, make_header
-from email.headerregistry import HeaderRegistry
-from email.message import Message
-from email.parser import BytesParser
-from email.utils import getaddresses, parsedate_to_datetime
+from email.utils import parsedate_to_datetime
+from html import unescape
 from types import MappingProxyType
-from typing import Any, NamedTuple
+from typing import NamedTuple
 
+from mailproc.inbound import mime
+from mailproc.inbound.addresses import split_addresses
 from mailproc.inbound.fingerprint import fingerprint
+from mailproc.inbound.mime import DEFAULT_LIMITS, HeaderLimits, MailError, OverLimit, Part
 
-__all__ = ["Address", "Attachment", "InboundMail", "MailError", "parse_head", "parse_mail"]
+__all__ = [
+    "Address",
+    "Attachment",
+    "HeaderLimits",
+    "InboundMail",
+    "MailError",
+    "OverLimit",
+    "parse_head",
+    "parse_mail",
+]
 
 _MAX_DEPTH = 50
 _MAX_MULTIPARTS = 200  # more make the stdlib parser recurse for seconds; kept as text instead
@@ -49,9 +60,15 @@ _ADDR_SPEC = re.compile(
     r'(?:"[^"]*"|[^\s"<>()\[\],;:@\\]+)@(?:[^\s"<>()\[\],;:@\\]+|\[[^\s\[\]]+\])'
 )
 _ADDR_TOKEN = re.compile(r"[\w.!#$%&'*+/=?^`{|}~-]+@[\w-]+(?:\.[\w-]+)+")
+_LOCAL_CHARS = frozenset(string.ascii_letters + string.digits + "_.!#$%&'*+/=?^`{|}~-")
+_DOMAIN_CHARS = frozenset(string.ascii_letters + string.digits + "_.-")
+_MAX_SALVAGED = 20
 _ANGLE_ID = re.compile(r"<([^<>]*)>")
-_TAG = re.compile(r"<[^>]*>")
-_CAMEL = re.compile(r"(?<!^)(?=[A-Z])")
+_TAG = re.compile(r"<[^<>]*>")  # stops at the next '<': linear even on '<<<<…'
+# HTML above this size is not laid out by inscriptis (lxml's tree costs ~35 × the text) but
+# stripped of its tags, which costs about its size: the bound on memory per mail holds.
+_MAX_LAYOUT = 1024 * 1024
+_PIECE = 64 * 1024
 _FALLBACK_CODECS = ("utf-8", "cp1252", "latin-1")
 # Charset labels common in mail that Python does not know by that name.
 _CHARSET_ALIASES = {
@@ -74,14 +91,9 @@ _SUPERSETS = {
 _REFUSED_CODECS = frozenset(
     {"idna", "punycode", "unicode-escape", "raw-unicode-escape", "undefined", "mbcs", "oem"}
 )
-# Unstructured decoding for every non-address header: Date and Message-ID must keep
-# their original text, which the default policy's specialised classes rewrite.
-_UNSTRUCTURED = HeaderRegistry(use_default_map=False)
-_MESSAGE_POLICY = policy.default.clone(refold_source="none", linesep="\r\n")
-
-
-class MailError(Exception):
-    """Raised only when a message is hopeless; str(exc) is the quarantine reason."""
+# An RFC 2047 encoded word; the charset may carry an RFC 2231 language ("utf-8*de").
+_ENCODED_WORD = re.compile(r"=\?([^?\s]+)\?([bBqQ])\?([^?\s]*)\?=")
+_BARE_LF = re.compile(rb"(?<!\r)\n")
 
 
 @dataclass(frozen=True, slots=True)
@@ -119,6 +131,15 @@ class InboundMail:
     headers: Mapping[str, tuple[str, ...]]  # lower-cased name -> decoded values, in order
     content_type: str  # top-level MIME type, e.g. 'multipart/report'
     defects: tuple[str, ...]  # what was malformed and how it was repaired
+    # Why the From field names no single sender (none, two, a group): such mail is refused
+    sender_fault: str | None = None
+    # A display name that holds another address than the sender's ("tina@example.com"
+    # <attacker@evil.net>): a warning sign for the solvers, not a reason to refuse; such a
+    # name is dropped from `sender`, so no notice calls the sender by it
+    sender_warning: str | None = None
+    # The lower-cased names of the header fields in order, for what depends on their order
+    # across names (which Authentication-Results lie above our border's Received field)
+    field_names: tuple[str, ...] = ()
 
     @property
     def content_hash(self) -> str:
@@ -137,7 +158,7 @@ class InboundMail:
 
 
 class _Leaf(NamedTuple):
-    part: Message
+    part: Part
     content_type: str
     body_ok: bool  # may serve as the body (not inside an attachment, not a non-root related part)
     disposition: str | None
@@ -149,31 +170,36 @@ class _Headers(NamedTuple):
     addresses: dict[str, list[Address]]
 
 
-def parse_head(raw: bytes) -> InboundMail:
+def parse_head(raw: bytes, limits: HeaderLimits = DEFAULT_LIMITS) -> InboundMail:
     """Only the header block (of at most 256 KiB): for a mail too large to parse whole, whose
     sender, subject and Message-ID still name it in quarantine. `raw` stays the whole mail."""
     head = raw[:_MAX_HEAD]
     end = re.search(rb"\r?\n\r?\n", head)
-    mail = parse_mail(head[: end.start()] + b"\r\n\r\n" if end else head)
+    mail = parse_mail(head[: end.start()] + b"\r\n\r\n" if end else head, limits)
     return replace(mail, raw=raw)
 
 
-def parse_mail(raw: bytes) -> InboundMail:
-    """Parse leniently; only a missing header block is fatal (see MailError)."""
+def parse_mail(raw: bytes, limits: HeaderLimits = DEFAULT_LIMITS) -> InboundMail:
+    """Parse leniently; only a missing header block (MailError) or one over the limits
+    (OverLimit, a MailError) is fatal."""
     defects: list[str] = []
-    msg = _parse(raw, defects)
-    headers = _read_headers(msg, defects)
-    text, html, attachments = _read_body(msg, defects)
+    top = _parse(raw, defects, limits)
+    headers = _read_headers(top, defects)
+    text, html, attachments = _read_body(top, defects, limits)
     first = {name: values[0] for name, values in headers.values.items()}
     addresses = headers.addresses
     senders = addresses.get("from", [])
+    sender = senders[0] if senders else None
+    warning = _sender_warning(sender)
+    if warning is not None and sender is not None:  # the name would speak for someone else
+        sender = Address("", sender.email)
     return InboundMail(
         raw=raw,
         message_id=_message_id(first.get("message-id", "")),
         in_reply_to=_message_ids(headers.values.get("in-reply-to", [])),
         references=_message_ids(headers.values.get("references", [])),
         subject=first.get("subject", ""),
-        sender=senders[0] if senders else None,
+        sender=sender,
         to=tuple(addresses.get("to", ())),
         cc=tuple(addresses.get("cc", ())),
         reply_to=tuple(addresses.get("reply-to", ())),
@@ -182,51 +208,65 @@ def parse_mail(raw: bytes) -> InboundMail:
         html=html,
         attachments=attachments,
         headers=MappingProxyType({k: tuple(v) for k, v in headers.values.items()}),
-        content_type=_content_type(msg, defects),
+        content_type=_content_type(top, defects),
         defects=tuple(dict.fromkeys(defects)),
+        sender_fault=_sender_fault(top, senders),
+        sender_warning=warning,
+        field_names=tuple(name.strip().lower() for name, _ in top.fields),
     )
+
+
+def _sender_fault(top: Part, senders: list[Address]) -> str | None:
+    """The From field must name one mailbox: whom else would a command, a reply or the
+    history attribute the mail to?"""
+    values = [value for name, value in top.fields if name.strip().lower() == "from"]
+    if not values:
+        return "no From field"
+    if len(values) > 1:
+        return f"{len(values)} From fields"
+    if split_addresses(values[0])[2]:
+        return "a group in From (group syntax names no sender)"
+    found = [a for a in senders if a.email]
+    if not found:
+        return "no address in From"
+    if len(senders) > 1:
+        return f"{len(senders)} addresses in From"
+    return None
+
+
+def _sender_warning(sender: Address | None) -> str | None:
+    if sender is None or "@" not in sender.name:
+        return None
+    for candidate in _salvage(sender.name):
+        if candidate != sender.email:
+            return f"display name looks like another address: {candidate}"
+    return None
 
 
 # --- parsing -----------------------------------------------------------------------------
 
 
-def _parse(raw: bytes, defects: list[str]) -> Message:
-    """Reject hopeless input up front; survive parser crashes by keeping just the headers."""
+def _parse(raw: bytes, defects: list[str], limits: HeaderLimits) -> Part:
+    """Reject hopeless input up front; read the header block within the limits."""
     if not raw or raw.isspace():
         raise MailError("empty message")
-    data = raw
-    if data[:1] in (b"\r", b"\n"):
-        data = data.lstrip(b"\r\n")
+    start = 0
+    if raw[:1] in (b"\r", b"\n"):
+        start = len(raw) - len(raw.lstrip(b"\r\n"))
         defects.append("blank lines before the header block; skipped them")
-    if not _HEADER_START.match(data):
+    if not _HEADER_START.match(raw, start):
         raise MailError("no header block: the first line is not a header field")
-    if len(_MULTIPART.findall(data)) > _MAX_MULTIPARTS:
-        defects.append(f"more than {_MAX_MULTIPARTS} multipart parts; kept the body as text")
-        return _headers_only(data)
-    try:
-        msg: Message = email.message_from_bytes(data, policy=policy.default)
-    except Exception as exc:  # RecursionError on hostile nesting, or a stdlib parser bug
-        defects.append(f"MIME structure unparseable ({type(exc).__name__}); kept body as text")
-        msg = _headers_only(data)
-    if not len(msg):
+    top = mime.read_part(raw, start, len(raw), limits, top=True)
+    if not top.fields:
         raise MailError("no header block: no header fields found")
-    return msg
+    defects.extend(top.defects)
+    top.defects.clear()
+    return top
 
 
-def _headers_only(data: bytes) -> Message:
-    """The header block parsed, the body kept as one text part."""
+def _content_type(top: Part, defects: list[str]) -> str:
     try:
-        msg = BytesParser(policy=policy.default).parsebytes(data, headersonly=True)
-    except Exception as exc:
-        raise MailError(f"unparseable header block ({type(exc).__name__})") from exc
-    if not len(msg):
-        raise MailError("no header block: no header fields found")
-    return msg
-
-
-def _content_type(msg: Message, defects: list[str]) -> str:
-    try:
-        return msg.get_content_type()
+        return top.headers.get_content_type()
     except Exception as exc:
         defects.append(f"Content-Type unreadable ({type(exc).__name__}); assumed text/plain")
         return "text/plain"
@@ -235,55 +275,95 @@ def _content_type(msg: Message, defects: list[str]) -> str:
 # --- headers -----------------------------------------------------------------------------
 
 
-def _read_headers(msg: Message, defects: list[str]) -> _Headers:
+def _read_headers(top: Part, defects: list[str]) -> _Headers:
     """Decode every header once; address headers also yield their parsed addresses."""
     result = _Headers({}, {})
-    for raw_name, raw_value in msg.raw_items():
+    for raw_name, raw_value in top.fields:
         name = raw_name.strip().lower()
-        value = _LINEBREAK.sub("", str(raw_value))
+        value = raw_value
         if _SURROGATES.search(value):
             defects.append(f"header {name}: raw 8-bit bytes; decoded as utf-8/cp1252")
             value = _fix_surrogates(value)
         if name in _ADDRESS_FIELDS:
             value, found = _decode_addresses(name, value, defects)
             result.addresses.setdefault(name, []).extend(found)
-        elif not value.isascii() or "=?" in value:
-            value = _decode_unstructured(name, value, defects)
+        elif "=?" in value:
+            value = _decode_words(value, defects, f"header {name}")
         result.values.setdefault(name, []).append(_clean(value))
     return result
 
 
-def _decode_unstructured(name: str, value: str, defects: list[str]) -> str:
+def _decode_words(value: str, defects: list[str], label: str) -> str:
+    """RFC 2047 in one pass: encoded words decoded, the blanks between two of them dropped,
+    and runs of words in one charset decoded together (senders split characters across
+    words). Linear in the length, unlike the standard library's header parser."""
+    out: list[str] = []
+    run: list[bytes] = []
+    run_charset = ""
+    pos = 0
+    for match in _ENCODED_WORD.finditer(value):
+        between = value[pos : match.start()]
+        charset = match[1].partition("*")[0].lower()
+        data = _word_bytes(match[2], match[3], defects, label)
+        if run and not between.strip() and charset == run_charset:
+            run.append(data)
+        else:
+            if run:
+                out.append(_decode_body(b"".join(run), run_charset, defects, label))
+            if not (run and not between.strip()):
+                out.append(between)
+            run, run_charset = [data], charset
+        pos = match.end()
+    if run:
+        out.append(_decode_body(b"".join(run), run_charset, defects, label))
+    out.append(value[pos:])
+    return _fix_surrogates("".join(out))
+
+
+def _word_bytes(kind: str, text: str, defects: list[str], label: str) -> bytes:
+    data = text.encode("ascii", "surrogateescape")
+    if kind in "qQ":
+        return binascii.a2b_qp(data, header=True)
     try:
-        header = _UNSTRUCTURED(name, value)
-    except Exception as exc:  # the stdlib raises assorted errors on odd encoded words
-        defects.append(f"header {name}: undecodable ({type(exc).__name__}); used a loose decode")
-        return _decode_loose(value)
-    defects.extend(f"header {name}: {_describe(d)}" for d in header.defects)
-    return _fix_surrogates(str(header))
+        return base64.b64decode(data + b"=" * (-len(data) % 4))
+    except (binascii.Error, ValueError):
+        defects.append(f"{label}: undecodable encoded word; kept it as written")
+        return data
 
 
 def _decode_addresses(name: str, value: str, defects: list[str]) -> tuple[str, list[Address]]:
-    """Use the policy's strict parser; fall back to getaddresses when it fails.
-
-    The fallback reads the structure from the undecoded value and decodes only the display
-    names: decoded first, an encoded name holding a line break and an address would be taken
-    for the address ('=?utf-8?q?x=0D=0Aevil@x?= <real@example.org>' is from real@…).
-    """
-    try:
-        header: Any = policy.default.header_factory(name, value)
-        text = _fix_surrogates(str(header))
-        found = [_address(a.display_name, a.addr_spec) for a in header.addresses]
-    except Exception as exc:  # AttributeError/IndexError/ValueError on odd address lists
-        defects.append(f"header {name}: unparseable ({type(exc).__name__}); parsed leniently")
-        text, found = _decode_loose(value), []
-    else:
-        defects.extend(f"header {name}: {_describe(d)}" for d in header.defects)
+    """The mailboxes, structure read before any name is decoded: decoded first, an encoded
+    name holding a line break and an address would be taken for the address
+    ('=?utf-8?q?x=0D=0Aevil@x?= <real@example.org>' is from real@…)."""
+    label = f"header {name}"
+    boxes, problems, _groups = split_addresses(value)
+    defects.extend(f"{label}: {problem}" for problem in problems)
+    found = [_address(_decode_words(b.name, defects, label), b.addr_spec) for b in boxes]
     if not any(a.email for a in found) and "@" in value:
-        found = [_address(_decode_loose(n), e) for n, e in getaddresses([value])]
-    if not any(a.email for a in found) and "@" in text and not _LINEBREAK.search(text):
-        found = [_address(n, e) for n, e in getaddresses([text])]
+        found = [Address("", email) for email in _salvage(value)]
+    text = _decode_words(value, defects, label) if "=?" in value else value
     return text, [a for a in found if a.name or a.email]
+
+
+def _salvage(value: str) -> list[str]:
+    """Addresses in mangled text, read around each of the first few '@' (linear, unlike a
+    regular expression search over long junk)."""
+    found: list[str] = []
+    at = value.find("@")
+    for _ in range(_MAX_SALVAGED):
+        if at < 0:
+            break
+        left = at
+        while left > 0 and value[left - 1] in _LOCAL_CHARS:
+            left -= 1
+        right = at + 1
+        while right < len(value) and value[right] in _DOMAIN_CHARS:
+            right += 1
+        candidate = value[left:right].strip(".").lower()
+        if _ADDR_TOKEN.fullmatch(candidate) and len(candidate) <= _MAX_ADDRESS:
+            found.append(candidate)
+        at = value.find("@", right)
+    return found
 
 
 def _address(name: str, addr_spec: str) -> Address:
@@ -336,9 +416,11 @@ def _date(value: str | None, defects: list[str]) -> datetime | None:
 # --- body and attachments ----------------------------------------------------------------
 
 
-def _read_body(msg: Message, defects: list[str]) -> tuple[str, str | None, tuple[Attachment, ...]]:
+def _read_body(
+    top: Part, defects: list[str], limits: HeaderLimits
+) -> tuple[str, str | None, tuple[Attachment, ...]]:
     """Pick the body like EmailMessage.get_body(('plain', 'html')); the rest may be attachments."""
-    leaves = list(_leaves(msg, defects))
+    leaves = list(_leaves(top, defects, limits))
     plain = _first_body(leaves, "text/plain")
     html_leaf = _first_body(leaves, "text/html")
     html = _part_text(html_leaf, defects, "html body") if html_leaf else None
@@ -358,84 +440,87 @@ def _first_body(leaves: list[_Leaf], content_type: str) -> _Leaf | None:
     return next((x for x in leaves if x.body_ok and x.content_type == content_type), None)
 
 
-def _leaves(msg: Message, defects: list[str]) -> Iterator[_Leaf]:
+def _leaves(top: Part, defects: list[str], limits: HeaderLimits) -> Iterator[_Leaf]:
     """Depth-first in document order, iteratively, so hostile nesting cannot exhaust the stack."""
-    stack: list[tuple[Message, int, bool]] = [(msg, 0, True)]
+    flat = len(_MULTIPART.findall(top.raw, top.start)) > _MAX_MULTIPARTS
+    if flat:
+        defects.append(f"more than {_MAX_MULTIPARTS} multipart parts; kept the body as text")
+    budget = [mime.MAX_PARTS]
+    stack: list[tuple[Part, int, bool]] = [(top, 0, True)]
     while stack:
         part, depth, body_ok = stack.pop()
-        defects.extend(f"MIME: {_describe(d)}" for d in part.defects)
         if depth > _MAX_DEPTH:
             defects.append(f"MIME nesting deeper than {_MAX_DEPTH} levels; ignored the rest")
             continue
         try:
-            leaf, children = _expand(part, body_ok, defects)
-        except Exception as exc:  # a stdlib header-parser bug in this part's MIME headers
+            leaf, kids = _expand(part, body_ok, defects, limits, budget, flat)
+        except Exception as exc:  # a stdlib bug in this part's MIME parameters
             defects.append(f"MIME part unreadable ({type(exc).__name__}); skipped it")
             continue
+        defects.extend(part.defects)
         if leaf is not None:
             yield leaf
-        stack.extend((child, depth + 1, ok) for child, ok in reversed(children))
+        stack.extend((child, depth + 1, ok) for child, ok in reversed(kids))
 
 
-def _type_of(part: Message) -> tuple[str, str | None]:
-    """The content type and charset from one parse of the Content-Type header, with the
-    meaning get_content_type() and get_content_charset() give them: each of those parses the
-    header anew, and header parsing is the costliest thing the standard library does here."""
-    value = part.get("content-type")
-    if value is None:
-        return part.get_default_type(), None
-    content_type = str(value).partition(";")[0].strip().lower()
-    if content_type.count("/") != 1:
-        content_type = "text/plain"
-    charset = getattr(value, "params", {}).get("charset")
+def _type_of(part: Part) -> tuple[str, str | None]:
+    """The content type and its charset (lower case, ASCII) if it names one."""
+    headers = part.headers
+    content_type = headers.get_content_type()
+    charset = headers.get_content_charset() if "content-type" in headers else None
     if not charset or not str(charset).isascii():
         return content_type, None
     return content_type, str(charset).lower()
 
 
 def _expand(
-    part: Message, body_ok: bool, defects: list[str]
-) -> tuple[_Leaf | None, list[tuple[Message, bool]]]:
+    part: Part,
+    body_ok: bool,
+    defects: list[str],
+    limits: HeaderLimits,
+    budget: list[int],
+    flat: bool,
+) -> tuple[_Leaf | None, list[tuple[Part, bool]]]:
     """A leaf, or the children of a multipart with whether each may hold the body."""
     content_type, charset = _type_of(part)
-    # Checking presence first skips a costly header parse on most parts.
-    disposition = part.get_content_disposition() if "content-disposition" in part else None
+    headers = part.headers
+    disposition = headers.get_content_disposition() if "content-disposition" in headers else None
     body_ok = body_ok and disposition != "attachment"
-    payload = part.get_payload()
     if not content_type.startswith("multipart/"):
         return _Leaf(part, content_type, body_ok, disposition, charset), []
-    if not isinstance(payload, list):  # boundary missing: the stdlib kept the text as is
-        defects.append("multipart without usable boundary; treated it as plain text")
+    kids = None if flat else mime.children(part, limits, budget)
+    if kids is None:  # boundary missing: the text kept as is
+        if not flat:
+            defects.append("multipart without usable boundary; treated it as plain text")
         return _Leaf(part, "text/plain", body_ok, disposition, charset), []
-    children = [c for c in payload if isinstance(c, Message)]
-    root = _related_root(part, children) if content_type == "multipart/related" else None
-    return None, [(c, body_ok and (root is None or c is root)) for c in children]
+    root = _related_root(part, kids) if content_type == "multipart/related" else None
+    return None, [(c, body_ok and (root is None or c is root)) for c in kids]
 
 
-def _related_root(part: Message, children: list[Message]) -> Message | None:
-    start = part.get_param("start")
+def _related_root(part: Part, children: list[Part]) -> Part | None:
+    start = part.headers.get_param("start")
     if isinstance(start, str) and start:
         for child in children:
-            if child.get("content-id") == start:
+            if child.headers.get("content-id") == start:
                 return child
     return children[0] if children else None
 
 
-def _payload(part: Message, defects: list[str], label: str) -> bytes:
+def _payload(part: Part, defects: list[str], label: str) -> bytes:
     """Transfer-decoded bytes; a broken MIME header costs only this part, not the mail."""
     try:
-        payload = part.get_payload(decode=True)
+        return mime.decoded(part, defects, label)
     except Exception as exc:
         defects.append(f"{label}: undecodable ({type(exc).__name__}); left empty")
         return b""
-    return payload if isinstance(payload, bytes) else b""
 
 
 def _part_text(leaf: _Leaf, defects: list[str], label: str) -> str:
     payload = _payload(leaf.part, defects, label)
     text = _decode_body(payload, leaf.charset, defects, label)
+    del payload
     if "\r" in text:
-        text = _LINEBREAK.sub("\n", text)
+        text = text.replace("\r\n", "\n").replace("\r", "\n")
     if "\x00" in text:
         text = text.replace("\x00", "")
         defects.append(f"{label}: NUL bytes; removed them")
@@ -477,13 +562,29 @@ def _decode_fallback(data: bytes) -> tuple[str, str]:
 
 
 def _html_to_text(html: str, defects: list[str]) -> str:
+    if len(html) > _MAX_LAYOUT:
+        defects.append(f"html body: larger than {_MAX_LAYOUT:,} characters; stripped tags")
+        return _stripped(html)
     import inscriptis  # with lxml, for mail with no text part only: not at every start
 
     try:
         return str(inscriptis.get_text(html))
     except Exception as exc:  # lxml chokes on some garbage; a tag strip is still readable
         defects.append(f"html body: not convertible ({type(exc).__name__}); stripped tags")
-        return _TAG.sub(" ", html)
+        return _stripped(html)
+
+
+def _stripped(html: str) -> str:
+    """Tags out, entities decoded, in pieces cut after a '>' (a tag or an entity never spans
+    one), so a substitution's list of matches stays small."""
+    pieces: list[str] = []
+    start = 0
+    while start < len(html):
+        end = html.find(">", start + _PIECE)
+        end = len(html) if end < 0 else end + 1
+        pieces.append(unescape(_TAG.sub(" ", html[start:end])))
+        start = end
+    return "".join(pieces)
 
 
 def _attachment(leaf: _Leaf, defects: list[str]) -> Attachment | None:
@@ -500,10 +601,10 @@ def _attachment(leaf: _Leaf, defects: list[str]) -> Attachment | None:
     return Attachment(filename=filename, content_type=leaf.content_type, content=content)
 
 
-def _filename(part: Message, defects: list[str]) -> str:
+def _filename(part: Part, defects: list[str]) -> str:
     """The final path component only, so a name can never point outside a storage folder."""
     try:
-        name = part.get_filename()
+        name = part.headers.get_filename()
     except Exception as exc:
         defects.append(f"attachment name unreadable ({type(exc).__name__}); left empty")
         return ""
@@ -513,20 +614,12 @@ def _filename(part: Message, defects: list[str]) -> str:
     if "=?" in name:
         name = _decode_loose(name)
     name = name.replace("\\", "/").rsplit("/", 1)[-1]
-    return _BIDI.sub("", _clean(name)).lstrip(".").strip()[:255]
+    return _BIDI.sub("", _clean(name)).strip().strip('"').lstrip(".").strip()[:255]
 
 
-def _message_bytes(part: Message, defects: list[str]) -> bytes:
-    """Regenerate an attached message, since the parser keeps no byte offsets."""
-    payload = part.get_payload()
-    try:
-        if isinstance(payload, list):
-            subs = (s for s in payload if isinstance(s, Message))
-            return b"".join(sub.as_bytes(policy=_MESSAGE_POLICY) for sub in subs)
-        return _payload(part, defects, "attached message")
-    except Exception as exc:
-        defects.append(f"attached message not serialisable ({type(exc).__name__}); left empty")
-        return b""
+def _message_bytes(part: Part, defects: list[str]) -> bytes:
+    """An attached message as sent, with CRLF line ends (as a mail on the wire has)."""
+    return _BARE_LF.sub(b"\r\n", _payload(part, defects, "attached message"))
 
 
 # --- small text helpers ------------------------------------------------------------------
@@ -548,10 +641,3 @@ def _decode_surrogate_run(match: re.Match[str]) -> str:
     except UnicodeEncodeError:  # not escaped bytes, just broken UTF-16 pieces
         return "\ufffd"
     return _decode_fallback(data)[0]
-
-
-def _describe(defect: object) -> str:
-    """'StartBoundaryNotFoundDefect' -> 'start boundary not found', plus the stdlib detail."""
-    words = _CAMEL.sub(" ", type(defect).__name__.removesuffix("Defect")).lower()
-    detail = str(defect)
-    return f"{words} ({detail})" if detail and detail != words else words

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from mailproc.vocabulary import PRIORITY_WORDS, Verb
 
@@ -207,3 +207,25 @@ def _one_edit_apart(a: str, b: str) -> bool:
     short, long = (a, b) if len(a) < len(b) else (b, a)
     i = next((k for k in range(len(short)) if short[k] != long[k]), len(short))
     return short[i:] == long[i + 1 :]
+
+
+def limit_commands(parsed: ParsedSubject, limit: int) -> ParsedSubject:
+    """At most `limit` commands, each written in at most MAX_COMMAND_TEXT characters; the rest
+    refused as one, named by count: a subject of thousands of brackets must not become
+    thousands of history rows and a transcript of megabytes. (Commands are all or nothing, so
+    with too many the first ones are not applied either.)"""
+    commands = tuple(_shortened(c) for c in parsed.commands[:limit])
+    extra = len(parsed.commands) - limit
+    if extra > 0:
+        why = f"more than {limit} commands in one mail (limits.commands_per_mail)"
+        commands += (BadCommand(f"[... {extra} more]", why),)
+    return replace(parsed, commands=commands)
+
+
+MAX_COMMAND_TEXT = 200
+
+
+def _shortened(command: Command | BadCommand) -> Command | BadCommand:
+    if len(command.text) <= MAX_COMMAND_TEXT:
+        return command
+    return replace(command, text=command.text[: MAX_COMMAND_TEXT - 2] + "…]")

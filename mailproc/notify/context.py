@@ -143,6 +143,7 @@ def build_context(
         "changed": [{"kind": h.kind.value, "detail": dict(h.detail)} for h in changed],
         "comment": _said(occasion, EventKind.COMMENT),
         "note": _said(occasion, EventKind.NOTE) if internal else "",
+        "warning": _warning(occasion) if internal else "",
         "commands": [_command(line) for line in occasion.commands],
         "retry": _retry(occasion.commands, facts),
         "known_errors": [_problem(p) for p in occasion.known_errors],
@@ -305,6 +306,14 @@ def example(verb: Verb, facts: IncidentFacts, settings: Settings, desk: bool = T
             others = sorted(name for name in settings.services if name != facts.service)
             return f"[MOVE {others[0]}]" if others else SPECS[verb].syntax
     return SPECS[verb].syntax
+
+
+def _warning(occasion: Occasion) -> str:
+    """Why the mail's sender may not be who the display name says, for the desk's people."""
+    for happening in occasion.happenings:
+        if happening.kind is EventKind.SENDER_WARNING:
+            return str(happening.detail.get("warning", ""))
+    return ""
 
 
 def _said(occasion: Occasion, kind: EventKind) -> str:
@@ -493,7 +502,9 @@ def describe_event(kind: str, detail: dict[str, Any]) -> str:
 _DESCRIBE: dict[str, Callable[[dict[str, Any]], str]] = {
     "created": lambda d: f"opened in {d['service']}: {d['title']}",
     "comment": lambda d: "comment",
-    "note": lambda d: "internal note",
+    "note": lambda d: (
+        f"kept as an internal note: {d['reason']}" if d.get("reason") else "internal note"
+    ),
     "assigned": lambda d: f"assigned to {d['to'] or 'nobody'} (was {d['from'] or 'nobody'})",
     "status": lambda d: f"status {d['from']} → {d['to']} ({d['by']})",
     "priority": lambda d: f"priority {d['from']} → {d['to']}",
@@ -503,6 +514,10 @@ _DESCRIBE: dict[str, Callable[[dict[str, Any]], str]] = {
     "related": lambda d: f"related to PRB-{d['problem']}",
     "command_rejected": lambda d: f"refused {d['command']}: {d['reason']}",
     "reply_not_applied": lambda d: f"reply not applied: {d['reason']}",
+    "sender_warning": lambda d: f"warning: {d['warning']}",
+    "watchers_not_added": lambda d: (
+        f"not made watchers ({d['reason']}): {', '.join(d['addresses'])}"
+    ),
     "follow_up": lambda d: f"follow-up opened as INC-{d['incident']}",
     "acknowledged": lambda d: "acknowledged the escalation",
     "escalated": lambda d: (

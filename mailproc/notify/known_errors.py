@@ -32,8 +32,14 @@ _STOP = frozenset(_STOP_WORDS.split())
 
 def words(text: str) -> list[str]:
     """Distinct lower-case words of three letters or more, stop words left out, in order."""
-    found = (w for w in _WORD.findall(text.lower()) if w not in _STOP)
-    return list(dict.fromkeys(found))[:MAX_WORDS]
+    found: dict[str, None] = {}
+    for match in _WORD.finditer(text):  # lazily: a long body must not become a list of words
+        word = match.group().lower()
+        if word not in _STOP:
+            found[word] = None
+            if len(found) == MAX_WORDS:
+                break
+    return list(found)
 
 
 def matching_known_errors(session: Session, text: str, limit: int = LIMIT) -> list[ProblemFacts]:

@@ -92,6 +92,7 @@ class Change:
     commands: tuple[Command | BadCommand, ...] = ()
     decision: Decision | None = None
     sender_accepted: bool = True  # a stranger's mail gets no transcript (no backscatter)
+    unproven: str | None = None  # why the sender is not proven: transcripts recorded, not sent
     unanswered: str | None = None  # why the sender gets no acknowledgment or transcript: the
     # Desk's verdict (an automatic mail, a sender over the limit), not decided again here
     known: Known | None = None
@@ -141,6 +142,10 @@ class Outbox:
         trigger = change.mail.message_id if change.mail else None
         new = known is not None and known.new
         hold = {(kind, email): why for email, why in held.items() for kind in _ANSWERS}
+        if change.unproven is not None:  # a refusal to a forgeable address would be backscatter
+            for notice in notices:
+                if notice.kind is NoticeKind.TRANSCRIPT:
+                    hold[(notice.kind, notice.recipient.email)] = f"not sent: {change.unproven}"
         written = self._write(
             session, facts, notices, occasion, trigger, new, change.rows, hold, change.files
         )
@@ -255,6 +260,7 @@ class Outbox:
         nobody has had mail about it yet. `pending`: the caller's rows, written with them.
         Held notices (an open breaker: `hold`; an undeliverable address) become suppressed
         rows that say why, so `incidents show` tells who was not told."""
+        notices = capped(notices, self.settings.notifications.max_recipients, facts.number)
         emails = [n.recipient.email for n in notices]
         dead = undeliverable.marks(session, emails, occasion.now, self.settings.bounces)
         if new:
@@ -391,6 +397,29 @@ class Outbox:
             date=head.date,
             attachments=attachments,
         )
+
+
+def capped(notices: Sequence[Notice], cap: int, number: int) -> list[Notice]:
+    """At most `cap` recipients of each kind of notice: the people with a part in the incident
+    first, watchers last; whoever a mail made a watcher, one change never becomes a mailing."""
+    by_kind: dict[NoticeKind, list[Notice]] = {}
+    for notice in notices:
+        by_kind.setdefault(notice.kind, []).append(notice)
+    kept: list[Notice] = []
+    for kind, group in by_kind.items():
+        if len(group) > cap:
+            group = sorted(group, key=lambda n: n.recipient.role == Party.WATCHERS)
+            log.warning(
+                "INC-%d: %s notice to %d recipients, capped at %d "
+                "(notifications.max_recipients); not sent to %s",
+                number,
+                kind,
+                len(group),
+                cap,
+                ", ".join(n.recipient.email for n in group[cap:]),
+            )
+        kept.extend(group[:cap])
+    return kept
 
 
 def _role_of(address: str, parties: Parties) -> str:

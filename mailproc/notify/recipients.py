@@ -144,8 +144,9 @@ def change_notices(
         kind = kind_of(happening, settings, service)
         if kind is None:
             continue
+        kept_aside = "reason" in happening.detail  # a mail not applied: its From only claimed
         for recipient in addressed(kind, parties, settings, service):
-            if recipient.email == parties.sender.email:
+            if recipient.email == parties.sender.email and not kept_aside:
                 continue
             current = chosen.get(recipient.email)
             if current is None or PRECEDENCE.index(kind) < PRECEDENCE.index(current.kind):

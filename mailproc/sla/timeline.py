@@ -103,6 +103,8 @@ def _created_priority(created: Record, settings: Settings, service: str) -> Prio
 def _by_solver(record: Record, service: str, settings: Settings) -> bool:
     if record.kind not in _ACTIONS:
         return False
+    if record.kind == EventKind.NOTE and "reason" in record.detail:
+        return False  # a mail kept aside, not applied: its From was only claimed
     known = settings.people_by_email.get(record.actor)
     return known is not None and known[1].solves(service)
 

@@ -13,10 +13,13 @@ import logging
 from collections import Counter
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
+from functools import partial
 from itertools import groupby
 from typing import Protocol
 
-from mailproc.desk.outcome import Batcher, Disposition, Origin, Outcome
+from mailproc.desk.attempts import Attempts, Group, groups
+from mailproc.desk.outcome import Batcher, Disposition, Origin, Outcome, Parsed
+from mailproc.inbound.mime import DEFAULT_LIMITS, HeaderLimits
 from mailproc.runtime.progress import Progress, ProgressFactory
 from mailproc.runtime.wake import Wake
 from mailproc.sources.health import Cursor, Ledger
@@ -83,6 +86,7 @@ class ParseAhead:
 
     jobs: int = 0
     max_bytes: int = 0
+    limits: HeaderLimits = DEFAULT_LIMITS
 
 
 def drain(
@@ -92,6 +96,7 @@ def drain(
     progress: ProgressFactory,
     ledger: Ledger | None,
     ahead: ParseAhead = ParseAhead(),
+    attempts: Attempts | None = None,
 ) -> Tally:
     """Pass over the source until a listing shows nothing new, then record the success.
 
@@ -111,7 +116,7 @@ def drain(
             break
         seen.update(refs)
         bar = progress(source.name, len(refs))
-        left = _pass(source, refs, batcher, stop, bar, ledger, tally, ahead)
+        left = _pass(source, refs, batcher, stop, bar, ledger, tally, ahead, attempts)
     if ledger is not None:
         ledger.record(source.name, source.cursor, left, ok=True)
     return tally
@@ -126,8 +131,10 @@ def _pass(
     ledger: Ledger | None,
     tally: Tally,
     ahead: ParseAhead,
+    attempts: Attempts | None = None,
 ) -> int:
-    """One listing's worth; returns how many of its mails are left (on a stop).
+    """One listing's worth; returns how many of its mails are left (on a stop). With
+    `attempts`, a mail that killed the process before is applied alone, or quarantined.
 
     The batches' mails are fetched and parsed ahead as one stream, so the parsing workers never
     wait at a batch's end; each batch is still applied in its own transaction and settled
@@ -136,27 +143,66 @@ def _pass(
     origin = Origin(source.name, source.service)
     left = len(refs)
     stream = parsed_ahead(
-        _numbered(source, refs), lambda item: item[1].raw, ahead.max_bytes, ahead.jobs
+        _numbered(source, refs),
+        lambda item: item[1].raw,
+        ahead.max_bytes,
+        ahead.jobs,
+        ahead.limits,
     )
     try:
         for _, group in groupby(stream, key=lambda pair: pair[0][0]):
             if ledger is not None:
                 ledger.record(source.name, source.cursor, left)
-            done: list[tuple[Fetched, Outcome]] = []
-            with batcher() as handle:  # commits at the end of the block, or rolls back
-                for (_, item), parsed in group:
-                    if stop.is_set():
-                        break
-                    done.append((item, handle(item.raw, origin, parsed)))
-            _finish(source, done, ledger is None, tally)
-            left -= len(done)
-            bar.advance(len(done))
-            if stop.is_set():
-                return left
+            for part in groups(attempts, list(group), partial(_key, source)):
+                done = _apply(source, part, batcher, stop, origin, attempts)
+                _finish(source, done, ledger is None, tally)
+                left -= len(done)
+                bar.advance(len(done))
+                if stop.is_set():
+                    return left
     finally:
         stream.close()  # stops the workers of a pass cut short
         bar.close()
     return 0
+
+
+Streamed = tuple[tuple[int, Fetched], Parsed]
+
+
+def _apply(
+    source: Source,
+    part: Group[Streamed],
+    batcher: Batcher,
+    stop: Wake,
+    origin: Origin,
+    attempts: Attempts | None,
+) -> list[tuple[Fetched, Outcome]]:
+    """One group's mails in one transaction (committed at the block's end, or rolled back)."""
+    done: list[tuple[Fetched, Outcome]] = []
+    try:
+        with batcher(part.keys) as handle:
+            for (_, item), parsed in part.items:
+                if stop.is_set():
+                    break
+                crashed = part.crashed.get(mail_key(source, item.ref))
+                done.append((item, handle(item.raw, origin, crashed or parsed)))
+    except BaseException:
+        if attempts is not None:
+            attempts.release(part)
+        raise
+    return done
+
+
+def _key(source: Source, streamed: Streamed) -> str:
+    return mail_key(source, streamed[0][1].ref)
+
+
+def mail_key(source: Source, ref: Ref) -> str:
+    """A mail's name at its source, for mailproc.desk.attempts: an IMAP UID with the folder's
+    UIDVALIDITY, or a Maildir file's unique part (its flags and folder change)."""
+    if isinstance(ref, int):
+        return f"{source.name}:{source.cursor.uidvalidity}:{ref}"
+    return f"{source.name}:{str(ref).rsplit('/', 1)[-1].partition(':2,')[0]}"
 
 
 def _numbered(source: Source, refs: list[Ref]) -> Iterator[tuple[int, Fetched]]:

@@ -22,6 +22,7 @@ from itertools import chain, islice
 from types import MappingProxyType
 from typing import TYPE_CHECKING, TypeVar
 
+from mailproc.inbound.mime import DEFAULT_LIMITS, HeaderLimits
 from mailproc.inbound.parse import InboundMail, MailError, parse_mail
 
 if TYPE_CHECKING:
@@ -44,7 +45,11 @@ def default_jobs() -> int:
 
 
 def parsed_ahead(
-    items: Iterable[T], raw_of: Callable[[T], bytes], max_bytes: int, jobs: int
+    items: Iterable[T],
+    raw_of: Callable[[T], bytes],
+    max_bytes: int,
+    jobs: int,
+    limits: HeaderLimits = DEFAULT_LIMITS,
 ) -> Generator[tuple[T, Parsed], None, None]:
     """Each item with `parse_mail`'s result for its bytes (None: parse it yourself), in order.
     Mails over `max_bytes` are not parsed (the Desk keeps them unparsed)."""
@@ -59,7 +64,7 @@ def parsed_ahead(
     try:
         for chunk in chunks:
             raws = [raw if len(raw := raw_of(item)) <= max_bytes else None for item in chunk]
-            pending.append((chunk, _submit(pool, raws)))
+            pending.append((chunk, _submit(pool, raws, limits)))
             while len(pending) > WINDOW:
                 yield from _collect(*pending[0], raw_of)
                 pending.popleft()
@@ -114,9 +119,11 @@ class _WorkerFailed(Exception):
     """The pool could not parse a chunk: the Desk parses it and everything after it."""
 
 
-def _submit(pool: ProcessPoolExecutor, raws: list[bytes | None]) -> Future[list[Parsed]]:
+def _submit(
+    pool: ProcessPoolExecutor, raws: list[bytes | None], limits: HeaderLimits
+) -> Future[list[Parsed]]:
     try:
-        return pool.submit(parse_chunk, raws)
+        return pool.submit(parse_chunk, raws, limits)
     except Exception as exc:  # a broken pool: its failure is the chunk's result
         from concurrent.futures import Future
 
@@ -142,16 +149,16 @@ def _collect(
     return done
 
 
-def parse_chunk(raws: list[bytes | None]) -> list[Parsed]:
+def parse_chunk(raws: list[bytes | None], limits: HeaderLimits = DEFAULT_LIMITS) -> list[Parsed]:
     """In a worker: each mail parsed, without its bytes (the parent has them)."""
-    return [_parse(raw) for raw in raws]
+    return [_parse(raw, limits) for raw in raws]
 
 
-def _parse(raw: bytes | None) -> Parsed:
+def _parse(raw: bytes | None, limits: HeaderLimits) -> Parsed:
     if raw is None:
         return None
     try:
-        mail = parse_mail(raw)
+        mail = parse_mail(raw, limits)
         return dataclasses.replace(mail, raw=b"", headers=dict(mail.headers))  # picklable
     except MailError as exc:
         return exc

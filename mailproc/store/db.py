@@ -286,6 +286,20 @@ class Breaker(Base):
     trips: Mapped[int]
 
 
+class Attempt(Base):
+    """A mail being handled: counted up in its own commit before the work, deleted in the
+    work's commit. A row that stays means the process died on it (out of memory, killed);
+    the next pass handles such a mail alone and, after enough tries, quarantines it
+    (mailproc.desk.attempts)."""
+
+    __tablename__ = "attempts"
+
+    key: Mapped[str] = mapped_column(String(400), primary_key=True)
+    tries: Mapped[int]
+    at: Mapped[datetime]
+    owner: Mapped[str] = mapped_column(String(300))  # host:pid:start of the process in hand
+
+
 class SourceState(Base):
     """Where the daemon got to in each configured source, and how its last attempt went.
 

@@ -73,9 +73,12 @@ def classify(
     now: datetime,
     service_hint: str | None = None,
     team_notice: bool = False,
+    unproven_sender: str | None = None,
 ) -> Intent:
     """`team_notice`: the mail answers one of the notices written for the desk's own people
-    (mailproc.vocabulary.TEAM_NOTICES), so a solver's text is an internal note by default."""
+    (mailproc.vocabulary.TEAM_NOTICES), so a solver's text is an internal note by default.
+    `unproven_sender`: why the sender is not proven (mailproc.workflow.proof), if not: a reply
+    from such a sender changes nothing and is kept as an internal note with that reason."""
     name = mail.sender.name if mail.sender else ""
     title, text = subject.title or NO_SUBJECT, mail.text.strip()
     if found is None:
@@ -86,7 +89,7 @@ def classify(
     if kind is StatusKind.CLOSED and found.closed_at and now - found.closed_at > window:
         commands = _no_notes(subject.commands)
         return NewIncident(found.service, title, text, commands, name, found.number)
-    return _reply(mail, subject, found, participants, settings, kind, team_notice)
+    return _reply(mail, subject, found, participants, settings, kind, team_notice, unproven_sender)
 
 
 def _no_notes(commands: tuple[Command | BadCommand, ...]) -> tuple[Command | BadCommand, ...]:
@@ -116,6 +119,7 @@ def _reply(
     settings: Settings,
     kind: StatusKind,
     team_notice: bool = False,
+    unproven_sender: str | None = None,
 ) -> Reply:
     actor = actor_of(mail, settings)
     text = reply_text(mail.text)
@@ -123,21 +127,23 @@ def _reply(
     is_reporter = actor.email == found.reporter
     is_participant = settings.permissions.participants_may_comment and actor.email in participants
     escalated_to = actor.email in found.escalated_to  # may answer, e.g. with [ACK]
-    accepted = is_solver or is_reporter or is_participant or escalated_to
+    known = is_solver or is_reporter or is_participant or escalated_to
+    accepted = known and unproven_sender is None
     reopen = (
-        (is_reporter or is_participant)
+        accepted
+        and (is_reporter or is_participant)
         and not is_solver
         and not subject.commands
         and kind in (StatusKind.RESOLVED, StatusKind.CLOSED)
     )
-    reason = (
-        ""
-        if accepted
-        else (
+    reason = ""
+    if not known:
+        reason = (
             f"{actor.email or 'an unknown sender'} is neither a solver, the reporter nor a "
             f"participant of INC-{found.number}"
         )
-    )
+    elif unproven_sender is not None:
+        reason = unproven_sender
     note = is_note(subject, is_solver, team_notice)
     return Reply(found.number, text, subject.commands, accepted, reopen, reason, note)
 

@@ -43,8 +43,10 @@ def unproven(
             if _token(mail, settings.verification_keys, incident, address, subject_tag):
                 return None
     if mode in (CommandAuth.EITHER, CommandAuth.AUTHENTICATION_RESULTS):
-        headers = mail.headers.get("authentication-results", ())
-        if authres.verdict(headers, settings.security.trusted_authserv_ids, sender):
+        security = settings.security
+        border = security.border_hosts or security.trusted_authserv_ids
+        headers = authres.ours(mail.field_names, dict(mail.headers), border)
+        if authres.verdict(headers, security.trusted_authserv_ids, sender):
             return None
     return _why(mode, sender, incident)
 

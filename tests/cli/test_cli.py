@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import mailbox
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -44,7 +45,12 @@ def test_ingest_files_folders_maildir_mbox_and_stdin(run, tmp_path):
     assert "ingested: 4 processed, 0 duplicate, 0 quarantined" in result.stderr
     result = run("ingest", "--mbox", "export.mbox")
     assert "ingested: 2 processed, 0 duplicate, 0 quarantined" in result.stderr
-    reply = make_mail(subject="Re: fire", body="still burning", in_reply_to=message_id_of(first))
+    reply = make_mail(
+        subject="Re: fire",
+        body="still burning",
+        in_reply_to=message_id_of(first),
+        authenticated=True,
+    )
     assert "comment on INC-1" in run("ingest", "-", input=reply).output
     titles = [i["title"] for i in json.loads(run("incidents", "list", "--json").output)]
     assert titles == [
@@ -205,7 +211,11 @@ def test_export_writes_one_json_line_per_incident(run, tmp_path):
     first = make_mail(subject="mail down", message_id="zz-first@example.org")
     (tmp_path / "a.eml").write_bytes(first)
     reply = make_mail(
-        subject="Re: x", body="more", in_reply_to=message_id_of(first), message_id="10@x.org"
+        subject="Re: x",
+        body="more",
+        in_reply_to=message_id_of(first),
+        message_id="10@x.org",
+        authenticated=True,
     )
     (tmp_path / "b.eml").write_bytes(reply)
     (tmp_path / "c.eml").write_bytes(make_mail(subject="second"))
@@ -238,3 +248,77 @@ def test_ingest_parsing_ahead_in_workers_applies_every_mail_once_in_order(run, t
     assert [i["title"] for i in listed] == [f"report {n:03}" for n in range(60) if n != 5]
     again = run("ingest", "-q", "--jobs", "1", "backlog")  # a second pass changes nothing
     assert "ingested: 0 processed, 120 duplicate, 0 quarantined" in again.stderr
+
+
+def test_ingest_quarantines_a_mail_that_killed_it_twice_and_applies_the_rest(
+    tmp_path, database_url
+):
+    from tests.support.crashing import CRASH_HEADER
+
+    folder = tmp_path / "mail"
+    folder.mkdir()
+    for n in range(5):
+        raw = make_mail(subject=f"mail {n}")
+        (folder / f"{n}.eml").write_bytes(CRASH_HEADER + b"\r\n" + raw if n == 1 else raw)
+    config = tmp_path / "mailproc.toml"  # the demo's configuration
+    config.write_text((ROOT / "mailproc" / "config" / "default_config.toml").read_text())
+    env = {
+        **os.environ,
+        "MAILPROC_DATABASE_URL": database_url,
+        "MAILPROC_SECRET": "x",
+        "MAILPROC_CONFIG": str(config),
+    }
+    crashing = [sys.executable, str(ROOT / "tests/support/crashing.py")]
+    subprocess.run([*crashing, "init"], env=env, check=True, capture_output=True)
+    runs = [
+        subprocess.run(
+            [*crashing, "ingest", "--jobs", "0", str(folder)],
+            env=env,
+            capture_output=True,
+            text=True,
+        )
+        for _ in range(3)
+    ]
+    assert [r.returncode for r in runs] == [-9, -9, 0], runs[-1].stderr
+    assert "1.eml: quarantined: crashed the processor 2 times" in runs[2].stderr
+    assert "ingested: 3 processed, 1 duplicate, 1 quarantined" in runs[2].stderr
+    # the second run applied mail 0 alone, then died on mail 1 again; the third did the rest
+    assert "0.eml: created INC-" in runs[1].stdout
+
+
+def test_ingest_a_strangers_200_cc_reply_and_a_forged_reply_reach_nobody_outside(
+    run, tmp_path, database_url
+):
+    from sqlalchemy import create_engine, select
+    from sqlalchemy.orm import Session
+
+    from mailproc.store import db
+
+    report = make_mail(subject="VPN down", sender="Alice <alice@example.org>")
+    cc = ", ".join(f"p{n}@outside.example.net" for n in range(200))
+    stranger = make_mail(
+        sender="eve@evil.example.net", cc=cc, body="hello", in_reply_to=message_id_of(report)
+    )
+    forged = make_mail(
+        sender="Tina <tina@example.com>",
+        body="I closed your account, send your password.",
+        in_reply_to=message_id_of(report),
+        authenticated=False,
+    )
+    for name, raw in (("1.eml", report), ("2.eml", stranger), ("3.eml", forged)):
+        (tmp_path / name).write_bytes(raw)
+    result = run("ingest", "1.eml", "2.eml", "3.eml")
+    assert result.output.count("kept as an internal note") == 2
+    engine = create_engine(database_url)
+    with Session(engine) as session:
+        recipients = set(session.scalars(select(db.Outbox.recipient)))
+        participants = list(session.scalars(select(db.Participant.email)))
+    engine.dispose()
+    assert participants == []
+    # the acknowledgment, the first line's and the team's notices; nothing to the 200, to eve,
+    # to alice about the forged words, or to the address tina's name was forged under
+    assert recipients == {
+        "alice@example.org",
+        "servicedesk@example.com",
+        "exchange-team@example.com",
+    }

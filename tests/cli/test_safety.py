@@ -29,6 +29,9 @@ role = "admin"
 new_incidents_per_sender_per_hour = 2
 [bounces]
 threshold = 1  # one hard bounce suspends, to keep this test short
+
+[security]
+trusted_authserv_ids = ["mx.example.com"]
 """
 
 

@@ -26,6 +26,7 @@ def thread(n: int = 1) -> tuple[bytes, bytes]:
         body="It smokes now.",
         in_reply_to=message_id_of(report),
         references=[message_id_of(report)],
+        authenticated=True,  # the border's verdict: a proven reply is a comment
     )
     return report, reply
 

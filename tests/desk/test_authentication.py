@@ -31,22 +31,26 @@ def opened(desk: Desk) -> tuple[int, str]:
     return desk.handle(raw).incident, message_id_of(raw)
 
 
-def test_a_forged_solver_command_changes_nothing_and_the_real_solver_is_told(desk, engine):
+def test_a_forged_solver_command_changes_nothing_and_answers_nobody_outside(desk, engine):
     number, mid = opened(desk)
     forged = make_mail(sender=TINA, subject="Re: [CLOSE]", in_reply_to=mid, authenticated=False)
     outcome = desk.handle(forged)
     assert "refused [CLOSE] (not authenticated" in outcome.summary
     detail = get_incident(engine, number)
     assert detail.incident.status == "New"
-    rejected = detail.events[-1]
-    assert rejected.kind == "command_rejected"
-    assert rejected.detail["reason"].startswith(
-        "not authenticated: the From address tina@example.com alone is not proof; reply to one "
-        "of our notifications about INC-1"
-    )
-    transcript = notice_to(engine, "tina@example.com", "transcript")
-    assert "[CLOSE]  refused: not authenticated" in transcript.text
-    assert "(DKIM)" in " ".join(transcript.text.split())
+    note, rejected = detail.events[-2:]
+    assert (note.kind, rejected.kind) == ("note", "command_rejected")
+    for event in (note, rejected):
+        assert event.detail["reason"].startswith(
+            "not authenticated: the From address tina@example.com alone is not proof; reply to "
+            "one of our notifications about INC-1"
+        )
+    with Session(engine) as session:  # no transcript to an address anyone can write
+        kinds = session.scalars(select(db.Outbox.kind).where(db.Outbox.id > 2)).all()
+    assert kinds == ["note"]
+    # the desk hears of it (nobody is assigned: the team), with the proof that is missing
+    told = notice_to(engine, "exchange-team@example.com", "note")
+    assert "tina@example.com" in told.text and "(DKIM)" in " ".join(told.text.split())
 
 
 def test_trusted_authentication_results_prove_the_sender(desk, engine):
@@ -124,22 +128,30 @@ def test_the_reporter_closes_by_answering_the_acknowledgment(desk, engine):
         assert list(session.scalars(select(db.Participant.email))) == []
 
 
-def test_comments_need_no_proof(desk, engine):
+def test_a_comment_without_proof_is_kept_as_an_internal_note(desk, engine):
     number, mid = opened(desk)
     outcome = desk.handle(make_mail(sender=ALICE, body="It works again", in_reply_to=mid))
-    assert outcome.incident == number
-    assert get_incident(engine, number).events[-1].kind == "comment"
+    assert outcome.incident == number and "kept as an internal note" in outcome.summary
+    event = get_incident(engine, number).events[-1]
+    assert (event.kind, event.detail["text"]) == ("note", "It works again")
+    desk.handle(answer(notice_to(engine, "alice@example.org", "acknowledgment"), ALICE, "Re: x"))
+    assert get_incident(engine, number).events[-1].kind == "comment"  # her token proves her
 
 
 def test_reply_token_mode_ignores_authentication_results(desk, engine):
+    desk.settings._secret = b"one key for both desks"  # tokens signed by one, read by the other
     strict = with_auth(desk, CommandAuth.REPLY_TOKEN)
     number, mid = opened(strict)
-    strict.handle(make_mail(sender=TINA, subject="Re: [ASSIGN tina]", in_reply_to=mid))
-    assert get_incident(engine, number).incident.assignee is None
+    strict.handle(make_mail(sender=TINA, subject="Re: [PRIORITY P1]", in_reply_to=mid))
+    assert get_incident(engine, number).incident.priority != "P1"
     reason = get_incident(engine, number).events[-1].detail["reason"]
     assert reason.endswith("its subject carry your personal token)")
-    strict.handle(answer(notice_to(engine, "tina@example.com"), TINA, "Re: [ASSIGN tina]"))
-    assert get_incident(engine, number).incident.assignee == "tina"
+    desk.handle(
+        make_mail(sender="Nora <nora@example.com>", subject="Re: [ASSIGN tina]", in_reply_to=mid)
+    )
+    assigned = notice_to(engine, "tina@example.com", "assigned")  # carries her token
+    strict.handle(answer(assigned, TINA, "Re: [PRIORITY P1]"))
+    assert get_incident(engine, number).incident.priority == "P1"
 
 
 def test_authentication_results_mode_ignores_tokens(desk, engine):
@@ -169,3 +181,13 @@ def test_commands_in_a_new_mail_need_a_signed_mail(desk, engine):
     assert detail.events[-1].detail["reason"].endswith("for example.com (DKIM)")
     signed = desk.handle(make_mail(sender=TINA, subject="[PRIORITY P1] DB down"))
     assert get_incident(engine, signed.incident).incident.priority == "P1"
+
+
+def test_a_verdict_the_sender_wrote_below_our_borders_received_field_is_not_proof(desk, engine):
+    number, mid = opened(desk)
+    raw = make_mail(sender=TINA, subject="Re: [ASSIGN tina]", in_reply_to=mid, authenticated=False)
+    # our border added only its Received field; the verdict under it came with the mail
+    border = b"Received: from mail.evil.net (mail.evil.net [203.0.113.9]) by mx.example.com\r\n"
+    theirs = b"Authentication-Results: mx.example.com; dkim=pass header.d=example.com\r\n"
+    desk.handle(border + theirs + raw)
+    assert get_incident(engine, number).incident.assignee is None

@@ -64,7 +64,8 @@ def test_ingesting_the_same_mail_again_changes_nothing(desk, engine):
 
 def test_reply_threads_by_in_reply_to(desk, engine):
     number, mid = open_incident(desk)
-    outcome = desk.handle(make_mail(subject="Re: whatever", body="More info", in_reply_to=mid))
+    reply = make_mail(subject="Re: whatever", body="More info", in_reply_to=mid, authenticated=True)
+    outcome = desk.handle(reply)
     assert outcome.incident == number
     assert kinds(engine, number) == ["created", "comment"]
 
@@ -144,17 +145,19 @@ def test_reporter_may_close_their_own_incident(desk, engine):
     assert incident.status == "Closed" and incident.closed_at is not None
 
 
-def test_a_stranger_reply_is_kept_but_not_applied(desk, engine):
+def test_a_stranger_reply_is_kept_as_an_internal_note(desk, engine):
     number, mid = open_incident(desk)
     desk.handle(make_mail(sender="mallory@example.net", body="spam", in_reply_to=mid))
     events = get_incident(engine, number).events
-    assert events[-1].kind == "reply_not_applied"
+    assert events[-1].kind == "note" and events[-1].detail["text"] == "spam"
     assert "neither a solver, the reporter nor a participant" in events[-1].detail["reason"]
 
 
 def test_a_participant_of_the_original_mail_may_comment(desk, engine):
     number, mid = open_incident(desk, cc="Bob <bob@example.org>")
-    desk.handle(make_mail(sender="bob@example.org", body="me too", in_reply_to=mid))
+    desk.handle(
+        make_mail(sender="bob@example.org", body="me too", in_reply_to=mid, authenticated=True)
+    )
     assert kinds(engine, number)[-1] == "comment"
 
 
@@ -162,7 +165,7 @@ def test_reply_within_the_reopen_window_reopens(desk, engine, clock):
     number, mid = open_incident(desk)
     desk.handle(make_mail(sender=TINA, subject="Re: [ASSIGN tina] [CLOSE]", in_reply_to=mid))
     clock.advance(days=6)
-    outcome = desk.handle(make_mail(body="broken again", in_reply_to=mid))
+    outcome = desk.handle(make_mail(body="broken again", in_reply_to=mid, authenticated=True))
     assert outcome.incident == number and "reopened" in outcome.summary
     incident = get_incident(engine, number).incident
     assert incident.status == "Solution" and incident.closed_at is None

@@ -78,7 +78,10 @@ def open_incident(desk: Desk, to: str = EMAIL, subject: str = "Exchange is down"
 
 
 def say(desk: Desk, sender: str, subject: str, first: str, body: str = "") -> None:
-    outcome = desk.handle(make_mail(sender=sender, subject=subject, in_reply_to=first, body=body))
+    raw = make_mail(
+        sender=sender, subject=subject, in_reply_to=first, body=body, authenticated=True
+    )
+    outcome = desk.handle(raw)
     assert outcome.disposition is Disposition.PROCESSED, outcome.summary
 
 

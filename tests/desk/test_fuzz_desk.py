@@ -30,7 +30,7 @@ def test_random_hostile_mail_through_the_desk(tmp_path: Path) -> None:
         suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
         database=None,
     )
-    @given(mails())
+    @given(mails(sender=True))
     def apply(raw: bytes) -> None:
         outcome = desk.handle(raw)
         assert outcome.stored and outcome.key

@@ -4,7 +4,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from mailproc.inbound.authres import aligned, parse, verdict
+from mailproc.inbound.authres import aligned, ours, parse, received_by, verdict
 
 TRUSTED = ["mx.example.com"]
 
@@ -82,3 +82,46 @@ def test_alignment(a, b, ok):
 def test_parse_never_raises(value):
     parse(value)
     verdict([value], TRUSTED, "a@example.org")
+
+
+def test_a_semicolon_in_a_quoted_value_cannot_smuggle_a_pass():
+    header = 'mx.example.com; dkim=fail reason="bad; dkim=pass header.d=example.org"'
+    assert verdict([header], TRUSTED, "tina@example.org") is None
+
+
+@pytest.mark.parametrize(
+    ("domain", "from_domain", "expected"),
+    [
+        ("com", "example.com", False),  # a public suffix aligns with nothing
+        ("co.uk", "example.co.uk", False),
+        ("mail.example.co.uk", "example.co.uk", True),
+        ("example.co.uk", "other.co.uk", False),
+        ("eu.mail.example.com", "support.example.com", True),  # one organization
+        ("example.com.evil.net", "example.com", False),
+    ],
+)
+def test_alignment_by_organizational_domain(domain, from_domain, expected):
+    assert aligned(domain, from_domain) is expected
+
+
+def test_a_pass_for_a_public_suffix_proves_nothing():
+    assert verdict(["mx.example.com; dkim=pass header.d=com"], TRUSTED, "t@example.com") is None
+
+
+HEADERS = {
+    "received": ("from lmtp by imap.example.com", "from x by mx.example.com", "from a by b"),
+    "authentication-results": ("mx.example.com; dkim=pass header.d=example.org",),
+}
+
+
+def test_only_results_above_our_borders_received_field_are_ours():
+    above = ["received", "authentication-results", "received", "received"]
+    assert ours(above, HEADERS, TRUSTED) == [HEADERS["authentication-results"][0]]
+    below = ["received", "received", "authentication-results", "received"]  # the sender's
+    assert ours(below, HEADERS, TRUSTED) == []
+    assert ours(["authentication-results"], HEADERS, TRUSTED) == []  # no border: nothing
+
+
+def test_received_by_reads_the_host_outside_comments():
+    value = "from a (helo by evil.net) by MX.Example.com. (Postfix) with ESMTPS id 1; Mon"
+    assert received_by(value) == "mx.example.com"

@@ -1,11 +1,9 @@
 """parse_mail: decoding, repair and robustness against what real mail servers deliver."""
 
 import base64
-import email
 import hashlib
 from dataclasses import FrozenInstanceError
 from datetime import UTC, datetime, timedelta, timezone
-from email.message import Message
 from pathlib import Path
 from typing import Any
 
@@ -13,7 +11,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from mailproc.inbound.parse import Address, InboundMail, MailError, parse_mail
+from mailproc.inbound import mime
+from mailproc.inbound.parse import Address, HeaderLimits, InboundMail, MailError, parse_mail
 
 DATA = Path(__file__).resolve().parent.parent / "data" / "mail"
 
@@ -514,25 +513,27 @@ def test_hopeless_input_raises_mail_error(raw: bytes, reason: str) -> None:
         parse_mail(raw)
 
 
-def test_a_crashing_stdlib_parser_still_yields_the_headers(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_crashing_mime_splitter_still_yields_the_headers(monkeypatch: pytest.MonkeyPatch) -> None:
     def crash(*args: object, **kwargs: object) -> None:
-        raise IndexError("simulated stdlib bug")
+        raise IndexError("simulated bug")
 
-    monkeypatch.setattr(email, "message_from_bytes", crash)
-    parsed = parse_mail(mail(""))
-    assert (parsed.subject, parsed.text) == ("Test", "Hello\n")
+    monkeypatch.setattr(mime, "children", crash)
+    parsed = parse_mail(
+        mail('Content-Type: multipart/mixed; boundary="b"', b"--b\r\n\r\nhi\r\n--b--\r\n")
+    )
+    assert (parsed.subject, parsed.sender) == ("Test", Address("Tina", "tina@example.com"))
     assert any("IndexError" in d for d in parsed.defects)
 
 
 def test_a_crashing_payload_decoder_costs_only_that_part(monkeypatch: pytest.MonkeyPatch) -> None:
-    original: Any = Message.get_payload
+    original: Any = mime.decoded
 
-    def get_payload(self: Message, i: int | None = None, decode: bool = False) -> object:
-        if decode and self.get_content_type() == "application/pdf":
-            raise ValueError("simulated stdlib bug")
-        return original(self, i, decode)
+    def decoded(part: mime.Part, defects: list[str], label: str) -> bytes:
+        if part.headers.get_content_type() == "application/pdf":
+            raise ValueError("simulated bug")
+        return original(part, defects, label)
 
-    monkeypatch.setattr(Message, "get_payload", get_payload)
+    monkeypatch.setattr(mime, "decoded", decoded)
     parsed = load("attachments.eml")
     assert parsed.text == "Anbei das Protokoll und ein Screenshot.\n"
     assert [a.size for a in parsed.attachments] == [70, 0, 12, 26]
@@ -610,3 +611,18 @@ def test_composed_mails_always_parse(
     head = "".join(f"{name}: {value}\r\n" for name, value in headers)
     raw = ("Subject: fuzz\r\n" + head + "\r\n" + body).encode(encoding, "replace")
     check_invariants(parse_mail(raw))
+
+
+def test_large_html_is_stripped_of_tags_instead_of_laid_out() -> None:
+    html = b"<p>Gr&uuml;&szlig;e &amp; <b>more</b></p>\n" * 40_000  # 1.6 MB
+    raw = mail("Content-Type: text/html; charset=utf-8", html + b"<<<<" * 1000)
+    parsed = parse_mail(raw)
+    assert parsed.text.startswith(" Grüße &amp;  more  ".replace("&amp;", "&"))
+    assert any("stripped tags" in d for d in parsed.defects)
+
+
+def test_real_mail_is_far_within_the_header_limits() -> None:
+    """The defaults are ten times what any mail of the corpus needs."""
+    tenth = HeaderLimits(fields=100, block_bytes=25_600, field_bytes=10_240, encoded_words=100)
+    for path in sorted(DATA.glob("*.eml")):
+        parse_mail(path.read_bytes(), tenth)

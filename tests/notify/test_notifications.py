@@ -64,6 +64,8 @@ def opened(desk: Desk, **kw) -> tuple[int, str]:
 
 
 def reply(desk: Desk, sender: str, subject: str, body: str = "", **kw):
+    """A genuine reply: its sender proven (by default) as our mail server vouches for it."""
+    kw.setdefault("authenticated", True)
     return desk.handle(make_mail(sender=sender, subject=subject, body=body, **kw))
 
 
@@ -252,7 +254,8 @@ def test_strangers_get_no_transcript(desk, mailer):
     mailer.flush()
     outcome = reply(desk, "Mallory <mallory@example.net>", "Re: [CLOSE]", in_reply_to=mid)
     assert "refused" in outcome.summary
-    assert mailer.flush() == {}
+    # only the desk hears of it: an internal note to the service's team (nobody is assigned)
+    assert set(mailer.flush()) == {("exchange-team@example.com", "Kept aside")}
 
 
 def test_the_sla_clock_can_queue_an_escalation_to_the_team(desk, engine, mailer, clock):

@@ -347,7 +347,7 @@ def test_only_the_leases_of_gone_processes_of_this_machine_are_taken_back(
 
 
 def test_an_internationalised_address_is_answered_over_smtputf8(settings, engine, desk, clock):
-    desk.handle(make_mail(sender="Jörg <jörg@exämple.de>", subject="Drucker kaputt"))
+    desk.handle(make_mail(sender="Jörg <jörg@exämple.de>", subject="Drucker kaputt", smtputf8=True))
     with SmtpCapture() as server:
         assert send_pending(smtp(settings, server), engine, clock) == 2
         (ack,) = [m for m in server.messages if m.rcpt_tos == ("jörg@xn--exmple-cua.de",)]
@@ -358,8 +358,8 @@ def test_an_internationalised_address_is_answered_over_smtputf8(settings, engine
 def test_without_smtputf8_an_internationalised_address_fails_with_a_clear_reason(
     settings, engine, desk, clock
 ):
-    desk.handle(make_mail(sender="Jörg <jörg@exämple.de>", subject="Drucker kaputt"))
-    desk.handle(make_mail(sender="Jorg <jorg@exämple.de>", subject="Drucker kaputt"))
+    desk.handle(make_mail(sender="Jörg <jörg@exämple.de>", subject="Drucker kaputt", smtputf8=True))
+    desk.handle(make_mail(sender="Jorg <jorg@exämple.de>", subject="Drucker kaputt", smtputf8=True))
     with SmtpCapture(smtputf8=False) as server:
         send_pending(smtp(settings, server), engine, clock)
         delivered = {m.rcpt_tos[0] for m in server.messages}

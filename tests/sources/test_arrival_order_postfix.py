@@ -42,6 +42,7 @@ def test_follow_ups_that_overtake_their_reports_still_make_one_incident_per_thre
                 body=f"Still full, {n}.",
                 in_reply_to=message_id_of(report),
                 references=[message_id_of(report)],
+                authenticated=True,  # the border's verdict: proven replies are comments
             )
         )
     engine = ready_engine(database_url)

@@ -51,10 +51,10 @@ def test_few_mails_or_no_jobs_are_left_to_the_desk():
     assert all(p is None for _, p in parse_ahead.parsed_ahead(many, lambda r: r, 10**9, jobs=0))
 
 
-def _dies_on_mail_80(raws):  # runs in the forked worker
+def _dies_on_mail_80(raws, limits):  # runs in the forked worker
     if any(raw and b"mail 80" in raw for raw in raws):
         os._exit(3)
-    return [parse_ahead._parse(raw) for raw in raws]
+    return [parse_ahead._parse(raw, limits) for raw in raws]
 
 
 @pytest.mark.skipif(

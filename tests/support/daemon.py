@@ -245,14 +245,20 @@ def _toml_pairs(table: dict[str, Any]) -> list[str]:
 class DaemonProcess:
     """`mailproc run` as a child process, its log in a file, for signals and SIGKILL."""
 
-    def __init__(self, config: Path, log: Path, environ: dict[str, str] = ENV) -> None:
-        self.config, self.log, self.environ = config, log, environ
+    def __init__(
+        self,
+        config: Path,
+        log: Path,
+        environ: dict[str, str] = ENV,
+        program: tuple[str, ...] = ("-m", "mailproc"),
+    ) -> None:
+        self.config, self.log, self.environ, self.program = config, log, environ, program
         self.proc: subprocess.Popen[bytes] | None = None
 
     def start(self) -> DaemonProcess:
         with self.log.open("ab") as log:
             self.proc = subprocess.Popen(
-                [sys.executable, "-m", "mailproc", "--config", str(self.config), "run"],
+                [sys.executable, *self.program, "--config", str(self.config), "run"],
                 env={**self.environ, "PATH": os.environ.get("PATH", "/usr/bin:/bin")},
                 stdin=subprocess.DEVNULL,
                 stdout=log,
@@ -278,14 +284,14 @@ class DaemonProcess:
 
 
 @pytest.fixture
-def daemon_process(tmp_path: Path) -> Iterator[Callable[[str], DaemonProcess]]:
+def daemon_process(tmp_path: Path) -> Iterator[Callable[..., DaemonProcess]]:
     """Make a DaemonProcess from a configuration text; every one is killed at the end."""
     made: list[DaemonProcess] = []
 
-    def make(config_text: str) -> DaemonProcess:
+    def make(config_text: str, program: tuple[str, ...] = ("-m", "mailproc")) -> DaemonProcess:
         config = tmp_path / "mailproc.toml"
         config.write_text(config_text)
-        process = DaemonProcess(config, tmp_path / "daemon.log")
+        process = DaemonProcess(config, tmp_path / "daemon.log", program=program)
         made.append(process)
         return process
 

@@ -109,10 +109,13 @@ def bodies(draw: st.DrawFn, depth: int = 0) -> str:
 
 
 @st.composite
-def mails(draw: st.DrawFn) -> bytes:
+def mails(draw: st.DrawFn, sender: bool = False) -> bytes:
     """A mail with a header block of random fields and a random MIME tree, in some charset,
-    with CRLF or bare LF line ends; sometimes with raw bytes thrown in."""
+    with CRLF or bare LF line ends; sometimes with raw bytes thrown in. `sender`: with one
+    plain From field (random ones renamed), so that most such mail is applied, not refused."""
     text = "X-Fuzz: 1\r\n" + draw(headers()) + "\r\n" + draw(bodies())
+    if sender:
+        text = "From: fuzz@example.org\r\n" + text.replace("\r\nFrom:", "\r\nX-From:")
     if "\r\n" in text and draw(st.booleans()):
         text = text.replace("\r\n", "\n")
     raw = text.encode(draw(st.sampled_from(["utf-8", "latin-1", "cp1252"])), "replace")

@@ -1,7 +1,7 @@
 """undeliverable addresses keep a bounce score instead of one strike
 
-Revision ID: 0011
-Revises: 0010
+Revision ID: 0012
+Revises: 0011
 Create Date: 2026-12-06 04:10:00
 
 Addresses marked by a single permanent bounce before this revision stay suspended, with the
@@ -17,8 +17,8 @@ from alembic import op
 import mailproc.store.db
 
 
-revision: str = '0011'
-down_revision: str | None = '0010'
+revision: str = '0012'
+down_revision: str | None = '0011'
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

@@ -1,7 +1,7 @@
 """replies that arrived before the mail they answer wait for it
 
-Revision ID: 0010
-Revises: 0009
+Revision ID: 0011
+Revises: 0010
 Create Date: 2026-12-06 04:00:00
 
 One row per parent a waiting mail names (mailproc.desk.waiting); the mail itself is in
@@ -16,8 +16,8 @@ from alembic import op
 import mailproc.store.db
 
 
-revision: str = '0010'
-down_revision: str | None = '0009'
+revision: str = '0011'
+down_revision: str | None = '0010'
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
