@@ -30,7 +30,7 @@ from pydantic import (
 )
 
 from mailproc import calendars
-from mailproc.config import cached
+from mailproc.config import cached, lookup
 from mailproc.config.credentials import SecretRef, SecretUnreadable, read_secret
 from mailproc.config.locale import (
     ContactConfig,
@@ -61,9 +61,6 @@ from mailproc.vocabulary import (
 
 log = logging.getLogger(__name__)
 
-#: Where a configuration file is looked for when neither --config nor MAILPROC_CONFIG names
-#: one: a checkout's own, then the system's.
-SEARCHED = (Path("config/mailproc.toml"), Path("/etc/mailproc/mailproc.toml"))
 EMBEDDED = "embedded demo configuration"
 DEFAULT_DATABASE = "sqlite:///var/mailproc.db"  # relative: to the configuration file's folder
 
@@ -726,21 +723,12 @@ def _embedded() -> dict[str, Any]:
     return _parsed(_embedded_text(), EMBEDDED)
 
 
-def resolve_path(path: Path | None, environ: Mapping[str, str]) -> Path | None:
-    """--config, else MAILPROC_CONFIG, else the first of SEARCHED that exists, else None."""
-    if path is not None:
-        return path
-    if environ.get("MAILPROC_CONFIG"):
-        return Path(environ["MAILPROC_CONFIG"])
-    return next((p for p in SEARCHED if p.is_file()), None)
-
-
 def load_settings(path: Path | None = None, environ: Mapping[str, str] | None = None) -> Settings:
     """The deployment's settings from its file (validated, or as validated by an earlier
     process: mailproc.config.cached), with the secrets. NoConfiguration when there is no file:
     the embedded demo configuration is `demo_settings`, never a silent stand-in."""
     environ = os.environ if environ is None else environ
-    resolved = resolve_path(path, environ)
+    resolved = lookup.resolve_path(path, environ)
     if resolved is None:
         raise NoConfiguration(no_configuration_message())
     text, origin, base = _read(resolved), str(resolved), resolved.parent
@@ -756,7 +744,7 @@ def load_settings(path: Path | None = None, environ: Mapping[str, str] | None = 
 
 
 def no_configuration_message() -> str:
-    looked = ", ".join(str(p.absolute()) for p in SEARCHED)
+    looked = ", ".join(str(p.absolute()) for p in lookup.SEARCHED)
     return (
         f"no configuration file: none given (--config or MAILPROC_CONFIG) and none at {looked}. "
         "Start one from the example: `mailproc config example > /etc/mailproc/mailproc.toml` "

@@ -130,6 +130,9 @@ AnySourceConfig = ImapSourceConfig | MaildirSourceConfig  # every kind of source
 SourceConfig = Annotated[AnySourceConfig, Field(discriminator="kind")]  # chosen by `kind`
 
 
+MAX_SOCKET_PATH = 90  # AF_UNIX allows 107 bytes, and the daemon first binds a longer name
+
+
 class DaemonConfig(_Frozen):
     """How the daemon retries, and when `mailproc status` calls it unhealthy."""
 
@@ -144,11 +147,15 @@ class DaemonConfig(_Frozen):
     metrics_listen: str | None = Field(
         default=None, pattern=r"^(\[[0-9a-fA-F:]+\]|[^:\s\[\]]+):\d{1,5}$"
     )
+    # Where the daemon takes mail from `ingest -` (mailproc.daemon.listener); None: nowhere.
+    socket: ConfigPath | None = None
 
     @model_validator(mode="after")
     def _backoff(self) -> DaemonConfig:
         if self.backoff_initial_seconds > self.backoff_max_seconds:
             raise ValueError("backoff_initial_seconds is larger than backoff_max_seconds")
+        if self.socket is not None and len(str(self.socket).encode()) > MAX_SOCKET_PATH:
+            raise ValueError(f"socket: a socket's path has at most {MAX_SOCKET_PATH} bytes")
         return self
 
 

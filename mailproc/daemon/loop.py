@@ -33,6 +33,7 @@ from mailproc.config.credentials import without_secrets
 from mailproc.config.settings import ConfigError, Settings
 from mailproc.config.sources import DaemonConfig
 from mailproc.daemon.jobs import Job, JobRunner
+from mailproc.daemon.listener import Listener
 from mailproc.desk.attempts import Attempts
 from mailproc.desk.escalations import Escalator
 from mailproc.desk.mail import Desk
@@ -204,13 +205,19 @@ class Runtime:
             for name in settings.sources
         ]
         self.jobs = JobRunner(jobs(settings, self.desk))
+        where = settings.daemon.socket
+        self.listener = Listener(where, self.desk) if where is not None else None
 
     def start(self) -> None:
         for worker in self.workers:
             worker.thread.start()
         self.jobs.start()
+        if self.listener is not None:
+            self.listener.start()
 
     def stop(self, timeout: float = 60) -> None:
+        if self.listener is not None:
+            self.listener.stop(timeout)
         for worker in self.workers:
             worker.wake.set()
         for worker in self.workers:

@@ -4,12 +4,12 @@ from pathlib import Path
 
 import pytest
 
+from mailproc.config.lookup import resolve_path
 from mailproc.config.settings import (
     EMBEDDED,
     ConfigError,
     demo_settings,
     load_settings,
-    resolve_path,
 )
 
 EXAMPLE = Path(__file__).parents[2] / "config" / "mailproc.example.toml"
@@ -45,7 +45,7 @@ def test_the_shipped_example_is_valid():
 def test_path_resolution_order(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     system = tmp_path / "etc" / "mailproc.toml"  # stands for /etc/mailproc/mailproc.toml
-    monkeypatch.setattr("mailproc.config.settings.SEARCHED", (Path("config/mailproc.toml"), system))
+    monkeypatch.setattr("mailproc.config.lookup.SEARCHED", (Path("config/mailproc.toml"), system))
     given = tmp_path / "given.toml"
     assert resolve_path(given, {"MAILPROC_CONFIG": "env.toml"}) == given
     assert resolve_path(None, {"MAILPROC_CONFIG": "env.toml"}) == Path("env.toml")
