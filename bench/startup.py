@@ -10,19 +10,26 @@ the median CPU as a multiple of `python -c pass`. The commands:
 
 - `python -c pass` (the interpreter alone) and `mailproc --help`, `mailproc --version`;
 - `status`, `incidents show 1`, `sla what-if` on SQLite;
-- `ingest -` of one new mail (a fresh Message-ID every run), as an MTA pipe delivers it, on
-  SQLite and on a durable PostgreSQL (tests/support/servers.py starts one; needs the Debian
-  package, as the tests do).
+- `ingest -` of one new mail (a fresh Message-ID and sender every run), as an MTA pipe delivers
+  it, on SQLite and on a durable PostgreSQL (tests/support/servers.py starts one; needs the
+  Debian package, as the tests do);
+- `ingest -` of one mail handed to a running daemon through `daemon.socket` (SQLite): the pipe's
+  own CPU, and the daemon's CPU for the mail (the change in its threads' run time,
+  /proc/PID/task/*/schedstat, around each run), and the two together.
 
 The configuration is the project's example (config/mailproc.example.toml: calendars of two
-countries, notifications on). Module bytecode is compiled first (`compileall`), as a pip install
-does, so no run pays for compiling a module.
+countries, notifications on) without its mail sources and with the loop limits raised, as the
+peer benchmark has it. Module bytecode is compiled first (`compileall`), as a pip install does,
+so no run pays for compiling a module; the settings and template caches are warm after the
+untimed set-up, as they are on a running system.
 
-Then `python -X importtime` of `ingest -` (median of 3 runs): the ten packages that cost the
-most import time (self time summed per package; mailproc per subpackage).
+Then `python -X importtime` of `ingest -` (median of 3 runs, stored by the process itself): the
+packages that cost the most import time (self time summed per package; mailproc per
+subpackage).
 
 `--against CHECKOUT` runs every command also with CHECKOUT/.venv/bin/mailproc (another worktree,
-e.g. at the base commit), alternated with this one's in the same rounds, and prints the ratio.
+e.g. at the base commit), alternated with this one's in the same rounds, and prints the ratio;
+the socket rows are this checkout's only.
 """
 
 from __future__ import annotations
@@ -32,14 +39,15 @@ import compileall
 import os
 import platform
 import re
+import signal
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
 from collections import defaultdict
-from collections.abc import Sequence
-from contextlib import ExitStack
+from collections.abc import Iterator, Sequence
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
@@ -50,8 +58,10 @@ sys.path.insert(0, str(ROOT))
 from tests.support.mailfactory import make_mail  # noqa: E402
 from tests.support.servers import PostgresServer  # noqa: E402
 
-CONFIG = ROOT / "config" / "mailproc.example.toml"
+EXAMPLE = Path("config", "mailproc.example.toml")
 PASS = "python -c pass"
+LIMITS = ("replies_per_hour", "replies_per_correspondent_per_hour")
+LIMITS += ("new_incidents_per_sender_per_hour",)
 
 
 @dataclass
@@ -75,19 +85,34 @@ class Command:
     label: str
     argv: list[str]
     env: dict[str, str]
-    stdin: bytes | None = None  # None: /dev/null
     mail: bool = False  # feed a fresh mail each run
+    daemon: int | None = None  # the pid of a daemon whose CPU for the run is counted too
     cpu: list[float] = field(default_factory=list)
     wall: list[float] = field(default_factory=list)
+    daemon_cpu: list[float] = field(default_factory=list)
+
+
+def config_text(checkout: Path, socket: Path | None = None) -> str:
+    """The checkout's example without its mail sources, the loop limits out of the way, and
+    for the daemon its socket and no attempt to send (no SMTP server here)."""
+    text = (checkout / EXAMPLE).read_text().split("\n# Mail sources:", 1)[0]
+    for key in LIMITS:
+        text = re.sub(rf"(?m)^{key} = \d+", f"{key} = 1000000", text)
+    if socket is not None:
+        text = text.replace('# socket = "/run/mailproc/ingest.sock"', f'socket = "{socket}"')
+        text = re.sub(r"(?m)^send_outbox_seconds = \d+", "send_outbox_seconds = 86400", text)
+    return text
 
 
 def run_once(command: Command, serial: int) -> None:
-    stdin = command.stdin
+    stdin = None
     if command.mail:
         stdin = make_mail(
             subject=f"Printer on floor {serial % 7} is jammed (run {serial})",
+            sender=f"User {serial} <user{serial}@customer.example.org>",
             message_id=f"startup-{serial}-{os.getpid()}@bench.example",
         )
+    before = daemon_seconds(command.daemon) if command.daemon else 0.0
     with tempfile.TemporaryFile() as errors:
         start = time.perf_counter()
         child = subprocess.Popen(
@@ -105,6 +130,8 @@ def run_once(command: Command, serial: int) -> None:
         wall = time.perf_counter() - start
         errors.seek(0)
         stderr = errors.read().decode(errors="replace")
+    if command.daemon:
+        command.daemon_cpu.append(daemon_seconds(command.daemon) - before)
     code = os.waitstatus_to_exitcode(status)
     if code not in (0, 1) or "Traceback" in stderr:  # status says 1 for "no recent poll"
         raise SystemExit(f"{command.label} failed ({code}):\n{stderr[-2000:]}")
@@ -114,20 +141,28 @@ def run_once(command: Command, serial: int) -> None:
     command.wall.append(wall)
 
 
+def daemon_seconds(pid: int) -> float:
+    """CPU seconds the process's threads have run (schedstat: nanoseconds, not clock ticks)."""
+    total = 0
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        total += int((task / "schedstat").read_text().split()[0])
+    return total / 1e9
+
+
 def p90(values: Sequence[float]) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, round(0.9 * (len(ordered) - 1)))]
 
 
-def environment(url: str) -> dict[str, str]:
-    env = {**os.environ, "MAILPROC_DATABASE_URL": url, "MAILPROC_CONFIG": str(CONFIG)}
+def environment(url: str, config: Path) -> dict[str, str]:
+    env = {**os.environ, "MAILPROC_DATABASE_URL": url, "MAILPROC_CONFIG": str(config)}
     env["MAILPROC_SECRET"] = "bench-secret-not-for-production"
     env.pop("PYTHONDONTWRITEBYTECODE", None)
     return env
 
 
 def prepare(target: Target, env: dict[str, str]) -> None:
-    """The database at the schema, with one incident for `incidents show 1`."""
+    """The database at the schema, with one incident for `incidents show 1`; the caches warm."""
     subprocess.run([target.mailproc, "init"], env=env, check=True, capture_output=True)
     one = make_mail(subject="The first incident", message_id=f"first-{target.name}@bench.example")
     subprocess.run(
@@ -135,8 +170,8 @@ def prepare(target: Target, env: dict[str, str]) -> None:
     )
 
 
-def commands_of(target: Target, urls: dict[str, str]) -> list[Command]:
-    sqlite = environment(urls["SQLite"])
+def commands_of(target: Target, urls: dict[str, str], config: Path) -> list[Command]:
+    sqlite = environment(urls["SQLite"], config)
     mp = target.mailproc
     commands = [
         Command("mailproc --help", [mp, "--help"], sqlite),
@@ -154,11 +189,32 @@ def commands_of(target: Target, urls: dict[str, str]) -> list[Command]:
             Command(
                 f"ingest - of one mail, {database}",
                 [mp, "ingest", "-q", "-"],
-                environment(url),
+                environment(url, config),
                 mail=True,
             )
         )
     return commands
+
+
+@contextmanager
+def daemon(target: Target, url: str, config: Path, socket: Path) -> Iterator[int]:
+    """`mailproc run` listening on `socket`; its pid."""
+    env = environment(url, config)
+    log = (config.parent / "daemon.log").open("ab")
+    proc = subprocess.Popen(
+        [target.mailproc, "--log-level", "WARNING", "run"], env=env, stdout=log, stderr=log
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while not socket.exists():
+            if time.monotonic() > deadline or proc.poll() is not None:
+                raise SystemExit(f"the daemon did not listen: see {log.name}")
+            time.sleep(0.05)
+        yield proc.pid
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(60)
+        log.close()
 
 
 def group_of(module: str) -> str:
@@ -221,21 +277,39 @@ def main() -> None:
         compileall.compile_dir(target.checkout / "mailproc", quiet=1)
     with ExitStack() as stack, tempfile.TemporaryDirectory(prefix="startup-") as tmp:
         work = Path(tmp)
-        pass_cmd = Command(PASS, [targets[0].python, "-c", "pass"], environment("sqlite://"))
+        with_socket, socket = work / "socket.toml", work / "in.sock"
+        with_socket.write_text(config_text(ROOT, socket))
+        pass_cmd = Command(
+            PASS, [targets[0].python, "-c", "pass"], environment("sqlite://", with_socket)
+        )
         pg = None if args.no_postgres else stack.enter_context(PostgresServer(durable=True))
         lists: list[list[Command]] = []
         for target in targets:
+            config = work / f"{target.name}.toml"
+            config.write_text(config_text(target.checkout))
             urls = {"SQLite": f"sqlite:///{work}/{target.name}.db"}
             if pg is not None:
                 urls["PostgreSQL"] = pg.create_database(f"startup_{target.name}")
             for url in urls.values():
-                prepare(target, environment(url))
-            lists.append(commands_of(target, urls))
+                prepare(target, environment(url, config))
+            lists.append(commands_of(target, urls, config))
+        handed_url = f"sqlite:///{work}/handed.db"
+        prepare(targets[0], environment(handed_url, with_socket))
+        pid = stack.enter_context(daemon(targets[0], handed_url, with_socket, socket))
+        handed = Command(
+            "ingest - handed to the daemon, SQLite",
+            [targets[0].mailproc, "ingest", "-q", "-"],
+            environment(handed_url, with_socket),
+            mail=True,
+            daemon=pid,
+        )
         order = [pass_cmd, *(command for same in zip(*lists, strict=True) for command in same)]
+        order.append(handed)
         for round_ in range(args.runs):
             for serial, command in enumerate(order):
                 run_once(command, round_ * len(order) + serial)
-        profile = import_profile(targets[0], environment(f"sqlite:///{work}/this.db"))
+        this = environment(f"sqlite:///{work}/this.db", work / "this.toml")
+        profile = import_profile(targets[0], this)
 
     base = statistics.median(pass_cmd.cpu)
     head = [
@@ -250,20 +324,19 @@ def main() -> None:
         head += ["CPU ms, against", "CPU this/against", "wall this/against"]
     rows = [head]
     for index, command in enumerate([pass_cmd, *lists[0]]):
-        cpu, wall = statistics.median(command.cpu), statistics.median(command.wall)
-        row = [
-            command.label,
-            ms(wall),
-            ms(p90(command.wall)),
-            ms(cpu),
-            ms(p90(command.cpu)),
-            f"{cpu / base:.1f}",
-        ]
+        rows.append(row(command.label, command.wall, command.cpu, base))
         if len(targets) > 1:
             other = lists[1][index - 1] if index else command
             ocpu, owall = statistics.median(other.cpu), statistics.median(other.wall)
-            row += [ms(ocpu), f"{cpu / ocpu:.2f}", f"{wall / owall:.2f}"]
-        rows.append(row)
+            cpu, wall = statistics.median(command.cpu), statistics.median(command.wall)
+            rows[-1] += [ms(ocpu), f"{cpu / ocpu:.2f}", f"{wall / owall:.2f}"]
+    together = [c + d for c, d in zip(handed.cpu, handed.daemon_cpu, strict=True)]
+    for label, cpu in (
+        (f"{handed.label}: the pipe", handed.cpu),
+        ("  … the daemon's CPU for the mail", handed.daemon_cpu),
+        ("  … pipe and daemon together", together),
+    ):
+        rows.append(row(label, handed.wall, cpu, base) + ["-"] * (len(head) - 6))
     print(
         f"# mailproc start-up, {date.today()}, {platform.node()} ({os.cpu_count()} cores, "
         f"Python {platform.python_version()}), {args.runs} runs each, commands alternated"
@@ -275,6 +348,18 @@ def main() -> None:
     )
     top = [["package", "ms"]] + [[name, f"{value:.1f}"] for name, value in profile[:11]]
     print(table(top))
+
+
+def row(label: str, wall: Sequence[float], cpu: Sequence[float], base: float) -> list[str]:
+    median = statistics.median(cpu)
+    return [
+        label,
+        ms(statistics.median(wall)),
+        ms(p90(wall)),
+        ms(median),
+        ms(p90(cpu)),
+        f"{median / base:.1f}",
+    ]
 
 
 if __name__ == "__main__":

@@ -49,7 +49,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
     ),
     "ingest": (
         "ingest:ingest",
-        "Process .eml files, folders of them, Maildirs, mbox files, or - for one mail on stdin.",
+        "Process .eml files, folders of them, Maildirs, mbox files (--mbox), or - for one mail "
+        "on stdin.",
     ),
     "run": (
         "run:run",
@@ -101,9 +102,9 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "safety:automatic",
         "Automatic mail (bounces, auto-replies, lists, loops): kept, never answered.",
     ),
-    "addresses": (
-        "safety:addresses",
-        "Addresses a permanent bounce marked undeliverable: no notification goes to them.",
+    "undeliverable": (
+        "safety:undeliverable_group",
+        "Addresses our mail bounced from: their bounce score, and which are suspended.",
     ),
     "limits": (
         "safety:limits",

@@ -30,7 +30,7 @@ from pydantic import (
 )
 
 from mailproc import calendars
-from mailproc.config import cached
+from mailproc.config import cached, lookup
 from mailproc.config.credentials import SecretRef, SecretUnreadable, read_secret
 from mailproc.config.locale import (
     ContactConfig,
@@ -43,7 +43,7 @@ from mailproc.config.locale import (
     read_directory,
 )
 from mailproc.config.paths import BASE, ConfigPath, anchored_database_url, with_password
-from mailproc.config.safety import LimitsConfig, SecurityConfig, WatchersConfig
+from mailproc.config.safety import BouncesConfig, LimitsConfig, SecurityConfig, WatchersConfig
 from mailproc.config.sources import DaemonConfig, SourceConfig, check_sources
 from mailproc.durations import BusinessDays, TargetAmount, parse_duration, parse_target
 from mailproc.inbound.subject import Language
@@ -61,9 +61,6 @@ from mailproc.vocabulary import (
 
 log = logging.getLogger(__name__)
 
-#: Where a configuration file is looked for when neither --config nor MAILPROC_CONFIG names
-#: one: a checkout's own, then the system's.
-SEARCHED = (Path("config/mailproc.toml"), Path("/etc/mailproc/mailproc.toml"))
 EMBEDDED = "embedded demo configuration"
 DEFAULT_DATABASE = "sqlite:///var/mailproc.db"  # relative: to the configuration file's folder
 
@@ -414,6 +411,10 @@ class NotificationsConfig(_Frozen):
     previous_secrets_file: ConfigPath | None = None
     transcript_on_success: bool = True
     recipients: dict[NoticeKind, Recipients] = {}
+    # How a reply proves its sender (mailproc.signing): "plus" puts the token into the
+    # Reply-To (support+INC-n.token@, needs the mail server's recipient delimiter); "plain"
+    # keeps the support address and carries it in the Message-ID and the subject.
+    reply_address: Literal["plus", "plain"] = "plus"
     max_recipients: int = Field(default=20, gt=0)  # of one notice kind, for one change
     # The files of a mail ride along with the notices about it, up to this many bytes in all
     # per notice; the rest (and what `attachments_exclude` matches: content types or file-name
@@ -464,6 +465,12 @@ class DigestConfig(_Frozen):
             if not _CLOCK_TIME.match(moment):
                 raise ValueError(f"'{moment}' is not a time of day like '08:00'")
         return value
+
+
+class ThreadingConfig(_Frozen):
+    # A reply whose parent has not arrived yet waits this long for it (mailproc.desk.waiting)
+    # before it opens an incident of its own; 0: never waits.
+    wait_for_parent_seconds: float = Field(default=60, ge=0)
 
 
 class SmtpConfig(_Frozen):
@@ -530,8 +537,10 @@ class Settings(_Frozen):
     notifications: NotificationsConfig = Field(default_factory=NotificationsConfig)
     digest: DigestConfig = Field(default_factory=DigestConfig)
     smtp: SmtpConfig = Field(default_factory=SmtpConfig)
+    threading: ThreadingConfig = Field(default_factory=ThreadingConfig)
     security: SecurityConfig = Field(default_factory=SecurityConfig)
     limits: LimitsConfig = Field(default_factory=LimitsConfig)
+    bounces: BouncesConfig = Field(default_factory=BouncesConfig)
     watchers: WatchersConfig = Field(default_factory=WatchersConfig)
     sources: dict[str, SourceConfig] = {}
     daemon: DaemonConfig = Field(default_factory=DaemonConfig)
@@ -743,21 +752,12 @@ def _embedded() -> dict[str, Any]:
     return _parsed(_embedded_text(), EMBEDDED)
 
 
-def resolve_path(path: Path | None, environ: Mapping[str, str]) -> Path | None:
-    """--config, else MAILPROC_CONFIG, else the first of SEARCHED that exists, else None."""
-    if path is not None:
-        return path
-    if environ.get("MAILPROC_CONFIG"):
-        return Path(environ["MAILPROC_CONFIG"])
-    return next((p for p in SEARCHED if p.is_file()), None)
-
-
 def load_settings(path: Path | None = None, environ: Mapping[str, str] | None = None) -> Settings:
     """The deployment's settings from its file (validated, or as validated by an earlier
     process: mailproc.config.cached), with the secrets. NoConfiguration when there is no file:
     the embedded demo configuration is `demo_settings`, never a silent stand-in."""
     environ = os.environ if environ is None else environ
-    resolved = resolve_path(path, environ)
+    resolved = lookup.resolve_path(path, environ)
     if resolved is None:
         raise NoConfiguration(no_configuration_message())
     text, origin, base = _read(resolved), str(resolved), resolved.parent
@@ -773,7 +773,7 @@ def load_settings(path: Path | None = None, environ: Mapping[str, str] | None = 
 
 
 def no_configuration_message() -> str:
-    looked = ", ".join(str(p.absolute()) for p in SEARCHED)
+    looked = ", ".join(str(p.absolute()) for p in lookup.SEARCHED)
     return (
         f"no configuration file: none given (--config or MAILPROC_CONFIG) and none at {looked}. "
         "Start one from the example: `mailproc config example > /etc/mailproc/mailproc.toml` "
@@ -852,9 +852,16 @@ def _read(path: Path) -> bytes:
 
 
 def _parsed(text: bytes, origin: str) -> dict[str, Any]:
+    """The file's TOML; any fault as a ConfigError naming the file (and where in it)."""
     try:
         return tomllib.loads(text.decode("utf-8"))
-    except (UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
+    except UnicodeDecodeError as exc:
+        line = text.count(b"\n", 0, exc.start) + 1
+        raise ConfigError(
+            f"{origin}: not UTF-8: byte {exc.start + 1} (0x{text[exc.start]:02x}, line {line}) "
+            "cannot be read; save the file as UTF-8"
+        ) from None
+    except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{origin}: not valid TOML: {exc}") from None
 
 

@@ -130,6 +130,9 @@ AnySourceConfig = ImapSourceConfig | MaildirSourceConfig  # every kind of source
 SourceConfig = Annotated[AnySourceConfig, Field(discriminator="kind")]  # chosen by `kind`
 
 
+MAX_SOCKET_PATH = 90  # AF_UNIX allows 107 bytes, and the daemon first binds a longer name
+
+
 class DaemonConfig(_Frozen):
     """How the daemon retries, and when `mailproc status` calls it unhealthy."""
 
@@ -138,16 +141,21 @@ class DaemonConfig(_Frozen):
     backoff_max_seconds: float = Field(default=300, gt=0)
     close_timed_out_seconds: float = Field(default=3600, gt=0)
     send_outbox_seconds: float = Field(default=10, gt=0)
+    release_waiting_seconds: float = Field(default=10, gt=0)  # see threading.wait_for_parent
     # "host:port" where `mailproc run` serves Prometheus metrics (a host is required: say
     # 0.0.0.0 to mean every interface); None: not served
     metrics_listen: str | None = Field(
         default=None, pattern=r"^(\[[0-9a-fA-F:]+\]|[^:\s\[\]]+):\d{1,5}$"
     )
+    # Where the daemon takes mail from `ingest -` (mailproc.daemon.listener); None: nowhere.
+    socket: ConfigPath | None = None
 
     @model_validator(mode="after")
     def _backoff(self) -> DaemonConfig:
         if self.backoff_initial_seconds > self.backoff_max_seconds:
             raise ValueError("backoff_initial_seconds is larger than backoff_max_seconds")
+        if self.socket is not None and len(str(self.socket).encode()) > MAX_SOCKET_PATH:
+            raise ValueError(f"socket: a socket's path has at most {MAX_SOCKET_PATH} bytes")
         return self
 
 

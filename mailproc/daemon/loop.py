@@ -33,6 +33,7 @@ from mailproc.config.credentials import without_secrets
 from mailproc.config.settings import ConfigError, Settings
 from mailproc.config.sources import DaemonConfig
 from mailproc.daemon.jobs import Job, JobRunner
+from mailproc.daemon.listener import Listener
 from mailproc.desk.attempts import Attempts
 from mailproc.desk.escalations import Escalator
 from mailproc.desk.mail import Desk
@@ -73,6 +74,7 @@ def standard_jobs(settings: Settings, desk: Desk) -> list[Job]:
         Job("remind-waiting", every.close_timed_out_seconds, desk.remind_waiting),
         Job("digest", 60, desk.send_digests),
         Job("send-outbox", every.send_outbox_seconds, send),
+        Job("release-waiting", every.release_waiting_seconds, desk.release_due),
         Job("escalate", settings.sla.escalation_interval_seconds, escalate.run),
     ]
 
@@ -205,13 +207,19 @@ class Runtime:
             for name in settings.sources
         ]
         self.jobs = JobRunner(jobs(settings, self.desk))
+        where = settings.daemon.socket
+        self.listener = Listener(where, self.desk) if where is not None else None
 
     def start(self) -> None:
         for worker in self.workers:
             worker.thread.start()
         self.jobs.start()
+        if self.listener is not None:
+            self.listener.start()
 
     def stop(self, timeout: float = 60) -> None:
+        if self.listener is not None:
+            self.listener.stop(timeout)
         for worker in self.workers:
             worker.wake.set()
         for worker in self.workers:
@@ -402,7 +410,7 @@ def poll_once(
             source.cursor = ledger.cursor(source.name)  # read before the dry run's transaction
         ahead = parse_ahead(settings)
         with desk.batches(dry_run) as batcher:
-            return [
+            results = [
                 _poll(
                     source,
                     batcher,
@@ -415,6 +423,9 @@ def poll_once(
                 )
                 for source in sources
             ]
+        if not dry_run:
+            desk.release_due()  # replies whose parent did not come in time
+        return results
     finally:
         engine.dispose()
         if stop is None:

@@ -10,13 +10,12 @@ from collections.abc import Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import Protocol
+from typing import TYPE_CHECKING, Any, Protocol, TypeAlias
 
-from mailproc.inbound.parse import InboundMail, MailError
+if TYPE_CHECKING:  # the parser is not imported by an `ingest -` that hands its mail over
+    from mailproc.inbound.parse import InboundMail, MailError
 
-Parsed = (
-    InboundMail | MailError | None
-)  # parsed ahead (mailproc.sources.parse_ahead); None: not yet
+Parsed: TypeAlias = "InboundMail | MailError | None"  # parsed ahead; None: not yet
 
 
 class Disposition(StrEnum):
@@ -43,6 +42,18 @@ class Outcome:
     sender: str = ""
     automatic: bool = False  # a robot's mail, kept unanswered: settle where automatic mail goes
     stored: bool = True  # False only when even quarantining failed: keep the mail at the source
+
+
+def fields(outcome: Outcome) -> dict[str, Any]:
+    """An outcome as `ingest --json` shows it and the daemon's socket answers it."""
+    return {
+        "disposition": outcome.disposition.value,
+        "incident": outcome.incident,
+        "summary": outcome.summary,
+        "quarantined": outcome.quarantined,
+        "automatic": outcome.automatic,
+        "stored": outcome.stored,
+    }
 
 
 class Handle(Protocol):

@@ -20,6 +20,7 @@ from sqlalchemy import bindparam, delete, insert, select, update
 from sqlalchemy.orm import Session
 
 from mailproc.config.settings import Settings
+from mailproc.desk.waiting import parents
 from mailproc.inbound.parse import InboundMail
 from mailproc.inbound.subject import BadCommand, Command
 from mailproc.notify.enclosures import NO_FILES, Files, MailFile
@@ -318,13 +319,15 @@ class Writes:
             self.rows.add_words(incident_id, kind.value, self.actor.email, self.now, said)
 
     def remember(self, incident_id: int, watchers: bool) -> None:
-        """Record the mail's Message-ID for threading and, when it was applied (`watchers`),
-        its To/Cc people as participants, within `[watchers]`; the rest are named in the
-        history. A mail that was not applied adds nobody: strangers cannot join a thread."""
+        """Record the mail's Message-ID for threading, and the ids it answers (a parent that
+        arrives after it then joins the incident); when it was applied (`watchers`), its To/Cc
+        people as participants, within `[watchers]`; the rest are named in the history. A mail
+        that was not applied adds nobody: strangers cannot join a thread."""
         assert self.mail is not None
         mail = self.mail
-        if mail.message_id:
-            self.add(db.ThreadRef, message_id=mail.message_id, incident_id=incident_id)
+        for message_id in (mail.message_id, *parents(mail)):  # existing ones stay
+            if message_id:
+                self.add(db.ThreadRef, message_id=message_id, incident_id=incident_id)
         if not watchers:
             return
         own = self.settings.is_own  # support+INC-4.<token>@… too

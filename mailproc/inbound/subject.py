@@ -32,6 +32,7 @@ class ParsedSubject:
     incident: int | None
     commands: tuple[Command | BadCommand, ...]
     title: str
+    proof: str = ""  # the signed tag of `[INC-42.<tag>]` (mailproc.signing.subject_token)
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,7 +93,7 @@ DEFAULT_LEVELS: Mapping[Verb, tuple[str, ...]] = {
 }
 
 _BRACKET = re.compile(r"\[([^\[\]]*)\]")
-_INC_TAG = re.compile(r"^\s*INC[-\s]?(\d{1,12})\s*$", re.IGNORECASE)
+_INC_TAG = re.compile(r"^\s*INC[-\s]?(\d{1,12})(?:\.([a-z2-7]{8}))?\s*$", re.IGNORECASE)
 _PRB = re.compile(r"^(?:PRB-?)?(\d{1,12})$", re.IGNORECASE)
 _INC_REF = re.compile(r"^(?:INC-?)?(\d{1,12})$", re.IGNORECASE)
 _WATCHER = re.compile(
@@ -148,6 +149,7 @@ def strip_prefixes(subject: str) -> str:
 
 def parse_subject(subject: str, language: Language = DEFAULT_LANGUAGE) -> ParsedSubject:
     incident: int | None = None
+    proof = ""
     commands: list[Command | BadCommand] = []
     kept: list[str] = []
     last = 0
@@ -159,12 +161,12 @@ def parse_subject(subject: str, language: Language = DEFAULT_LANGUAGE) -> Parsed
             continue  # ordinary bracketed text stays in the title
         kept.append(subject[last : match.start()])
         last = match.end()
-        if tag is not None:
-            incident = incident if incident is not None else int(tag.group(1))
+        if tag is not None and incident is None:
+            incident, proof = int(tag.group(1)), (tag.group(2) or "").lower()
         elif item is not None:
             commands.append(item)
     kept.append(subject[last:])
-    return ParsedSubject(incident, tuple(commands), _clean_title("".join(kept)))
+    return ParsedSubject(incident, tuple(commands), _clean_title("".join(kept)), proof)
 
 
 def _clean_title(text: str) -> str:

@@ -1,9 +1,9 @@
 """Mail about no one incident: the answer to a query, a digest, one pass's escalations folded
 into one mail. Queued in the outbox like any notice, inside the caller's transaction.
 
-Such a row has no incident. Its Message-ID and its Reply-To token are made for "incident 0",
-the desk itself: a reply to it proves its sender as a reply to a notice does
-(mailproc.workflow.proof), so a solver can answer a digest with `[LIST]` or a folded
+Such a row has no incident. Its Message-ID (and, with `notifications.reply_address = "plus"`,
+its Reply-To token) is made for "incident 0", the desk itself: a reply to it proves its sender
+as a reply to a notice does (mailproc.workflow.proof), so a solver can answer a digest with `[LIST]` or a folded
 escalation with `[ACK INC-n]`; it threads to no incident. Nothing is recorded in thread_refs,
 and the subject carries no `[INC-n]`.
 """
@@ -30,7 +30,6 @@ from mailproc.notify.outbox import Outbox
 from mailproc.notify.recipients import Notice, Recipient
 from mailproc.notify.templates import TemplateProblem
 from mailproc.safety import undeliverable
-from mailproc.signing import reply_address
 from mailproc.store import db
 from mailproc.vocabulary import NoticeKind
 
@@ -68,7 +67,7 @@ def queue_desk(
         "created_at": now,
         "next_attempt_at": now,
     }
-    mark = undeliverable.marks(session, [email]).get(email)
+    mark = undeliverable.marks(session, [email], now, settings.bounces).get(email)
     why = held or (mark.describe() if mark is not None else None)
     if why is not None:
         log.info("%s to %s suppressed: %s", kind, email, why)
@@ -91,7 +90,6 @@ def _rendered(
     trigger: str | None,
 ) -> dict[str, Any]:
     settings = outbox.settings
-    support = settings.support_address
     try:
         context = desk_context(Notice(kind, recipient), settings, now, payload)
         rendered = outbox.templates.render(kind, settings.default_service, context)
@@ -103,7 +101,7 @@ def _rendered(
             from_address=outbox.sender_of(settings.default_service),
             to_name=recipient.name,
             to_address=recipient.email,
-            reply_to=reply_address(settings.signing_key, support, DESK, recipient.email),
+            reply_to=outbox.reply_to_of(settings.default_service, DESK, recipient.email),
             message_id=message_id,
             in_reply_to=trigger,
             references=(trigger,) if trigger else (),

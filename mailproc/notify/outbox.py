@@ -58,7 +58,7 @@ from mailproc.notify.recipients import (
 )
 from mailproc.notify.templates import Rendered, TemplateProblem, Templates, folder_of
 from mailproc.safety import limits, undeliverable
-from mailproc.signing import make_message_id, reply_address
+from mailproc.signing import make_message_id, reply_address, subject_token
 from mailproc.sla.clocks import Trigger
 from mailproc.store import db
 from mailproc.vocabulary import EventKind, NoticeKind, Party
@@ -288,7 +288,7 @@ class Outbox:
         rows that say why, so `incidents show` tells who was not told."""
         notices = capped(notices, self.settings.notifications.max_recipients, facts.number)
         emails = [n.recipient.email for n in notices]
-        dead = undeliverable.marks(session, emails)
+        dead = undeliverable.marks(session, emails, occasion.now, self.settings.bounces)
         if new:
             root, last = trigger, {}
         else:
@@ -367,7 +367,7 @@ class Outbox:
                 notice, facts, occasion, self.settings, chosen.listed, reader=reader
             )
             rendered = self.templates.render(notice.kind, facts.service, context, reader.language)
-            subject = tagged_subject(rendered.subject, facts.number)
+            subject = tagged_subject(rendered.subject, facts.number, self._proof(facts, email))
             head = Head(subject, sender, message_id, occasion.now)
             letter = self._letter(head, rendered, notice, facts, thread, chosen.attached)
             check_addresses(letter)
@@ -375,6 +375,20 @@ class Outbox:
         except (TemplateProblem, ValueError) as exc:
             log.error("INC-%d: %s notice to %s not sent: %s", facts.number, notice.kind, email, exc)
             return row | {"subject": "", "letter": None, "status": db.FAILED, "error": str(exc)}
+
+    def reply_to_of(self, service: str, number: int, recipient: str) -> str:
+        """The support address; with `plus`, carrying the recipient's token, so that their
+        replies prove who they are (with `plain` the Message-ID and subject carry it).
+        `number` 0: the desk's own mail (mailproc.notify.desk_letters)."""
+        support = self.settings.support_address_of(service)
+        if self.settings.notifications.reply_address == "plain":
+            return support
+        return reply_address(self.settings.signing_key, support, number, recipient)
+
+    def _proof(self, facts: IncidentFacts, recipient: str) -> str:
+        if self.settings.notifications.reply_address != "plain":
+            return ""
+        return subject_token(self.settings.signing_key, facts.number, recipient)
 
     def new_message_id(self, number: int, recipient: str, sender: str) -> str:
         nonce = base64.b32encode(secrets.token_bytes(5)).decode().lower()
@@ -402,12 +416,7 @@ class Outbox:
             from_address=head.sender,
             to_name=notice.recipient.name,
             to_address=notice.recipient.email,
-            reply_to=reply_address(  # the recipient's token: their replies prove who they are
-                self.settings.signing_key,
-                self.settings.support_address_of(facts.service),
-                facts.number,
-                notice.recipient.email,
-            ),
+            reply_to=self.reply_to_of(facts.service, facts.number, notice.recipient.email),
             message_id=head.message_id,
             in_reply_to=previous or trigger or root,
             references=tuple(r for r in thread if r),

@@ -21,6 +21,7 @@ from sqlalchemy import (
     DateTime,
     Dialect,
     Engine,
+    Float,
     ForeignKey,
     Index,
     Integer,
@@ -145,6 +146,19 @@ class ThreadRef(Base):
     incident_id: Mapped[int] = mapped_column(ForeignKey("incidents.id"), index=True)
 
 
+class Awaited(Base):
+    """A mail waiting for a parent it names (mailproc.desk.waiting): one row per parent."""
+
+    __tablename__ = "awaited"
+
+    message_pk: Mapped[int] = mapped_column(ForeignKey("messages.id"), primary_key=True)
+    parent: Mapped[str] = mapped_column(String(1000), primary_key=True)
+    until: Mapped[datetime] = mapped_column(index=True)
+
+
+Index("ix_awaited_parent", Awaited.parent)
+
+
 class Participant(Base):
     """Addresses that were To/Cc on an incident's mail; they may comment on it."""
 
@@ -236,6 +250,7 @@ class Outbox(Base):
     next_attempt_at: Mapped[datetime]
     claimed_until: Mapped[datetime | None]
     claim_token: Mapped[str | None] = mapped_column(String(32))
+    claimed_by: Mapped[str | None] = mapped_column(String(200))  # mailproc.runtime.holder
     sent_at: Mapped[datetime | None]
     error: Mapped[str | None] = mapped_column(Text)
 
@@ -247,17 +262,21 @@ Index("ix_outbox_recipient_created", Outbox.recipient, Outbox.created_at)
 
 
 class Undeliverable(Base):
-    """An address a permanent bounce (5.x.x) came back for: nothing more is sent to it until
-    an administrator clears it (`mailproc addresses clear`)."""
+    """An address our mail bounced from, with its bounce score (mailproc.safety.undeliverable):
+    suspended — no notices — while the score is at the threshold, until a probe gets through
+    or an administrator clears it (`mailproc undeliverable clear`)."""
 
     __tablename__ = "undeliverable"
 
     address: Mapped[str] = mapped_column(String(320), primary_key=True)
-    since: Mapped[datetime]
-    status: Mapped[str] = mapped_column(String(32))  # the DSN's status, e.g. 5.1.1
+    since: Mapped[datetime]  # the first bounce of this run of bounces
+    status: Mapped[str] = mapped_column(String(32))  # the last bounce's status, e.g. 5.1.1
     reason: Mapped[str] = mapped_column(Text)  # the remote server's words
     incident_id: Mapped[int | None] = mapped_column(ForeignKey("incidents.id"))
     message_pk: Mapped[int | None] = mapped_column(ForeignKey("messages.id"))
+    score: Mapped[float] = mapped_column(Float, default=0.0)  # as of scored_at
+    scored_at: Mapped[datetime | None]  # when a bounce last counted
+    suspended_at: Mapped[datetime | None]  # None: notices go to it
 
 
 class Breaker(Base):
@@ -348,7 +367,7 @@ def run(session: Session, statement: Executable, **params: Any) -> CursorResult[
     return session.connection().execute(statement, params)
 
 
-# SQLite's FTS5 table of the searchable texts (migration 0011): not a model, since PostgreSQL
+# SQLite's FTS5 table of the searchable texts (migration 0014): not a model, since PostgreSQL
 # has none (it indexes the events), and alembic does not know virtual tables.
 SEARCH_TABLE = "events_search"
 SEARCHED = 10_000  # the characters of a text that are searchable

@@ -3,7 +3,7 @@ word, best first, with where each word was found.
 
 The database finds the candidate texts — SQLite through the FTS5 table `events_search`, whose
 rows the Desk writes with the events (mailproc.store.db.Rows.add_words), PostgreSQL through the
-GIN index over the events' `to_tsvector('simple', …)` (migration 0011) — holding
+GIN index over the events' `to_tsvector('simple', …)` (migration 0014) — holding
 any of the words as a word prefix; an incident is a hit when its events together hold all of
 them (a word in the title, another in a comment). No stemming, for a desk's mail comes in
 several languages; "print" finds "printer" and "printing". The first 10,000 characters of
@@ -82,7 +82,7 @@ def search(engine: Engine, query: str, limit: int = 20) -> list[Hit]:
         return [_hit(rows[n], by_incident[n], words) for n in found[:limit] if n in rows]
 
 
-# The expression and the condition of the PostgreSQL index (migration 0011), as written there:
+# The expression and the condition of the PostgreSQL index (migration 0014), as written there:
 # the planner uses the index only for this very expression.
 _POSTGRES = text(
     "SELECT id FROM events WHERE kind IN ('created', 'comment', 'note') "

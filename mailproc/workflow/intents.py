@@ -57,17 +57,19 @@ def verified_actor(
     settings: Settings,
     incident: IncidentView | None,
     merged: tuple[int, ...] = (),
+    subject_tag: str = "",
 ) -> Actor:
     """The sender, with whether their address is proven for commands on `incident`.
     `merged`: duplicates merged into it that the mail answers; their tokens count too (the
-    mail was sent to the duplicate's people, who now watch this incident)."""
+    mail was sent to the duplicate's people, who now watch this incident). `subject_tag`: the
+    signed tag of the subject's `[INC-n.<tag>]`, if any."""
     actor = actor_of(mail, settings)
     if incident is None:
         return replace(actor, unproven=unproven(mail, settings, None))
     lists = list_tokens(settings, actor.email, incident.service)
-    why = unproven(mail, settings, incident.number, lists)
+    why = unproven(mail, settings, incident.number, lists, subject_tag)
     for number in merged if why else ():
-        if unproven(mail, settings, number, lists) is None:
+        if unproven(mail, settings, number, lists, subject_tag) is None:
             return actor
     return replace(actor, unproven=why)
 

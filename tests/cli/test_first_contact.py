@@ -27,7 +27,7 @@ def bare(tmp_path, monkeypatch):
     for name in ("MAILPROC_CONFIG", "MAILPROC_SECRET", "MAILPROC_DATABASE_URL"):
         monkeypatch.delenv(name, raising=False)
     searched = (Path("config/mailproc.toml"), tmp_path / SYSTEM_CONFIG)
-    monkeypatch.setattr("mailproc.config.settings.SEARCHED", searched)
+    monkeypatch.setattr("mailproc.config.lookup.SEARCHED", searched)
     return tmp_path
 
 

@@ -36,7 +36,7 @@ SCRIPTED = [
     ("attachments", "list"),
     ("digest",),
     ("automatic", "list"),
-    ("addresses", "list"),
+    ("undeliverable", "list"),
     ("limits",),
 ]
 

@@ -7,8 +7,6 @@ cannot make it fail; bench/startup.py measures the times.
 
 from __future__ import annotations
 
-import subprocess
-import sys
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -19,18 +17,7 @@ from mailproc.cli import COMMANDS, cli, load
 from mailproc.store.db import make_engine
 from mailproc.store.schema import upgrade
 from tests.support.mailfactory import make_mail
-
-# Runs the real entry point, then writes the modules it loaded to the file named first.
-PROBE = """
-import sys
-out = sys.argv.pop(1)
-try:
-    from mailproc.cli import main
-    main(sys.argv[1:])
-finally:
-    with open(out, "w") as handle:
-        handle.write("\\n".join(sorted(sys.modules)))
-"""
+from tests.support.probe import offenders, probe
 
 # No database, template, mail, calendar, validation or migration library, no subcommand.
 HELP_DENIED = (
@@ -87,27 +74,9 @@ mon = ["08:00-17:00"]
 
 
 def loaded(tmp_path: Path, args: Iterable[str], stdin: bytes = b"", **env: str) -> set[str]:
-    out = tmp_path / "modules.txt"
-    done = subprocess.run(
-        [sys.executable, "-c", PROBE, str(out), *args],
-        input=stdin,
-        capture_output=True,
-        env={
-            "PATH": "/usr/bin:/bin",
-            "MAILPROC_SECRET": "test",
-            "XDG_CACHE_HOME": str(tmp_path / "cache"),
-            **env,
-        },
-        cwd=tmp_path,
-        timeout=60,
-        check=False,
-    )
-    assert done.returncode == 0, done.stderr.decode()
-    return set(out.read_text().split())
-
-
-def offenders(modules: set[str], denied: Iterable[str]) -> list[str]:
-    return sorted(m for m in modules for d in denied if m == d or m.startswith(f"{d}."))
+    done = probe(tmp_path, args, stdin, **env)
+    assert done.code == 0, done.stderr
+    return set(done.modules)
 
 
 def test_help_imports_no_library_of_any_command(tmp_path):

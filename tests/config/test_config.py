@@ -4,12 +4,12 @@ from pathlib import Path
 
 import pytest
 
+from mailproc.config.lookup import resolve_path
 from mailproc.config.settings import (
     EMBEDDED,
     ConfigError,
     demo_settings,
     load_settings,
-    resolve_path,
 )
 
 EXAMPLE = Path(__file__).parents[2] / "config" / "mailproc.example.toml"
@@ -45,7 +45,7 @@ def test_the_shipped_example_is_valid():
 def test_path_resolution_order(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     system = tmp_path / "etc" / "mailproc.toml"  # stands for /etc/mailproc/mailproc.toml
-    monkeypatch.setattr("mailproc.config.settings.SEARCHED", (Path("config/mailproc.toml"), system))
+    monkeypatch.setattr("mailproc.config.lookup.SEARCHED", (Path("config/mailproc.toml"), system))
     given = tmp_path / "given.toml"
     assert resolve_path(given, {"MAILPROC_CONFIG": "env.toml"}) == given
     assert resolve_path(None, {"MAILPROC_CONFIG": "env.toml"}) == Path("env.toml")
@@ -86,6 +86,16 @@ def test_errors_name_file_key_and_fault(tmp_path, extra, message):
         load_settings(path, environ={})
     assert str(path) in str(caught.value)
     assert message in str(caught.value)
+
+
+def test_a_file_that_is_not_utf8_is_reported_with_the_file_and_the_byte(tmp_path):
+    path = tmp_path / "mailproc.toml"
+    path.write_bytes(b'support_address = "support@example.com"\n# Caf\xe9\n')
+    with pytest.raises(ConfigError) as caught:
+        load_settings(path, environ={})
+    assert str(caught.value) == (
+        f"{path}: not UTF-8: byte 46 (0xe9, line 2) cannot be read; save the file as UTF-8"
+    )
 
 
 def test_broken_toml_is_reported_with_the_file(tmp_path):

@@ -1,7 +1,7 @@
 """incidents.merged_into: a duplicate folded into another incident ([MERGE INC-n])
 
-Revision ID: 0010
-Revises: 0009
+Revision ID: 0013
+Revises: 0012
 Create Date: 2026-12-06 14:00:00
 
 On SQLite the column is added in place (ALTER TABLE … ADD COLUMN … REFERENCES): a batch
@@ -16,8 +16,8 @@ import sqlalchemy as sa
 from alembic import op
 
 
-revision: str = '0010'
-down_revision: str | None = '0009'
+revision: str = '0013'
+down_revision: str | None = '0012'
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

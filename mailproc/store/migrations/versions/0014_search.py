@@ -1,7 +1,7 @@
 """full-text search over titles, comments and notes: SQLite FTS5, a PostgreSQL GIN index
 
-Revision ID: 0011
-Revises: 0010
+Revision ID: 0014
+Revises: 0013
 Create Date: 2026-12-06 15:00:00
 
 On SQLite an FTS5 table, `events_search`, holds the words of each created, comment and note
@@ -19,8 +19,8 @@ from collections.abc import Sequence
 from alembic import op
 
 
-revision: str = '0011'
-down_revision: str | None = '0010'
+revision: str = '0014'
+down_revision: str | None = '0013'
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

@@ -1,7 +1,7 @@
 """digests: one row per digest recipient and scheduled moment (sent at most once)
 
-Revision ID: 0013
-Revises: 0012
+Revision ID: 0016
+Revises: 0015
 Create Date: 2026-12-06 17:00:00
 """
 
@@ -13,8 +13,8 @@ from alembic import op
 import mailproc.store.db
 
 
-revision: str = '0013'
-down_revision: str | None = '0012'
+revision: str = '0016'
+down_revision: str | None = '0015'
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
