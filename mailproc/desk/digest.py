@@ -34,7 +34,7 @@ from mailproc.vocabulary import NoticeKind, Party, Role
 
 
 @dataclass(frozen=True, slots=True)
-class Reader:
+class DigestReader:
     """Someone a digest goes to, and which open incidents are theirs to see."""
 
     recipient: Recipient
@@ -74,28 +74,28 @@ def send_digests(settings: Settings, engine: Engine, clock: WallClock, outbox: O
     return sent
 
 
-def readers(settings: Settings) -> Iterator[Reader]:
+def readers(settings: Settings) -> Iterator[DigestReader]:
     """The digest's recipients: each solver (`assignee`), each team or first-line list
     (`team`, `first_line`: the services it serves)."""
     roles = set(recipients_of(NoticeKind.DIGEST, settings.default_service, settings))
     if Party.ASSIGNEE in roles:
         for name, person in sorted(settings.people.items()):
             if person.role is Role.SOLVER:
-                yield Reader(Recipient(person.email, name, Party.ASSIGNEE), name)
+                yield DigestReader(Recipient(person.email, name, Party.ASSIGNEE), name)
     lists: dict[str, list[str]] = {}
     for service, config in sorted(settings.services.items()):
         for role, address in ((Party.TEAM, config.team), (Party.FIRST_LINE, config.first_line)):
             if role in roles and address:
                 lists.setdefault(address, []).append(service)
     for address, services in lists.items():
-        yield Reader(Recipient(address, "", Party.TEAM), None, tuple(services))
+        yield DigestReader(Recipient(address, "", Party.TEAM), None, tuple(services))
 
 
 def _digest(
     session: Session,
     settings: Settings,
     outbox: Outbox,
-    reader: Reader,
+    reader: DigestReader,
     slot: datetime,
     now: datetime,
 ) -> int:
@@ -117,7 +117,7 @@ def _digest(
 
 
 def _sections(
-    session: Session, settings: Settings, reader: Reader, now: datetime
+    session: Session, settings: Settings, reader: DigestReader, now: datetime
 ) -> list[dict[str, Any]]:
     incident = db.Incident
     where: ColumnElement[bool] = (
