@@ -3,9 +3,9 @@ into one mail. Queued in the outbox like any notice, inside the caller's transac
 
 Such a row has no incident. Its Message-ID (and, with `notifications.reply_address = "plus"`,
 its Reply-To token) is made for "incident 0", the desk itself: a reply to it proves its sender
-as a reply to a notice does (mailproc.workflow.proof), so a solver can answer a digest with `[LIST]` or a folded
-escalation with `[ACK INC-n]`; it threads to no incident. Nothing is recorded in thread_refs,
-and the subject carries no `[INC-n]`.
+as a reply to a notice does (mailproc.workflow.proof), so a solver can answer a digest with
+`[LIST]` or a folded escalation with `[ACK INC-n]`; it threads to no incident. Nothing is
+recorded in thread_refs, and the subject carries no `[INC-n]`.
 """
 
 from __future__ import annotations
