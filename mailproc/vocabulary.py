@@ -157,7 +157,7 @@ class NoticeKind(StrEnum):
     PROBLEM_RESOLVED = "problem_resolved"
     ALERT = "alert"  # to the administrators: the storm breaker opened
     NOTE = "note"  # an internal note: to the assignee and the team, never the reporter
-    WAITING = "waiting"  # [WAIT]: the desk needs the reporter's answer
+    QUESTION = "question"  # [WAIT]: the desk asks the reporter and waits for the answer
     RESUMED = "resumed"  # the reporter answered a waiting incident: work goes on
     REMINDER = "reminder"  # no answer yet: the reporter is reminded once
     MERGED = "merged"  # to the duplicate's people: it was merged into another incident

@@ -27,7 +27,7 @@ from mailproc.desk.attempts import Attempts, Crashed, forget
 from mailproc.desk.digest import send_digests
 from mailproc.desk.outcome import Batcher, Disposition, Handle, Origin, Outcome, Parsed
 from mailproc.desk.queries import answer_queries
-from mailproc.desk.timeouts import close_timed_out, remind_waiting
+from mailproc.desk.timeouts import close_timed_out, remind_reporters
 from mailproc.desk.writes import (
     Writes,
     lock_incident,
@@ -256,9 +256,9 @@ class Desk:
         """Queue the digests due now (mailproc.desk.digest); how many were queued."""
         return send_digests(self.settings, self.engine, self.clock, self.outbox)
 
-    def remind_waiting(self) -> list[int]:
+    def remind_reporters(self) -> list[int]:
         """Remind the reporters of incidents waiting past their status's `remind_days`."""
-        return remind_waiting(self.settings, self.engine, self.clock(), self.outbox)
+        return remind_reporters(self.settings, self.engine, self.clock(), self.outbox)
 
     @cached_property
     def outbox(self) -> Outbox:

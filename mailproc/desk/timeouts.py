@@ -48,7 +48,9 @@ def close_timed_out(
     return _sweep(settings, engine, now, "auto_close_days", close)
 
 
-def remind_waiting(settings: Settings, engine: Engine, now: datetime, outbox: Outbox) -> list[int]:
+def remind_reporters(
+    settings: Settings, engine: Engine, now: datetime, outbox: Outbox
+) -> list[int]:
     """Remind the reporters of incidents waiting longer than their status's `remind_days`
     (and not reminded since the incident last changed); the numbers of those reminded."""
 

@@ -512,7 +512,7 @@ _SAMPLE_CAUSES: dict[NoticeKind, Happening] = {
     ),
     NoticeKind.COMMENT: Happening(EventKind.COMMENT, {"text": "Still down."}),
     NoticeKind.NOTE: Happening(EventKind.NOTE, {"text": "Same as INC-40: the relay's queue."}),
-    NoticeKind.WAITING: Happening(
+    NoticeKind.QUESTION: Happening(
         EventKind.STATUS, {"from": "Solution", "to": "Waiting", "by": "WAIT"}
     ),
     NoticeKind.RESUMED: Happening(

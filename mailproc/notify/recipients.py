@@ -35,7 +35,7 @@ DEFAULT_RECIPIENTS: Mapping[NoticeKind, tuple[str, ...]] = {
     NoticeKind.PROBLEM_RESOLVED: (Party.REPORTER,),
     NoticeKind.ALERT: (Party.ADMINS,),
     NoticeKind.NOTE: (Party.ASSIGNEE, Party.TEAM, Party.WATCHERS),
-    NoticeKind.WAITING: (Party.REPORTER,),
+    NoticeKind.QUESTION: (Party.REPORTER,),
     NoticeKind.RESUMED: (Party.ASSIGNEE,),
     NoticeKind.REMINDER: (Party.REPORTER,),
     NoticeKind.MERGED: (Party.REPORTER, Party.WATCHERS),
@@ -53,7 +53,7 @@ PRECEDENCE: tuple[NoticeKind, ...] = (
     NoticeKind.RESOLVED,
     NoticeKind.MERGED,
     NoticeKind.CLOSED,
-    NoticeKind.WAITING,
+    NoticeKind.QUESTION,
     NoticeKind.ASSIGNED,
     NoticeKind.NEW_INCIDENT,
     NoticeKind.MOVED,
@@ -226,7 +226,7 @@ def _status_notice(
         return NoticeKind.REOPENED
     paused_before, paused_after = bool(before and before.paused), bool(after and after.paused)
     if now is StatusKind.OPEN and paused_after and not paused_before:
-        return NoticeKind.WAITING
+        return NoticeKind.QUESTION
     if now is StatusKind.OPEN and paused_before and not paused_after and by == "reply":
         return NoticeKind.RESUMED
     return None

@@ -38,7 +38,7 @@ def test_wait_stops_the_resolution_clock_and_the_reporters_answer_resumes_it(des
     )
     assert "applied [WAIT]" in desk.handle(question).summary
     assert get_incident(engine, number).incident.status == "Waiting"
-    asked = notice_to(engine, "alice@example.org", "waiting")
+    asked = notice_to(engine, "alice@example.org", "question")
     assert "Your answer is needed" in asked.subject
     assert "Which Outlook version do you use?" in asked.text
     with Session(engine) as session:
@@ -66,10 +66,10 @@ def test_a_waiting_reporter_is_reminded_once_then_the_incident_closes(desk, engi
     number = assigned(desk, clock)
     desk.handle(make_mail(sender=TINA, subject=f"Re: [INC-{number}] [WAIT]", body="Logs?"))
     clock.advance(days=2)
-    assert desk.remind_waiting() == []
+    assert desk.remind_reporters() == []
     clock.advance(days=1, minutes=1)
-    assert desk.remind_waiting() == [number]
-    assert desk.remind_waiting() == []  # once per wait
+    assert desk.remind_reporters() == [number]
+    assert desk.remind_reporters() == []  # once per wait
     reminder = notice_to(engine, "alice@example.org", "reminder")
     assert "we are still waiting for your answer" in reminder.text
     assert "Logs?" in reminder.text
