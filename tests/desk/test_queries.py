@@ -55,14 +55,17 @@ def test_list_of_one_service_and_its_refusals(desk, engine):
 
 def test_a_reporter_asks_for_the_status_of_her_reports_by_replying(desk, engine):
     setup_queue(desk)
+    secret = "The relay's admin password is in the vault, row 3."
+    desk.handle(make_mail(sender=TINA, subject="Re: [INC-1] [NOTE]", body=secret))
     ack = notice_to(engine, "alice@example.org", "acknowledgment")
     outcome = desk.handle(answer(ack, ALICE, "[STATUS]"))
     assert outcome.summary == "[STATUS] answered"
     text = notice_to(engine, "alice@example.org", "answer").text
     assert "Your open reports (2)" in text
     assert "INC-1  Outlook disconnected\n      status Solution, with tina" in text
+    assert "vault" not in text and "note" not in text.lower()  # the note stays inside
     # nothing was added to the incident the reply threads onto
-    assert [e.kind for e in get_incident(engine, 1).events][-1] == "status"
+    assert [e.kind for e in get_incident(engine, 1).events][-1] == "note"
 
 
 def test_queries_are_proven_like_commands_and_list_is_for_solvers(desk, engine):
