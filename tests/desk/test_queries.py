@@ -105,3 +105,16 @@ def test_automatic_mail_is_never_answered(desk, engine):
             select(func.count()).select_from(db.Outbox).where(db.Outbox.kind == "answer")
         )
     assert answers == 0
+
+
+def test_with_plain_reply_addresses_an_answers_message_id_proves_the_reply(settings, engine, clock):
+    # issue 14's `reply_address = "plain"`: no token in the Reply-To; the answer's signed
+    # Message-ID, named by the reply's In-Reply-To, proves the sender instead
+    plain = settings.notifications.model_copy(update={"reply_address": "plain"})
+    desk = Desk(settings.model_copy(update={"notifications": plain}), engine, clock)
+    setup_queue(desk)
+    desk.handle(make_mail(sender=TINA, subject="[MINE]", authenticated=False))
+    refusal = notice_to(engine, "tina@example.com", "answer")
+    (reply_to,) = refusal.reply_to
+    assert "+" not in reply_to.email
+    assert desk.handle(answer(refusal, TINA, "[MINE]")).summary == "[MINE] answered"
