@@ -24,7 +24,7 @@ from sqlalchemy.orm import Session
 from mailproc.calendars import WEEK, zone_named
 from mailproc.clock import WallClock
 from mailproc.config.settings import Settings
-from mailproc.desk.queries import line_facts
+from mailproc.desk.queries import line_facts, listed
 from mailproc.notify.desk_letters import queue_desk
 from mailproc.notify.outbox import Outbox
 from mailproc.notify.recipients import Recipient, recipients_of
@@ -99,10 +99,11 @@ def _digest(
     slot: datetime,
     now: datetime,
 ) -> int:
-    sections = _sections(session, settings, reader, now)
-    count = len({line["number"] for section in sections for line in section["incidents"]})
+    parts = _sections(session, settings, reader, now)
+    count = len({line["number"] for _, lines in parts for line in lines})
     if not count:
         return 0
+    sections = [{"title": title, **listed(lines)} for title, lines in parts]
     payload = {
         "digest": {
             "for": reader.solver,
@@ -118,7 +119,8 @@ def _digest(
 
 def _sections(
     session: Session, settings: Settings, reader: DigestReader, now: datetime
-) -> list[dict[str, Any]]:
+) -> list[tuple[str, list[dict[str, Any]]]]:
+    """The digest's sections, each with all its incidents; the empty ones left out."""
     incident = db.Incident
     where: ColumnElement[bool] = (
         incident.assignee == reader.solver
@@ -142,7 +144,7 @@ def _sections(
             ("Waiting for the reporter", waiting),
             ("Open", [line for line in rest if not line["waiting"]]),
         ]
-    return [{"title": title, "incidents": found} for title, found in parts if found]
+    return [(title, found) for title, found in parts if found]
 
 
 def _claim(session: Session, recipient: str, slot: datetime) -> bool:

@@ -34,6 +34,15 @@ from mailproc.workflow.intents import actor_of
 from mailproc.workflow.proof import list_tokens, unproven
 
 ASKABLE = ("[LIST]", "[LIST service]", "[MINE]", "[HELP]", "[STATUS]")
+#: The incidents one section of an answer or a digest lists; the rest are counted, so a mail
+#: stays bounded however long the queue is.
+LISTED = 100
+
+
+def listed(lines: list[dict[str, Any]]) -> dict[str, Any]:
+    """A section's incidents: at most LISTED, with how many there are and how many are not
+    listed."""
+    return {"incidents": lines[:LISTED], "count": len(lines), "more": max(0, len(lines) - LISTED)}
 
 
 def answer_queries(
@@ -54,7 +63,7 @@ def answer_queries(
         return f"{asked} not answered: {unanswered}"
     number = found.id if found is not None else DESK
     lists = list_tokens(settings, actor.email, found.service) if found is not None else ()
-    why = unproven(mail, settings, number, lists)
+    why = unproven(mail, settings, number, lists, subject.proof)
     sections = (
         [_refused(asked, why)]
         if why
@@ -83,7 +92,8 @@ def answer_queries(
 
 
 def _section(kind: str, title: str, **parts: Any) -> dict[str, Any]:
-    return {"kind": kind, "title": title, "refused": "", "incidents": [], "commands": []} | parts
+    empty = {"incidents": [], "count": 0, "more": 0}
+    return {"kind": kind, "title": title, "refused": "", "commands": []} | empty | parts
 
 
 def _refused(asked: str, why: str) -> dict[str, Any]:
@@ -103,7 +113,7 @@ def _answer(
         return _help(session, settings, email, found)
     if command.verb is Verb.STATUS:
         reported = _lines(session, settings, now, db.Incident.reporter == email)
-        return _section("status", f"Your open reports ({len(reported)})", incidents=reported)
+        return _section("status", f"Your open reports ({len(reported)})", **listed(reported))
     if person is None:
         return _section(
             "refused",
@@ -114,7 +124,7 @@ def _answer(
     name, config = person
     if command.verb is Verb.MINE:
         mine = _lines(session, settings, now, db.Incident.assignee == name)
-        return _section("mine", f"Assigned to you ({len(mine)})", incidents=mine)
+        return _section("mine", f"Assigned to you ({len(mine)})", **listed(mine))
     services = sorted(s for s in settings.services if config.solves(s))
     if command.arg:
         wanted = command.arg.lower()
@@ -127,7 +137,7 @@ def _answer(
         services = [wanted]
     queue = _lines(session, settings, now, db.Incident.service.in_(services))
     title = f"Open incidents of {', '.join(services)} ({len(queue)})"
-    return _section("list", title, incidents=queue)
+    return _section("list", title, **listed(queue))
 
 
 def _lines(

@@ -604,6 +604,8 @@ _SAMPLE_SECTIONS = [
         "title": "Open incidents of email (2)",
         "refused": "",
         "incidents": [_SAMPLE_LINE, _SAMPLE_WAITING_LINE],
+        "count": 2,
+        "more": 0,
         "commands": [],
     },
     {
@@ -611,6 +613,8 @@ _SAMPLE_SECTIONS = [
         "title": "Assigned to you (0)",
         "refused": "",
         "incidents": [],
+        "count": 0,
+        "more": 0,
         "commands": [],
     },
     {
@@ -618,6 +622,8 @@ _SAMPLE_SECTIONS = [
         "title": "Your open reports (1)",
         "refused": "",
         "incidents": [_SAMPLE_WAITING_LINE],
+        "count": 1,
+        "more": 0,
         "commands": [],
     },
     {
@@ -625,6 +631,8 @@ _SAMPLE_SECTIONS = [
         "title": "What you can do with INC-42 (Solution)",
         "refused": "",
         "incidents": [],
+        "count": 0,
+        "more": 0,
         "commands": ["[CLOSE]", "[NOTE]"],
         "queries": ["[STATUS]", "[HELP]"],
         "incident": {"ref": "INC-42", "title": "Cannot send mail", "status": "Solution"},
@@ -635,6 +643,8 @@ _SAMPLE_SECTIONS = [
         "title": "How to write to the desk",
         "refused": "",
         "incidents": [],
+        "count": 0,
+        "more": 0,
         "commands": ["[ASSIGN person], or [ASSIGN] to take it yourself"],
         "queries": ["[LIST]", "[MINE]", "[HELP]", "[STATUS]"],
         "incident": None,
@@ -644,6 +654,8 @@ _SAMPLE_SECTIONS = [
         "title": "[LIST] not answered",
         "refused": "not authenticated: reply to one of our mails",
         "incidents": [],
+        "count": 0,
+        "more": 0,
         "commands": [],
     },
 ]
@@ -665,9 +677,16 @@ _SAMPLE_DESK: dict[NoticeKind, dict[str, Any]] = {
                             "due": datetime(2026, 11, 23, 7, 0, tzinfo=UTC),
                         }
                     ],
+                    "count": 1,
+                    "more": 0,
                 },
-                {"title": "At risk", "incidents": [_SAMPLE_LINE]},
-                {"title": "Waiting for the reporter", "incidents": [_SAMPLE_WAITING_LINE]},
+                {"title": "At risk", "incidents": [_SAMPLE_LINE], "count": 1, "more": 0},
+                {
+                    "title": "Waiting for the reporter",
+                    "incidents": [_SAMPLE_WAITING_LINE],
+                    "count": 1,
+                    "more": 0,
+                },
             ],
             "count": 3,
         }

@@ -9,6 +9,7 @@ from datetime import UTC, datetime
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from mailproc.desk import queries
 from mailproc.desk.digest import due_slot
 from mailproc.store import db
 from tests.support.mailfactory import make_mail, message_id_of
@@ -61,3 +62,21 @@ def test_solvers_and_teams_get_their_queue_once_at_the_configured_time(desk, eng
 def _recipients(engine) -> list[str]:
     with Session(engine) as session:
         return list(session.scalars(select(db.Outbox.recipient).where(db.Outbox.kind == "digest")))
+
+
+def test_a_long_queue_is_counted_and_cut_so_the_mail_stays_bounded(
+    desk, engine, clock, monkeypatch
+):
+    monkeypatch.setattr(queries, "LISTED", 2)
+    clock.now = datetime(2026, 11, 23, 6, 0, tzinfo=UTC)
+    for n in range(3):
+        desk.handle(make_mail(subject=f"Printer {n} jams", to="x@example.org"))  # unassigned
+    clock.now = MONDAY_8_CET
+    desk.send_digests()
+    team = notice_to(engine, "servicedesk@example.com", "digest")
+    assert "Queue of general: 3 incident(s)" in team.subject
+    assert "Unassigned (3)\n  INC-1  Printer 0 jams" in team.text
+    assert "INC-3" not in team.text and "… and 1 more" in team.text
+    desk.handle(make_mail(sender=TINA, subject="[LIST general]"))
+    answer = notice_to(engine, "tina@example.com", "answer").text
+    assert "Open incidents of general (3)" in answer and "… and 1 more" in answer
