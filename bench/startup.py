@@ -13,9 +13,11 @@ the median CPU as a multiple of `python -c pass`. The commands:
 - `ingest -` of one new mail (a fresh Message-ID and sender every run), as an MTA pipe delivers
   it, on SQLite and on a durable PostgreSQL (tests/support/servers.py starts one; needs the
   Debian package, as the tests do);
-- `ingest -` of one mail handed to a running daemon through `daemon.socket` (SQLite): the pipe's
-  own CPU, and the daemon's CPU for the mail (the change in its threads' run time,
-  /proc/PID/task/*/schedstat, around each run), and the two together.
+- `ingest -` of one mail handed to a running daemon through `daemon.socket` (SQLite), and
+  `status`, `incidents show 1`, `sla what-if` run by its command server (`daemon.command_socket`):
+  the asking process's own CPU, the daemon's for it (for the mail: the change in its threads' run
+  time, /proc/PID/task/*/schedstat; for a command: the fork's, as the server logs it at DEBUG,
+  and the server's own), and the two together.
 
 The configuration is the project's example (config/mailproc.example.toml: calendars of two
 countries, notifications on) without its mail sources and with the loop limits raised, as the
@@ -47,10 +49,11 @@ import tempfile
 import time
 from collections import defaultdict
 from collections.abc import Iterator, Sequence
-from contextlib import ExitStack, contextmanager
+from contextlib import ExitStack, contextmanager, suppress
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
+from typing import Protocol
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -86,10 +89,73 @@ class Command:
     argv: list[str]
     env: dict[str, str]
     mail: bool = False  # feed a fresh mail each run
-    daemon: int | None = None  # the pid of a daemon whose CPU for the run is counted too
+    helper: Helper | None = None  # the daemon or its command server, whose CPU counts too
     cpu: list[float] = field(default_factory=list)
     wall: list[float] = field(default_factory=list)
-    daemon_cpu: list[float] = field(default_factory=list)
+    helper_cpu: list[float] = field(default_factory=list)
+
+
+class Helper(Protocol):
+    def before(self) -> None: ...
+
+    def spent(self) -> float:
+        """CPU seconds spent on the run since before()."""
+
+
+@dataclass
+class DaemonThreads:
+    """The daemon's CPU: its threads' run time (schedstat: nanoseconds, not clock ticks)."""
+
+    pid: int
+    start: float = 0.0
+
+    def seconds(self) -> float:
+        tasks = Path(f"/proc/{self.pid}/task").iterdir()
+        return sum(int((task / "schedstat").read_text().split()[0]) for task in tasks) / 1e9
+
+    def before(self) -> None:
+        self.start = self.seconds()
+
+    def spent(self) -> float:
+        return self.seconds() - self.start
+
+
+@dataclass
+class ServerForks:
+    """The command server's CPU for a command: what its fork spent, as the server logs it when
+    it collects the fork ("… after N ms of CPU", at DEBUG), and the server's own for the fork."""
+
+    log: Path
+    server: DaemonThreads | None = None
+    seen: int = 0
+
+    def forks(self) -> list[float]:
+        text = self.log.read_text(errors="replace")
+        return [float(ms) / 1000 for ms in re.findall(r"after ([\d.]+) ms of CPU", text)]
+
+    def before(self) -> None:
+        if self.server is None:
+            self.server = DaemonThreads(server_pid(self.log))
+        self.seen = len(self.forks())
+        self.server.before()
+
+    def spent(self) -> float:
+        deadline = time.monotonic() + 10
+        while len(found := self.forks()) <= self.seen:  # collected a moment after it answered
+            if time.monotonic() > deadline:
+                raise SystemExit(f"the command server logged no fork: see {self.log}")
+            time.sleep(0.01)
+        assert self.server is not None
+        return found[self.seen] + self.server.spent()
+
+
+def server_pid(log: Path) -> int:
+    for proc in Path("/proc").iterdir():
+        if proc.name.isdigit():
+            with suppress(OSError):
+                if b"serve-commands" in (proc / "cmdline").read_bytes():
+                    return int(proc.name)
+    raise SystemExit(f"no command server running: see {log}")
 
 
 def config_text(checkout: Path, socket: Path | None = None) -> str:
@@ -100,6 +166,10 @@ def config_text(checkout: Path, socket: Path | None = None) -> str:
         text = re.sub(rf"(?m)^{key} = \d+", f"{key} = 1000000", text)
     if socket is not None:
         text = text.replace('# socket = "/run/mailproc/ingest.sock"', f'socket = "{socket}"')
+        text = text.replace(
+            '# command_socket = "/run/mailproc/commands.sock"',
+            f'command_socket = "{socket.with_name("commands.sock")}"',
+        )
         text = re.sub(r"(?m)^send_outbox_seconds = \d+", "send_outbox_seconds = 86400", text)
     return text
 
@@ -112,7 +182,8 @@ def run_once(command: Command, serial: int) -> None:
             sender=f"User {serial} <user{serial}@customer.example.org>",
             message_id=f"startup-{serial}-{os.getpid()}@bench.example",
         )
-    before = daemon_seconds(command.daemon) if command.daemon else 0.0
+    if command.helper is not None:
+        command.helper.before()
     with tempfile.TemporaryFile() as errors:
         start = time.perf_counter()
         child = subprocess.Popen(
@@ -130,8 +201,8 @@ def run_once(command: Command, serial: int) -> None:
         wall = time.perf_counter() - start
         errors.seek(0)
         stderr = errors.read().decode(errors="replace")
-    if command.daemon:
-        command.daemon_cpu.append(daemon_seconds(command.daemon) - before)
+    if command.helper is not None:
+        command.helper_cpu.append(command.helper.spent())
     code = os.waitstatus_to_exitcode(status)
     if code not in (0, 1) or "Traceback" in stderr:  # status says 1 for "no recent poll"
         raise SystemExit(f"{command.label} failed ({code}):\n{stderr[-2000:]}")
@@ -139,14 +210,6 @@ def run_once(command: Command, serial: int) -> None:
         raise SystemExit(f"{command.label}: the mail was not processed:\n{stderr[-2000:]}")
     command.cpu.append(usage.ru_utime + usage.ru_stime)
     command.wall.append(wall)
-
-
-def daemon_seconds(pid: int) -> float:
-    """CPU seconds the process's threads have run (schedstat: nanoseconds, not clock ticks)."""
-    total = 0
-    for task in Path(f"/proc/{pid}/task").iterdir():
-        total += int((task / "schedstat").read_text().split()[0])
-    return total / 1e9
 
 
 def p90(values: Sequence[float]) -> float:
@@ -196,17 +259,37 @@ def commands_of(target: Target, urls: dict[str, str], config: Path) -> list[Comm
     return commands
 
 
+def helped_commands(target: Target, env: dict[str, str], pid: int, work: Path) -> list[Command]:
+    """`ingest -` handed to the daemon, and the quick commands run by its command server."""
+    mp = target.mailproc
+    forks = ServerForks(work / "daemon.log")
+    what_if = ["sla", "what-if", "--service", "email", "--priority", "P2"]
+    show = ["incidents", "show", "1"]
+    return [
+        Command(
+            "ingest - handed to the daemon, SQLite: the pipe",
+            [mp, "ingest", "-q", "-"],
+            env,
+            mail=True,
+            helper=DaemonThreads(pid),
+        ),
+        Command("mailproc status, served", [mp, "status"], env, helper=forks),
+        Command("mailproc incidents show 1, served", [mp, *show], env, helper=forks),
+        Command("mailproc sla what-if, served", [mp, *what_if], env, helper=forks),
+    ]
+
+
 @contextmanager
 def daemon(target: Target, url: str, config: Path, socket: Path) -> Iterator[int]:
     """`mailproc run` listening on `socket`; its pid."""
     env = environment(url, config)
     log = (config.parent / "daemon.log").open("ab")
     proc = subprocess.Popen(
-        [target.mailproc, "--log-level", "WARNING", "run"], env=env, stdout=log, stderr=log
+        [target.mailproc, "--log-level", "DEBUG", "run"], env=env, stdout=log, stderr=log
     )
     try:
         deadline = time.monotonic() + 60
-        while not socket.exists():
+        while not (socket.exists() and socket.with_name("commands.sock").exists()):
             if time.monotonic() > deadline or proc.poll() is not None:
                 raise SystemExit(f"the daemon did not listen: see {log.name}")
             time.sleep(0.05)
@@ -296,15 +379,9 @@ def main() -> None:
         handed_url = f"sqlite:///{work}/handed.db"
         prepare(targets[0], environment(handed_url, with_socket))
         pid = stack.enter_context(daemon(targets[0], handed_url, with_socket, socket))
-        handed = Command(
-            "ingest - handed to the daemon, SQLite",
-            [targets[0].mailproc, "ingest", "-q", "-"],
-            environment(handed_url, with_socket),
-            mail=True,
-            daemon=pid,
-        )
+        helped = helped_commands(targets[0], environment(handed_url, with_socket), pid, work)
         order = [pass_cmd, *(command for same in zip(*lists, strict=True) for command in same)]
-        order.append(handed)
+        order += helped
         for round_ in range(args.runs):
             for serial, command in enumerate(order):
                 run_once(command, round_ * len(order) + serial)
@@ -330,13 +407,14 @@ def main() -> None:
             ocpu, owall = statistics.median(other.cpu), statistics.median(other.wall)
             cpu, wall = statistics.median(command.cpu), statistics.median(command.wall)
             rows[-1] += [ms(ocpu), f"{cpu / ocpu:.2f}", f"{wall / owall:.2f}"]
-    together = [c + d for c, d in zip(handed.cpu, handed.daemon_cpu, strict=True)]
-    for label, cpu in (
-        (f"{handed.label}: the pipe", handed.cpu),
-        ("  … the daemon's CPU for the mail", handed.daemon_cpu),
-        ("  … pipe and daemon together", together),
-    ):
-        rows.append(row(label, handed.wall, cpu, base) + ["-"] * (len(head) - 6))
+    for command in helped:
+        together = [c + d for c, d in zip(command.cpu, command.helper_cpu, strict=True)]
+        for label, cpu in (
+            (command.label, command.cpu),
+            ("  … the daemon's CPU for it", command.helper_cpu),
+            ("  … both together", together),
+        ):
+            rows.append(row(label, command.wall, cpu, base) + ["-"] * (len(head) - 6))
     print(
         f"# mailproc start-up, {date.today()}, {platform.node()} ({os.cpu_count()} cores, "
         f"Python {platform.python_version()}), {args.runs} runs each, commands alternated"

@@ -22,6 +22,8 @@ and tries again; `status` uses the monitoring plugins' 0 OK, 1 WARNING, 2 CRITIC
 from __future__ import annotations
 
 import importlib
+import os
+import sys
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -56,6 +58,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "Run the daemon: every configured source, IDLE or polling, and the periodic jobs.",
     ),
     "poll": ("run:poll", "Fetch and process waiting mail from the configured sources once."),
+    "serve-commands": ("run:serve_commands", ""),  # hidden: started by `run`
     "status": (
         "run:status",
         "Is mail flowing? For monitoring: exit 0 OK, 1 WARNING, 2 CRITICAL (3: configuration).",
@@ -130,10 +133,11 @@ class _Group(click.Group):
         return load(cmd_name) if cmd_name in COMMANDS else None
 
     def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
-        limit = formatter.width - 6 - max(len(name) for name in COMMANDS)
+        listed = [name for name in self.list_commands(ctx) if COMMANDS[name][1]]  # not hidden
+        limit = formatter.width - 6 - max(len(name) for name in listed)
         rows = [  # shortened as click shortens a loaded command's help
             (name, click.Command(name, help=COMMANDS[name][1]).get_short_help_str(limit))
-            for name in self.list_commands(ctx)
+            for name in listed
         ]
         with formatter.section("Commands"):
             formatter.write_dl(rows)
@@ -219,4 +223,70 @@ def command() -> click.Group:
 
 
 def main(argv: Sequence[str] | None = None) -> None:
+    """The `mailproc` program; `argv` None: this process's arguments, and then a quick command
+    may be run by the daemon's command server instead of here (`served`)."""
+    if argv is None:
+        code = served(sys.argv[1:])
+        if code is not None:
+            sys.exit(code)
     command().main(args=argv, prog_name="mailproc")
+
+
+# Commands (or a group's subcommands) that read and print, done in moments once started: the
+# daemon's command server runs them when `daemon.command_socket` is set (`serve-commands` in
+# mailproc.cli.run). Not those that run long or act on signals (run, poll, send, ingest …).
+SERVED = frozenset(
+    {
+        ("status",),
+        ("metrics",),
+        ("workflows",),
+        ("limits",),
+        ("incidents", "list"),
+        ("incidents", "show"),
+        ("problems", "list"),
+        ("problems", "show"),
+        ("attachments", "list"),
+        ("sla", "what-if"),
+        ("sla", "report"),
+        ("sla", "explain"),
+        ("config", "check"),
+    }
+)
+_GROUP_OPTIONS = ("--config", "--log-level", "--log-format")  # each takes a value
+
+
+def served(args: list[str]) -> int | None:
+    """The exit code of `mailproc ARGS` run by the daemon's command server, or None when it is
+    not a served command, no server is configured or listening, or it refused (then nothing
+    ran, and this process runs the command)."""
+    config, rest = _group_options(args)
+    if not rest or not ((rest[0],) in SERVED or tuple(rest[:2]) in SERVED):
+        return None
+    from mailproc.config.lookup import command_socket
+
+    where = command_socket(config, os.environ)
+    if where is None:
+        return None
+    from mailproc.runtime.handoff import HandoffBroken, run_elsewhere
+
+    try:
+        return run_elsewhere(where, args)
+    except HandoffBroken as exc:
+        fail(f"the command server at {where} broke off: {exc}")
+
+
+def _group_options(args: list[str]) -> tuple[Path | None, list[str]]:
+    """The --config given, and what follows the group's options; an option this cannot read
+    (--help, --version, a typo) leaves nothing to serve, so click reads it."""
+    config: Path | None = None
+    at = 0
+    while at < len(args) and args[at].startswith("-"):
+        name, equals, value = args[at].partition("=")
+        if name not in _GROUP_OPTIONS or (not equals and at + 1 >= len(args)):
+            return None, []
+        if not equals:
+            at, value = at + 1, args[at + 1]
+        if name == "--config":
+            config = Path(value)
+        at += 1
+    return config, args[at:]

@@ -7,8 +7,8 @@ from collections.abc import Iterable
 from datetime import datetime
 
 from mailproc.desk.problems import ProblemView
-from mailproc.notify.context import describe_event
 from mailproc.notify.enclosures import size_text
+from mailproc.notify.events import describe_event
 from mailproc.store.queries import (
     AttachmentView,
     EventView,

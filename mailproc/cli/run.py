@@ -1,11 +1,21 @@
-"""`run` (the daemon), `poll --once` (one pass, for cron) and `status` (for monitoring)."""
+"""`run` (the daemon), `poll --once` (one pass, for cron), `status` (for monitoring), and the
+daemon's command server."""
 
 from __future__ import annotations
 
+import importlib
+import logging
 import os
+import pkgutil
+import select
 import signal
+import socket
 import sys
-from typing import Any
+import time
+import traceback
+from contextlib import suppress
+from pathlib import Path
+from typing import Any, NoReturn
 
 import click
 
@@ -13,14 +23,13 @@ from mailproc.cli.app import App, fail, pass_app
 from mailproc.cli.output import echo_json, json_option
 from mailproc.clock import utcnow
 from mailproc.config.settings import load_settings
-from mailproc.daemon.loop import Daemon, poll_once
-from mailproc.runtime.progress import progress_factory
-from mailproc.runtime.wake import Wake
+from mailproc.runtime import handoff
 from mailproc.sources.health import Check, status_checks
 from mailproc.store.errors import StoreUnavailable
 from mailproc.store.figures import Figures
 
 EXIT_UNHEALTHY = 1
+log = logging.getLogger(__name__)
 
 
 @click.command()
@@ -30,6 +39,10 @@ def run(app: App) -> None:
 
     SIGTERM or SIGINT finish the mail in hand, then exit 0; SIGHUP reloads the configuration.
     """
+    # The daemon's modules here, not at the top: `status` shares this module and needs none.
+    from mailproc.daemon.loop import Daemon
+    from mailproc.runtime.progress import progress_factory
+
     daemon = Daemon(
         lambda: load_settings(app.config_path),
         os.environ,
@@ -61,6 +74,10 @@ def poll(app: App, once: bool, dry_run: bool, names: tuple[str, ...], as_json: b
         raise click.BadParameter(f"unknown source {unknown[0]!r}", param_hint="--source")
     if not app.settings.sources:
         fail("no mail sources configured ([sources.*] in the configuration)")
+    from mailproc.daemon.loop import poll_once
+    from mailproc.runtime.progress import progress_factory
+    from mailproc.runtime.wake import Wake
+
     stop = Wake()
     before = {s: signal.signal(s, lambda *_: stop.set()) for s in (signal.SIGTERM, signal.SIGINT)}
     try:
@@ -170,3 +187,133 @@ def _perfdata(data: dict[str, Any]) -> str:
         f"backlog={backlog} outbox_pending={outbox['pending']} outbox_failed={outbox['failed']} "
         f"outbox_oldest_due={oldest:.0f}s open={data['incidents']['open']}"
     )
+
+
+@click.command("serve-commands", hidden=True)
+@click.argument("socket_path", type=click.Path(path_type=Path))
+@click.argument("parent", type=int)
+@pass_app
+def serve_commands(app: App, socket_path: Path, parent: int) -> None:
+    """Run quick commands for the daemon's user in forks of a warm process (`run` starts it).
+
+    `mailproc status`, `incidents show`, `sla what-if` and the like do a few milliseconds of work
+    behind hundreds of milliseconds of imports and start-up. With `daemon.command_socket` set,
+    the daemon starts this process: it imports mailproc's modules once, listens, and forks for
+    each request. The child takes over the asking process's stdin, stdout and stderr (passed
+    over the socket), its folder, environment and arguments, runs the command as `mailproc`
+    would, and answers with the exit code; the asking process (`main` in mailproc.cli) prints
+    nothing itself. Single-threaded, so a fork inherits no lock another thread holds. Only the
+    daemon's own user may ask (the socket is 0600 and the peer's uid is checked): a command runs
+    with this process's rights. It ends when the daemon does.
+    """
+    from mailproc.daemon.listener import bound
+
+    _warm(app)
+    server = bound(socket_path, 0o600)
+    if server is None:
+        return
+    inode = socket_path.stat().st_ino
+    signal.signal(signal.SIGTERM, _leave)
+    signal.signal(signal.SIGCHLD, _reap)
+    try:
+        while os.getppid() == parent:
+            ready, _, _ = select.select([server], [], [], 1.0)
+            if ready:
+                conn, _ = server.accept()
+                if os.fork() == 0:
+                    server.close()
+                    _command(conn)
+                conn.close()
+    finally:
+        signal.signal(signal.SIGCHLD, signal.SIG_DFL)
+        server.close()
+        with suppress(OSError):
+            if socket_path.stat().st_ino == inode:
+                socket_path.unlink()
+
+
+def _warm(app: App) -> None:
+    """Every module a command may import, the configuration's holiday tables and the database
+    driver: what each command would load, loaded once for all of them."""
+    import mailproc
+    from mailproc.sla.clocks import policy_from_settings
+
+    for module in pkgutil.walk_packages(mailproc.__path__, "mailproc."):
+        if ".migrations" not in module.name and not module.name.endswith("__main__"):
+            importlib.import_module(module.name)
+    from mailproc.store.db import make_engine
+
+    policy_from_settings(app.settings)
+    make_engine(app.settings.database_url).dispose()  # its dialect and driver, no connection
+
+
+def _leave(_signum: int, _frame: object) -> None:
+    raise SystemExit(0)
+
+
+def _reap(_signum: int, _frame: object) -> None:
+    """Collect the ended forks, each with a debug line of what it cost."""
+    with suppress(ChildProcessError):
+        while True:
+            pid, status, usage = os.wait4(-1, os.WNOHANG)
+            if not pid:
+                return
+            log.debug(
+                "command server: fork %d ended with %d after %.1f ms of CPU",
+                pid,
+                os.waitstatus_to_exitcode(status),
+                (usage.ru_utime + usage.ru_stime) * 1000,
+            )
+
+
+def _command(conn: socket.socket) -> NoReturn:
+    """In the fork: run one command on the asking process's descriptors, answer its code. A
+    request it cannot take (another user, a bad request, a folder it cannot enter) is refused
+    before anything runs, and the asking process runs the command itself."""
+    code = 70  # EX_SOFTWARE, should anything here fail
+    signal.signal(signal.SIGCHLD, signal.SIG_DFL)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    try:
+        if handoff.peer_uid(conn) != os.geteuid():
+            _refuse(conn, "only the daemon's user may run commands here")
+        try:
+            argv, environ, fds = handoff.command_request(conn)
+            os.fchdir(fds[3])
+        except (ValueError, OSError) as exc:
+            _refuse(conn, str(exc))
+        for target, fd in enumerate(fds[:3]):
+            os.dup2(fd, target)
+        for fd in fds:
+            os.close(fd)
+        os.environ.clear()
+        os.environ.update(environ)
+        time.tzset()
+        code = _run(argv)
+    except BaseException:
+        traceback.print_exc()
+    finally:
+        with suppress(Exception):
+            sys.stdout.flush()
+            sys.stderr.flush()
+        with suppress(OSError):
+            handoff.answer(conn, code=code)
+        os._exit(code)
+
+
+def _refuse(conn: socket.socket, why: str) -> NoReturn:
+    with suppress(OSError):
+        handoff.answer(conn, refused=why)
+    os._exit(0)
+
+
+def _run(argv: list[str]) -> int:
+    from mailproc.cli import main
+
+    try:
+        main(argv)
+    except SystemExit as exc:
+        if isinstance(exc.code, str):
+            click.echo(exc.code, err=True)
+            return 1
+        return exc.code or 0
+    return 0

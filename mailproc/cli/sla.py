@@ -14,11 +14,9 @@ from typing import Any
 import click
 
 from mailproc.cli.app import App, pass_app
-from mailproc.cli.incidents import incident_number
 from mailproc.cli.output import echo_json, json_option
 from mailproc.clock import utcnow
 from mailproc.config.settings import ServiceConfig, Settings
-from mailproc.desk.escalations import recompute_due_times, run_escalations
 from mailproc.durations import format_duration
 from mailproc.sla.clocks import (
     Created,
@@ -29,9 +27,6 @@ from mailproc.sla.clocks import (
     policy_from_settings,
 )
 from mailproc.sla.ladder import level_moments
-from mailproc.sla.state import SlaBook
-from mailproc.sla.views import explain as explain_incident
-from mailproc.sla.views import report_table, sla_lines
 from mailproc.times import WallTimeError, typed_instant, whole_second
 from mailproc.vocabulary import PRIORITY_WORDS, EscalationRole, Priority
 
@@ -174,6 +169,8 @@ _AS_OF = click.option(
 @pass_app
 def report(app: App, as_json: bool, at_text: str | None) -> None:
     """List the open incidents with their due times: breached first, then at risk."""
+    from mailproc.sla.views import report_table, sla_lines  # the store's: what-if needs none
+
     now = _instant(at_text, UTC)
     lines = sla_lines(app.ready_engine(), app.settings, now)
     if as_json:
@@ -190,6 +187,11 @@ def report(app: App, as_json: bool, at_text: str | None) -> None:
 def explain(app: App, ref: str, at_text: str | None, as_json: bool) -> None:
     """Show how the due times of INC-n were computed: calendar, pauses, priority changes, moves,
     reopens, and the fate of each escalation level."""
+    from mailproc.cli.incidents import incident_number  # the store's: what-if needs none
+    from mailproc.sla.state import SlaBook
+    from mailproc.sla.views import explain as explain_incident
+    from mailproc.sla.views import sla_lines
+
     engine, now = app.ready_engine(), _instant(at_text, UTC)
     number = incident_number(ref)
     text = explain_incident(engine, SlaBook(app.settings), number, now)
@@ -209,6 +211,8 @@ def explain(app: App, ref: str, at_text: str | None, as_json: bool) -> None:
 def recompute(app: App) -> None:
     """Store the due times of every open incident afresh: run it after changing calendars,
     targets or escalation ladders, and after upgrading from a version without stored due times."""
+    from mailproc.desk.escalations import recompute_due_times
+
     count = recompute_due_times(app.settings, app.ready_engine(), utcnow)
     click.echo(f"recomputed the due times of {count} incident(s)")
 
@@ -222,6 +226,8 @@ def escalate(app: App, once: bool, as_json: bool) -> None:
     or the daemon delivers them)."""
     if not once:
         raise click.UsageError("the daemon escalates every few seconds; use --once for one pass")
+    from mailproc.desk.escalations import run_escalations
+
     sent = run_escalations(app.settings, app.ready_engine(), utcnow)
     if as_json:
         echo_json({"escalated": sent})

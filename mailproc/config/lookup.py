@@ -26,9 +26,19 @@ def resolve_path(path: Path | None, environ: Mapping[str, str]) -> Path | None:
 
 
 def handoff_socket(path: Path | None, environ: Mapping[str, str]) -> Path | None:
-    """`daemon.socket` of the configuration (a relative path from the file's folder, as the
-    settings take it); None when it names none, or when the file cannot be read (loading the
-    settings then reports why)."""
+    """`daemon.socket`: where the daemon takes mail from `ingest -`."""
+    return _daemon_path(path, environ, "socket")
+
+
+def command_socket(path: Path | None, environ: Mapping[str, str]) -> Path | None:
+    """`daemon.command_socket`: where the daemon's command server runs quick commands."""
+    return _daemon_path(path, environ, "command_socket")
+
+
+def _daemon_path(path: Path | None, environ: Mapping[str, str], key: str) -> Path | None:
+    """A path of the `[daemon]` table (relative: from the file's folder, as the settings take
+    it); None when it names none, or when the file cannot be read (loading the settings then
+    reports why)."""
     resolved = resolve_path(path, environ)
     if resolved is None:
         return None
@@ -36,7 +46,7 @@ def handoff_socket(path: Path | None, environ: Mapping[str, str]) -> Path | None
         daemon = tomllib.loads(resolved.read_text("utf-8")).get("daemon")
     except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError):
         return None
-    found = daemon.get("socket") if isinstance(daemon, dict) else None
+    found = daemon.get(key) if isinstance(daemon, dict) else None
     if not isinstance(found, str) or not found:
         return None
     return resolved.parent / Path(found).expanduser()

@@ -149,13 +149,16 @@ class DaemonConfig(_Frozen):
     )
     # Where the daemon takes mail from `ingest -` (mailproc.daemon.listener); None: nowhere.
     socket: ConfigPath | None = None
+    # Where its command server runs quick commands (`serve-commands`); None: none runs.
+    command_socket: ConfigPath | None = None
 
     @model_validator(mode="after")
     def _backoff(self) -> DaemonConfig:
         if self.backoff_initial_seconds > self.backoff_max_seconds:
             raise ValueError("backoff_initial_seconds is larger than backoff_max_seconds")
-        if self.socket is not None and len(str(self.socket).encode()) > MAX_SOCKET_PATH:
-            raise ValueError(f"socket: a socket's path has at most {MAX_SOCKET_PATH} bytes")
+        for name, path in (("socket", self.socket), ("command_socket", self.command_socket)):
+            if path is not None and len(str(path).encode()) > MAX_SOCKET_PATH:
+                raise ValueError(f"{name}: a socket's path has at most {MAX_SOCKET_PATH} bytes")
         return self
 
 

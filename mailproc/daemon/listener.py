@@ -1,4 +1,5 @@
-"""The daemon's local socket, where `mailproc ingest -` hands in its mail (`daemon.socket`).
+"""The daemon's local sockets: where `mailproc ingest -` hands in its mail (`daemon.socket`),
+and the command server's (`daemon.command_socket`, see CommandServer at the end).
 
 An MTA that pipes each mail into `mailproc ingest -` starts a process per mail, and each pays
 again for what it imports and loads; the daemon has paid once. So when `daemon.socket` names a
@@ -20,6 +21,8 @@ import logging
 import os
 import select
 import socket
+import subprocess
+import sys
 import threading
 from contextlib import suppress
 from pathlib import Path
@@ -53,7 +56,7 @@ class Listener:
         """Listen, unless another daemon does; a socket that cannot be made is logged and
         left out (`ingest -` then stores its mail itself), never a reason to stop the daemon."""
         try:
-            self._server = _bound(self.path)
+            self._server = bound(self.path, MODE)
         except OSError as exc:
             log.error("cannot listen at %s for `ingest -`: %s", self.path, exc)
             return
@@ -145,8 +148,8 @@ def _answer(conn: socket.socket, **reply: object) -> None:
         handoff.answer(conn, **reply)
 
 
-def _bound(path: Path) -> socket.socket | None:
-    """A listening socket at `path`, made 0660 before anyone can connect; None when another
+def bound(path: Path, mode: int) -> socket.socket | None:
+    """A listening socket at `path`, given `mode` before anyone can connect; None when another
     daemon listens there already."""
     if _answered(path):
         log.warning("%s: another daemon takes mail there; this one does not listen", path)
@@ -156,7 +159,7 @@ def _bound(path: Path) -> socket.socket | None:
     server = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     try:
         server.bind(str(temporary))
-        os.chmod(temporary, MODE)
+        os.chmod(temporary, mode)
         os.replace(temporary, path)  # a stale socket of a dead daemon goes
         server.listen(BACKLOG)
     except OSError:
@@ -173,3 +176,31 @@ def _answered(path: Path) -> bool:
         except OSError:
             return False
     return True
+
+
+class CommandServer:
+    """The process that runs quick commands for the daemon's user (`daemon.command_socket`;
+    `mailproc serve-commands` in mailproc.cli.run), started and stopped with the daemon."""
+
+    def __init__(self, path: Path, config: str) -> None:
+        self.path = path
+        given = Path(config)
+        self.argv = [sys.executable, "-m", "mailproc"]
+        self.argv += ["--config", str(given)] if given.is_file() else []
+        level = logging.getLevelName(logging.getLogger().getEffectiveLevel())
+        self.argv += ["--log-level", level, "serve-commands", str(path), str(os.getpid())]
+        self._process: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        self._process = subprocess.Popen(self.argv, stdin=subprocess.DEVNULL)
+        log.info("quick commands are run at %s", self.path)
+
+    def stop(self, timeout: float = 10) -> None:
+        if self._process is None:
+            return
+        self._process.terminate()
+        try:
+            self._process.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self._process.kill()
+            self._process.wait(timeout)

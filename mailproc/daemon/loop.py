@@ -33,7 +33,7 @@ from mailproc.config.credentials import without_secrets
 from mailproc.config.settings import ConfigError, Settings
 from mailproc.config.sources import DaemonConfig
 from mailproc.daemon.jobs import Job, JobRunner
-from mailproc.daemon.listener import Listener
+from mailproc.daemon.listener import CommandServer, Listener
 from mailproc.desk.attempts import Attempts
 from mailproc.desk.escalations import Escalator
 from mailproc.desk.mail import Desk
@@ -207,6 +207,8 @@ class Runtime:
         self.jobs = JobRunner(jobs(settings, self.desk))
         where = settings.daemon.socket
         self.listener = Listener(where, self.desk) if where is not None else None
+        commands = settings.daemon.command_socket
+        self.commands = CommandServer(commands, settings.source) if commands else None
 
     def start(self) -> None:
         for worker in self.workers:
@@ -214,8 +216,12 @@ class Runtime:
         self.jobs.start()
         if self.listener is not None:
             self.listener.start()
+        if self.commands is not None:
+            self.commands.start()
 
     def stop(self, timeout: float = 60) -> None:
+        if self.commands is not None:
+            self.commands.stop()
         if self.listener is not None:
             self.listener.stop(timeout)
         for worker in self.workers:

@@ -1,20 +1,31 @@
-"""The wire between `mailproc ingest -` and a running daemon's local socket (`daemon.socket`).
+"""The wire between a `mailproc` process and the running daemon's local sockets.
 
-One mail per connection. The client sends one JSON line, {"service": name or null, "size": n},
-then the n bytes of the mail; the daemon answers with one JSON line once the mail is committed
-(or could not be), and closes. It knows nothing of mail but its bytes, so the client's side
-(`offer`) costs the socket and json modules and nothing else.
+`daemon.socket`, one mail per connection: the client sends one JSON line, {"service": name or
+null, "size": n}, then the n bytes of the mail; the daemon answers with one JSON line once the
+mail is committed (or could not be), and closes (`offer`, `receive`, `answer`).
+
+`daemon.command_socket`, one command per connection: the client sends one JSON line, {"argv",
+"environ"}, with its stdin, stdout, stderr and folder as descriptors beside it (SCM_RIGHTS); the
+server runs the command on them and answers {"code": exit code}, or {"refused": why} when it
+ran nothing (`run_elsewhere`, `command_request`). Each side checks that the other is the same
+user (SO_PEERCRED).
+
+It knows nothing of mail or commands, so the client's side costs the socket and json modules
+and nothing else.
 """
 
 from __future__ import annotations
 
 import json
+import os
 import socket
+import struct
 from pathlib import Path
 from typing import Any
 
 HEADER_MAX = 4096  # the JSON line before the mail
 ANSWER_MAX = 1 << 16
+REQUEST_MAX = 1 << 20  # a command's request: its environment is most of it
 
 
 class HandoffBroken(Exception):
@@ -73,3 +84,80 @@ def receive(conn: socket.socket, max_size: int) -> tuple[str | None, bytes]:
 
 def answer(conn: socket.socket, **fields: Any) -> None:
     conn.sendall(json.dumps(fields).encode() + b"\n")
+
+
+def run_elsewhere(path: Path, argv: list[str], owner: int | None = None) -> int | None:
+    """Have the command server at `path` (mailproc.cli.run's `serve-commands`) run `mailproc
+    ARGV` on this process's stdin, stdout and stderr, in its folder and with its environment.
+    Its exit code; None when no server takes it (then nothing ran, and nothing was sent).
+
+    The server must run as `owner` (default: this process's user): the request carries the
+    environment, secrets and all, and the descriptors, so a socket left at that path by anyone
+    else (a world-writable folder, a stale path reused) is not talked to."""
+    if not all(_is_open(fd) for fd in (0, 1, 2)):
+        return None  # a closed stdin, stdout or stderr cannot be passed on
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as client:
+        try:
+            client.connect(str(path))
+        except (FileNotFoundError, ConnectionRefusedError, PermissionError):
+            return None
+        if peer_uid(client) != (os.geteuid() if owner is None else owner):
+            return None
+        request = json.dumps({"argv": argv, "environ": dict(os.environ)}).encode() + b"\n"
+        here = os.open(".", os.O_PATH | os.O_DIRECTORY)  # the folder itself, not its name
+        try:
+            socket.send_fds(client, [request], [0, 1, 2, here])
+            with client.makefile("rb") as reader:
+                line = reader.readline(ANSWER_MAX)
+        except OSError as exc:
+            raise HandoffBroken(str(exc) or type(exc).__name__) from None
+        finally:
+            os.close(here)
+    try:
+        answer = json.loads(line)
+    except ValueError:
+        raise HandoffBroken("the command server broke off") from None
+    code = answer.get("code") if isinstance(answer, dict) else None
+    return code if isinstance(code, int) else None  # refused: run it here
+
+
+def command_request(conn: socket.socket) -> tuple[list[str], dict[str, str], list[int]]:
+    """The server's side: argv, environment and the descriptors of a `run_elsewhere` (stdin,
+    stdout, stderr and the asking process's folder). ValueError: a bad request."""
+    message, fds, _, _ = socket.recv_fds(conn, REQUEST_MAX, FDS)
+    with conn.makefile("rb") as reader:
+        while message and not message.endswith(b"\n") and len(message) < REQUEST_MAX:
+            more = reader.readline(REQUEST_MAX - len(message))
+            if not more:
+                break
+            message += more
+    try:
+        request = json.loads(message)
+    except ValueError:
+        raise ValueError("the request is not a JSON line") from None
+    argv, environ = (request.get(k) for k in ("argv", "environ"))
+    if not (isinstance(argv, list) and all(isinstance(a, str) for a in argv)):
+        raise ValueError("argv is not a list of strings")
+    if not isinstance(environ, dict) or len(fds) != FDS:
+        raise ValueError("the request lacks its environment or descriptors")
+    return argv, {str(k): str(v) for k, v in environ.items()}, fds
+
+
+FDS = 4  # stdin, stdout, stderr, the folder
+
+
+def peer_uid(conn: socket.socket) -> int:
+    """The uid of the process at the other end (Linux's SO_PEERCRED); -1 where unknown."""
+    try:
+        creds = conn.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, struct.calcsize("3i"))
+    except (AttributeError, OSError):
+        return -1
+    return int(struct.unpack("3i", creds)[1])
+
+
+def _is_open(fd: int) -> bool:
+    try:
+        os.fstat(fd)
+    except OSError:
+        return False
+    return True

@@ -127,9 +127,43 @@ def test_every_command_in_the_table_loads_and_its_help_line_is_its_own():
     for name, (_, short_help) in COMMANDS.items():
         command = load(name)
         assert command.name == name
+        if not short_help:  # hidden: not listed
+            assert command.hidden, name
+            continue
         assert command.get_short_help_str(limit=500) == short_help, name
 
 
 def test_the_tree_has_the_commands_of_the_table_only():
     assert cli.list_commands(click.Context(cli)) == sorted(COMMANDS)
     assert cli.get_command(click.Context(cli), "no-such-command") is None
+
+
+# A quick read loads the store it reads and nothing of the daemon, sending or templates.
+READ_DENIED = (
+    "alembic",
+    "aiosmtplib",
+    "imapclient",
+    "jinja2",
+    "tqdm",
+    "multiprocessing",
+    "mailproc.daemon",
+    "mailproc.desk.mail",
+    "mailproc.notify.context",
+)
+
+
+@pytest.mark.parametrize("args", [["status"], ["incidents", "show", "INC-1"]], ids=" ".join)
+def test_a_quick_read_imports_no_daemon_sending_or_templates(tmp_path, sqlite_setup, args):
+    assert "created INC-1" in probe(tmp_path, ["ingest", "-"], make_mail(), **sqlite_setup).stdout
+    done = probe(tmp_path, args, **sqlite_setup)
+    assert done.code == 0, done.stderr
+    assert "sqlalchemy" in done.modules  # it read the database
+    assert offenders(done.modules, READ_DENIED) == []
+
+
+def test_sla_what_if_computes_without_the_database(tmp_path, sqlite_setup):
+    args = ["sla", "what-if", "--service", "general", "--priority", "P2"]
+    done = probe(tmp_path, args, **sqlite_setup)
+    assert done.code == 0, done.stderr
+    assert "service general, priority P2" in done.stdout
+    assert offenders(done.modules, (*READ_DENIED, "sqlalchemy", "mailproc.store")) == []

@@ -4,6 +4,8 @@ no database or validation library."""
 
 from __future__ import annotations
 
+import os
+import signal
 import socket
 import stat
 import threading
@@ -11,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+from mailproc.runtime.handoff import run_elsewhere
 from mailproc.store import db
 from tests.support.daemon import DaemonProcess, count, ready_engine, toml_config, wait_until
 from tests.support.mailfactory import make_mail
@@ -136,3 +139,91 @@ def test_a_daemon_that_breaks_off_without_an_answer_costs_no_mail(tmp_path, setu
     assert done.code == 0, done.stderr
     assert "did not answer" in done.stderr and "created INC-1" in done.stdout
     assert count(ready_engine(sqlite_url), db.Message) == 1
+
+
+@pytest.fixture
+def served(tmp_path: Path, sqlite_url: str, daemon_process) -> tuple[DaemonProcess, Path]:
+    """A daemon with its command server listening, one incident stored; and a configuration
+    without the server, for the same commands run in their own process."""
+    ready_engine(sqlite_url).dispose()
+    text = toml_config(sqlite_url, {}, command_socket="commands.sock", send_outbox_seconds=3600)
+    daemon = daemon_process(text)
+    alone = tmp_path / "alone" / "mailproc.toml"
+    alone.parent.mkdir()
+    alone.write_text(text.replace('command_socket = "commands.sock"\n', ""))
+    stored = probe(tmp_path, ["--config", str(alone), "ingest", "-"], make_mail(subject="Jammed"))
+    assert stored.code == 0, stored.stderr
+    daemon.start()
+    wait_until((tmp_path / "commands.sock").exists, what="the command server's socket")
+    return daemon, alone
+
+
+SERVED_COMMANDS = [
+    ["incidents", "show", "INC-1"],
+    ["incidents", "show", "INC-9"],  # no such incident: exit 4, its message on stderr
+    ["sla", "what-if", "--service", "email", "--priority", "P2", "--at", "2026-03-27T16:30Z"],
+    ["--log-level", "WARNING", "incidents", "list", "--json"],
+]
+
+
+@pytest.mark.parametrize("args", SERVED_COMMANDS, ids=lambda a: " ".join(a))
+def test_a_served_command_prints_and_exits_as_in_its_own_process(tmp_path, served, args):
+    daemon, alone = served
+    there = probe(tmp_path, ["--config", str(daemon.config), *args])
+    here = probe(tmp_path, ["--config", str(alone), *args])
+    assert (there.code, there.stdout, there.stderr) == (here.code, here.stdout, here.stderr)
+    assert offenders(there.modules, HEAVY) == []  # the server ran it
+    assert offenders(here.modules, HEAVY) != []
+
+
+def test_commands_that_are_not_served_run_here(tmp_path, served):
+    daemon, _ = served
+    done = probe(tmp_path, ["--config", str(daemon.config), "ingest", "-"], make_mail())
+    assert done.code == 0 and "sqlalchemy" in done.modules
+
+
+def test_the_command_server_is_the_daemons_users_alone_and_ends_with_it(tmp_path, served):
+    daemon, _ = served
+    path = tmp_path / "commands.sock"
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    assert "quick commands are run at" in daemon.text()
+    daemon.send(signal.SIGTERM)
+    assert daemon.wait() == 0
+    wait_until(lambda: not path.exists(), what="the command server's socket gone")
+    done = probe(tmp_path, ["--config", str(daemon.config), "incidents", "show", "INC-1"])
+    assert done.code == 0 and "Jammed" in done.stdout and "sqlalchemy" in done.modules
+
+
+def test_a_served_command_runs_in_the_asking_process_folder(tmp_path, served):
+    """The folder goes over as a descriptor: a relative path is the asker's, not the server's."""
+    there = probe(tmp_path, ["--config", "mailproc.toml", "incidents", "show", "INC-1"])
+    assert there.code == 0 and "Jammed" in there.stdout, there.stderr
+    assert offenders(there.modules, HEAVY) == []
+
+
+def test_a_stale_command_socket_leaves_the_command_to_its_own_process(tmp_path, served):
+    _, alone = served
+    stale = alone.parent / "stale.sock"
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as dead:
+        dead.bind(str(stale))  # bound, never listening: what a killed server leaves
+    config = alone.with_name("stale.toml")
+    served_there = '[daemon]\ncommand_socket = "stale.sock"\n'
+    config.write_text(alone.read_text().replace("[daemon]\n", served_there))
+    assert served_there in config.read_text()
+    done = probe(tmp_path, ["--config", str(config), "incidents", "show", "INC-1"])
+    assert done.code == 0 and "Jammed" in done.stdout, done.stderr
+    assert "sqlalchemy" in done.modules
+
+
+def test_a_command_socket_of_another_user_is_told_nothing(tmp_path):
+    """The request carries the environment (secrets too) and the descriptors: a socket whose
+    listener is not this user (a world-writable folder, a path taken over) gets none of it."""
+    path = tmp_path / "commands.sock"
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as impostor:
+        impostor.bind(str(path))
+        impostor.listen(1)
+        assert run_elsewhere(path, ["status"], owner=os.geteuid() + 1) is None
+        conn, _ = impostor.accept()
+        with conn:
+            assert conn.recv(1 << 16) == b""  # closed without a byte
+    assert run_elsewhere(tmp_path / "absent.sock", ["status"]) is None

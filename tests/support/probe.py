@@ -9,13 +9,14 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
-# Runs the real entry point, then writes the modules it loaded to the file named first.
+# Runs the real entry point (as the `mailproc` script does: arguments from sys.argv), then
+# writes the modules it loaded to the file named first.
 PROBE = """
 import sys
 out = sys.argv.pop(1)
 try:
     from mailproc.cli import main
-    main(sys.argv[1:])
+    main()
 finally:
     with open(out, "w") as handle:
         handle.write("\\n".join(sorted(sys.modules)))
