@@ -134,7 +134,9 @@ def limit_queries(engine: Engine, settings: Settings, times: int) -> tuple[float
         count = median_us(
             first(lambda: limits.sender_throttle(session, settings, who[0], NOW)), times
         )
-        marks = median_us(first(lambda: undeliverable.marks(session, who)), times)
+        marks = median_us(
+            first(lambda: undeliverable.marks(session, who, NOW, settings.bounces)), times
+        )
         session.rollback()
     return screen, count, marks
 

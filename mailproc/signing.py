@@ -18,14 +18,22 @@ everyone on a reply.
 Every part is lower-case base32 or digits, so the whole id stays a short dot-atom that no mail
 client or header folding alters.
 
-## Reply addresses
+## Reply proof
 
-A secret token proves a reply came from the person we wrote to. Every notification carries a
-Reply-To such as `support+INC-42.<token>@example.com`, where the token is an HMAC of the
-incident, the recipient's address and the server secret. A command that arrives at that address
-from that person is authenticated for that incident: a forger would need the token, which only
-the recipient's mailbox has seen. The support address still routes the mail (plus tags are
-ignored when choosing the service).
+A secret only the recipient's mailbox has seen proves a reply came from the person we wrote
+to; a forger would need it. It travels in one of two ways (`notifications.reply_address`):
+
+- `plus`: the Reply-To is `support+INC-42.<token>@example.com`, where the token is an HMAC of
+  the incident, the recipient's address and the server secret. It needs a mail server that
+  delivers `support+anything@` to `support@` (a recipient delimiter).
+- `plain`: the Reply-To is the support address itself. The proof is the notice's signed
+  Message-ID, which every mail client puts into the reply's In-Reply-To and References (its
+  recipient tag must be the replying sender's), and, for clients that drop those, a short
+  signed tag in the subject: `[INC-42.<tag>]`.
+
+Every kind of proof is accepted in either mode, so changing the mode never strands a reply to
+an older notice. The support address still routes the mail (plus tags are ignored when
+choosing the service).
 """
 
 from __future__ import annotations
@@ -102,6 +110,13 @@ def reply_address(key: bytes, support: str, incident: int, recipient: str) -> st
     return f"{tagged}@{domain}" if len(tagged) <= _MAX_LOCAL else support
 
 
+def subject_token(key: bytes, incident: int, address: str) -> str:
+    """The short tag of `[INC-42.<tag>]`: 40 bits, enough against guessing by mail (each try
+    costs a mail, and new mail from one sender is rate-limited), short enough for a subject."""
+    mac = hmac.new(key, f"subject\x00{incident}\x00{address.lower()}".encode(), hashlib.sha256)
+    return base64.b32encode(mac.digest()[:5]).decode().lower()
+
+
 def vouches(keys: Sequence[bytes], recipients: Iterable[str], incident: int, sender: str) -> bool:
     """Whether one of the addresses the mail was delivered to carries `sender`'s token for
     `incident` under one of `keys` (a token for another incident or person proves nothing)."""
@@ -113,3 +128,23 @@ def vouches(keys: Sequence[bytes], recipients: Iterable[str], incident: int, sen
             ):
                 return True
     return False
+
+
+def references_vouch(
+    keys: Sequence[bytes], refs: Iterable[str], incident: int, sender: str
+) -> bool:
+    """Whether the reply names one of our Message-IDs about `incident` that went to `sender`
+    (signed by one of `keys`, with `sender`'s recipient tag under that key)."""
+    tags = {recipient_tag(key, sender) for key in keys}
+    for ref in refs:
+        signed = read_message_id(keys, ref)
+        if signed and signed.valid and signed.incident == incident and signed.recipient_tag in tags:
+            return True
+    return False
+
+
+def subject_vouches(keys: Sequence[bytes], found: str, incident: int, sender: str) -> bool:
+    """Whether the tag read from the subject is `sender`'s for `incident` under one of `keys`."""
+    return bool(found) and any(
+        hmac.compare_digest(found.lower(), subject_token(key, incident, sender)) for key in keys
+    )

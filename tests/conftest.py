@@ -31,11 +31,12 @@ from tests.support.fixtures import (  # noqa: E402,F401
     dovecot,
     imap_mailbox,
     pg_url,
+    postfix,
     postgres_server,
     smtp_server,
 )
 
-_MARKERS = {"postgres_server": "postgres", "dovecot": "dovecot"}
+_MARKERS = {"postgres_server": "postgres", "dovecot": "dovecot", "postfix": "postfix"}
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:

@@ -83,6 +83,11 @@ def _why_not_stored(exc: Exception, app: App) -> str | None:
 @click.option("--service", help="Service for new incidents (default: from the recipient address).")
 @click.option("-q", "--quiet", is_flag=True, help="Print only quarantined mail and the totals.")
 @click.option(
+    "--mbox",
+    is_flag=True,
+    help="Read the files as mbox (split at 'From ' lines); else each file is one mail.",
+)
+@click.option(
     "--dry-run",
     is_flag=True,
     help="Shadow mode: report what would happen; store nothing (see README on locking).",
@@ -109,12 +114,14 @@ def ingest(
     paths: tuple[str, ...],
     service: str | None,
     quiet: bool,
+    mbox: bool,
     dry_run: bool,
     batch_size: int,
     jobs: int | None,
     as_json: bool,
 ) -> None:
-    """Process .eml files, folders of them, Maildirs, mbox files, or - for one mail on stdin.
+    """Process .eml files, folders of them, Maildirs, mbox files (--mbox), or - for one mail
+    on stdin.
 
     Mail that cannot be parsed or applied is quarantined (stored with its reason) and reported
     on stderr: exit 0. Exit 75 (EX_TEMPFAIL) when a mail could not be stored — the database or
@@ -129,7 +136,7 @@ def ingest(
         if answer is not None:
             _report([(STDIN, answer)], quiet, dry_run, as_json)
             return
-    outcomes = _applied(app, paths, stdin, service, dry_run, batch_size, jobs)
+    outcomes = _applied(app, paths, stdin, service, dry_run, batch_size, jobs, mbox)
     _report(outcomes, quiet, dry_run, as_json)
 
 
@@ -162,6 +169,7 @@ def _applied(
     dry_run: bool,
     batch_size: int,
     jobs: int | None,
+    mbox: bool = False,
 ) -> Iterator[tuple[str, dict[str, Any]]]:
     """Each mail's label and outcome, applied by this process, as each group commits."""
     from mailproc.desk.attempts import groups
@@ -174,7 +182,7 @@ def _applied(
         raise click.BadParameter(f"unknown service {service!r}", param_hint="--service")
     desk = Desk(app.settings, app.ready_engine())
     origin = Origin("ingest", service)
-    read = [FileMail(STDIN, stdin)] if stdin is not None else read_paths(paths)
+    read = [FileMail(STDIN, stdin)] if stdin is not None else read_paths(paths, mbox)
     try:
         with desk.batches(dry_run) as batcher:
             mails = parsed_ahead(
@@ -199,8 +207,11 @@ def _applied(
                         raise
                     for label, outcome in done:  # committed: now it may be told
                         yield label, fields(outcome)
+        released = 0 if dry_run else desk.release_due()
     except SourceError as exc:
         fail(str(exc))
+    if released:
+        click.echo(f"{released} reply(s) that waited for their parent in vain applied", err=True)
 
 
 def _report(

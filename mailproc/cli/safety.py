@@ -1,4 +1,4 @@
-"""`automatic list`, `addresses list|clear` and `limits`: what the loop protection did."""
+"""`automatic list`, `undeliverable list|clear` and `limits`: what the loop protection did."""
 
 from __future__ import annotations
 
@@ -29,30 +29,31 @@ def automatic_list(app: App, kind: str | None, limit: int, as_json: bool) -> Non
         click.echo(views.automatic_table(mails))
 
 
-@click.group()
-def addresses() -> None:
-    """Addresses a permanent bounce marked undeliverable: no notification goes to them."""
+@click.group("undeliverable")
+def undeliverable_group() -> None:
+    """Addresses our mail bounced from: their bounce score, and which are suspended."""
 
 
-@addresses.command("list")
+@undeliverable_group.command("list")
 @json_option
 @pass_app
-def addresses_list(app: App, as_json: bool) -> None:
-    """List the undeliverable addresses, oldest first."""
-    marks = undeliverable.listing(app.ready_engine())
+def undeliverable_list(app: App, as_json: bool) -> None:
+    """List the addresses with a bounce score, oldest first; SUSPENDED ones get no notices
+    until their probe (PROBE) or a `clear`."""
+    marks = undeliverable.listing(app.ready_engine(), utcnow(), app.settings.bounces)
     if as_json:
         echo_json(marks)
     else:
         click.echo(views.addresses_table(marks))
 
 
-@addresses.command("clear")
+@undeliverable_group.command("clear")
 @click.argument("address")
 @pass_app
-def addresses_clear(app: App, address: str) -> None:
-    """Let notifications go to ADDRESS again (after the mailbox was fixed)."""
+def undeliverable_clear(app: App, address: str) -> None:
+    """Forget ADDRESS's bounces: notifications go to it again (after the mailbox was fixed)."""
     if not undeliverable.clear(app.ready_engine(), address):
-        fail(f"{address} is not marked undeliverable", EXIT_NOT_FOUND)
+        fail(f"{address} has no bounces recorded", EXIT_NOT_FOUND)
     click.echo(f"{address.strip().lower()}: cleared; notifications go to it again")
 
 

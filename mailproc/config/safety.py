@@ -119,3 +119,18 @@ class LimitsConfig(_Frozen):
             self.header_field_bytes,
             self.header_encoded_words,
         )
+
+
+class BouncesConfig(_Frozen):
+    """The bounce score, as Mailman keeps it: a permanent failure adds `hard`, a temporary one
+    `soft`, at most one bounce an address counts in `count_once_per_hours`; the score halves
+    every `half_life_days`. At `threshold` the address is suspended (no notices), and after
+    `probe_after_days` the next notice goes as a probe: if it bounces, the suspension starts
+    again; if not, the score fades below the threshold and the address is back."""
+
+    hard: float = Field(default=1.0, ge=0)
+    soft: float = Field(default=0.5, ge=0)
+    threshold: float = Field(default=3.0, gt=0)
+    half_life_days: float = Field(default=7, gt=0)
+    count_once_per_hours: float = Field(default=24, ge=0)
+    probe_after_days: float = Field(default=7, gt=0)

@@ -43,7 +43,7 @@ from mailproc.config.locale import (
     read_directory,
 )
 from mailproc.config.paths import BASE, ConfigPath, anchored_database_url, with_password
-from mailproc.config.safety import LimitsConfig, SecurityConfig, WatchersConfig
+from mailproc.config.safety import BouncesConfig, LimitsConfig, SecurityConfig, WatchersConfig
 from mailproc.config.sources import DaemonConfig, SourceConfig, check_sources
 from mailproc.durations import BusinessDays, TargetAmount, parse_duration, parse_target
 from mailproc.inbound.subject import Language
@@ -275,6 +275,8 @@ class SlaConfig(_Frozen):
     calendar: str = "24x7"
     at_risk_percent: float = Field(default=75, gt=0, lt=100)
     escalation_interval_seconds: float = Field(default=60, gt=0)
+    # one pass mailing more escalations than this to one address sends it one mail of them all
+    fold_escalations_above: int = Field(default=5, ge=1)
     targets: dict[Priority, TargetConfig] = Field(default_factory=_default_targets)
     escalation: tuple[LevelConfig, ...] = Field(default_factory=_default_ladder)
 
@@ -361,6 +363,7 @@ class StatusConfig(_Frozen):
     _instructions = field_validator("instructions")(classmethod(lambda cls, v: localized(v)))
     paused: bool = False
     auto_close_days: float | None = Field(default=None, gt=0)
+    remind_days: float | None = Field(default=None, gt=0)  # then remind the reporter, once
 
 
 class WorkflowConfig(_Frozen):
@@ -408,6 +411,10 @@ class NotificationsConfig(_Frozen):
     previous_secrets_file: ConfigPath | None = None
     transcript_on_success: bool = True
     recipients: dict[NoticeKind, Recipients] = {}
+    # How a reply proves its sender (mailproc.signing): "plus" puts the token into the
+    # Reply-To (support+INC-n.token@, needs the mail server's recipient delimiter); "plain"
+    # keeps the support address and carries it in the Message-ID and the subject.
+    reply_address: Literal["plus", "plain"] = "plus"
     max_recipients: int = Field(default=20, gt=0)  # of one notice kind, for one change
     # The files of a mail ride along with the notices about it, up to this many bytes in all
     # per notice; the rest (and what `attachments_exclude` matches: content types or file-name
@@ -435,6 +442,35 @@ class NotificationsConfig(_Frozen):
     _from = field_validator("from_address")(
         classmethod(lambda cls, v: None if v is None else _lower_address(v))
     )
+
+
+_CLOCK_TIME = re.compile(r"^([01]\d|2[0-3]):([0-5]\d)$")
+
+
+class DigestConfig(_Frozen):
+    """When the queue digests go out: at these wall-clock times on these days, in the time
+    zone of `calendar` (default: sla.calendar's). Who gets one is the `digest` notice's
+    recipients (`assignee`: each solver their queue; `team`, `first_line`: each list its
+    services' queue); an empty digest is not sent."""
+
+    at: tuple[str, ...] = ("08:00",)
+    days: tuple[calendars.Weekday, ...] = calendars.WEEK[:5]
+    calendar: str | None = None
+    late_minutes: float = Field(default=240, ge=0)  # later than this after its time: skipped
+
+    @field_validator("at")
+    @classmethod
+    def _times(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        for moment in value:
+            if not _CLOCK_TIME.match(moment):
+                raise ValueError(f"'{moment}' is not a time of day like '08:00'")
+        return value
+
+
+class ThreadingConfig(_Frozen):
+    # A reply whose parent has not arrived yet waits this long for it (mailproc.desk.waiting)
+    # before it opens an incident of its own; 0: never waits.
+    wait_for_parent_seconds: float = Field(default=60, ge=0)
 
 
 class SmtpConfig(_Frozen):
@@ -499,9 +535,12 @@ class Settings(_Frozen):
     sla: SlaConfig = Field(default_factory=SlaConfig)
     priority_matrix: MatrixConfig = Field(default_factory=MatrixConfig)
     notifications: NotificationsConfig = Field(default_factory=NotificationsConfig)
+    digest: DigestConfig = Field(default_factory=DigestConfig)
     smtp: SmtpConfig = Field(default_factory=SmtpConfig)
+    threading: ThreadingConfig = Field(default_factory=ThreadingConfig)
     security: SecurityConfig = Field(default_factory=SecurityConfig)
     limits: LimitsConfig = Field(default_factory=LimitsConfig)
+    bounces: BouncesConfig = Field(default_factory=BouncesConfig)
     watchers: WatchersConfig = Field(default_factory=WatchersConfig)
     sources: dict[str, SourceConfig] = {}
     daemon: DaemonConfig = Field(default_factory=DaemonConfig)
@@ -545,6 +584,8 @@ class Settings(_Frozen):
                 yield f"services.{name}.calendar: {self._unknown_calendar(svc.calendar)}"
         if self.sla.calendar not in self.calendars:
             yield f"sla.calendar: {self._unknown_calendar(self.sla.calendar)}"
+        if self.digest.calendar is not None and self.digest.calendar not in self.calendars:
+            yield f"digest.calendar: {self._unknown_calendar(self.digest.calendar)}"
         for name, person in self.people.items():
             for service in person.services:
                 if service not in self.services:
@@ -811,9 +852,16 @@ def _read(path: Path) -> bytes:
 
 
 def _parsed(text: bytes, origin: str) -> dict[str, Any]:
+    """The file's TOML; any fault as a ConfigError naming the file (and where in it)."""
     try:
         return tomllib.loads(text.decode("utf-8"))
-    except (UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
+    except UnicodeDecodeError as exc:
+        line = text.count(b"\n", 0, exc.start) + 1
+        raise ConfigError(
+            f"{origin}: not UTF-8: byte {exc.start + 1} (0x{text[exc.start]:02x}, line {line}) "
+            "cannot be read; save the file as UTF-8"
+        ) from None
+    except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{origin}: not valid TOML: {exc}") from None
 
 

@@ -141,6 +141,7 @@ class DaemonConfig(_Frozen):
     backoff_max_seconds: float = Field(default=300, gt=0)
     close_timed_out_seconds: float = Field(default=3600, gt=0)
     send_outbox_seconds: float = Field(default=10, gt=0)
+    release_waiting_seconds: float = Field(default=10, gt=0)  # see threading.wait_for_parent
     # "host:port" where `mailproc run` serves Prometheus metrics (a host is required: say
     # 0.0.0.0 to mean every interface); None: not served
     metrics_listen: str | None = Field(

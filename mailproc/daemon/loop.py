@@ -71,7 +71,10 @@ def standard_jobs(settings: Settings, desk: Desk) -> list[Job]:
     escalate = Escalator(settings, desk.engine, desk.clock, book=desk.sla, outbox=desk.outbox)
     return [
         Job("close-timed-out", every.close_timed_out_seconds, desk.close_timed_out),
+        Job("remind-reporters", every.close_timed_out_seconds, desk.remind_reporters),
+        Job("digest", 60, desk.send_digests),
         Job("send-outbox", every.send_outbox_seconds, send),
+        Job("release-waiting", every.release_waiting_seconds, desk.release_due),
         Job("escalate", settings.sla.escalation_interval_seconds, escalate.run),
     ]
 
@@ -413,7 +416,7 @@ def poll_once(
             source.cursor = ledger.cursor(source.name)  # read before the dry run's transaction
         ahead = parse_ahead(settings)
         with desk.batches(dry_run) as batcher:
-            return [
+            results = [
                 _poll(
                     source,
                     batcher,
@@ -426,6 +429,9 @@ def poll_once(
                 )
                 for source in sources
             ]
+        if not dry_run:
+            desk.release_due()  # replies whose parent did not come in time
+        return results
     finally:
         engine.dispose()
         if stop is None:

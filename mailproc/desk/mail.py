@@ -21,14 +21,25 @@ from sqlalchemy.orm import Session
 
 from mailproc.clock import WallClock, utcnow
 from mailproc.config.settings import Settings
+from mailproc.desk import waiting
+from mailproc.desk.acks import acknowledge_each
 from mailproc.desk.attempts import Attempts, Crashed, forget
+from mailproc.desk.digest import send_digests
 from mailproc.desk.outcome import Batcher, Disposition, Handle, Origin, Outcome, Parsed
-from mailproc.desk.timeouts import close_timed_out
-from mailproc.desk.writes import Writes, lock_incident, participants_of, save_incident, view_of
+from mailproc.desk.queries import answer_queries
+from mailproc.desk.timeouts import close_timed_out, remind_reporters
+from mailproc.desk.writes import (
+    Writes,
+    lock_incident,
+    merge_chain,
+    participants_of,
+    save_incident,
+    view_of,
+)
 from mailproc.inbound.automatic import Automatic, detect, suppresses_replies
 from mailproc.inbound.fingerprint import fingerprint
 from mailproc.inbound.parse import InboundMail, MailError, OverLimit, parse_head, parse_mail
-from mailproc.inbound.subject import limit_commands, parse_subject
+from mailproc.inbound.subject import acknowledged, is_query, limit_commands, parse_subject
 from mailproc.notify.outbox import Outbox
 from mailproc.safety import kept_mail
 from mailproc.safety.limits import sender_throttle
@@ -241,6 +252,14 @@ class Desk:
         now = whole_second(self.clock())
         return close_timed_out(self.settings, self.engine, now, self.outbox, self.sla)
 
+    def send_digests(self) -> int:
+        """Queue the digests due now (mailproc.desk.digest); how many were queued."""
+        return send_digests(self.settings, self.engine, self.clock, self.outbox)
+
+    def remind_reporters(self) -> list[int]:
+        """Remind the reporters of incidents waiting past their status's `remind_days`."""
+        return remind_reporters(self.settings, self.engine, self.clock(), self.outbox)
+
     @cached_property
     def outbox(self) -> Outbox:
         """The notification writer, one per Desk so compiled templates serve many mails."""
@@ -251,8 +270,19 @@ class Desk:
         """The SLA policy, built once: its calendars remember the days they have worked out."""
         return SlaBook(self.settings)
 
-    def _apply(self, session: Session, mail: InboundMail, origin: Origin, now: datetime) -> Outcome:
-        message, key = _claim_key(session, mail, origin, now)  # a concurrent twin now waits
+    def _apply(
+        self,
+        session: Session,
+        mail: InboundMail,
+        origin: Origin,
+        now: datetime,
+        held: waiting.Held | None = None,
+    ) -> Outcome:
+        """`held`: a mail that waited for its parent (mailproc.desk.waiting), its key claimed."""
+        if held is None:
+            message, key = _claim_key(session, mail, origin, now)  # a concurrent twin now waits
+        else:
+            message, key = held.pk, held.key
         if message is None:
             prior = _prior(session, key)
             assert prior is not None, f"{key} claimed but not found"
@@ -261,7 +291,8 @@ class Desk:
             parse_subject(mail.subject, self.settings.language),
             self.settings.limits.commands_per_mail,
         )
-        found = _thread(session, mail, subject.incident, self.settings)
+        threaded = _thread(session, mail, subject.incident, self.settings, key == mail.key)
+        found, merged = _merged_into(session, threaded)
         verdict = detect(mail, self.settings.own_addresses)
         automatic = kept_mail.screened(mail, verdict, self.settings)
         if automatic is not None:  # kept and recorded, never applied nor answered
@@ -272,10 +303,32 @@ class Desk:
             return Outcome(
                 Disposition.PROCESSED, key, number, summary, sender=sender, automatic=True
             )
-        view = view_of(session, found) if found else None
+        if is_query(subject):  # asks, changes nothing: answered by return mail
+            unanswered = _unanswered(mail, verdict)
+            summary = answer_queries(
+                session, self.settings, self.outbox, mail, subject, found, now, unanswered
+            )
+            _SETTLED(session, pk=message, incident=None, outcome=Disposition.PROCESSED.value)
+            sender = mail.sender.email if mail.sender else ""
+            return Outcome(Disposition.PROCESSED, key, None, summary, sender=sender)
+        acks = acknowledged(subject)
+        if acks and (found is None or acks != (found.id,)):  # answers a folded escalation
+            unanswered = _unanswered(mail, verdict)
+            books = (self.outbox, self.sla)
+            summary = acknowledge_each(
+                session, self.settings, books, mail, acks, message, now, unanswered
+            )
+            _SETTLED(session, pk=message, incident=None, outcome=Disposition.PROCESSED.value)
+            sender = mail.sender.email if mail.sender else ""
+            return Outcome(Disposition.PROCESSED, key, None, summary, sender=sender)
+        if found is None and held is None and waiting.should_wait(mail, subject, self.settings):
+            summary = waiting.hold(session, self.settings, mail, message, now)
+            sender = mail.sender.email if mail.sender else ""
+            return Outcome(Disposition.PROCESSED, key, None, summary, sender=sender)
         participants = participants_of(session, found.id) if found else frozenset()
+        view = view_of(session, found, participants) if found else None
         team = found is not None and _answers_team_notice(session, mail)
-        actor = verified_actor(mail, self.settings, view)
+        actor = verified_actor(mail, self.settings, view, merged, subject.proof)
         intent = classify(
             mail,
             subject,
@@ -302,7 +355,53 @@ class Desk:
         apply.write()
         save_incident(session, incident)
         _SETTLED(session, pk=message, incident=incident.id, outcome=Disposition.PROCESSED.value)
+        released = self._release_children(session, mail, now)
+        if released:
+            summary += f"; {released} waiting repl{'y' if released == 1 else 'ies'} applied"
         return Outcome(Disposition.PROCESSED, key, incident.id, summary, sender=apply.actor.email)
+
+    def _release_children(self, session: Session, mail: InboundMail, now: datetime) -> int:
+        """Apply, right after it, the replies that waited for this mail; one that fails stays
+        waiting (its wait's end tries it once more, and quarantines it then if need be)."""
+        applied = 0
+        for child in waiting.children(session, mail.message_id):
+            try:
+                with session.begin_nested():
+                    applied += self._apply_held(session, child, now) is not None
+            except OUTAGES:
+                raise
+            except Exception:
+                log.exception("could not apply %s, which waited for %s", child.key, mail.key)
+        return applied
+
+    def _apply_held(self, session: Session, held: waiting.Held, now: datetime) -> Outcome | None:
+        """None when another transaction took the waiting mail first."""
+        if not waiting.take(session, held.pk):
+            return None
+        source = self.settings.sources.get(held.source)
+        origin = Origin(held.source, source.service if source is not None else None)
+        return self._apply(session, parse_mail(held.raw), origin, now, held)
+
+    def release_due(self) -> int:
+        """Apply the mails whose wait for their parent is over (they open their own incident),
+        one transaction each; returns how many. For a periodic job and the end of `ingest`."""
+        count = 0
+        while True:
+            with store_errors(), Session(self.engine) as session, session.begin():
+                now = self.clock()
+                held = waiting.due(session, now)
+                if held is None:
+                    return count
+                try:
+                    with session.begin_nested():
+                        count += self._apply_held(session, held, now) is not None
+                except OUTAGES:
+                    raise
+                except Exception as exc:
+                    log.exception("could not apply the waiting mail %s", held.key)
+                    reason = f"internal error: {type(exc).__name__}: {exc}"
+                    waiting.give_up(session, held.pk, reason)
+                    count += 1
 
 
 def _with_notices(session: Session, outcome: Outcome, after_id: int) -> Outcome:
@@ -383,6 +482,10 @@ def _claim_key(
     """The mail's row and the key it is stored under: its own (Message-ID or fingerprint),
     else — when another mail holds that Message-ID (mailproc.store.message_keys) — its content key.
     No row: this mail was applied before under that key."""
+    if mail.message_id is None:  # stored before the first hop counted in fingerprints?
+        legacy = message_keys.legacy_key(mail)
+        if legacy != mail.key and _PRIOR(session, key=legacy).first() is not None:
+            return None, legacy
     claimed = _claim(session, mail, origin, now, mail.key, None)
     if claimed is not None or not message_keys.reused(session, mail):
         return claimed, mail.key
@@ -414,12 +517,15 @@ def _claim(
 
 
 def _thread(
-    session: Session, mail: InboundMail, tagged: int | None, settings: Settings
+    session: Session, mail: InboundMail, tagged: int | None, settings: Settings, own: bool
 ) -> db.Incident | None:
-    """Headers first (the most specific evidence), then the subject tag; never the title."""
+    """Headers first (the most specific evidence), then the subject tag; never the title.
+    `own`: the mail is stored under its own Message-ID, so an incident whose mail named that
+    id (a reply that came first) may claim it (mailproc.desk.waiting)."""
     refs = [*reversed(mail.in_reply_to), *reversed(mail.references)]
-    if refs:
-        rows = db.run(session, _REFS, ids=sorted(set(refs)))
+    ids = [*refs, mail.message_id] if own and mail.message_id else refs
+    if ids:
+        rows = db.run(session, _REFS, ids=sorted(set(ids)))
         known = {row.message_id: row.incident_id for row in rows}
         for ref in refs:
             if ref in known:
@@ -428,7 +534,20 @@ def _thread(
         found = lock_incident(session, signed) if signed is not None else None
         if found is not None:
             return found
+        if mail.message_id in known and tagged is None:
+            return lock_incident(session, known[mail.message_id])
     return lock_incident(session, tagged) if tagged is not None else None
+
+
+def _merged_into(
+    session: Session, found: db.Incident | None
+) -> tuple[db.Incident | None, tuple[int, ...]]:
+    """Mail about a duplicate goes to the incident it was merged into (and on, should that
+    one have been merged too): that incident, and the duplicates the mail passed through."""
+    chain = merge_chain(session, found) if found is not None else ()
+    if found is None or not chain:
+        return found, ()
+    return lock_incident(session, chain[-1]), (found.id, *chain[:-1])
 
 
 def _answers_team_notice(session: Session, mail: InboundMail) -> bool:

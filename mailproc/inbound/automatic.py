@@ -1,12 +1,18 @@
 """Is this mail automatic? Auto-replies, bounces, lists and our own mail must never be answered.
 
 Pure. RFC 3834's Auto-Submitted is the standard, but many real auto-replies and bounces carry
-no such header, so the vendor headers, the null sender, MAILER-DAEMON and multipart/report
-catch the rest. A help desk that answers one of these can start a mail loop.
+no such header, so the rest is caught by what RFC 3834 tells a responder to leave alone (the
+null sender, MAILER-DAEMON, owner-* and *-request senders, Precedence, the list headers of
+RFC 2369 and RFC 2919), by the subjects and sender names mail servers give their bounces, by
+multipart/report, and by the loop headers of other ticket systems and responders. A help desk
+that answers one of these can start a mail loop. X-Auto-Response-Suppress is not among them:
+Outlook sets it on mail a person wrote too (mailproc.notify.outbox only leaves such mail
+unanswered).
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 from enum import StrEnum
@@ -30,6 +36,21 @@ class Automatic:
 
 
 _BOUNCE_SENDERS = ("mailer-daemon", "postmaster")
+_BOUNCE_NAMES = frozenset(
+    {"mail delivery system", "mail delivery subsystem", "mailer-daemon", "postmaster"}
+    | {"mail administrator", "microsoft outlook", "mail delivery service"}
+)
+# Whole subjects as mail servers write them (a person's "Fwd: …" or "Re: …" never matches).
+_BOUNCE_SUBJECT = re.compile(
+    r"(undelivered mail returned to sender|undelivered mail|failure notice"
+    r"|delivery status notification( \((failure|delay)\))?"
+    r"|mail delivery failed(: returning message to sender)?"
+    r"|mail delivery (failure|failed)|delivery failure|returned mail: .*"
+    r"|undeliverable( mail)?: .*|undeliverable message|non[- ]?delivery (report|notification).*"
+    r"|delayed mail \(still being retried\)|warning: could not send message for past .*"
+    r"|mail system error - returned mail)",
+    re.IGNORECASE,
+)
 _VENDOR_AUTOREPLY = (
     ("x-autoreply", None),
     ("x-autorespond", None),
@@ -40,6 +61,24 @@ _VENDOR_AUTOREPLY = (
     ("x-post-messageclass", "autoresponder"),
     ("delivered-to", "autoresponder"),
     ("x-cron-env", None),
+    ("x-otrs-loop", None),  # OTRS / Znuny
+    ("x-rt-loop-prevention", None),  # Request Tracker
+    ("rt-loop-prevention", None),
+    ("x-loop", None),  # procmail recipes, responders, Zammad
+    ("x-ms-exchange-inbox-rules-loop", None),  # forwarded or answered by an Exchange rule
+    ("x-ms-exchange-generated-message-source", None),
+)
+_VENDOR_PREFIXES = ("x-zammad-",)  # every header Zammad writes on its own mail
+_LIST_HEADERS = (  # RFC 2919 and RFC 2369, and older list managers
+    "list-id",
+    "list-unsubscribe",
+    "list-help",
+    "list-post",
+    "list-subscribe",
+    "list-owner",
+    "list-archive",
+    "mailing-list",
+    "x-mailing-list",
 )
 
 
@@ -70,12 +109,18 @@ def _loop(mail: InboundMail) -> Automatic | None:
 def _bounce(mail: InboundMail) -> Automatic | None:
     if mail.content_type == "multipart/report":
         return Automatic(AutoKind.BOUNCE, "multipart/report (delivery or read report)")
-    local = (mail.sender.email if mail.sender else "").partition("@")[0]
+    address = mail.sender.email if mail.sender else ""
+    local = address.partition("@")[0]
     if local in _BOUNCE_SENDERS:
         return Automatic(AutoKind.BOUNCE, f"sent by {local.upper()}")
-    return_path = _first(mail, "return-path")
-    if return_path is not None and return_path.strip("<> \t") == "":
-        return Automatic(AutoKind.BOUNCE, "empty Return-Path (null sender)")
+    name = (mail.sender.name if mail.sender else "").strip().lower()
+    if name in _BOUNCE_NAMES:
+        return Automatic(AutoKind.BOUNCE, f"sent by {mail.sender.name if mail.sender else ''}")
+    return_path = (_first(mail, "return-path") or "-").strip("<> \t").lower()
+    if return_path in ("", "mailer-daemon") or return_path.startswith("mailer-daemon@"):
+        return Automatic(AutoKind.BOUNCE, f"Return-Path <{return_path}>")
+    if _BOUNCE_SUBJECT.fullmatch(mail.subject.strip()):
+        return Automatic(AutoKind.BOUNCE, f"a mail server's subject: {mail.subject.strip()[:80]}")
     return None
 
 
@@ -87,6 +132,12 @@ def _autoreply(mail: InboundMail) -> Automatic | None:
         value = _first(mail, name)
         if value is not None and (needle is None or needle in value.lower()):
             return Automatic(AutoKind.AUTOREPLY, f"{name} header")
+    for name in mail.headers:
+        if name.startswith(_VENDOR_PREFIXES):
+            return Automatic(AutoKind.AUTOREPLY, f"{name} header (another ticket system)")
+    precedence = (_first(mail, "precedence") or "").lower()
+    if precedence == "auto_reply":
+        return Automatic(AutoKind.AUTOREPLY, "Precedence: auto_reply")
     return None
 
 
@@ -94,9 +145,12 @@ def _bulk(mail: InboundMail) -> Automatic | None:
     precedence = (_first(mail, "precedence") or "").lower()
     if precedence in ("bulk", "junk", "list"):
         return Automatic(AutoKind.BULK, f"Precedence: {precedence}")
-    for name in ("list-id", "list-unsubscribe"):
+    for name in _LIST_HEADERS:
         if _first(mail, name) is not None:
             return Automatic(AutoKind.BULK, f"{name} header (mailing list)")
+    local = (mail.sender.email if mail.sender else "").partition("@")[0]
+    if local.startswith("owner-") or local.endswith(("-request", "-owner", "-bounces")):
+        return Automatic(AutoKind.BULK, f"sent by a list's own address ({local}@)")
     return None
 
 

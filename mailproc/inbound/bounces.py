@@ -3,8 +3,10 @@
 Pure. RFC 3464 delivery status notifications (multipart/report) carry one block of fields per
 recipient (Final-Recipient, Action, Status, Diagnostic-Code) and the returned message, whole
 (message/rfc822) or its headers only (text/rfc822-headers), whose Message-ID names the mail
-that bounced. Bounces in free text (older MTAs) are searched for a Message-ID of ours. Bounces
-are written by machines of every vintage: anything unreadable is skipped, never raised.
+that bounced. Bounces in free text (qmail, Exim, Exchange and older MTAs) are read by
+`flufl.bounce`, Mailman's bounce library, which knows their formats (imported only when a
+mail is a bounce: it costs a fraction of a second), and searched for a Message-ID of ours.
+Bounces are written by machines of every vintage: anything unreadable is skipped, never raised.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from mailproc.inbound.parse import InboundMail
 from mailproc.signing import PREFIX
 
 _MAX_PARTS = 200
+_MAX_SCAN = 1_000_000  # bytes of a bounce the free-text detectors read
 _MAX_DEPTH = 10
 _STATUS = re.compile(r"\b([245])\.(\d{1,3})\.(\d{1,3})\b")
 _BASIC = re.compile(r"\b([245])\d\d\b")
@@ -49,6 +52,7 @@ class Delivery:
 class Report:
     deliveries: tuple[Delivery, ...]
     returned: tuple[str, ...]  # Message-IDs the bounce names: of the returned mail first
+    form: str = "DSN"  # the format the failures were read from ('' when none was found)
 
 
 def read_report(mail: InboundMail) -> Report:
@@ -60,7 +64,38 @@ def read_report(mail: InboundMail) -> Report:
             _read_part(part, deliveries, returned)
     returned += [*mail.in_reply_to, *mail.references]
     returned += [m.group() for m in _OUR_ID.finditer(mail.text[:100_000])]
-    return Report(tuple(deliveries), tuple(dict.fromkeys(r for r in returned if r)))
+    ids = tuple(dict.fromkeys(r for r in returned if r))
+    if deliveries:
+        return Report(tuple(deliveries), ids)
+    form, found = free_text_failures(mail)
+    return Report(found, ids, form)
+
+
+def free_text_failures(mail: InboundMail) -> tuple[str, tuple[Delivery, ...]]:
+    """The failed recipients of a bounce that is not an RFC 3464 report, and its format as
+    flufl.bounce's detector names it ('' when none recognises it)."""
+    try:
+        from flufl.bounce import _scan  # the detectors in order, to name the format
+
+        detectors = list(getattr(_scan, "_DETECTORS", ()))
+        tree = email.message_from_bytes(mail.raw[:_MAX_SCAN], policy=policy.compat32)
+        for detector in detectors:
+            temporary, permanent = detector().process(tree)
+            if temporary or permanent:
+                return detector.__name__, _failures(permanent, temporary)
+    except Exception:  # noqa: S110 (a detector's bug on a hostile bounce: nothing read)
+        pass
+    return "", ()
+
+
+def _failures(permanent: frozenset[bytes], temporary: frozenset[bytes]) -> tuple[Delivery, ...]:
+    found = []
+    for addresses, action, status in ((permanent, "failed", "5.0.0"), (temporary, "delayed", "")):
+        for raw in sorted(addresses)[:_MAX_PARTS]:
+            address = _address(raw.decode("utf-8", "replace") if isinstance(raw, bytes) else raw)
+            if "@" in address:
+                found.append(Delivery(address, "", action, status, "no status given"))
+    return tuple(found)
 
 
 def _parts(tree: Message) -> Iterator[Message]:

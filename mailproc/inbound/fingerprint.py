@@ -6,6 +6,13 @@ two support addresses, say) differ only in trace headers — Received, Delivered
 Return-Path, Authentication-Results, ARC, per-recipient vendor stamps — so the fingerprint
 keeps only the headers an author's mail program writes, and the body. Equal fingerprints: the
 same mail again. Different ones under one Message-ID: another mail reusing the id.
+
+That alone folded distinct mails that say the same thing: a monitoring system's identical
+alerts an hour apart, sent without Message-ID or Date (a remote client's mail keeps them
+missing) or with a constant Message-ID. So the fingerprint also keeps the first hop's
+Received header — the lowest one, written when the mail was submitted, before it was copied
+to its recipients: two deliveries of one mail share it, two sendings of the same text do not.
+`legacy_fingerprint` is the hash without it, which rows stored before have.
 """
 
 from __future__ import annotations
@@ -40,16 +47,31 @@ _CHUNK = 64 * 1024  # bodies are hashed in pieces: a regex substitution's pieces
 
 
 def fingerprint(raw: bytes) -> str:
-    """sha256 of the origin headers (in order, whitespace folded) and the body (line ends as
-    LF, however many CRs came before them; trailing blank space dropped): equal for the same
-    mail however it was delivered."""
+    """sha256 of the origin headers (in order, whitespace folded), the first hop's Received
+    header and the body (line ends as LF, however many CRs came before them; trailing blank
+    space dropped): equal for the same mail however it was delivered."""
+    return _digest(raw, first_hop=True)
+
+
+def legacy_fingerprint(raw: bytes) -> str:
+    """The fingerprint as rows stored before the first hop counted have it."""
+    return _digest(raw, first_hop=False)
+
+
+def _digest(raw: bytes, first_hop: bool) -> str:
     match = _HEADER_END.search(raw)
     head, body = (raw[: match.start()], raw[match.end() :]) if match else (raw, b"")
     digest = hashlib.sha256()
+    hop = b""
     for line in _FOLD.sub(b" ", head).split(b"\n"):
         name, colon, value = line.partition(b":")
-        if colon and name.strip().lower().decode("latin-1") in ORIGIN_HEADERS:
-            digest.update(name.strip().lower() + b":" + _SPACE.sub(b" ", value).strip() + b"\n")
+        field = name.strip().lower()
+        if colon and field.decode("latin-1") in ORIGIN_HEADERS:
+            digest.update(field + b":" + _SPACE.sub(b" ", value).strip() + b"\n")
+        elif colon and field == b"received":
+            hop = _SPACE.sub(b" ", value).strip()  # the last one seen: the lowest, the first
+    if first_hop and hop:
+        digest.update(b"received:" + hop + b"\n")
     digest.update(b"\n")
     _hash_body(digest, body)
     return digest.hexdigest()

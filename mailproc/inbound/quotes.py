@@ -23,17 +23,23 @@ _SEPARATOR = re.compile(
     r"|Oprindelig meddelelse|Opprinnelig melding|Исходное сообщение)\s*-{3,}\s*",
     re.IGNORECASE,
 )
+# Outlook's header block in its languages (es "Enviado el:", pt "Enviada em:", ja "差出人:",
+# zh "发件人:" and "寄件者:", ko "보낸 사람:"); CJK clients write a full-width colon too.
 _HEADER_FROM = re.compile(
-    r"\s*\*?(?:From|Von|De|Od|Från|Van|Da|Fra|Lähettäjä|От)\s*\*?\s*:", re.IGNORECASE
+    r"\s*\*?(?:From|Von|De|Od|Från|Van|Da|Fra|Lähettäjä|От|Remitente|差出人|送信者|发件人|寄件者"
+    r"|寄件人|보낸\s?사람)\s*\*?\s*[:：]",
+    re.IGNORECASE,
 )
 _HEADER_SENT = re.compile(
-    r"\s*\*?(?:Sent|Gesendet|Envoyé|Date|Datum|Odesláno|Skickat|Verzonden|Enviado|Fecha"
-    r"|Wysłano|Data|Inviato|Lähetetty|Sendt|Отправлено)\s*\*?\s*:",
+    r"\s*\*?(?:Sent|Gesendet|Envoyé|Date|Datum|Odesláno|Skickat|Verzonden|Enviado(?:\s+el)?"
+    r"|Enviada(?:\s+em)?|Enviado\s+em|Fecha|Wysłano|Data|Inviato|Lähetetty|Sendt|Отправлено"
+    r"|送信日時|日時|发送时间|發送時間|寄件日期|时间|時間|日期|보낸\s?날짜)\s*\*?\s*[:：]",
     re.IGNORECASE,
 )
 _HEADER_TO = re.compile(
     r"\s*\*?(?:To|An|À|A|Komu|Till|Aan|Para|Do|Til|Vastaanottaja|Кому|Subject|Betreff|Objet"
-    r"|Předmět|Ämne|Onderwerp|Asunto|Temat|Oggetto|Assunto|Aihe|Emne|Тема)\s*\*?\s*:",
+    r"|Předmět|Ämne|Onderwerp|Asunto|Temat|Oggetto|Assunto|Aihe|Emne|Тема|宛先|件名|收件人|收件者"
+    r"|主题|主題|主旨|받는\s?사람|제목)\s*\*?\s*[:：]",
     re.IGNORECASE,
 )
 _ATTRIBUTION_LEAD = re.compile(
@@ -44,9 +50,12 @@ _ATTRIBUTION_ADDRESS = re.compile(r"<[^<>\s]+@[^<>\s]+>")
 _ATTRIBUTION_VERB = re.compile(
     r"(?<!\w)(?:wrote|writes|schrieb|a\s+écrit|schreef|escribió|escribio|pisze|napisał\(a\)"
     r"|napisała|napisał|napsal\(a\)|napsala|napsal|skrev|ha\s+scritto|escreveu|kirjoitti"
-    r"|написал\(а\)|написала|написал)(?!\w)[^:]{0,80}:\s*$",
+    r"|написал\(а\)|написала|написал)(?!\w)[^:]{0,80}:\s*$"
+    r"|(?:写道|寫道|님이\s*작성)\s*[:：]\s*$",  # zh Gmail "… <a@b> 于…写道：", ko "…님이 작성:"
     re.IGNORECASE,
 )
+# ja Gmail: "2026年12月5日(土) 9:00 Tina <tina@example.com>:", no verb at all
+_ATTRIBUTION_JA = re.compile(r"\s*\d{4}年\d{1,2}月\d{1,2}日.*<[^<>\s]+@[^<>\s]+>\s*[:：]\s*$")
 
 
 def reply_text(text: str) -> str:
@@ -69,8 +78,10 @@ def _is_attribution(line: str) -> bool:
 
     Split into linear-time checks, cheapest first: this runs on many lines.
     """
-    if len(line) > _MAX_ATTRIBUTION or not line.rstrip().endswith(":"):
+    if len(line) > _MAX_ATTRIBUTION or not line.rstrip().endswith((":", "：")):
         return False
+    if _ATTRIBUTION_JA.match(line):
+        return True
     verb = _ATTRIBUTION_VERB.search(line)
     if verb is None:
         return False

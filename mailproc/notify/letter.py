@@ -3,7 +3,9 @@
 Pure. User text reaches headers only as the Subject and display names; both are folded to one
 line with every control character removed before `email.headerregistry` encodes them (RFC 2047
 for non-ASCII), so no text can start a header or add a recipient. The body is 7-bit
-(quoted-printable or base64 as needed), so any relay takes it. In-Reply-To and References are
+(quoted-printable or base64 as needed), so any relay takes it. An internationalised address
+(RFC 6531, `jörg@exämple.de`) is written as UTF-8 and needs a server that offers SMTPUTF8
+(mailproc.notify.sender). In-Reply-To and References are
 written pre-folded, one id per line: the standard library would otherwise turn a long id into
 an encoded word, which breaks threading.
 """
@@ -16,7 +18,6 @@ from dataclasses import dataclass, fields
 from datetime import datetime
 from email import policy
 from email.header import Header
-from email.headerregistry import Address
 from email.message import EmailMessage
 from email.utils import format_datetime
 from typing import Any
@@ -25,9 +26,13 @@ from mailproc.inbound.automatic import LOOP_HEADER
 
 _POLICY = policy.SMTP.clone(cte_type="7bit")
 _WRITE = _POLICY.clone(refold_source="none")  # keep our pre-folded threading headers
+_UTF8 = _POLICY.clone(utf8=True)  # an internationalised address: sent with SMTPUTF8
+_UTF8_WRITE = _UTF8.clone(refold_source="none")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]+")
 _SPACES = re.compile(r"\s+")
-_ADDRESS = re.compile(r"^[^\s@<>()\[\],;:\\\"]{1,64}@[A-Za-z0-9.-]{1,255}$")
+# Internationalised addresses (RFC 6531) too: letters of any script, never a control
+# character, space, or anything that delimits an address in a header.
+_ADDRESS = re.compile(r"^[^\s@<>()\[\],;:\\\"\x00-\x1f\x7f-\x9f]{1,64}@[\w.-]{1,255}$")
 _PLAIN_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9 -]*")  # words only: nothing to quote
 _ID = re.compile(r"^[\x21-\x3b\x3d\x3f-\x7e]{1,900}$")  # printable ASCII without < > and space
 _MIME_TYPE = re.compile(r"[a-z0-9][a-z0-9!#$&^_.+-]{0,62}/[a-z0-9][a-z0-9!#$&^_.+-]{0,62}")
@@ -107,10 +112,31 @@ def one_line(text: str, limit: int = MAX_SUBJECT) -> str:
     return flat[:limit].strip()
 
 
-def tagged_subject(subject: str, number: int) -> str:
-    """Every subject carries [INC-n], whatever the template made of it."""
+def tagged_subject(subject: str, number: int, proof: str = "") -> str:
+    """Every subject carries [INC-n], whatever the template made of it; with `proof` (the
+    recipient's signed tag, mailproc.signing.subject_token) as [INC-n.proof]."""
     clean, tag = one_line(subject), f"[INC-{number}]"
-    return clean if tag.lower() in clean.lower() else f"{tag} {clean}".strip()
+    signed = f"[INC-{number}.{proof}]" if proof else tag
+    at = clean.lower().find(tag.lower())
+    if at < 0:
+        return f"{signed} {clean}".strip()
+    return clean[:at] + signed + clean[at + len(tag) :] if proof else clean
+
+
+def ascii_domain(address: str) -> str:
+    """The address with an internationalised domain in its ASCII form (IDNA, `xn--…`), which
+    every server takes; a non-ASCII local part stays as it is and needs SMTPUTF8."""
+    local, _, domain = address.rpartition("@")
+    if domain.isascii():
+        return address
+    try:
+        return f"{local}@{domain.encode('idna').decode('ascii')}"
+    except UnicodeError:
+        return address
+
+
+def needs_smtputf8(*addresses: str) -> bool:
+    return not all(ascii_domain(a).isascii() for a in addresses)
 
 
 def is_address(value: str) -> bool:
@@ -121,10 +147,14 @@ def compose(letter: Letter, contents: Mapping[str, bytes] | None = None) -> byte
     """The mail as it goes on the wire, with the enclosures' bytes from `contents` (by
     SHA-256; one missing is a ValueError). Raises ValueError for an address we cannot write."""
     check_addresses(letter)
-    msg = EmailMessage(policy=_POLICY)
-    msg.set_raw("From", _mailbox(letter.from_name, letter.from_address))
-    msg.set_raw("To", _mailbox(letter.to_name, letter.to_address))
-    msg["Reply-To"] = Address(addr_spec=letter.reply_to)
+    to, sender, reply_to = map(
+        ascii_domain, (letter.to_address, letter.from_address, letter.reply_to)
+    )
+    international = not all(a.isascii() for a in (to, sender, reply_to))
+    msg = EmailMessage(policy=_UTF8 if international else _POLICY)
+    msg.set_raw("From", _mailbox(letter.from_name, sender))
+    msg.set_raw("To", _mailbox(letter.to_name, to))
+    msg.set_raw("Reply-To", reply_to)
     _subject(msg, one_line(letter.subject))
     msg["Date"] = format_datetime(letter.date)
     msg["Message-ID"] = f"<{letter.message_id}>"
@@ -144,7 +174,7 @@ def compose(letter: Letter, contents: Mapping[str, bytes] | None = None) -> byte
         if maintype == "message":  # a message/* part may not be base64 (RFC 2046): as a file
             maintype, subtype, name = "application", "octet-stream", _eml(name)
         msg.add_attachment(content, maintype=maintype, subtype=subtype, filename=name)
-    return msg.as_bytes(policy=_WRITE)
+    return msg.as_bytes(policy=_UTF8_WRITE if international else _WRITE)
 
 
 def _eml(name: str) -> str:
@@ -172,12 +202,27 @@ def _mailbox(name: str, address: str) -> str:
 
 
 def _subject(msg: EmailMessage, subject: str) -> None:
-    """Non-ASCII subjects as whole encoded words: the standard library's folder would leave a
-    doubled space where it breaks the line next to an encoded word."""
+    """Folded by us (`_fold`); non-ASCII subjects as whole encoded words: the standard
+    library's folder would leave a doubled space where it breaks the line next to an encoded
+    word."""
     if subject.isascii():
-        msg["Subject"] = subject
+        msg.set_raw("Subject", _fold(subject, len("Subject: ")))
     else:
         msg.set_raw("Subject", Header(subject, "utf-8", header_name="Subject").encode("\n"))
+
+
+def _fold(text: str, taken: int) -> str:
+    """Folded at spaces, never before the first word: the standard library's folder breaks a
+    long subject right after "Subject:", and the unfolded value then starts with a space."""
+    lines, current, width = [], "", taken
+    for word in text.split(" "):
+        candidate = f"{current} {word}" if current else word
+        if current and width + len(candidate) > 78:
+            lines.append(current)
+            current, width = word, 1
+        else:
+            current = candidate
+    return "\n ".join([*lines, current])
 
 
 def _thread_headers(msg: EmailMessage, letter: Letter) -> None:

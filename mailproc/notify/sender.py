@@ -6,8 +6,11 @@ FOR UPDATE SKIP LOCKED on PostgreSQL (SQLite serialises writers anyway), so seve
 never take the same row. Each row is marked in its own transaction right after the server's
 answer; the only moment a mail can go out twice is a crash between the server accepting it and
 that commit (or a sender outliving its lease, which it avoids by stopping before the lease
-ends). A 4xx answer or an unreachable server defers the row with a doubling backoff, so
-nothing is lost; a 5xx answer for the recipient marks it failed with the server's words.
+ends); the mail sent again then carries the same Message-ID, so mail clients fold the two. A
+lease names its holder (mailproc.runtime.holder): one held by a process of this machine that
+is gone (killed, crashed) is taken back at once, not after the lease's time. A 4xx answer or
+an unreachable server defers the row with a doubling backoff, so nothing is lost; a 5xx
+answer for the recipient marks it failed with the server's words.
 """
 
 from __future__ import annotations
@@ -31,7 +34,14 @@ from sqlalchemy.orm import Session
 from mailproc.clock import WallClock
 from mailproc.config.credentials import SecretUnreadable, read_secret, without_secrets
 from mailproc.config.settings import ConfigError, Settings
-from mailproc.notify.letter import Letter, compose, letter_from_json
+from mailproc.notify.letter import (
+    Letter,
+    ascii_domain,
+    compose,
+    letter_from_json,
+    needs_smtputf8,
+)
+from mailproc.runtime import holder
 from mailproc.runtime.oauth2 import TokenUnavailable, access_token, xoauth2_string
 from mailproc.store import db
 from mailproc.store.db import FAILED, PENDING, SENT
@@ -80,11 +90,13 @@ async def deliver_pending(
     environ = os.environ if environ is None else environ
     login = smtp_login(settings, environ)
     run = _Run(settings, engine, clock, secrets.token_hex(8))
+    here = holder.this_process()
+    take_back(engine, clock(), here)
     client: aiosmtplib.SMTP | None = None
     try:
         if now:
             retry_now(engine, clock())
-        while batch := claim(engine, settings, clock(), run.token):
+        while batch := claim(engine, settings, clock(), run.token, here):
             if client is None:
                 try:
                     client = await connect(settings, login)
@@ -95,6 +107,10 @@ async def deliver_pending(
                 await run.send_batch(client, batch)
             except _ConnectionLost:
                 break
+    except BaseException:  # an error cut the run short: its leases are free at once
+        with contextlib.suppress(Exception):
+            _release_run(engine, run.token)
+        raise
     finally:
         if client is not None:
             with contextlib.suppress(aiosmtplib.SMTPException, OSError):
@@ -228,7 +244,39 @@ def retry_now(engine: Engine, now: datetime) -> int:
     return int(getattr(result, "rowcount", 0) or 0)
 
 
-def claim(engine: Engine, settings: Settings, now: datetime, token: str) -> list[Claimed]:
+def take_back(engine: Engine, now: datetime, here: holder.Holder) -> int:
+    """Free the leases of senders of this machine that are gone; returns how many rows. The
+    mail a killed sender was sending may have reached the server: it goes again, with the
+    same Message-ID."""
+    outbox, freed = db.Outbox, 0
+    with Session(engine) as session, session.begin():
+        names = session.scalars(
+            select(outbox.claimed_by)
+            .where(
+                outbox.status == PENDING,
+                outbox.claimed_until >= now,
+                outbox.claimed_by.like(f"{here.prefix()}%"),
+            )
+            .distinct()
+        ).all()
+        for name in names:
+            found = holder.parse(name or "")
+            if found is None or not holder.gone(found, here):
+                continue
+            result = session.execute(
+                update(outbox)
+                .where(outbox.status == PENDING, outbox.claimed_by == name)
+                .values(claim_token=None, claimed_until=None, claimed_by=None)
+            )
+            count = int(getattr(result, "rowcount", 0) or 0)
+            log.warning("took back %d notice(s) leased by %s, a sender that is gone", count, name)
+            freed += count
+    return freed
+
+
+def claim(
+    engine: Engine, settings: Settings, now: datetime, token: str, here: holder.Holder
+) -> list[Claimed]:
     """Take up to a batch of due rows for this sender until its lease runs out."""
     outbox = db.Outbox
     with Session(engine) as session, session.begin():
@@ -247,7 +295,9 @@ def claim(engine: Engine, settings: Settings, now: datetime, token: str) -> list
             return []
         lease = now + timedelta(seconds=settings.smtp.lease_seconds)
         session.execute(
-            update(outbox).where(outbox.id.in_(ids)).values(claim_token=token, claimed_until=lease)
+            update(outbox)
+            .where(outbox.id.in_(ids))
+            .values(claim_token=token, claimed_until=lease, claimed_by=str(here))
         )
         rows = session.execute(
             select(
@@ -297,7 +347,10 @@ class _Run:
                 raise ValueError("nothing to send: the notice failed when it was queued")
             letter = letter_from_json(row.letter)
             raw = compose(letter, enclosed(self.engine, letter))
-            await client.sendmail(row.envelope_from, [row.recipient], raw)
+            sender, recipient, options = await envelope(row, client)
+            await client.sendmail(sender, [recipient], raw, mail_options=options)
+        except aiosmtplib.SMTPNotSupported as exc:
+            self.fail(row, f"{exc}: {row.recipient} is an internationalised address (RFC 6531)")
         except aiosmtplib.SMTPRecipientsRefused as exc:
             self.answer(row, exc.recipients[0].code, exc.recipients[0].message)
         except aiosmtplib.SMTPResponseException as exc:
@@ -340,6 +393,24 @@ class _Run:
             _finish(self.engine, row, self.token)
 
 
+async def envelope(row: Claimed, client: aiosmtplib.SMTP) -> tuple[str, str, list[str]]:
+    """Sender, recipient and MAIL options. An internationalised domain goes in its ASCII form;
+    a non-ASCII local part needs SMTPUTF8: SMTPNotSupported when the server does not offer
+    it."""
+    sender, recipient = ascii_domain(row.envelope_from), ascii_domain(row.recipient)
+    letter = row.letter or {}
+    if not needs_smtputf8(sender, recipient, *(letter.get(k, "") for k in _ADDRESSED)):
+        return sender, recipient, []
+    if client.last_ehlo_response is None:
+        await client.ehlo()
+    if not client.supports_extension("smtputf8"):
+        raise aiosmtplib.SMTPNotSupported("the SMTP server does not offer SMTPUTF8")
+    return sender, recipient, ["SMTPUTF8"]
+
+
+_ADDRESSED = ("to_address", "from_address", "reply_to")
+
+
 def enclosed(engine: Engine, letter: Letter) -> dict[str, bytes]:
     """The bytes of the letter's attachments, read when it is composed (at most the
     configured size per mail: notifications.attachments_max_bytes)."""
@@ -360,6 +431,15 @@ def backoff(settings: Settings, attempts: int) -> timedelta:
     return timedelta(seconds=min(seconds, smtp.retry_max_seconds))
 
 
+def _release_run(engine: Engine, token: str) -> None:
+    with Session(engine) as session, session.begin():
+        session.execute(
+            update(db.Outbox)
+            .where(db.Outbox.claim_token == token, db.Outbox.status == PENDING)
+            .values(claim_token=None, claimed_until=None, claimed_by=None)
+        )
+
+
 def _finish(engine: Engine, row: Claimed, token: str, **values: Any) -> None:
     """Record one row's fate in its own transaction, at once: the duplicate window is the
     time between the server's answer and this commit."""
@@ -367,7 +447,7 @@ def _finish(engine: Engine, row: Claimed, token: str, **values: Any) -> None:
         result = session.execute(
             update(db.Outbox)
             .where(db.Outbox.id == row.id, db.Outbox.claim_token == token)
-            .values(claim_token=None, claimed_until=None, **values)
+            .values(claim_token=None, claimed_until=None, claimed_by=None, **values)
         )
     if getattr(result, "rowcount", 1) == 0:
         log.warning("outbox %d: the claim had expired; another sender may have sent it", row.id)

@@ -3,15 +3,15 @@
 Called by the Desk inside the mail's transaction for mail mailproc.inbound.automatic recognises as
 automatic. The message row keeps it with the outcome `automatic` and the reason, for
 `mailproc automatic list`. A bounce of one of our notifications goes into that incident's
-history — which recipient failed, and why — and a permanent failure (5.x.x) marks that address
-undeliverable. Any other automatic mail that threads onto an incident (an out-of-office reply
-to a notice, say) is recorded in its history as well, but reopens nothing, notifies nobody,
-gets no transcript and changes no time: a robot's answer is not a customer's.
+history — which recipient failed, and why — and adds to that address's bounce score
+(mailproc.safety.undeliverable). Any other automatic mail that threads onto an incident (an
+out-of-office reply to a notice, say) is recorded in its history as well, but reopens nothing,
+notifies nobody, gets no transcript and changes no time: a robot's answer is not a customer's.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 
 from sqlalchemy import select, update
@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session
 
 from mailproc.config.settings import Settings
 from mailproc.inbound.automatic import AutoKind, Automatic
-from mailproc.inbound.bounces import Delivery, read_report
+from mailproc.inbound.bounces import Delivery, Report, read_report
 from mailproc.inbound.parse import InboundMail
 from mailproc.safety import undeliverable
 from mailproc.signing import read_message_id, recipient_tag
@@ -77,8 +77,11 @@ def keep(
     found: db.Incident | None,
 ) -> tuple[int | None, str]:
     """Record the mail; returns the incident it was recorded on (if any) and a summary."""
+    report = read_report(mail) if automatic.kind is AutoKind.BOUNCE else None
+    if report is not None and report.form not in ("", "DSN"):
+        automatic = replace(automatic, reason=f"{automatic.reason} ({report.form} format)")
     label = f"automatic mail ({automatic.kind}: {automatic.reason})"
-    incident, summary = _file(session, settings, mail, automatic, message, found)
+    incident, summary = _file(session, settings, mail, automatic, message, found, report)
     reason = "; ".join(filter(None, (f"{automatic.kind}: {automatic.reason}", message.note)))
     session.execute(
         update(db.Message)
@@ -95,11 +98,11 @@ def _file(
     automatic: Automatic,
     message: Stored,
     found: db.Incident | None,
+    report: Report | None,
 ) -> tuple[int | None, str]:
     """Into the history of the incident it concerns, if any: (incident, summary)."""
     incident = found.id if found is not None else None
-    if automatic.kind is AutoKind.BOUNCE:
-        report = read_report(mail)
+    if report is not None:
         returned = _ours(session, settings, report.returned)
         if returned is not None and report.deliveries:
             summary = _bounce(session, settings, message, returned, report.deliveries)
@@ -132,7 +135,7 @@ def _ours(session: Session, settings: Settings, ids: tuple[str, ...]) -> Returne
     sent = {row.message_id: row for row in rows}
     for ref in ids:
         row = sent.get(ref)
-        if row is not None:
+        if row is not None and row.incident_id is not None:  # not a digest or an answer
             return Returned(row.incident_id, row.recipient, row.kind, "")
         signed = read_message_id(settings.verification_keys, ref)
         exists = signed is not None and session.get(db.Incident, signed.incident) is not None
@@ -162,18 +165,22 @@ def _bounce(
             "notice": returned.kind,
             "permanent": permanent,
         }
+        bounce = undeliverable.Bounce(
+            address,
+            delivery.status,
+            delivery.diagnostic,
+            permanent,
+            message.at,
+            returned.incident,
+            message.pk,
+        )
+        state = undeliverable.record(session, settings.bounces, bounce)
+        detail["score"] = round(state.score, 2)
         _event(session, message, returned.incident, EventKind.BOUNCED, detail)
-        if permanent:
-            undeliverable.mark(
-                session,
-                address,
-                delivery.status,
-                delivery.diagnostic,
-                message.at,
-                returned.incident,
-                message.pk,
-            )
-        fate = "marked undeliverable" if permanent else "not marked (temporary)"
+        kind = "permanent" if permanent else "temporary"
+        fate = f"{kind}, bounce score {state.score:.1f} of {settings.bounces.threshold:g}"
+        if state.suspended_at == message.at:
+            fate += ", address suspended"
         lines.append(f"{address} {delivery.status or '?'} {fate}")
     what = f"our {returned.kind}" if returned.kind else "our mail"
     result = "; ".join(lines) or "no failed recipient in it"

@@ -1,7 +1,7 @@
 """What an administrator reads about automatic mail, dead addresses and the limits.
 
 Reads only, each in a short read transaction, returning plain values; the text forms are what
-`mailproc automatic list`, `mailproc addresses list` and `mailproc limits` print.
+`mailproc automatic list`, `mailproc undeliverable list` and `mailproc limits` print.
 """
 
 from __future__ import annotations
@@ -104,10 +104,16 @@ def automatic_table(mails: list[AutomaticMail]) -> str:
 
 
 def addresses_table(marks: list[Mark]) -> str:
-    lines = [f"{'ADDRESS':<40} {'SINCE':<16} {'STATUS':<8} {'INCIDENT':<8} REASON"]
+    head = f"{'ADDRESS':<32} {'SCORE':>5} {'SUSPENDED':<16} {'PROBE':<16} {'STATUS':<8} "
+    lines = [head + f"{'INCIDENT':<8} REASON"]
     for m in marks:
         incident = f"INC-{m.incident}" if m.incident else "-"
-        lines.append(f"{m.address:<40} {_when(m.since):<16} {m.status:<8} {incident:<8} {m.reason}")
+        suspended = _when(m.suspended_at) if m.suspended_at else "-"
+        probe = _when(m.probe_at) if m.probe_at else "-"
+        lines.append(
+            f"{m.address:<32} {m.score:>5.1f} {suspended:<16} {probe:<16} {m.status:<8} "
+            f"{incident:<8} {m.reason}"
+        )
     return "\n".join(lines)
 
 

@@ -39,6 +39,10 @@ SEEN, DELETED = rb"\Seen", rb"\Deleted"
 NEW_MAIL = (b"EXISTS", b"RECENT")
 
 
+class _Refused(Exception):
+    """The server answered NO or BAD to one command: the connection itself is fine."""
+
+
 def check_credentials(config: ImapSourceConfig, environ: Mapping[str, str]) -> None:
     """At start, so a missing variable or file is a configuration error, not a retry loop."""
     ref = config.password_ref
@@ -247,14 +251,63 @@ class ImapSource:
             yield from by_size(sized, self.config.batch_bytes)
 
     def fetch(self, refs: Sequence[Ref]) -> Iterator[Fetched]:
-        """BODY.PEEK so that fetching alone never marks a mail \\Seen."""
+        """BODY.PEEK so that fetching alone never marks a mail \\Seen.
+
+        A mail removed since the listing (another client, a retention rule) comes back absent
+        or with a NIL body (Dovecot); one the server cannot read makes it refuse the whole
+        FETCH, and Dovecot then closes the connection. Either way that mail is logged with its
+        UID and skipped, and the rest of the batch is fetched (one by one, reconnecting after
+        each refusal) and applied."""
         uids = [int(ref) for ref in refs]
-        with _errors("fetching mail"):
-            data: dict[int, dict[bytes, Any]] = self._need().fetch(uids, ["BODY.PEEK[]", "FLAGS"])
+        try:
+            data = self._fetch(uids)
+        except _Refused as exc:
+            log.warning("%s: FETCH of %d mail(s) refused: %s", self.name, len(uids), exc)
+            data = self._one_by_one(uids)
         for uid in uids:
-            item = data.get(uid)
-            if item is not None and b"BODY[]" in item:  # absent: expunged by someone meanwhile
-                yield Fetched(uid, item[b"BODY[]"], DELETED in item.get(b"FLAGS", ()))
+            body = data.get(uid, {}).get(b"BODY[]")
+            if isinstance(body, bytes):
+                yield Fetched(uid, body, DELETED in data[uid].get(b"FLAGS", ()))
+            else:
+                log.warning(
+                    "%s: UID %d could not be fetched (removed by another client since the "
+                    "listing, or unreadable on the server); skipped",
+                    self.name,
+                    uid,
+                    extra={"source": self.name, "uid": uid},
+                )
+
+    def _fetch(self, uids: list[int]) -> dict[int, dict[bytes, Any]]:
+        """One FETCH; a refusal is `_Refused`, a broken socket SourceUnavailable."""
+        client = self._need()
+        try:
+            data: dict[int, dict[bytes, Any]] = client.fetch(uids, ["BODY.PEEK[]", "FLAGS"])
+        except IMAPClientError as exc:  # imaplib says "abort" when the server hangs up, too
+            raise _Refused(str(exc)) from exc
+        except OSError as exc:
+            raise SourceUnavailable(f"fetching mail: {exc}") from exc
+        return data
+
+    def _one_by_one(self, uids: list[int]) -> dict[int, dict[bytes, Any]]:
+        data: dict[int, dict[bytes, Any]] = {}
+        for uid in uids:
+            self._recover()
+            with suppress(_Refused):
+                data.update(self._fetch([uid]))
+        return data
+
+    def _recover(self) -> None:
+        """Log in again if the server hung up after refusing a FETCH, in the same folder;
+        renumbered UIDs (or no server) make the whole batch wait for the next pass."""
+        with suppress(IMAPClientError, OSError):
+            self._need().noop()
+            return
+        expected = self.cursor.uidvalidity
+        self.open(self._readonly)
+        with _errors(f"selecting {self.config.folder}"):
+            info = self._need().select_folder(self.config.folder, readonly=self._readonly)
+        if int(info[b"UIDVALIDITY"]) != expected:
+            raise SourceUnavailable(f"UIDVALIDITY of {self.config.folder} changed")
 
     # --- settling -----------------------------------------------------------------------------
 

@@ -17,14 +17,18 @@ from typing import Any, ClassVar
 from sqlalchemy import (
     JSON,
     BigInteger,
+    Column,
     DateTime,
     Dialect,
     Engine,
+    Float,
     ForeignKey,
     Index,
     Integer,
     LargeBinary,
+    MetaData,
     String,
+    Table,
     Text,
     TypeDecorator,
     UniqueConstraint,
@@ -86,6 +90,8 @@ class Incident(Base):
     resolution_due: Mapped[datetime | None]
     at_risk_at: Mapped[datetime | None]
     next_escalation_at: Mapped[datetime | None] = mapped_column(index=True)
+    # [MERGE INC-n]: this incident is a duplicate folded into that one; mail about it goes there
+    merged_into: Mapped[int | None] = mapped_column(ForeignKey("incidents.id"), index=True)
 
 
 # A sender's new incidents within the last hour: the per-sender rate limit counts these.
@@ -138,6 +144,19 @@ class ThreadRef(Base):
 
     message_id: Mapped[str] = mapped_column(String(1000), primary_key=True)
     incident_id: Mapped[int] = mapped_column(ForeignKey("incidents.id"), index=True)
+
+
+class Awaited(Base):
+    """A mail waiting for a parent it names (mailproc.desk.waiting): one row per parent."""
+
+    __tablename__ = "awaited"
+
+    message_pk: Mapped[int] = mapped_column(ForeignKey("messages.id"), primary_key=True)
+    parent: Mapped[str] = mapped_column(String(1000), primary_key=True)
+    until: Mapped[datetime] = mapped_column(index=True)
+
+
+Index("ix_awaited_parent", Awaited.parent)
 
 
 class Participant(Base):
@@ -207,6 +226,7 @@ Index("ix_incident_problems_problem", IncidentProblem.problem_id)
 # Outbox.status: to send (or to retry), delivered, given up or never renderable, never sent on
 # purpose (an undeliverable address, an open storm breaker; why is in `error`).
 PENDING, SENT, FAILED, SUPPRESSED = "pending", "sent", "failed", "suppressed"
+HELD = "held"  # an escalation waiting for its pass to fold it with others or let it go
 
 
 class Outbox(Base):
@@ -216,19 +236,21 @@ class Outbox(Base):
     __tablename__ = "outbox"
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    incident_id: Mapped[int] = mapped_column(ForeignKey("incidents.id"), index=True)
+    # None: mail about no one incident (a query's answer, a digest, folded escalations)
+    incident_id: Mapped[int | None] = mapped_column(ForeignKey("incidents.id"), index=True)
     kind: Mapped[str] = mapped_column(String(32))
     recipient: Mapped[str] = mapped_column(String(320))
     envelope_from: Mapped[str] = mapped_column(String(320))
     message_id: Mapped[str] = mapped_column(String(1000), unique=True)
     subject: Mapped[str] = mapped_column(Text)
     letter: Mapped[dict[str, Any] | None]  # notify.letter.Letter as JSON; None when it failed
-    status: Mapped[str] = mapped_column(String(16))  # PENDING, SENT, FAILED, SUPPRESSED
+    status: Mapped[str] = mapped_column(String(16))  # PENDING, SENT, FAILED, SUPPRESSED, HELD
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     created_at: Mapped[datetime]
     next_attempt_at: Mapped[datetime]
     claimed_until: Mapped[datetime | None]
     claim_token: Mapped[str | None] = mapped_column(String(32))
+    claimed_by: Mapped[str | None] = mapped_column(String(200))  # mailproc.runtime.holder
     sent_at: Mapped[datetime | None]
     error: Mapped[str | None] = mapped_column(Text)
 
@@ -240,17 +262,21 @@ Index("ix_outbox_recipient_created", Outbox.recipient, Outbox.created_at)
 
 
 class Undeliverable(Base):
-    """An address a permanent bounce (5.x.x) came back for: nothing more is sent to it until
-    an administrator clears it (`mailproc addresses clear`)."""
+    """An address our mail bounced from, with its bounce score (mailproc.safety.undeliverable):
+    suspended — no notices — while the score is at the threshold, until a probe gets through
+    or an administrator clears it (`mailproc undeliverable clear`)."""
 
     __tablename__ = "undeliverable"
 
     address: Mapped[str] = mapped_column(String(320), primary_key=True)
-    since: Mapped[datetime]
-    status: Mapped[str] = mapped_column(String(32))  # the DSN's status, e.g. 5.1.1
+    since: Mapped[datetime]  # the first bounce of this run of bounces
+    status: Mapped[str] = mapped_column(String(32))  # the last bounce's status, e.g. 5.1.1
     reason: Mapped[str] = mapped_column(Text)  # the remote server's words
     incident_id: Mapped[int | None] = mapped_column(ForeignKey("incidents.id"))
     message_pk: Mapped[int | None] = mapped_column(ForeignKey("messages.id"))
+    score: Mapped[float] = mapped_column(Float, default=0.0)  # as of scored_at
+    scored_at: Mapped[datetime | None]  # when a bounce last counted
+    suspended_at: Mapped[datetime | None]  # None: notices go to it
 
 
 class Breaker(Base):
@@ -300,6 +326,17 @@ class SourceState(Base):
     last_error_at: Mapped[datetime | None]
 
 
+class Digest(Base):
+    """A digest due to one address at one scheduled moment: the row claims it, so several
+    daemons, or a restart, never send it twice (an empty digest gets its row, and no mail)."""
+
+    __tablename__ = "digests"
+
+    recipient: Mapped[str] = mapped_column(String(320), primary_key=True)
+    slot: Mapped[datetime] = mapped_column(primary_key=True)  # the scheduled moment, UTC
+    incidents: Mapped[int] = mapped_column(Integer, default=0)  # listed in it (0: not sent)
+
+
 class Escalation(Base):
     """One escalation level mailed for one target's clock cycle. The unique key is the final
     guard that no level goes out twice, whatever several escalation passes do at once; the
@@ -330,6 +367,21 @@ def run(session: Session, statement: Executable, **params: Any) -> CursorResult[
     return session.connection().execute(statement, params)
 
 
+# SQLite's FTS5 table of the searchable texts (migration 0014): not a model, since PostgreSQL
+# has none (it indexes the events), and alembic does not know virtual tables.
+SEARCH_TABLE = "events_search"
+SEARCHED = 10_000  # the characters of a text that are searchable
+_SEARCH = Table(
+    SEARCH_TABLE,
+    MetaData(),
+    Column("words", Text),
+    Column("incident_id", Integer),
+    Column("kind", String),
+    Column("actor", String),
+    Column("at", UTCDateTime()),
+)
+
+
 class Rows:
     """Rows to insert when a unit of work is done: plain INSERTs, one executemany per table,
     parents first. For rows nobody reads back as objects the ORM's unit of work costs more
@@ -344,8 +396,10 @@ class Rows:
         "participants",
         "blobs",
         "attachments",
+        SEARCH_TABLE,
     )
     KEEP_FIRST = frozenset({"thread_refs", "blobs"})  # a row already there stays as it is
+    SQLITE_ONLY = frozenset({SEARCH_TABLE})  # PostgreSQL indexes the events themselves
 
     def __init__(self) -> None:
         self.pending: dict[str, list[dict[str, Any]]] = {}
@@ -353,19 +407,30 @@ class Rows:
     def add(self, model: type[Base], **values: Any) -> None:
         self.pending.setdefault(model.__tablename__, []).append(values)
 
+    def discard(self, model: type[Base], **match: Any) -> None:
+        """Forget pending rows of `model` with these values (added, then undone)."""
+        rows = self.pending.get(model.__tablename__, [])
+        rows[:] = [row for row in rows if any(row.get(k) != v for k, v in match.items())]
+
+    def add_words(self, incident_id: int, kind: str, actor: str, at: datetime, text: str) -> None:
+        """A text for `incidents search` (mailproc.store.search): its first SEARCHED
+        characters, with where it comes from."""
+        row = {"words": text[:SEARCHED], "incident_id": incident_id, "kind": kind}
+        self.pending.setdefault(SEARCH_TABLE, []).append(row | {"actor": actor, "at": at})
+
     def write(self, session: Session) -> None:
         unknown = set(self.pending) - set(self.ORDER)
         assert not unknown, f"rows of unexpected tables: {unknown}"
         dialect = session.get_bind().dialect.name
         for table in self.ORDER:
             rows = self.pending.pop(table, None)
-            if rows:
+            if rows and (dialect == "sqlite" or table not in self.SQLITE_ONLY):
                 _insert_of(table, dialect).many(session, rows)
 
 
 @cache
 def _insert_of(table: str, dialect: str) -> Prepared:
-    target = Base.metadata.tables[table]
+    target = _SEARCH if table == SEARCH_TABLE else Base.metadata.tables[table]
     # inline: no RETURNING of the new keys, which nobody reads here
     if table not in Rows.KEEP_FIRST:
         return Prepared(insert(target).inline(), keyed=True)

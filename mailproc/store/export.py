@@ -1,7 +1,8 @@
 """Export incidents as JSON Lines: fields, history and mail Message-IDs, one incident a line.
 
 For backups, migrations and reports, and for the benchmark's correctness check. Streams in
-id order with bounded memory, so a database of any size exports in one pass.
+id order with bounded memory, so a database of any size exports in one pass; an incident's
+mails are listed in the order they arrived.
 """
 
 from __future__ import annotations
@@ -52,13 +53,17 @@ def _chunk(session: Session, rows: Sequence[db.Incident], public: bool) -> Itera
             {"at": e.at.isoformat(), "actor": e.actor, "kind": e.kind, "detail": e.detail}
         )
     mails: dict[int, list[str]] = defaultdict(list)
-    sent = exists().where(db.Outbox.message_id == db.ThreadRef.message_id)
-    for ref in session.execute(
-        select(db.ThreadRef.incident_id, db.ThreadRef.message_id)
-        .where(db.ThreadRef.incident_id.in_(ids), ~sent)  # the mails it received, not our notices
-        .order_by(db.ThreadRef.message_id)
+    for ref in session.execute(  # the mails it received, in the order they arrived
+        select(db.Message.incident_id, db.Message.message_id)
+        .where(
+            db.Message.incident_id.in_(ids),
+            db.Message.outcome == "processed",
+            db.Message.message_id.is_not(None),
+        )
+        .order_by(db.Message.id)
     ):
-        mails[ref.incident_id].append(ref.message_id)
+        if ref.message_id not in mails[ref.incident_id]:
+            mails[ref.incident_id].append(ref.message_id)
     files: dict[int, list[dict[str, Any]]] = defaultdict(list)
     for file in _files(session, ids, public):
         files[file.incident_id].append(

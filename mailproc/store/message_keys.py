@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from mailproc.inbound.fingerprint import legacy_fingerprint
 from mailproc.inbound.parse import InboundMail
 from mailproc.store import db
 
@@ -38,13 +39,21 @@ def claim(session: Session, mail: InboundMail) -> Claim:
 
 
 def reused(session: Session, mail: InboundMail) -> bool:
-    """Whether another mail is stored under this mail's Message-ID."""
+    """Whether another mail is stored under this mail's Message-ID. A row stored before the
+    first hop counted in fingerprints matches this mail by the legacy fingerprint."""
     stored = _fingerprint_under(session, mail.key)
-    return mail.message_id is not None and stored not in (None, "", mail.fingerprint)
+    if mail.message_id is None or stored in (None, "", mail.fingerprint):
+        return False
+    return stored != legacy_fingerprint(mail.raw)
 
 
 def content_key(mail: InboundMail) -> str:
     return f"sha256:{mail.fingerprint}"
+
+
+def legacy_key(mail: InboundMail) -> str:
+    """The key a mail without Message-ID was stored under before the first hop counted."""
+    return f"sha256:{legacy_fingerprint(mail.raw)}"
 
 
 def reuse_note(mail: InboundMail) -> str:

@@ -30,9 +30,13 @@ SCRIPTED = [
     ("problems", "show"),
     ("incidents", "list"),
     ("incidents", "show"),
+    ("incidents", "search"),
+    ("incidents", "assign"),
+    ("incidents", "note"),
     ("attachments", "list"),
+    ("digest",),
     ("automatic", "list"),
-    ("addresses", "list"),
+    ("undeliverable", "list"),
     ("limits",),
 ]
 

@@ -1,4 +1,4 @@
-"""`automatic list`, `addresses list|clear`, `limits`, and what `incidents show` says about
+"""`automatic list`, `undeliverable list|clear`, `limits`, and what `incidents show` says about
 bounces and suppressed notices: an administrator sees what the loop protection did."""
 
 from __future__ import annotations
@@ -27,6 +27,8 @@ email = "nora@example.com"
 role = "admin"
 [limits]
 new_incidents_per_sender_per_hour = 2
+[bounces]
+threshold = 1  # one hard bounce suspends, to keep this test short
 
 [security]
 trusted_authserv_ids = ["mx.example.com"]
@@ -61,6 +63,7 @@ def test_an_administrator_sees_bounces_automatic_mail_and_dead_addresses(run, da
     run("ingest", "-", input=first)
     bounced = run("ingest", "-", input=dsn(ack_id(database_url), "alice@example.org")).stdout
     assert "bounce of our acknowledgment recorded on INC-1: alice@example.org 5.1.1" in bounced
+    assert bounced.rstrip().endswith("permanent, bounce score 1.0 of 1, address suspended")
     away = vacation_reply("Bob <bob@example.org>", "elsewhere@example.org", "hello")
     assert "kept, not answered" in run("ingest", "-", input=away).stdout
     table = run("automatic", "list").stdout
@@ -68,17 +71,28 @@ def test_an_administrator_sees_bounces_automatic_mail_and_dead_addresses(run, da
     assert "autoreply" in table and "bounce    INC-1" in table
     listed = json.loads(run("automatic", "list", "--kind", "bounce", "--json").stdout)
     assert [(m["kind"], m["incident"]) for m in listed] == [("bounce", 1)]
-    assert "alice@example.org" in run("addresses", "list").stdout
+    table = run("undeliverable", "list").stdout.splitlines()
+    assert table[0].split() == [
+        "ADDRESS",
+        "SCORE",
+        "SUSPENDED",
+        "PROBE",
+        "STATUS",
+        "INCIDENT",
+        "REASON",
+    ]
+    assert table[1].split()[:2] == ["alice@example.org", "1.0"]
     # a comment would tell alice: suppressed, and `incidents show` says so and why
     comment = make_mail(sender="tina@example.com", body="Looking", in_reply_to=message_id_of(first))
     run("ingest", "-", input=comment)
     shown = run("incidents", "show", "INC-1").stdout
     assert "acknowledgment to alice@example.org bounced: 5.1.1" in shown
     assert "comment → alice@example.org: suppressed: address undeliverable since" in shown
-    assert run("addresses", "clear", "alice@example.org").stdout.startswith("alice@example.org:")
-    gone = run("addresses", "clear", "alice@example.org", code=4)
-    assert "is not marked undeliverable" in gone.stderr
-    assert json.loads(run("addresses", "list", "--json").stdout) == []
+    cleared = run("undeliverable", "clear", "alice@example.org").stdout
+    assert cleared.startswith("alice@example.org:")
+    gone = run("undeliverable", "clear", "alice@example.org", code=4)
+    assert "has no bounces recorded" in gone.stderr
+    assert json.loads(run("undeliverable", "list", "--json").stdout) == []
 
 
 def test_limits_shows_the_senders_over_their_limit(run):

@@ -88,6 +88,16 @@ def test_errors_name_file_key_and_fault(tmp_path, extra, message):
     assert message in str(caught.value)
 
 
+def test_a_file_that_is_not_utf8_is_reported_with_the_file_and_the_byte(tmp_path):
+    path = tmp_path / "mailproc.toml"
+    path.write_bytes(b'support_address = "support@example.com"\n# Caf\xe9\n')
+    with pytest.raises(ConfigError) as caught:
+        load_settings(path, environ={})
+    assert str(caught.value) == (
+        f"{path}: not UTF-8: byte 46 (0xe9, line 2) cannot be read; save the file as UTF-8"
+    )
+
+
 def test_broken_toml_is_reported_with_the_file(tmp_path):
     path = write(tmp_path, "support_address = ")
     with pytest.raises(ConfigError, match="not valid TOML"):

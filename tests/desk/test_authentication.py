@@ -145,7 +145,7 @@ def test_reply_token_mode_ignores_authentication_results(desk, engine):
     strict.handle(make_mail(sender=TINA, subject="Re: [PRIORITY P1]", in_reply_to=mid))
     assert get_incident(engine, number).incident.priority != "P1"
     reason = get_incident(engine, number).events[-1].detail["reason"]
-    assert reason.endswith("its Reply-To address carries your personal token")
+    assert reason.endswith("its subject carry your personal token)")
     desk.handle(
         make_mail(sender="Nora <nora@example.com>", subject="Re: [ASSIGN tina]", in_reply_to=mid)
     )

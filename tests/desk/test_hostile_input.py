@@ -3,13 +3,16 @@ quarantined with a reason, none raising; reused Message-IDs; the last line of de
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 import pytest
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from mailproc.config.safety import LimitsConfig
 from mailproc.desk.mail import Desk
 from mailproc.desk.outcome import Disposition
+from mailproc.inbound.fingerprint import legacy_fingerprint
 from mailproc.store import db
 from mailproc.store.queries import get_incident
 from tests.support.hostile import BAD_NAMES, CASES, SIZE_LIMIT, ZIP
@@ -120,7 +123,9 @@ def test_a_message_id_reused_by_another_mail_is_applied_under_its_content_key(de
 
 
 def test_the_same_mail_delivered_twice_with_other_trace_headers_is_a_duplicate(desk, engine):
-    raw = make_mail(message_id="twice@x", to="support@example.com, mail-support@example.com")
+    raw = SUBMITTED + make_mail(
+        message_id="twice@x", to="support@example.com, mail-support@example.com"
+    )
     for_one = b"Delivered-To: support@example.com\r\nReceived: from mx (1.2.3.4) by a\r\n" + raw
     for_two = (
         b"Return-Path: <alice@example.org>\r\nDelivered-To: mail-support@example.com\r\n"
@@ -131,12 +136,56 @@ def test_the_same_mail_delivered_twice_with_other_trace_headers_is_a_duplicate(d
     assert second.disposition is Disposition.DUPLICATE and second.incident == first.incident
 
 
+SUBMITTED = b"Received: from [192.0.2.7] by smtp.example.org with ESMTPSA id 4Q2Xy\r\n"
+
+
 def test_without_a_message_id_the_fingerprint_is_the_key(desk, engine):
-    raw = make_mail(subject="no id").replace(b"Message-ID:", b"X-Old-Id:")
+    raw = SUBMITTED + make_mail(subject="no id").replace(b"Message-ID:", b"X-Old-Id:")
     first = desk.handle(b"Received: by a\r\n" + raw)
     assert first.key.startswith("sha256:")
     assert desk.handle(b"Received: by b\r\n" + raw).disposition is Disposition.DUPLICATE
     assert desk.handle(raw.replace(b"no id", b"other")).disposition is Disposition.PROCESSED
+
+
+@pytest.mark.parametrize("message_id", [None, "Message-ID: <alert@monitor.example.org>"])
+def test_the_same_text_sent_twice_is_two_mails_not_a_duplicate(desk, engine, message_id):
+    """A monitoring system's identical alerts an hour apart — without Message-ID and Date, or
+    with a constant Message-ID: each was submitted on its own, so their first hops differ."""
+    alert = (
+        b"From: monitor@example.org\r\nTo: support@example.com\r\nSubject: disk full\r\n"
+        + (message_id.encode() + b"\r\n" if message_id else b"")
+        + b"\r\n/var is 100% full.\r\n"
+    )
+    first = b"Received: from monitor (192.0.2.9) by mx.example.com id 1A2B; 09:00\r\n" + alert
+    second = b"Received: from monitor (192.0.2.9) by mx.example.com id 3C4D; 10:00\r\n" + alert
+    outcomes = [desk.handle(first), desk.handle(second)]
+    assert [o.disposition for o in outcomes] == [Disposition.PROCESSED, Disposition.PROCESSED]
+    assert outcomes[0].incident != outcomes[1].incident
+    assert desk.handle(b"Received: by mx2\r\n" + second).disposition is Disposition.DUPLICATE
+
+
+def test_a_mail_stored_before_the_first_hop_counted_is_still_its_own_duplicate(desk, engine):
+    raw = SUBMITTED + make_mail(subject="stored long ago")
+    with_id = desk.handle(raw)
+    with Session(engine) as session, session.begin():  # as the row was written before
+        session.execute(update(db.Message).values(fingerprint=legacy_fingerprint(raw)))
+    assert desk.handle(b"Received: by c\r\n" + raw).disposition is Disposition.DUPLICATE
+    no_id = SUBMITTED + make_mail(subject="no id, long ago").replace(b"Message-ID:", b"X-Old:")
+    with Session(engine) as session, session.begin():
+        session.add(
+            db.Message(
+                key=f"sha256:{legacy_fingerprint(no_id)}",
+                content_hash="",
+                sender="",
+                subject="",
+                source="cli",
+                outcome="processed",
+                incident_id=with_id.incident,
+                received_at=datetime(2026, 1, 1, tzinfo=UTC),
+                raw=no_id,
+            )
+        )
+    assert desk.handle(no_id).disposition is Disposition.DUPLICATE
 
 
 def test_a_mail_that_cannot_be_stored_even_in_quarantine_does_not_raise(desk, engine, monkeypatch):

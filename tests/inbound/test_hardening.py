@@ -128,11 +128,12 @@ def test_a_token_in_delivered_to_counts_and_a_new_incident_needs_a_signature():
 
 
 def test_the_fingerprint_ignores_trace_headers_and_sees_every_authored_change():
-    raw = make_mail(message_id="f@x")
+    raw = b"Received: from [192.0.2.7] by submission.example.org\r\n" + make_mail(message_id="f@x")
     traced = b"Received: by mx\r\nDelivered-To: x@y\r\nX-Spam-Score: 1\r\n" + raw
     assert fingerprint(traced) == fingerprint(raw.replace(b"\r\n", b"\n"))
     assert fingerprint(raw.replace(b"Exchange", b"Exchanged")) != fingerprint(raw)
     assert fingerprint(raw.replace(b"Nobody", b"Someone")) != fingerprint(raw)
+    assert fingerprint(raw.replace(b"192.0.2.7", b"192.0.2.8")) != fingerprint(raw)  # sent anew
 
 
 def test_an_oversized_mail_is_named_by_its_header_block_alone():

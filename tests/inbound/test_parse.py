@@ -138,7 +138,8 @@ def test_message_id(value: str, expected: str | None) -> None:
 
 
 def test_missing_message_id_keys_on_the_fingerprint_which_ignores_trace_headers() -> None:
-    raw = b"From: a@example.com\r\nSubject: no id\r\n\r\nbody\r\n"
+    submitted = b"Received: from [192.0.2.7] by smtp.example.com id 4Q2\r\n"  # the first hop
+    raw = submitted + b"From: a@example.com\r\nSubject: no id\r\n\r\nbody\r\n"
     parsed = parse_mail(raw)
     assert parsed.message_id is None
     assert parsed.content_hash == hashlib.sha256(raw).hexdigest()

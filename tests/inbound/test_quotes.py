@@ -69,6 +69,18 @@ def test_quoted_tail_and_attribution_are_cut(attribution: str) -> None:
         "Från: Tina <t@example.se>\nSkickat: den 3 mars 2026 10:00\nTill: Support\nÄmne: Skrivare",
         "From: Tina <t@example.com>\nDate: Tuesday, 3 March 2026\nTo: Support\nSubject: Printer",
         "*From:* Tina <t@example.com>\n*Sent:* Tuesday\n*To:* Support",
+        # Outlook in Spanish, Portuguese, Japanese, Chinese (simplified, traditional), Korean
+        "De: Tina <t@example.es>\nEnviado el: martes, 3 de marzo de 2026 10:00\nPara: Soporte"
+        "\nAsunto: Impresora",
+        "De: Tina <t@example.pt>\nEnviada em: terça-feira, 3 de março de 2026 10:00\n"
+        "Para: Suporte\nAssunto: Impressora",
+        "差出人: Tina <t@example.jp>\n送信日時: 2026年3月3日 10:00\n宛先: サポート"
+        "\n件名: プリンター",
+        "发件人: Tina <t@example.cn>\n发送时间: 2026年3月3日 10:00\n收件人: 支持\n主题: 打印机",
+        "寄件者：Tina <t@example.tw>\n寄件日期：2026年3月3日 上午 10:00\n收件者：支援"
+        "\n主旨：印表機",
+        "보낸 사람: Tina <t@example.kr>\n보낸 날짜: 2026년 3월 3일 화요일 10:00\n받는 사람: 지원"
+        "\n제목: 프린터",
     ],
 )
 def test_outlook_history_is_cut(history: str) -> None:
@@ -147,3 +159,31 @@ def test_result_is_unquoted_lines_of_the_input(text: str) -> None:
     for line in reply_text(text).split("\n"):
         assert not line.strip() or line.strip() in source
         assert not line.lstrip(" \t").startswith(">")
+
+
+@pytest.mark.parametrize(
+    "attribution",
+    [
+        "2026年3月3日(火) 10:00 Tina <tina@example.jp>:",  # Gmail, Japanese
+        "Tina <tina@example.cn> 于2026年3月3日周二 10:00写道：",  # Gmail, Chinese
+        "El mar, 3 mar 2026 a las 10:00, Tina (<tina@example.es>) escribió:",
+        "Em ter., 3 de mar. de 2026 às 10:00, Tina <tina@example.pt> escreveu:",
+    ],
+)
+def test_localised_attributions_cut_the_history_under_them(attribution: str) -> None:
+    text = f"Der Drucker geht wieder.\n\n{attribution}\n\nalte Nachricht\n"
+    assert reply_text(text) == "Der Drucker geht wieder."
+
+
+def test_a_chinese_reply_keeps_only_its_new_text() -> None:
+    """The zh case of mail-parser-reply (MIT licence, test/emails/email_zh_1.txt), shortened."""
+    text = (
+        "安安：\n\n周末聚会的时间和地点我这边已经整理好了，先发你确认一下。\n\n"
+        "以上，看到后告诉我是否需要调整。\n\n"
+        "雨州 <yuzhou.liu@example.com> 在 2026年2月29日 周六 19:47 写道：\n\n"
+        "大家好，这周末想组织一次轻松的线下聚会，先发一个初步想法供大家讨论。\n"
+    )
+    assert reply_text(text) == (
+        "安安：\n\n周末聚会的时间和地点我这边已经整理好了，先发你确认一下。\n\n"
+        "以上，看到后告诉我是否需要调整。"
+    )

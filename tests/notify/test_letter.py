@@ -119,3 +119,16 @@ def test_an_address_that_could_smuggle_a_header_is_refused():
             assert "not an address" in str(exc)
         else:
             raise AssertionError(bad)
+
+
+def test_a_signed_subject_tag_takes_the_place_of_the_plain_one():
+    assert tagged_subject("Re: [INC-7] Closed", 7, "abcdefgh") == "Re: [INC-7.abcdefgh] Closed"
+    assert tagged_subject("Closed", 7, "abcdefgh") == "[INC-7.abcdefgh] Closed"
+
+
+def test_a_long_subject_is_folded_after_its_first_word_never_before_it():
+    subject = "[INC-1] New incident in General IT support: The printer is on fire now"
+    letter = replace(LETTER, subject=subject.strip())
+    head = compose(letter).split(b"\r\n\r\n")[0].decode()
+    assert "Subject: [INC-1] New" in head
+    assert parsed(letter)["Subject"] == subject.strip()

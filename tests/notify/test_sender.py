@@ -19,6 +19,7 @@ from sqlalchemy.orm import Session
 from mailproc.cli.report import incident_detail
 from mailproc.config.settings import ConfigError, Settings, SmtpConfig, demo_settings
 from mailproc.desk.mail import Desk
+from mailproc.inbound.parse import parse_mail
 from mailproc.notify.sender import send_pending, smtp_password
 from mailproc.store import db
 from mailproc.store.db import make_engine
@@ -324,3 +325,48 @@ def test_mail_queued_before_the_letter_migration_is_still_sent(settings, clock, 
         raw = connection.execute(text("SELECT raw FROM outbox")).scalar()
     assert f"<{letter.message_id}>".encode() in raw
     engine.dispose()
+
+
+def test_only_the_leases_of_gone_processes_of_this_machine_are_taken_back(
+    settings, engine, desk, clock
+):
+    from mailproc.notify.sender import claim, take_back
+    from mailproc.runtime import holder
+
+    open_incidents(desk, 2)  # four rows
+    here = holder.this_process()
+    child = subprocess.Popen(["true"])
+    child.wait()
+    dead = holder.Holder(here.host, here.boot, child.pid, "1")
+    elsewhere = holder.Holder("another-host", "", child.pid, "1")
+    config = settings.model_copy(update={"smtp": SmtpConfig(batch_size=1)})
+    for who in (here, dead, elsewhere, holder.this_process()):
+        assert len(claim(engine, config, clock.now, who.host[:8], who)) == 1
+    assert take_back(engine, clock.now, here) == 1  # the dead child's; alive or afar: kept
+    assert [r.claimed_by for r in rows(engine)].count(None) == 1
+
+
+def test_an_internationalised_address_is_answered_over_smtputf8(settings, engine, desk, clock):
+    desk.handle(make_mail(sender="Jörg <jörg@exämple.de>", subject="Drucker kaputt", smtputf8=True))
+    with SmtpCapture() as server:
+        assert send_pending(smtp(settings, server), engine, clock) == 2
+        (ack,) = [m for m in server.messages if m.rcpt_tos == ("jörg@xn--exmple-cua.de",)]
+    assert [a.email for a in parse_mail(ack.data).to] == ["jörg@xn--exmple-cua.de"]
+    assert ack.mail_from.isascii()
+
+
+def test_without_smtputf8_an_internationalised_address_fails_with_a_clear_reason(
+    settings, engine, desk, clock
+):
+    desk.handle(make_mail(sender="Jörg <jörg@exämple.de>", subject="Drucker kaputt", smtputf8=True))
+    desk.handle(make_mail(sender="Jorg <jorg@exämple.de>", subject="Drucker kaputt", smtputf8=True))
+    with SmtpCapture(smtputf8=False) as server:
+        send_pending(smtp(settings, server), engine, clock)
+        delivered = {m.rcpt_tos[0] for m in server.messages}
+    assert "jorg@xn--exmple-cua.de" in delivered  # an ASCII name: the domain goes as IDNA
+    (failed,) = [r for r in rows(engine) if r.recipient == "jörg@exämple.de"]
+    assert failed.status == "failed"
+    assert failed.error == (
+        "the SMTP server does not offer SMTPUTF8: jörg@exämple.de is an internationalised "
+        "address (RFC 6531)"
+    )

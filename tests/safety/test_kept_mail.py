@@ -3,10 +3,13 @@ incident; bounces of our notifications in the incident's history; undeliverable 
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
+
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from mailproc.cli.report import incident_detail
+from mailproc.config.safety import BouncesConfig
 from mailproc.desk.mail import Desk
 from mailproc.desk.outcome import Disposition
 from mailproc.safety import undeliverable
@@ -30,6 +33,17 @@ def opened(desk: Desk, **kw) -> tuple[int, str]:
     outcome = desk.handle(raw)
     assert outcome.disposition is Disposition.PROCESSED
     return outcome.incident, message_id_of(raw)
+
+
+def scored(engine, when=None) -> list[undeliverable.Mark]:
+    """Every address with a bounce score, as `undeliverable list` shows them."""
+    config = BouncesConfig()
+    return undeliverable.listing(engine, when or datetime(2026, 11, 23, 9, tzinfo=UTC), config)
+
+
+def to_alice(engine) -> db.Outbox:
+    """The latest notice to alice."""
+    return [r for r in outbox(engine) if r.recipient == "alice@example.org"][-1]
 
 
 def ack_of(engine, recipient: str = "alice@example.org") -> db.Outbox:
@@ -77,12 +91,13 @@ def test_automatic_mail_opens_no_incident_and_its_commands_are_never_applied(des
     assert [m.kind for m in automatic_mail(engine, kind="bulk")] == ["bulk"]
 
 
-def test_a_permanent_bounce_marks_the_address_and_later_notices_are_suppressed(desk, engine):
+def test_one_bounce_scores_the_address_but_only_repeated_ones_suspend_it(desk, engine, clock):
     number, mid = opened(desk)
     ack = ack_of(engine)
     outcome = desk.handle(dsn(ack.message_id, "alice@example.org"))
     assert outcome.automatic and outcome.incident == number
     assert "bounce of our acknowledgment recorded on INC-1" in outcome.summary
+    assert "permanent, bounce score 1.0 of 3" in outcome.summary
     bounced = get_incident(engine, number).events[-1]
     assert bounced.kind == "bounced" and bounced.actor == "mailer-daemon@mx.example.org"
     assert bounced.detail == {
@@ -93,28 +108,47 @@ def test_a_permanent_bounce_marks_the_address_and_later_notices_are_suppressed(d
         "User unknown",
         "notice": "acknowledgment",
         "permanent": True,
+        "score": 1.0,
     }
-    (mark,) = undeliverable.listing(engine)
+    (mark,) = scored(engine)
     assert (mark.address, mark.status, mark.incident) == ("alice@example.org", "5.1.1", number)
-    # the solver's assignment would tell alice: suppressed, and shown as such
+    assert (mark.score, mark.suspended_at) == (1.0, None)
+    # one hard bounce (a mailbox full for an hour, say) stops nothing
     desk.handle(make_mail(sender=TINA, subject="Re: [ASSIGN tina]", in_reply_to=mid))
-    row = outbox(engine)[-2]
-    assert (row.kind, row.recipient, row.status) == ("assigned", "alice@example.org", "suppressed")
-    assert row.error.startswith("address undeliverable since 2026-11-23 09:00: 5.1.1")
+    assert to_alice(engine).status == "pending"
+    # a burst of bounces within a day counts once; bounces on four days in a row (the score
+    # halves in a week) suspend her
+    desk.handle(dsn(to_alice(engine).message_id, "alice@example.org"))
+    assert scored(engine)[0].score == 1.0
+    for _day in range(3):
+        clock.advance(days=1)
+        desk.handle(dsn(ack.message_id, "alice@example.org", status="5.2.2"))
+    (mark,) = scored(engine, clock.now)
+    assert mark.score >= 3 and mark.suspended_at == clock.now
+    assert mark.probe_at == clock.now + timedelta(days=7)
+    desk.handle(make_mail(sender=TINA, subject="Re: [PRIORITY P1]", in_reply_to=mid))
+    row = to_alice(engine)
+    assert row.status == "suppressed"
+    assert row.error.startswith("address undeliverable since 2026-11-26 09:00: 5.2.2")
     text = incident_detail(get_incident(engine, number))
-    assert "assigned → alice@example.org: suppressed: address undeliverable" in text
+    assert f"{row.kind} → alice@example.org: suppressed: address undeliverable" in text
     assert "acknowledgment to alice@example.org bounced: 5.1.1" in text
+    # a week later the next notice goes out as a probe
+    clock.advance(days=7)
+    desk.handle(make_mail(sender=TINA, subject="Re: [PRIORITY P2]", in_reply_to=mid))
+    assert to_alice(engine).status == "pending"
+    # ... whose bounce suspends her again at once, though the score has faded
+    desk.handle(dsn(to_alice(engine).message_id, "alice@example.org"))
+    (mark,) = scored(engine, clock.now)
+    assert mark.score < 3 and mark.suspended_at == clock.now
     # once the administrator clears it, mail goes to her again
-    assert undeliverable.clear(engine, "Alice@Example.org") and undeliverable.listing(engine) == []
+    assert undeliverable.clear(engine, "Alice@Example.org") and scored(engine) == []
     assert not undeliverable.clear(engine, "alice@example.org")
     desk.handle(make_mail(sender=TINA, subject="Re: [CLOSE]", in_reply_to=mid))
-    assert (outbox(engine)[-2].recipient, outbox(engine)[-2].status) == (
-        "alice@example.org",
-        "pending",
-    )
+    assert to_alice(engine).status == "pending"
 
 
-def test_a_temporary_bounce_is_recorded_without_marking_the_address(desk, engine):
+def test_a_temporary_bounce_adds_less_to_the_score(desk, engine):
     number, _ = opened(desk)
     ack = ack_of(engine)
     outcome = desk.handle(dsn(ack.message_id, "alice@example.org", "4.2.2", "delayed"))
@@ -125,7 +159,8 @@ def test_a_temporary_bounce_is_recorded_without_marking_the_address(desk, engine
         False,
         "4.2.2",
     )
-    assert undeliverable.listing(engine) == []
+    ((address, score, suspended),) = [(m.address, m.score, m.suspended_at) for m in scored(engine)]
+    assert (address, score, suspended) == ("alice@example.org", 0.5, None)
 
 
 def test_a_bounce_with_only_the_returned_headers_is_understood(desk, engine):
@@ -133,7 +168,7 @@ def test_a_bounce_with_only_the_returned_headers_is_understood(desk, engine):
     ack = ack_of(engine)
     raw = dsn(ack.message_id, "alice@example.org", headers_only=True)
     assert desk.handle(raw).incident == number
-    assert [m.address for m in undeliverable.listing(engine)] == ["alice@example.org"]
+    assert [m.address for m in scored(engine)] == ["alice@example.org"]
 
 
 def test_a_bounce_marks_only_the_address_our_mail_went_to_and_must_name_our_mail(desk, engine):
@@ -142,14 +177,14 @@ def test_a_bounce_marks_only_the_address_our_mail_went_to_and_must_name_our_mail
     # a forwarding address failed further on: the address we wrote to is the dead one
     other = desk.handle(dsn(ack.message_id, "alice@old-employer.example"))
     assert other.incident == number
-    assert [m.address for m in undeliverable.listing(engine)] == ["alice@example.org"]
+    assert [m.address for m in scored(engine)] == ["alice@example.org"]
     undeliverable.clear(engine, "alice@example.org")
     # a bounce naming no mail of ours, or a made-up id in our shape, marks nobody
     made_up = ack.message_id.replace("mp1.1.", "mp1.2.", 1)
     for returned in ("whatever@example.net", made_up):
         outcome = desk.handle(dsn(returned, "alice@example.org"))
         assert outcome.automatic and outcome.incident is None
-    assert undeliverable.listing(engine) == []
+    assert scored(engine) == []
     events = [e.kind for e in get_incident(engine, number).events]
     assert events == ["created", "bounced"]  # nothing for the bounces not tied to our mail
 
@@ -163,9 +198,9 @@ def test_a_bounce_of_a_mail_no_longer_in_the_outbox_is_tied_by_its_signature(
         session.execute(db.Outbox.__table__.delete())
     raw = dsn(ack.message_id, "alice@example.org")
     assert desk.handle(raw).incident == number
-    assert [m.address for m in undeliverable.listing(engine)] == ["alice@example.org"]
+    assert [m.address for m in scored(engine)] == ["alice@example.org"]
     # the signature carries a keyed tag of the recipient: another address is not marked
     with Session(engine) as session, session.begin():
         session.execute(db.Undeliverable.__table__.delete())
     desk.handle(dsn(ack.message_id, "tina@example.com"))
-    assert undeliverable.listing(engine) == []
+    assert scored(engine) == []

@@ -97,8 +97,8 @@ def test_a_responder_without_markers_that_threads_gets_nothing_back(limited, eng
         ),
     )
     assert (got, rounds) == (1, 1)  # a reporter's comment: nobody is told of their own words
-    # unproven (no token, no trusted verdict): kept as an internal note, relayed to nobody
-    assert [e.kind for e in get_incident(engine, 1).events] == ["created", "note"]
+    # proven by the signed Message-ID it answers (sent to the robot alone): a comment
+    assert [e.kind for e in get_incident(engine, 1).events] == ["created", "comment"]
 
 
 def test_a_responder_opening_new_incidents_trips_its_breaker_once(

@@ -2,7 +2,8 @@
 
 The servers themselves are in tests/support/servers.py.
 
-Session scope: ``postgres_server`` (one PostgreSQL cluster) and ``dovecot`` (one Dovecot).
+Session scope: ``postgres_server`` (one PostgreSQL cluster), ``dovecot`` (one Dovecot) and
+``postfix`` (one Postfix delivering into the Dovecot's Maildirs; ``postfix_server`` makes more).
 Function scope: ``pg_url`` (a fresh database), ``database_url`` (SQLite and PostgreSQL),
 ``imap_mailbox`` (the ``support`` account, emptied), ``smtp_server`` (an SMTP capture).
 
@@ -22,6 +23,7 @@ import pytest
 from tests.support.servers import (
     DovecotServer,
     ImapAccount,
+    PostfixServer,
     PostgresServer,
     ServerError,
     SmtpCapture,
@@ -108,4 +110,32 @@ def imap_mailbox(dovecot: DovecotServer) -> ImapAccount:
 def smtp_server() -> Iterator[SmtpCapture]:
     """A started SMTP capture on 127.0.0.1 (no AUTH; refuses nothing until told to)."""
     with SmtpCapture() as server:
+        yield server
+
+
+#: The addresses the test Postfix delivers, each into a Dovecot user's Maildir.
+POSTFIX_MAILBOXES = {
+    "support@example.com": "support/Maildir/",
+    "reporter@example.org": "reporter/Maildir/",
+    "tina@example.com": "tina/Maildir/",
+}
+
+
+def postfix_server(dovecot: DovecotServer, recipient_delimiter: str = "") -> PostfixServer:
+    """A Postfix (not started) that delivers POSTFIX_MAILBOXES into the Dovecot's Maildirs."""
+    if not dovecot.running:
+        dovecot.start()
+    return PostfixServer(
+        dovecot.home(SUPPORT_USER).parent,
+        POSTFIX_MAILBOXES,
+        uid=dovecot._uid,
+        gid=dovecot._gid,
+        recipient_delimiter=recipient_delimiter,
+    )
+
+
+@pytest.fixture(scope="session")
+def postfix(dovecot: DovecotServer) -> Iterator[PostfixServer]:
+    """One Postfix for the whole run, as Postfix ships (no recipient delimiter)."""
+    with started(postfix_server(dovecot), "the Postfix test server") as server:
         yield server

@@ -8,6 +8,7 @@ organisation's outgoing server would. `authenticated` overrides that either way.
 
 from __future__ import annotations
 
+import email.policy
 import itertools
 from datetime import UTC, datetime
 from email.message import EmailMessage
@@ -30,6 +31,7 @@ def make_mail(
     attachments: list[tuple[str, str, bytes]] = (),  # type: ignore[assignment]
     headers: dict[str, str] | None = None,
     authenticated: bool | None = None,
+    smtputf8: bool = False,  # headers in raw UTF-8 (RFC 6532), as an SMTPUTF8 client sends them
 ) -> bytes:
     msg = EmailMessage()
     domain = parseaddr(sender)[1].rpartition("@")[2].lower()
@@ -54,7 +56,7 @@ def make_mail(
     for filename, ctype, content in attachments:
         maintype, subtype = ctype.split("/")
         msg.add_attachment(content, maintype=maintype, subtype=subtype, filename=filename)
-    return msg.as_bytes()
+    return msg.as_bytes(policy=email.policy.SMTPUTF8) if smtputf8 else msg.as_bytes()
 
 
 def message_id_of(raw: bytes) -> str:

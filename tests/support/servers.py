@@ -25,6 +25,7 @@ directory if the process that started it dies without cleaning up (SIGKILL, ``os
 
 from __future__ import annotations
 
+import asyncio
 import atexit
 import contextlib
 import email
@@ -289,6 +290,18 @@ class _Managed:
             print(f"tests.support.servers: cleanup of {self!r} failed: {exc}", file=sys.stderr)
 
 
+class _Rooted(_Managed):
+    """A server that lives in a directory of its own, made when it starts."""
+
+    root: Path | None = None
+
+    @property
+    def _root(self) -> Path:
+        if self.root is None:
+            raise ServerError(f"{type(self).__name__} has not been started")
+        return self.root
+
+
 # --------------------------------------------------------------------------------------------
 # PostgreSQL
 
@@ -308,7 +321,7 @@ def find_postgres_bin_dir() -> Path:
     return max(candidates, key=version)
 
 
-class PostgresServer(_Managed):
+class PostgresServer(_Rooted):
     """A private PostgreSQL cluster on 127.0.0.1, trust authentication, superuser ``postgres``.
 
     ``durable=False`` (the default, for tests) turns off fsync, synchronous_commit and
@@ -356,12 +369,6 @@ class PostgresServer(_Managed):
     @property
     def log_path(self) -> Path:
         return self._root / "postgres.log"
-
-    @property
-    def _root(self) -> Path:
-        if self.root is None:
-            raise ServerError("PostgresServer has not been started")
-        return self.root
 
     @property
     def running(self) -> bool:
@@ -620,7 +627,7 @@ class ImapAccount:
         self.server.reset_user(self.username)
 
 
-class DovecotServer(_Managed):
+class DovecotServer(_Rooted):
     """A private Dovecot IMAP server on 127.0.0.1 (needs root, and Dovecot installed).
 
     Users live in a passwd-file with ``{PLAIN}`` passwords; all of them map to the system user
@@ -668,12 +675,6 @@ class DovecotServer(_Managed):
         return f"DovecotServer(port={self.port}, root={self.root})"
 
     # paths
-    @property
-    def _root(self) -> Path:
-        if self.root is None:
-            raise ServerError("DovecotServer has not been started")
-        return self.root
-
     @property
     def config_path(self) -> Path:
         return self._root / "dovecot.conf"
@@ -1158,9 +1159,12 @@ class SmtpCapture(_Managed):
       a value may be a full reply like ``"550 5.1.1 No such user"``.
     * :meth:`fail_next` answers the next N messages' DATA with a temporary error (451 by
       default; a 421 also closes the connection, as real servers do).
+    * :meth:`hold` records each message at once but keeps its DATA answer back until
+      :meth:`release`: the client is caught in the middle of a send (to kill it there).
     * ``username``/``password`` enable AUTH PLAIN/LOGIN without TLS (and require it, unless
       ``auth_required=False``); ``oauth2_token`` also accepts AUTH XOAUTH2 with that access
       token for ``username``, as Exchange Online and Gmail do.
+    * ``smtputf8=False``: a server that does not offer SMTPUTF8 (RFC 6531).
     """
 
     host = LOCALHOST
@@ -1174,8 +1178,10 @@ class SmtpCapture(_Managed):
         password: str | None = None,
         auth_required: bool | None = None,
         oauth2_token: str | None = None,
+        smtputf8: bool = True,
     ) -> None:
         self.port = port or free_port()
+        self.smtputf8 = smtputf8
         self.username = username
         self.password = password
         self.oauth2_token = oauth2_token
@@ -1186,6 +1192,7 @@ class SmtpCapture(_Managed):
         self._reject: dict[str, str] = {}
         self._failures: list[str] = []
         self._auth_failures = 0
+        self._held = False
         self._controller: Any = None
         for address, reply in (reject or {}).items():
             self.reject_recipient(address, reply)
@@ -1207,6 +1214,14 @@ class SmtpCapture(_Managed):
         reply = f"{code} {text or '4.3.0 Temporary failure, try again later'}"
         with self._cond:
             self._failures.extend([reply] * count)
+
+    def hold(self) -> None:
+        with self._cond:
+            self._held = True
+
+    def release(self) -> None:
+        with self._cond:
+            self._held = False
 
     # results
     @property
@@ -1275,7 +1290,13 @@ class SmtpCapture(_Managed):
                 )
             )
             self._cond.notify_all()
+        while self._is_held():
+            await asyncio.sleep(0.01)
         return "250 Message accepted"
+
+    def _is_held(self) -> bool:
+        with self._cond:
+            return self._held
 
     def _authenticate(
         self, server: Any, session: Any, envelope: Any, mechanism: str, auth_data: Any
@@ -1330,7 +1351,7 @@ class SmtpCapture(_Managed):
                     warnings.filterwarnings("ignore", "Requiring AUTH while not requiring TLS")
                     return SMTP(self.handler, **self.SMTP_kwargs)
 
-        kwargs: dict[str, Any] = {"enable_SMTPUTF8": True}
+        kwargs: dict[str, Any] = {"enable_SMTPUTF8": self.smtputf8}
         if self.username is not None:
             kwargs.update(
                 authenticator=self._authenticate,
@@ -1356,3 +1377,197 @@ class SmtpCapture(_Managed):
 
     def close(self) -> None:
         self.stop()
+
+
+# --------------------------------------------------------------------------------------------
+# Postfix
+
+
+POSTFIX_BINARY = "/usr/sbin/postfix"
+POSTFIX_MASTER = "/usr/share/postfix/master.cf.dist"  # the package's, whatever /etc holds
+
+
+class PostfixServer(_Rooted):
+    """A private Postfix instance (needs root, and Postfix installed): its own
+    config_directory, queue_directory and data_directory under a fresh /tmp directory, SMTP
+    on 127.0.0.1:``port``, nothing started system-wide.
+
+    It accepts mail from loopback for the addresses of ``mailboxes`` (address -> a Maildir
+    path relative to ``mailbox_base``, ending in "/") and delivers it with Postfix's
+    ``virtual`` agent into those Maildirs, as ``uid``/``gid``: point ``mailbox_base`` at a
+    :class:`DovecotServer`'s ``home`` directory and Dovecot serves what Postfix delivered.
+    Anything else is refused at RCPT ("User unknown"), and nothing leaves the machine.
+    ``recipient_delimiter`` is Postfix's setting of that name: empty (Postfix's default)
+    makes ``support+tag@`` an unknown user; "+" delivers it to ``support@``.
+    """
+
+    host = LOCALHOST
+
+    def __init__(
+        self,
+        mailbox_base: Path,
+        mailboxes: Mapping[str, str],
+        *,
+        uid: int,
+        gid: int,
+        recipient_delimiter: str = "",
+        port: int | None = None,
+        start_timeout: float = 30,
+    ) -> None:
+        self.mailbox_base = Path(mailbox_base)
+        self.mailboxes = dict(mailboxes)
+        self.uid, self.gid = uid, gid
+        self.recipient_delimiter = recipient_delimiter
+        self.port = port or free_port()
+        self.start_timeout = start_timeout
+        self.root: Path | None = None
+        self._watchdog: _Watchdog | None = None
+
+    def __repr__(self) -> str:
+        return f"PostfixServer(port={self.port}, delimiter={self.recipient_delimiter!r})"
+
+    @property
+    def config_dir(self) -> Path:
+        return self._root / "conf"
+
+    @property
+    def log_path(self) -> Path:
+        return self._root / "postfix.log"
+
+    def _postfix(self, *args: str, what: str) -> None:
+        _run(
+            [POSTFIX_BINARY, "-c", str(self.config_dir), *args],
+            what=what,
+            log=self.log_path,
+            timeout=self.start_timeout,
+        )
+
+    def start(self) -> Self:
+        if self.root is not None:
+            return self
+        if not os.path.exists(POSTFIX_BINARY):
+            raise ServerError(
+                f"Postfix is not installed ({POSTFIX_BINARY} missing): install the Debian "
+                "package 'postfix' (scripts/test does)"
+            )
+        if not _is_root():
+            raise ServerError("the Postfix test server must be started as root")
+        self.root = _scratch_dir("mailproc-postfix-")
+        self._register_atexit()
+        try:
+            self._prepare()
+            self._watchdog = _Watchdog(
+                pidfiles=[(self._root / "queue" / "pid" / "master.pid", signal.SIGTERM)],
+                remove=self._root,
+                group=False,
+            )
+            self._postfix("start", what=f"starting Postfix on {self.host}:{self.port}")
+            self._wait_ready()
+        except BaseException:
+            self.close()
+            raise
+        return self
+
+    def _prepare(self) -> None:
+        root = self._root
+        for name in ("conf", "queue", "data"):
+            (root / name).mkdir(mode=0o755)
+        os.chown(root / "data", pwd.getpwnam("postfix").pw_uid, -1)
+        maps = "".join(f"{address} {path}\n" for address, path in self.mailboxes.items())
+        (self.config_dir / "vmailbox").write_text(maps, encoding="utf-8")
+        domains = sorted({address.rpartition("@")[2] for address in self.mailboxes})
+        (self.config_dir / "main.cf").write_text(
+            f"""\
+# Written by mailproc tests/support/servers.py: a private Postfix, nothing from /etc/postfix.
+compatibility_level = 3.6
+queue_directory = {root}/queue
+data_directory = {root}/data
+mail_owner = postfix
+setgid_group = postdrop
+myhostname = mx.mailproc.test
+mydomain = mailproc.test
+myorigin = mailproc.test
+mydestination =
+inet_interfaces = {self.host}
+inet_protocols = ipv4
+mynetworks = 127.0.0.0/8
+smtpd_recipient_restrictions = permit_mynetworks, reject
+virtual_mailbox_domains = {", ".join(domains)}
+virtual_mailbox_base = {self.mailbox_base}
+virtual_mailbox_maps = texthash:{self.config_dir}/vmailbox
+virtual_uid_maps = static:{self.uid}
+virtual_gid_maps = static:{self.gid}
+recipient_delimiter = {self.recipient_delimiter}
+relayhost =
+default_transport = error:5.7.1 no mail leaves the test machine
+local_transport = error:5.1.1 no local delivery here
+alias_maps =
+alias_database =
+smtputf8_enable = yes
+biff = no
+maillog_file = {self.log_path}
+maillog_file_prefixes = {root}
+""",
+            encoding="utf-8",
+        )
+        (self.config_dir / "master.cf").write_text(self._master(), encoding="utf-8")
+
+    def _master(self) -> str:
+        """The package's master.cf with SMTP moved to our port, and nothing chrooted (a chroot
+        would need copies of the system's files in the queue directory)."""
+        lines = []
+        for line in Path(POSTFIX_MASTER).read_text(encoding="utf-8").splitlines():
+            fields = line.split()
+            if not fields or line[0] in "# \t":
+                lines.append(line)
+            elif fields[:2] == ["smtp", "inet"]:
+                lines.append(f"{self.host}:{self.port} inet n - n - - smtpd")
+            elif len(fields) >= 8:
+                fields[4] = "n"
+                lines.append(" ".join(fields))
+            else:
+                lines.append(line)
+        return "\n".join(lines) + "\n"
+
+    def _wait_ready(self) -> None:
+        deadline = time.monotonic() + self.start_timeout
+        while True:
+            try:
+                with socket.create_connection((self.host, self.port), timeout=2) as sock:
+                    if sock.makefile("rb").readline().startswith(b"220"):
+                        sock.sendall(b"QUIT\r\n")
+                        return
+            except OSError:
+                pass
+            if time.monotonic() > deadline:
+                raise ServerError(
+                    f"Postfix on {self.host}:{self.port} did not answer\n{log_tail(self.log_path)}"
+                )
+            time.sleep(0.05)
+
+    def queue_empty(self) -> bool:
+        out = _run(
+            ["/usr/sbin/postqueue", "-c", str(self.config_dir), "-p"], what="postqueue -p"
+        ).stdout
+        return "Mail queue is empty" in out
+
+    def close(self) -> None:
+        root = self.root
+        if root is None:
+            return
+        with contextlib.suppress(ServerError):
+            self._postfix("stop", what="stopping Postfix")
+        pidfile = root / "queue" / "pid" / "master.pid"
+        with contextlib.suppress(OSError, ValueError):
+            pid = int(pidfile.read_text().split()[0])
+            deadline = time.monotonic() + 10
+            while time.monotonic() < deadline:
+                os.kill(pid, 0)
+                time.sleep(0.05)
+            os.kill(pid, signal.SIGKILL)
+        shutil.rmtree(root, ignore_errors=True)
+        self.root = None
+        if self._watchdog is not None:
+            self._watchdog.dismiss()
+            self._watchdog = None
+        atexit.unregister(self._atexit)
