@@ -30,6 +30,7 @@ from sqlalchemy import Engine
 
 from mailproc.clock import WallClock, utcnow
 from mailproc.config.credentials import without_secrets
+from mailproc.config.paths import database_name
 from mailproc.config.settings import ConfigError, Settings
 from mailproc.config.sources import DaemonConfig
 from mailproc.daemon.jobs import Job, JobRunner
@@ -114,8 +115,10 @@ class SourceWorker:
         progress: ProgressFactory,
         ahead: ParseAhead | None = None,
         attempts: Attempts | None = None,
+        database: str = "the database",
     ) -> None:
         self.source, self.batcher, self.ledger, self.progress = source, batcher, ledger, progress
+        self.database = database  # named in the outage's log line: which one to go and look at
         self.ahead = ahead or ParseAhead()
         self.attempts = attempts
         self.backoff = Backoff(config.backoff_initial_seconds, config.backoff_max_seconds)
@@ -157,7 +160,7 @@ class SourceWorker:
             self._failed("mailbox unavailable", str(exc))
             return False
         except StoreUnavailable as exc:
-            self._failed("database unavailable", str(exc))
+            self._failed("database unavailable", f"{self.database}: {exc}")
             return True
         except Exception as exc:  # a bug: keep the source alive, show the trace once
             if self.state.state != "internal error":
@@ -192,6 +195,7 @@ class Runtime:
         self.desk = Desk(settings, self.engine, clock)
         ledger = Ledger(self.engine, clock)
         ahead = parse_ahead(settings)
+        database = database_name(settings.database_url)
         self.workers = [
             SourceWorker(
                 build_source(name, settings, environ),
@@ -201,10 +205,11 @@ class Runtime:
                 progress,
                 ahead,
                 self.desk.attempts,
+                database,
             )
             for name in settings.sources
         ]
-        self.jobs = JobRunner(jobs(settings, self.desk))
+        self.jobs = JobRunner(jobs(settings, self.desk), database)
         where = settings.daemon.socket
         self.listener = Listener(where, self.desk) if where is not None else None
         commands = settings.daemon.command_socket
@@ -240,7 +245,11 @@ def _engine(settings: Settings) -> Engine:
     try:
         check_current(engine)
     except OUTAGES as exc:
-        log.warning("database unavailable at start, the sources will retry: %s", exc.orig or exc)
+        log.warning(
+            "database unavailable at start, the sources will retry: %s: %s",
+            database_name(settings.database_url),
+            exc.orig or exc,
+        )
     except SchemaOutdated:
         engine.dispose()
         raise
