@@ -277,6 +277,8 @@ class Daemon:
         self._reloading = False
         self._systemd = Notifier(environ)
         self._ready = False
+        self._metrics: Any = None  # the endpoint's server, and where it listens
+        self._metrics_at: str | None = None
 
     def on_reload(self, hook: ReloadHook) -> None:
         """Call `hook(new_settings)` after each successful reload (e.g. to reread templates)."""
@@ -300,7 +302,8 @@ class Daemon:
         """Until stop(): serve, reloading on request. Raises ConfigError or SchemaOutdated
         only for the first configuration; later ones are refused with a log line."""
         runtime = self.runtime = self._build(self._load())
-        metrics = self._serve_metrics(runtime.settings)
+        self._metrics_at = runtime.settings.daemon.metrics_listen
+        self._metrics = self._serve_metrics(self._metrics_at)
         runtime.start()
         _announce(runtime)
         try:
@@ -311,14 +314,12 @@ class Daemon:
                 runtime = self.runtime = self._reloaded(runtime)
         finally:
             self._systemd.notify("STOPPING=1")
-            if metrics is not None:
-                metrics.shutdown()
+            _shut(self._metrics)
             runtime.stop()
             log.info("mailproc daemon stopped")
 
-    def _serve_metrics(self, settings: Settings) -> Any:
-        """The metrics endpoint, from the first configuration (a reload keeps it)."""
-        address = settings.daemon.metrics_listen
+    def _serve_metrics(self, address: str | None) -> Any:
+        """The metrics endpoint; it reads the Runtime serving at each scrape."""
         if address is None:
             return None
         from prometheus_client import start_http_server
@@ -336,6 +337,24 @@ class Daemon:
         )
         log.info("metrics on http://%s/metrics", address)
         return server
+
+    def _move_metrics(self, settings: Settings) -> None:
+        """A reload that changes `metrics_listen` moves the endpoint; one that cannot listen
+        there keeps the old one and says so (Prometheus keeps scraping what it knows)."""
+        address = settings.daemon.metrics_listen
+        if address == self._metrics_at:
+            return
+        try:
+            server = self._serve_metrics(address)
+        except OSError as exc:
+            log.error(
+                "metrics: cannot listen on %s, still on %s: %s", address, self._metrics_at, exc
+            )
+            return
+        _shut(self._metrics)
+        self._metrics, self._metrics_at = server, address
+        if address is None:
+            log.info("metrics no longer served")
 
     def _build(self, settings: Settings) -> Runtime:
         return Runtime(settings, self._environ, self._clock, self._jobs, self._progress)
@@ -375,12 +394,19 @@ class Daemon:
         current.stop()
         fresh.start()
         _announce(fresh)
+        self._move_metrics(fresh.settings)
         for hook in self._hooks:
             try:
                 hook(fresh.settings)
             except Exception:
                 log.exception("reload hook %r failed", hook)
         return fresh
+
+
+def _shut(server: Any) -> None:
+    if server is not None:
+        server.shutdown()
+        server.server_close()  # the port is free for the next endpoint at once
 
 
 def _announce(runtime: Runtime) -> None:
