@@ -310,6 +310,7 @@ class Daemon:
             while True:
                 self._serve(runtime)
                 if self._stopping:
+                    log.info("stopping: the mails in hand are finished, the rest stay in place")
                     break
                 runtime = self.runtime = self._reloaded(runtime)
         finally:
