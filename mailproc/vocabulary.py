@@ -24,6 +24,13 @@ class Verb(StrEnum):
     ACK = "ACK"
     NOTE = "NOTE"  # the mail's text is an internal note: solvers, teams and admins only
     PUBLIC = "PUBLIC"  # the mail's text is a comment, even in answer to a team notice
+    WAIT = "WAIT"  # waiting for the customer: a paused status, left by the reporter's reply
+    MERGE = "MERGE"  # fold this incident into another: a duplicate, closed as CLOSE would
+    CC = "CC"  # add (+address) or drop (-address) watchers
+    LIST = "LIST"  # a query: the open incidents of your services (or of one)
+    MINE = "MINE"  # a query: the open incidents assigned to you
+    HELP = "HELP"  # a query: the commands you may use here, with examples
+    STATUS = "STATUS"  # a query: where your own reports stand
 
 
 class Priority(StrEnum):
@@ -108,6 +115,11 @@ class EventKind(StrEnum):
     WATCHERS_NOT_ADDED = "watchers_not_added"
     # The mail's display name holds another address than its sender's: {"warning": ...}
     SENDER_WARNING = "sender_warning"
+    REMINDED = "reminded"  # the reporter was reminded that the desk waits for an answer
+    MERGED_INTO = "merged_into"  # this incident was folded into another (a duplicate)
+    MERGED = "merged"  # another incident was folded into this one: a copy of its texts
+    WATCHER_ADDED = "watcher_added"
+    WATCHER_REMOVED = "watcher_removed"
 
 
 #: History events the reporter and outside watchers never see (notices, exports for them):
@@ -122,6 +134,7 @@ INTERNAL_EVENTS = frozenset(
         EventKind.RATE_LIMITED,
         EventKind.WATCHERS_NOT_ADDED,
         EventKind.SENDER_WARNING,
+        EventKind.MERGED,  # the duplicate's texts, its notes among them, and its reporter
     }
 )
 
@@ -144,6 +157,14 @@ class NoticeKind(StrEnum):
     PROBLEM_RESOLVED = "problem_resolved"
     ALERT = "alert"  # to the administrators: the storm breaker opened
     NOTE = "note"  # an internal note: to the assignee and the team, never the reporter
+    QUESTION = "question"  # [WAIT]: the desk asks the reporter and waits for the answer
+    RESUMED = "resumed"  # the reporter answered a waiting incident: work goes on
+    REMINDER = "reminder"  # no answer yet: the reporter is reminded once
+    MERGED = "merged"  # to the duplicate's people: it was merged into another incident
+    MERGED_IN = "merged_in"  # to the target's assignee: a duplicate was folded into it
+    ANSWER = "answer"  # the answer to a query ([LIST], [MINE], [HELP], [STATUS])
+    DIGEST = "digest"  # the scheduled overview of a solver's or a team's queue
+    ESCALATIONS = "escalations"  # one pass's escalations to one address, folded into one mail
 
 
 #: Notices written for the desk's own people (a team list, the first line, the assignee): a
@@ -155,10 +176,14 @@ TEAM_NOTICES = frozenset(
         NoticeKind.ESCALATION,
         NoticeKind.ALERT,
         NoticeKind.NOTE,
+        NoticeKind.MERGED_IN,
     }
 )
+#: Notices about no one incident: their context has no `incident`, their row none either.
+DESK_NOTICES = frozenset({NoticeKind.ANSWER, NoticeKind.DIGEST, NoticeKind.ESCALATIONS})
+
 #: Notices that never go to an address outside the desk, whatever the configuration says.
-INTERNAL_NOTICES = frozenset({NoticeKind.NOTE})
+INTERNAL_NOTICES = frozenset({NoticeKind.NOTE, NoticeKind.MERGED_IN})
 
 
 class Party(StrEnum):

@@ -14,9 +14,10 @@ modules a command loads. What the commands share (`App`, `pass_app`, `fail`, exi
 `mailproc.cli.app`.
 
 Exit codes scripts can rely on (docs/admin/commands.md): 0 success, 1 something could not be
-stored or sent, 2 usage error, 3 configuration or schema problem, 4 no such incident or problem;
-`ingest` exits 75 (EX_TEMPFAIL) whenever a mail it was given is not stored, so an MTA keeps it
-and tries again; `status` uses the monitoring plugins' 0 OK, 1 WARNING, 2 CRITICAL.
+stored or sent, 2 usage error, 3 configuration or schema problem, 4 no such incident or problem,
+5 a correction refused by the workflow; `ingest` exits 75 (EX_TEMPFAIL) whenever a mail it was
+given is not stored, so an MTA keeps it and tries again; `status` uses the monitoring plugins'
+0 OK, 1 WARNING, 2 CRITICAL.
 """
 
 from __future__ import annotations
@@ -76,8 +77,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "operations:oauth2_token",
         "Print an OAuth2 access token for XOAUTH2 (exit 1 when the endpoint refuses).",
     ),
-    "incidents": ("incidents:incidents", "List and show incidents."),
-    "attachments": ("attachments:attachments", "The files that came with an incident's mails."),
+    "incidents": ("incidents:incidents", "List, show and correct incidents."),
+    "attachments": ("incidents:attachments", "The files that came with an incident's mails."),
     "problems": (
         "problems:problems",
         "Manage known problems (PRB-n) that incidents can be related to.",
@@ -93,6 +94,11 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "`send --once` or the daemon delivers them).",
     ),
     "send": ("notify:send", "Send queued notifications through the configured SMTP server."),
+    "digest": (
+        "notify:digest",
+        "Queue the queue digests due now (each solver's and each team's open incidents, at the "
+        "times of [digest]); `send --once` or the daemon delivers them.",
+    ),
     "templates": ("notify:templates", "Check and preview the notification templates."),
     "people": ("notify:people", "The people notices go to: their name, language and time zone."),
     "automatic": (

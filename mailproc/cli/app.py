@@ -7,6 +7,7 @@ import: the configuration, the database and their libraries load when a command 
 
 from __future__ import annotations
 
+import re
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -20,7 +21,8 @@ if TYPE_CHECKING:
 
     from mailproc.config.settings import Settings
 
-EXIT_FAILED, EXIT_CONFIG, EXIT_NOT_FOUND, EXIT_TEMPFAIL = 1, 3, 4, 75
+EXIT_FAILED, EXIT_CONFIG, EXIT_NOT_FOUND, EXIT_REFUSED, EXIT_TEMPFAIL = 1, 3, 4, 5, 75
+_REF = re.compile(r"^(?:INC-?)?(\d+)$", re.IGNORECASE)
 
 
 @dataclass
@@ -69,6 +71,14 @@ pass_app = click.make_pass_decorator(App)
 def fail(message: str, code: int = EXIT_FAILED) -> NoReturn:
     click.echo(f"mailproc: {message}", err=True)
     sys.exit(code)
+
+
+def incident_number(value: str) -> int:
+    """INC-42, inc42 or 42 as 42; anything else is a usage error."""
+    match = _REF.match(value.strip())
+    if match is None:
+        raise click.BadParameter(f"{value!r} is not an incident reference like INC-42")
+    return int(match.group(1))
 
 
 def describe_database_error(exc: SQLAlchemyError) -> str:

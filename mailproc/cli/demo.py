@@ -15,6 +15,7 @@ from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from email.message import EmailMessage
 from email.utils import format_datetime
+from functools import partial
 from pathlib import Path
 
 import click
@@ -24,6 +25,7 @@ from sqlalchemy.orm import Session
 from mailproc.cli import report
 from mailproc.config.locale import language_tag
 from mailproc.config.settings import demo_settings
+from mailproc.desk.digest import send_digests
 from mailproc.desk.mail import Desk
 from mailproc.desk.outcome import Origin
 from mailproc.desk.problems import add_problem
@@ -55,17 +57,24 @@ def _mail(
     body: str,
     reply_to: int | None = None,
     attachment: tuple[str, str, bytes] | None = None,
+    to: str = SUPPORT,
+    answers: str | None = None,
 ) -> bytes:
+    """`answers`: the Message-ID of our notice this mail replies to, as a mail client writes
+    it; its signature proves the reporter (mailproc.workflow.proof) as her token would."""
     msg = EmailMessage()
     if sender.endswith("@example.com>"):  # internal mail, signed and checked by our server
         msg["Authentication-Results"] = "mx.example.com; dkim=pass header.d=example.com"
         msg["Received"] = "from mail.example.com (mail.example.com [192.0.2.25]) by mx.example.com"
     msg["From"] = sender
-    msg["To"] = SUPPORT
+    msg["To"] = to
     msg["Subject"] = subject
     msg["Date"] = format_datetime(START + timedelta(minutes=10 * n))
     msg["Message-ID"] = f"<demo-{n}@example.org>"
-    if reply_to is not None:
+    if answers is not None:
+        msg["In-Reply-To"] = f"<{answers}>"
+        msg["References"] = f"<demo-1@example.org> <{answers}>"
+    elif reply_to is not None:
         msg["In-Reply-To"] = f"<demo-{reply_to}@example.org>"
         msg["References"] = " ".join(f"<demo-{i}@example.org>" for i in range(1, reply_to + 1))
     msg.set_content(body)
@@ -76,7 +85,9 @@ def _mail(
     return msg.as_bytes()
 
 
-def sample_mails() -> Iterator[tuple[str, bytes]]:
+def sample_mails(last_notice: Callable[[str], str | None]) -> Iterator[tuple[str, bytes]]:
+    """The story's mails, each made when its turn comes: `last_notice(address)` is the
+    Message-ID of the latest notice to that address, which a reply names."""
     quote = "\n\nOn Mon, 23 Nov 2026 at 09:05, Tina Solver wrote:\n> Looking into it.\n"
     yield (
         "the reporter writes in",
@@ -100,13 +111,13 @@ def sample_mails() -> Iterator[tuple[str, bytes]]:
         ),
     )
     yield (
-        "the reporter adds a comment (quoted history is not copied)",
+        "the reporter answers the notice she got (quoted history is not copied)",
         _mail(
             3,
             ALICE,
             "Re: [INC-1] Exchange server is down",
             "It also affects the phones of the sales team." + quote,
-            2,
+            answers=last_notice("alice@example.org"),
         ),
     )
     yield (
@@ -125,7 +136,7 @@ def sample_mails() -> Iterator[tuple[str, bytes]]:
             5,
             TINA,
             "Re: [INC-1] [ASIGN sam]",
-            "Sam knows the mail gateway better.",
+            "We are asking our mail gateway specialist to look at it too.",
             4,
         ),
     )
@@ -140,6 +151,16 @@ def sample_mails() -> Iterator[tuple[str, bytes]]:
         ),
     )
     yield "the solver closes it", _mail(7, TINA, "Re: [INC-1] [CLOSE]", "Service restored.", 6)
+    yield (
+        "another report comes in and nobody takes it today",
+        _mail(
+            8,
+            "Bob <bob@example.org>",
+            "Printer on floor 4 prints blank pages",
+            "Since the toner change every page comes out blank.",
+            to="support@example.com",
+        ),
+    )
 
 
 def run_demo(folder: Path, echo: Callable[[str], None], language: str | None = None) -> None:
@@ -166,12 +187,18 @@ def run_demo(folder: Path, echo: Callable[[str], None], language: str | None = N
     clock = iter(START + timedelta(minutes=10 * n + 1) for n in range(1, 100))
     desk = Desk(settings, engine, clock=lambda: next(clock))
     seen = 0
-    for step, raw in sample_mails():
+    for step, raw in sample_mails(partial(_last_notice, engine)):
         outcome = desk.handle(raw, Origin("demo"))
         echo(f"- {step}:\n    {outcome.summary}")
         for notice in notifications(engine, after=seen):
             echo(f"    notifies {notice.recipient}: {notice.subject}")
             seen = notice.id
+    morning = START.replace(hour=7, minute=0) + timedelta(days=1)  # 08:00 in Prague
+    digests = send_digests(settings, engine, lambda: morning, desk.outbox)
+    echo(f"- the next morning at 08:00 (Europe/Prague) the queue digests go out: {digests}")
+    for notice in notifications(engine, after=seen):
+        echo(f"    notifies {notice.recipient}: {notice.subject}")
+        seen = notice.id
     echo("\nincidents:\n" + report.incident_table(list_incidents(engine)) + "\n")
     for summary in list_incidents(engine):
         echo(report.incident_detail(get_incident(engine, summary.number)) + "\n")
@@ -183,7 +210,8 @@ def _show_notifications(engine: Engine, echo: Callable[[str], None]) -> None:
     """Two queued mails in full, as their recipients would read them (`mailproc send --once`
     with an [smtp] section would deliver them all): the reporter's acknowledgment, and the
     team's notice of the new incident, which carries the reporter's screenshot."""
-    for kind, title in (("acknowledgment", "the first notification"), ("new_incident", "")):
+    shown = (("acknowledgment", "the first notification"), ("new_incident", ""), ("digest", ""))
+    for kind, title in shown:
         mail = _notice(engine, kind)
         if mail is None:
             continue
@@ -194,6 +222,16 @@ def _show_notifications(engine: Engine, echo: Callable[[str], None]) -> None:
             echo(f"  Attached: {part.filename} ({part.content_type}, {part.size} bytes)")
         echo("")
         echo(textwrap.indent(mail.text.rstrip(), "  ") + "\n")
+
+
+def _last_notice(engine: Engine, address: str) -> str | None:
+    with Session(engine) as session:
+        return session.scalar(
+            select(db.Outbox.message_id)
+            .where(db.Outbox.recipient == address)
+            .order_by(db.Outbox.id.desc())
+            .limit(1)
+        )
 
 
 def _notice(engine: Engine, kind: str) -> InboundMail | None:

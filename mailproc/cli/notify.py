@@ -5,14 +5,14 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import replace
+from datetime import UTC, datetime
 from pathlib import Path
 
 import click
 from sqlalchemy.orm import Session
 
 from mailproc.calendars import zone_named
-from mailproc.cli.app import EXIT_CONFIG, EXIT_FAILED, App, fail, pass_app
-from mailproc.cli.incidents import incident_number
+from mailproc.cli.app import EXIT_CONFIG, EXIT_FAILED, App, fail, incident_number, pass_app
 from mailproc.cli.output import echo_json, json_option
 from mailproc.clock import utcnow
 from mailproc.config.locale import language_tag
@@ -21,14 +21,14 @@ from mailproc.notify.context import (
     IncidentFacts,
     build_context,
     reader_for,
-    sample_attachments,
+    sample_context,
     sample_facts,
     sample_occasion,
     sample_recipient,
 )
 from mailproc.notify.facts import incident_facts
 from mailproc.notify.formats import known_language
-from mailproc.notify.letter import tagged_subject
+from mailproc.notify.letter import one_line, tagged_subject
 from mailproc.notify.readers import reader_of
 from mailproc.notify.recipients import DEFAULT_RECIPIENTS, Notice
 from mailproc.notify.sender import deliver_pending
@@ -41,7 +41,7 @@ from mailproc.notify.templates import (
 )
 from mailproc.store import db
 from mailproc.store.queries import UnknownIncident
-from mailproc.vocabulary import NoticeKind, Party, Role
+from mailproc.vocabulary import DESK_NOTICES, NoticeKind, Party, Role
 
 
 @click.command()
@@ -68,6 +68,32 @@ def send(app: App, once: bool, ignore_backoff: bool, as_json: bool) -> None:
         click.echo(f"sent {report.sent}, failed {report.failed}, deferred {report.deferred}")
     if report.deferred:
         fail(f"{report.deferred} mail(s) deferred; they stay queued", EXIT_FAILED)
+
+
+@click.command()
+@click.option("--once", is_flag=True, help="Queue the digests due now, then exit.")
+@click.option(
+    "--at",
+    "moment",
+    type=click.DateTime(["%Y-%m-%dT%H:%M", "%Y-%m-%d %H:%M"]),
+    help="As if it were this UTC time (to try a schedule).",
+)
+@json_option
+@pass_app
+def digest(app: App, once: bool, moment: datetime | None, as_json: bool) -> None:
+    """Queue the queue digests due now (each solver's and each team's open incidents, at the
+    times of [digest]); `send --once` or the daemon delivers them."""
+    from mailproc.desk.digest import send_digests
+    from mailproc.notify.outbox import Outbox
+
+    if not once:
+        raise click.UsageError("the daemon sends the digests on time; use --once for one run")
+    clock = utcnow if moment is None else (lambda: moment.replace(tzinfo=UTC))
+    sent = send_digests(app.settings, app.ready_engine(), clock, Outbox(app.settings))
+    if as_json:
+        echo_json({"queued": sent})
+    else:
+        click.echo(f"queued {sent} digest(s)")
 
 
 @click.group()
@@ -153,14 +179,21 @@ def preview(
             reader = replace(reader, zone=zone_named(zone).key)
         except ValueError as exc:
             raise click.BadParameter(str(exc), param_hint="--zone") from None
-    files = sample_attachments(notice, settings) if ref is None else ()
-    context = build_context(notice, facts, occasion, settings, files, reader=reader)
+    if ref is None or kind in DESK_NOTICES:
+        context = sample_context(notice, facts, occasion, settings, reader)
+    else:
+        context = build_context(notice, facts, occasion, settings, reader=reader)
     try:
         templates = Templates(folder_of(settings))
         rendered = templates.render(kind, service or facts.service, context, reader.language)
     except TemplateProblem as problem:
         fail(str(problem), EXIT_CONFIG)
-    click.echo(f"Subject: {tagged_subject(rendered.subject, facts.number)}")
+    subject = (  # about no one incident: no [INC-n]
+        one_line(rendered.subject)
+        if kind in DESK_NOTICES
+        else tagged_subject(rendered.subject, facts.number)
+    )
+    click.echo(f"Subject: {subject}")
     click.echo(f"To: {recipient.name} <{recipient.email}> ({recipient.role})")
     click.echo(f"Language: {reader.language}, time zone: {reader.zone}\n")
     click.echo(rendered.text)

@@ -16,6 +16,7 @@ from mailproc.store.queries import (
     IncidentSummary,
     NotificationView,
 )
+from mailproc.store.search import Hit
 
 
 def when(moment: datetime | None) -> str:
@@ -45,6 +46,10 @@ def incident_detail(detail: IncidentDetail) -> str:
         head.append("  related " + ", ".join(f"PRB-{n}" for n in detail.problems))
     if detail.follow_up_of:
         head.append(f"  follow-up of INC-{detail.follow_up_of}")
+    if detail.merged_into:
+        head.append(f"  merged into INC-{detail.merged_into} (a duplicate; its mail goes there)")
+    if detail.merged:
+        head.append("  duplicates merged into it: " + ", ".join(f"INC-{n}" for n in detail.merged))
     if detail.attachments:
         head.append("  attachments:")
         head += [attachment_line(a) for a in detail.attachments]
@@ -86,12 +91,24 @@ def event_line(event: EventView) -> str:
     line = f"    {when(event.at)}  {event.actor or '-'}: {text}"
     if body and event.kind in ("created", "comment", "note"):
         line += "\n" + textwrap.indent(_shorten(str(body)), "        | ")
+    for copied in event.detail.get("texts", ()) if event.kind == "merged" else ():
+        said = f"{copied['actor']} ({copied['kind']}):\n{_shorten(str(copied['text']))}"
+        line += "\n" + textwrap.indent(said, "        | ")
     return line
 
 
 def _shorten(text: str, lines: int = 8) -> str:
     kept = text.splitlines()
     return "\n".join(kept[:lines] + (["…"] if len(kept) > lines else []))
+
+
+def search_hit(hit: Hit) -> str:
+    """An incident found by `incidents search`, with where its words were."""
+    lines = [f"{hit.ref:<9} {hit.service:<10} {hit.status:<10} {hit.title}"]
+    for match in hit.matches:
+        where = f"{match.kind}, internal" if match.kind == "note" else match.kind
+        lines.append(f"    {when(match.at)}  {match.actor} ({where}): {match.excerpt}")
+    return "\n".join(lines)
 
 
 def problem_table(problems: Iterable[ProblemView]) -> str:

@@ -13,7 +13,7 @@ from typing import Any
 
 import click
 
-from mailproc.cli.app import App, pass_app
+from mailproc.cli.app import App, incident_number, pass_app
 from mailproc.cli.output import echo_json, json_option
 from mailproc.clock import utcnow
 from mailproc.config.settings import ServiceConfig, Settings
@@ -187,7 +187,6 @@ def report(app: App, as_json: bool, at_text: str | None) -> None:
 def explain(app: App, ref: str, at_text: str | None, as_json: bool) -> None:
     """Show how the due times of INC-n were computed: calendar, pauses, priority changes, moves,
     reopens, and the fate of each escalation level."""
-    from mailproc.cli.incidents import incident_number  # the store's: what-if needs none
     from mailproc.sla.state import SlaBook
     from mailproc.sla.views import explain as explain_incident
     from mailproc.sla.views import explanation_text, sla_lines

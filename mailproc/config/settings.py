@@ -275,6 +275,8 @@ class SlaConfig(_Frozen):
     calendar: str = "24x7"
     at_risk_percent: float = Field(default=75, gt=0, lt=100)
     escalation_interval_seconds: float = Field(default=60, gt=0)
+    # one pass mailing more escalations than this to one address sends it one mail of them all
+    fold_escalations_above: int = Field(default=5, ge=1)
     targets: dict[Priority, TargetConfig] = Field(default_factory=_default_targets)
     escalation: tuple[LevelConfig, ...] = Field(default_factory=_default_ladder)
 
@@ -361,6 +363,7 @@ class StatusConfig(_Frozen):
     _instructions = field_validator("instructions")(classmethod(lambda cls, v: localized(v)))
     paused: bool = False
     auto_close_days: float | None = Field(default=None, gt=0)
+    remind_days: float | None = Field(default=None, gt=0)  # then remind the reporter, once
 
 
 class WorkflowConfig(_Frozen):
@@ -441,6 +444,29 @@ class NotificationsConfig(_Frozen):
     )
 
 
+_CLOCK_TIME = re.compile(r"^([01]\d|2[0-3]):([0-5]\d)$")
+
+
+class DigestConfig(_Frozen):
+    """When the queue digests go out: at these wall-clock times on these days, in the time
+    zone of `calendar` (default: sla.calendar's). Who gets one is the `digest` notice's
+    recipients (`assignee`: each solver their queue; `team`, `first_line`: each list its
+    services' queue); an empty digest is not sent."""
+
+    at: tuple[str, ...] = ("08:00",)
+    days: tuple[calendars.Weekday, ...] = calendars.WEEK[:5]
+    calendar: str | None = None
+    late_minutes: float = Field(default=240, ge=0)  # later than this after its time: skipped
+
+    @field_validator("at")
+    @classmethod
+    def _times(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        for moment in value:
+            if not _CLOCK_TIME.match(moment):
+                raise ValueError(f"'{moment}' is not a time of day like '08:00'")
+        return value
+
+
 class ThreadingConfig(_Frozen):
     # A reply whose parent has not arrived yet waits this long for it (mailproc.desk.waiting)
     # before it opens an incident of its own; 0: never waits.
@@ -509,6 +535,7 @@ class Settings(_Frozen):
     sla: SlaConfig = Field(default_factory=SlaConfig)
     priority_matrix: MatrixConfig = Field(default_factory=MatrixConfig)
     notifications: NotificationsConfig = Field(default_factory=NotificationsConfig)
+    digest: DigestConfig = Field(default_factory=DigestConfig)
     smtp: SmtpConfig = Field(default_factory=SmtpConfig)
     threading: ThreadingConfig = Field(default_factory=ThreadingConfig)
     security: SecurityConfig = Field(default_factory=SecurityConfig)
@@ -557,6 +584,8 @@ class Settings(_Frozen):
                 yield f"services.{name}.calendar: {self._unknown_calendar(svc.calendar)}"
         if self.sla.calendar not in self.calendars:
             yield f"sla.calendar: {self._unknown_calendar(self.sla.calendar)}"
+        if self.digest.calendar is not None and self.digest.calendar not in self.calendars:
+            yield f"digest.calendar: {self._unknown_calendar(self.digest.calendar)}"
         for name, person in self.people.items():
             for service in person.services:
                 if service not in self.services:

@@ -72,6 +72,8 @@ def standard_jobs(settings: Settings, desk: Desk) -> list[Job]:
     escalate = Escalator(settings, desk.engine, desk.clock, book=desk.sla, outbox=desk.outbox)
     return [
         Job("close-timed-out", every.close_timed_out_seconds, desk.close_timed_out),
+        Job("remind-reporters", every.close_timed_out_seconds, desk.remind_reporters),
+        Job("digest", 60, desk.send_digests),
         Job("send-outbox", every.send_outbox_seconds, send),
         Job("release-waiting", every.release_waiting_seconds, desk.release_due),
         Job("escalate", settings.sla.escalation_interval_seconds, escalate.run),

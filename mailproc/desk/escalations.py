@@ -15,7 +15,9 @@ has stopped clocks, so it is never escalated.
 from __future__ import annotations
 
 import logging
+import secrets
 from datetime import datetime, timedelta
+from typing import Any
 
 from sqlalchemy import Engine, select
 from sqlalchemy.exc import IntegrityError
@@ -23,6 +25,7 @@ from sqlalchemy.orm import Session
 
 from mailproc.clock import WallClock, utcnow
 from mailproc.config.settings import Settings
+from mailproc.desk.folding import Fold, release_stale
 from mailproc.desk.writes import SYSTEM_ACTOR
 from mailproc.durations import format_duration
 from mailproc.notify.outbox import Outbox
@@ -60,8 +63,12 @@ class Escalator:
 
     def run(self) -> int:
         with store_errors():
-            due = self._due(whole_second(self.clock()))
-            return sum(self._incident(number) for number in due)
+            now = whole_second(self.clock())
+            release_stale(self.engine, now)
+            fold = Fold(self.settings, self.outbox, secrets.token_hex(8))
+            sent = sum(self._incident(number, fold) for number in self._due(now))
+            fold.settle(self.engine, whole_second(self.clock()))
+            return sent
 
     def _due(self, now: datetime) -> list[int]:
         query = (
@@ -72,11 +79,17 @@ class Escalator:
         with Session(self.engine) as session:
             return list(session.scalars(query))
 
-    def _incident(self, number: int) -> int:
-        """One incident in one transaction; a failure costs this incident's turn, not the pass."""
+    def _incident(self, number: int, fold: Fold) -> int:
+        """One incident in one transaction; a failure costs this incident's turn, not the pass.
+        Its mails are held for `fold` to settle once the transaction has committed."""
+        mails: list[tuple[list[tuple[str, str]], dict[str, Any]]] = []
         try:
             with Session(self.engine) as session, session.begin():
-                return self._escalate(session, number, whole_second(self.clock()))
+                now = whole_second(self.clock())
+                sent = self._escalate(session, number, now, fold.token, mails)
+            for going, item in mails:
+                fold.add(going, item)
+            return sent
         except IntegrityError:
             log.info("INC-%d: another escalation pass sent this level first", number)
         except OUTAGES:
@@ -85,7 +98,14 @@ class Escalator:
             log.exception("INC-%d: escalation failed; the next pass tries again", number)
         return 0
 
-    def _escalate(self, session: Session, number: int, now: datetime) -> int:
+    def _escalate(
+        self,
+        session: Session,
+        number: int,
+        now: datetime,
+        token: str,
+        mails: list[tuple[list[tuple[str, str]], dict[str, Any]]],
+    ) -> int:
         incident = session.scalar(
             select(db.Incident)
             .where(db.Incident.id == number, db.Incident.next_escalation_at <= now)
@@ -95,7 +115,7 @@ class Escalator:
             return 0
         assessment = self.book.assess(session, incident, now)
         for escalation in assessment.plan.due:
-            self._send(session, incident, escalation, assessment.status, now)
+            mails.append(self._send(session, incident, escalation, assessment.status, now, token))
         self.book.store(incident, assessment, sent=True)
         return len(assessment.plan.due)
 
@@ -106,9 +126,11 @@ class Escalator:
         escalation: Escalation,
         status: SlaStatus,
         now: datetime,
-    ) -> None:
+        token: str,
+    ) -> tuple[list[tuple[str, str]], dict[str, Any]]:
         """Record the level (the unique row first: a clash sends nothing), tell the history,
-        queue the mail."""
+        queue the mails (held for the pass to fold); the mails, and the escalation in words
+        for a folded mail."""
         person = self.settings.people.get(incident.assignee) if incident.assignee else None
         service = self.settings.services[incident.service]
         to = recipients(escalation.level, service, person.email if person else None)
@@ -117,7 +139,7 @@ class Escalator:
         session.flush()
         due, reason = status.of(escalation.target).due, escalation_reason(escalation)
         session.add(_event(incident.id, escalation, reason, to, due, now))
-        self.outbox.queue_escalation(
+        going = self.outbox.queue_escalation(
             session,
             incident.id,
             now,
@@ -128,7 +150,21 @@ class Escalator:
             recipients=to,
             trigger=escalation.level.trigger,
             late_by=escalation.late_by,
+            hold=token,
         )
+        item = {
+            "ref": f"INC-{incident.id}",
+            "number": incident.id,
+            "title": incident.title,
+            "service": incident.service,
+            "priority": incident.priority,
+            "assignee": incident.assignee,
+            "level": level,
+            "target": target,
+            "reason": reason,
+            "due": due,
+        }
+        return going, item
 
 
 def _record(

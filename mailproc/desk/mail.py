@@ -22,14 +22,24 @@ from sqlalchemy.orm import Session
 from mailproc.clock import WallClock, utcnow
 from mailproc.config.settings import Settings
 from mailproc.desk import waiting
+from mailproc.desk.acks import acknowledge_each
 from mailproc.desk.attempts import Attempts, Crashed, forget
+from mailproc.desk.digest import send_digests
 from mailproc.desk.outcome import Batcher, Disposition, Handle, Origin, Outcome, Parsed
-from mailproc.desk.timeouts import close_timed_out
-from mailproc.desk.writes import Writes, lock_incident, participants_of, save_incident, view_of
+from mailproc.desk.queries import answer_queries
+from mailproc.desk.timeouts import close_timed_out, remind_reporters
+from mailproc.desk.writes import (
+    Writes,
+    lock_incident,
+    merge_chain,
+    participants_of,
+    save_incident,
+    view_of,
+)
 from mailproc.inbound.automatic import Automatic, detect, suppresses_replies
 from mailproc.inbound.fingerprint import fingerprint
 from mailproc.inbound.parse import InboundMail, MailError, OverLimit, parse_head, parse_mail
-from mailproc.inbound.subject import limit_commands, parse_subject
+from mailproc.inbound.subject import acknowledged, is_query, limit_commands, parse_subject
 from mailproc.notify.outbox import Outbox
 from mailproc.safety import kept_mail
 from mailproc.safety.limits import sender_throttle
@@ -242,6 +252,14 @@ class Desk:
         now = whole_second(self.clock())
         return close_timed_out(self.settings, self.engine, now, self.outbox, self.sla)
 
+    def send_digests(self) -> int:
+        """Queue the digests due now (mailproc.desk.digest); how many were queued."""
+        return send_digests(self.settings, self.engine, self.clock, self.outbox)
+
+    def remind_reporters(self) -> list[int]:
+        """Remind the reporters of incidents waiting past their status's `remind_days`."""
+        return remind_reporters(self.settings, self.engine, self.clock(), self.outbox)
+
     @cached_property
     def outbox(self) -> Outbox:
         """The notification writer, one per Desk so compiled templates serve many mails."""
@@ -273,7 +291,8 @@ class Desk:
             parse_subject(mail.subject, self.settings.language),
             self.settings.limits.commands_per_mail,
         )
-        found = _thread(session, mail, subject.incident, self.settings, key == mail.key)
+        threaded = _thread(session, mail, subject.incident, self.settings, key == mail.key)
+        found, merged = _merged_into(session, threaded)
         verdict = detect(mail, self.settings.own_addresses)
         automatic = kept_mail.screened(mail, verdict, self.settings)
         if automatic is not None:  # kept and recorded, never applied nor answered
@@ -284,14 +303,32 @@ class Desk:
             return Outcome(
                 Disposition.PROCESSED, key, number, summary, sender=sender, automatic=True
             )
+        if is_query(subject):  # asks, changes nothing: answered by return mail
+            unanswered = _unanswered(mail, verdict)
+            summary = answer_queries(
+                session, self.settings, self.outbox, mail, subject, found, now, unanswered
+            )
+            _SETTLED(session, pk=message, incident=None, outcome=Disposition.PROCESSED.value)
+            sender = mail.sender.email if mail.sender else ""
+            return Outcome(Disposition.PROCESSED, key, None, summary, sender=sender)
+        acks = acknowledged(subject)
+        if acks and (found is None or acks != (found.id,)):  # answers a folded escalation
+            unanswered = _unanswered(mail, verdict)
+            books = (self.outbox, self.sla)
+            summary = acknowledge_each(
+                session, self.settings, books, mail, acks, message, now, unanswered
+            )
+            _SETTLED(session, pk=message, incident=None, outcome=Disposition.PROCESSED.value)
+            sender = mail.sender.email if mail.sender else ""
+            return Outcome(Disposition.PROCESSED, key, None, summary, sender=sender)
         if found is None and held is None and waiting.should_wait(mail, subject, self.settings):
             summary = waiting.hold(session, self.settings, mail, message, now)
             sender = mail.sender.email if mail.sender else ""
             return Outcome(Disposition.PROCESSED, key, None, summary, sender=sender)
-        view = view_of(session, found) if found else None
         participants = participants_of(session, found.id) if found else frozenset()
+        view = view_of(session, found, participants) if found else None
         team = found is not None and _answers_team_notice(session, mail)
-        actor = verified_actor(mail, self.settings, view, subject.proof)
+        actor = verified_actor(mail, self.settings, view, merged, subject.proof)
         intent = classify(
             mail,
             subject,
@@ -500,6 +537,17 @@ def _thread(
         if mail.message_id in known and tagged is None:
             return lock_incident(session, known[mail.message_id])
     return lock_incident(session, tagged) if tagged is not None else None
+
+
+def _merged_into(
+    session: Session, found: db.Incident | None
+) -> tuple[db.Incident | None, tuple[int, ...]]:
+    """Mail about a duplicate goes to the incident it was merged into (and on, should that
+    one have been merged too): that incident, and the duplicates the mail passed through."""
+    chain = merge_chain(session, found) if found is not None else ()
+    if found is None or not chain:
+        return found, ()
+    return lock_incident(session, chain[-1]), (found.id, *chain[:-1])
 
 
 def _answers_team_notice(session: Session, mail: InboundMail) -> bool:

@@ -11,12 +11,12 @@ from __future__ import annotations
 
 import hashlib
 import mimetypes
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import bindparam, insert, select, update
+from sqlalchemy import bindparam, delete, insert, select, update
 from sqlalchemy.orm import Session
 
 from mailproc.config.settings import Settings
@@ -38,11 +38,13 @@ from mailproc.store.queries import attachment_count
 from mailproc.vocabulary import EventKind, Priority, StatusKind, Verb
 from mailproc.workflow.decision import (
     Actor,
+    Brief,
     Decision,
     Happening,
     IncidentView,
     decide,
     reopen_by_reply,
+    resume_by_reply,
 )
 from mailproc.workflow.intents import NewIncident, Reply
 
@@ -72,6 +74,8 @@ class Writes:
     throttle: Throttle | None = None  # the sender is over the new-incident limit
     unanswered: str | None = None  # why the mail's sender gets no acknowledgment or transcript
     enclosures: list[Enclosure] = field(default_factory=list)  # the mail's files, as stored
+    dropped: set[str] = field(default_factory=set)  # watchers this mail's [CC -…] removed
+    decided: Decision | None = None  # the decision on the commands of the last reply
 
     def add(self, model: type[db.Base], **values: Any) -> None:
         self.rows.add(model, **values)
@@ -134,13 +138,7 @@ class Writes:
             summary += f" (not acknowledged: {self.throttle.reason})"
         decision = None
         if intent.commands:
-            decision = decide(
-                view_of(self.session, incident),
-                intent.commands,
-                self.actor,
-                self.settings,
-                _problems(self.session, intent.commands),
-            )
+            decision = self.decide(view_of(self.session, incident), intent.commands)
             self.commit_decision(incident, decision)
             summary += _command_summary(decision)
         self.keep_sla(incident)
@@ -167,10 +165,16 @@ class Writes:
             view = decision.view
             if decision.events:
                 summary += ", reopened"
+        if intent.resume:
+            before = status_before(self.history(incident.id), view.status)
+            decision = resume_by_reply(view, self.settings, before)
+            self.commit_decision(incident, decision)
+            view = decision.view
+            if decision.events:
+                summary += f", resumed ({view.status})"
         commanded = None
         if intent.commands:
-            problems = _problems(self.session, intent.commands)
-            commanded = decide(view, intent.commands, self.actor, self.settings, problems)
+            commanded = self.decided = self.decide(view, intent.commands)
             self.commit_decision(incident, commanded)
             summary += _command_summary(commanded)
         incident.updated_at = self.now
@@ -180,9 +184,16 @@ class Writes:
         )
         return summary
 
+    def decide(self, view: IncidentView, commands: tuple[Command | BadCommand, ...]) -> Decision:
+        """The workflow's decision on the commands, with what they name looked up."""
+        problems = _problems(self.session, commands)
+        incidents = _named_incidents(self.session, commands, self.settings)
+        return decide(view, commands, self.actor, self.settings, problems, incidents)
+
     def commit_decision(self, incident: db.Incident, decision: Decision) -> None:
         after = decision.view
         closed_before = incident.closed_at is not None
+        was = _kind(self.settings, incident.service, incident.status)
         closes = self.settings.workflow_of(after.service).status(after.status).kind
         incident.service, incident.status = after.service, after.status
         incident.priority, incident.assignee = after.priority.value, after.assignee
@@ -191,12 +202,65 @@ class Writes:
             incident.closed_at = self.now
         elif closes is not StatusKind.CLOSED:
             incident.closed_at = None
+        if closes is StatusKind.OPEN and was is not StatusKind.OPEN:
+            incident.merged_into = None  # reopened: no longer a duplicate, its mail is its own
         for problem in sorted(after.problems - self.known(incident.id).problems):
             self.add(db.IncidentProblem, incident_id=incident.id, problem_id=problem, at=self.now)
         self.problems[incident.id] = after.problems
         for happening in decision.events:
             self._event(incident.id, happening.kind, dict(happening.detail))
+            self._follow(incident, happening)
         incident.updated_at = self.now
+
+    def _follow(self, incident: db.Incident, happening: Happening) -> None:
+        """What an event does beyond the incident's own row: watchers, a merge."""
+        detail = happening.detail
+        if happening.kind is EventKind.WATCHER_ADDED:
+            self.add(db.Participant, incident_id=incident.id, email=detail["email"])
+            self.watchers[incident.id] = self.known(incident.id).watchers | {detail["email"]}
+        elif happening.kind is EventKind.WATCHER_REMOVED:
+            self.dropped.add(detail["email"])  # not added back by this very mail's Cc
+            self.rows.discard(db.Participant, incident_id=incident.id, email=detail["email"])
+            self.session.execute(
+                delete(db.Participant).where(
+                    db.Participant.incident_id == incident.id,
+                    db.Participant.email == detail["email"],
+                )
+            )
+            self.watchers[incident.id] = self.known(incident.id).watchers - {detail["email"]}
+        elif happening.kind is EventKind.MERGED_INTO:
+            self._fold(incident, int(detail["incident"]))
+
+    def _fold(self, duplicate: db.Incident, number: int) -> None:
+        """Merge `duplicate` into incident `number`: the target's history gets a copy of the
+        duplicate's texts (notes included: the event is internal), its watchers and reporter
+        become the target's watchers, and mail about the duplicate goes to the target from
+        now on (`merged_into`, followed when a reply is threaded). Its files are listed with
+        the target's (mailproc.store.queries.attachments_of)."""
+        target = lock_incident(self.session, number)
+        assert target is not None, f"INC-{number} vanished while merging into it"
+        duplicate.merged_into = target.id
+        texts = [
+            {"at": r.at.isoformat(), "actor": r.actor, "kind": r.kind, "text": r.detail["text"]}
+            for r in self.history(duplicate.id)
+            if r.kind in _TEXTS and r.detail.get("text")
+        ]
+        detail = {
+            "incident": duplicate.id,
+            "title": duplicate.title,
+            "reporter": duplicate.reporter,
+            "texts": texts,
+        }
+        self._event(target.id, EventKind.MERGED, detail)
+        known = self.known(target.id).watchers
+        joining = {duplicate.reporter} | self.known(duplicate.id).watchers
+        fresh = {a for a in joining - known if a != target.reporter and not self.settings.is_own(a)}
+        for email in sorted(fresh):
+            self.add(db.Participant, incident_id=target.id, email=email)
+        self.watchers[target.id] = known | fresh
+        target.updated_at = self.now
+        save_incident(self.session, target)
+        self.notify(target)
 
     def keep_sla(self, incident: db.Incident) -> None:
         """Recompute the incident's stored due times if this mail recorded anything that can
@@ -250,6 +314,9 @@ class Writes:
             detail=detail,
             message_pk=self.message,
         )
+        if kind in _TEXTS:  # searchable (mailproc.store.search)
+            said = f"{detail.get('title', '')} {detail.get('text', '')}".strip()
+            self.rows.add_words(incident_id, kind.value, self.actor.email, self.now, said)
 
     def remember(self, incident_id: int, watchers: bool) -> None:
         """Record the mail's Message-ID for threading, and the ids it answers (a parent that
@@ -265,6 +332,7 @@ class Writes:
             return
         own = self.settings.is_own  # support+INC-4.<token>@… too
         addresses = {a.email for a in (*mail.to, *mail.cc) if a.email and not own(a.email)}
+        addresses -= self.dropped
         known = self.known(incident_id).watchers
         fresh, refused = self.settings.watchers.admit(sorted(addresses - known))
         for email in fresh:
@@ -322,6 +390,55 @@ _NO_SLA_EFFECT = {
 }
 
 
+def status_before(records: Sequence[Record], status: str) -> str | None:
+    """The status the incident was in before it last entered `status`."""
+    for record in reversed(records):
+        if record.kind == EventKind.STATUS and record.detail.get("to") == status:
+            return str(record.detail.get("from"))
+    return None
+
+
+_TEXTS = (EventKind.CREATED, EventKind.COMMENT, EventKind.NOTE)
+
+
+def _kind(settings: Settings, service: str, status: str) -> StatusKind | None:
+    workflow = settings.workflow_of(service)
+    return next((s.kind for s in workflow.statuses if s.name == status), None)
+
+
+def _named_incidents(
+    session: Session, commands: Iterable[object], settings: Settings
+) -> dict[int, Brief]:
+    """The incidents [MERGE INC-n] names, with the chain each is merged into (at most
+    MAX_CHAIN links: a longer one is cut, and a cycle in it shows)."""
+    wanted = {
+        int(c.arg) for c in commands if isinstance(c, Command) and c.verb is Verb.MERGE and c.arg
+    }
+    found: dict[int, Brief] = {}
+    for number in sorted(wanted):
+        row = session.get(db.Incident, number)
+        if row is None:
+            continue
+        kind = _kind(settings, row.service, row.status) or StatusKind.OPEN
+        found[number] = Brief(number, row.status, kind, merge_chain(session, row))
+    return found
+
+
+MAX_CHAIN = 20
+
+
+def merge_chain(session: Session, incident: db.Incident) -> tuple[int, ...]:
+    """The incidents `incident` is merged into, nearest first."""
+    chain: list[int] = []
+    following = incident.merged_into
+    while following is not None and following not in chain and len(chain) < MAX_CHAIN:
+        chain.append(following)
+        following = session.scalar(
+            select(db.Incident.merged_into).where(db.Incident.id == following)
+        )
+    return tuple(chain)
+
+
 def _command_summary(decision: Decision) -> str:
     if decision.refused:
         return "; refused " + "; ".join(f"{r.command} ({r.reason})" for r in decision.refused)
@@ -363,7 +480,10 @@ def save_incident(session: Session, incident: db.Incident) -> None:
     _SAVE_INCIDENT(session, pk=incident.id, **values)
 
 
-def view_of(session: Session, incident: db.Incident) -> IncidentView:
+def view_of(
+    session: Session, incident: db.Incident, watchers: frozenset[str] | None = None
+) -> IncidentView:
+    """The incident as the workflow sees it; `watchers` when the caller has read them."""
     return IncidentView(
         number=incident.id,
         service=incident.service,
@@ -376,6 +496,7 @@ def view_of(session: Session, incident: db.Incident) -> IncidentView:
         impact=incident.impact,
         urgency=incident.urgency,
         escalated_to=escalated_to(session, incident.id),
+        watchers=participants_of(session, incident.id) if watchers is None else watchers,
     )
 
 

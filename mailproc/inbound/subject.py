@@ -53,13 +53,39 @@ SPECS: dict[Verb, VerbSpec] = {
     Verb.RELATE: VerbSpec("required", "[RELATE PRB-n]"),
     Verb.IMPACT: VerbSpec("required", "[IMPACT level]"),
     Verb.URGENCY: VerbSpec("required", "[URGENCY level]"),
-    Verb.ACK: VerbSpec("none", "[ACK]"),
+    Verb.ACK: VerbSpec("optional", "[ACK], or [ACK INC-n] for another incident"),
     Verb.NOTE: VerbSpec("none", "[NOTE]"),
     Verb.PUBLIC: VerbSpec("none", "[PUBLIC]"),
+    Verb.WAIT: VerbSpec("none", "[WAIT]"),
+    Verb.MERGE: VerbSpec("required", "[MERGE INC-n]"),
+    Verb.CC: VerbSpec("required", "[CC +someone@example.org] or [CC -someone@example.org]"),
+    Verb.LIST: VerbSpec("optional", "[LIST], or [LIST service]"),
+    Verb.MINE: VerbSpec("none", "[MINE]"),
+    Verb.HELP: VerbSpec("none", "[HELP]"),
+    Verb.STATUS: VerbSpec("none", "[STATUS]"),
 }
 #: Verbs that say what the mail's text is rather than change the incident: read by the intent,
 #: never given to the workflow's decision.
 MARKERS = frozenset({Verb.NOTE, Verb.PUBLIC})
+#: Verbs that ask rather than act: a mail of them alone is answered and changes nothing.
+QUERIES = frozenset({Verb.LIST, Verb.MINE, Verb.HELP, Verb.STATUS})
+
+
+def acknowledged(subject: ParsedSubject) -> tuple[int, ...]:
+    """The incidents a mail of `[ACK INC-n]` alone acknowledges (a reply to a folded
+    escalation mail); empty for any other mail."""
+    items = subject.commands
+    if not items or not all(isinstance(c, Command) and c.verb is Verb.ACK and c.arg for c in items):
+        return ()
+    return tuple(dict.fromkeys(int(c.arg or 0) for c in items if isinstance(c, Command)))
+
+
+def is_query(subject: ParsedSubject) -> bool:
+    """A mail of queries alone (a mistyped word makes it a mail of commands, refused)."""
+    items = subject.commands
+    return bool(items) and all(isinstance(c, Command) and c.verb in QUERIES for c in items)
+
+
 #: The impact and urgency words of the shipped priority matrix; a configuration may change them.
 DEFAULT_LEVELS: Mapping[Verb, tuple[str, ...]] = {
     Verb.IMPACT: ("high", "medium", "low"),
@@ -69,6 +95,10 @@ DEFAULT_LEVELS: Mapping[Verb, tuple[str, ...]] = {
 _BRACKET = re.compile(r"\[([^\[\]]*)\]")
 _INC_TAG = re.compile(r"^\s*INC[-\s]?(\d{1,12})(?:\.([a-z2-7]{8}))?\s*$", re.IGNORECASE)
 _PRB = re.compile(r"^(?:PRB-?)?(\d{1,12})$", re.IGNORECASE)
+_INC_REF = re.compile(r"^(?:INC-?)?(\d{1,12})$", re.IGNORECASE)
+_WATCHER = re.compile(
+    r"^[+-][^\s@<>()\[\],;:\\\"]{1,64}@[A-Za-z0-9-]{1,63}(?:\.[A-Za-z0-9-]{1,63})+$"
+)
 _PREFIX = re.compile(
     r"^\s*(?:(?:re|aw|sv|vs|odp|pd|fwd?|wg|tr|trs|antw|antwort|rif|ref|réf|res|rv|enc|"
     r"doorst|ynt|ilt|fs|vb|vl|atb|vá|továbbítás|válasz|odg|přeposlat|отв|ответ|пересл|"
@@ -189,7 +219,18 @@ def _check_argument(
         if number is None:
             return BadCommand(text, f"'{arg}' is not a problem number. Syntax: {syntax}")
         arg = number.group(1)
-    elif verb in (Verb.ASSIGN, Verb.MOVE) and arg is not None and " " in arg:
+    elif verb in (Verb.MERGE, Verb.ACK) and arg is not None:
+        number = _INC_REF.match(arg)
+        if number is None:
+            return BadCommand(text, f"'{arg}' is not an incident number. Syntax: {syntax}")
+        arg = number.group(1)
+    elif verb is Verb.CC and arg is not None:
+        wrong = next((word for word in arg.split() if not _WATCHER.match(word)), None)
+        if wrong is not None:
+            what = "an address" if wrong[:1] in "+-" else "+address or -address"
+            return BadCommand(text, f"'{wrong}' is not {what}. Syntax: {syntax}")
+        arg = " ".join(word.lower() for word in arg.split())
+    elif verb in (Verb.ASSIGN, Verb.MOVE, Verb.LIST) and arg is not None and " " in arg:
         return BadCommand(text, f"{verb} takes one name. Syntax: {syntax}")
     return Command(verb, arg, text)
 

@@ -24,6 +24,7 @@ from mailproc.notify.letter import Enclosure
 from mailproc.notify.readers import Reader, reader_of
 from mailproc.notify.recipients import CommandLine, Notice, Person, Recipient
 from mailproc.vocabulary import (
+    DESK_NOTICES,
     INTERNAL_EVENTS,
     EventKind,
     NoticeKind,
@@ -82,6 +83,7 @@ class Occasion:
     problem: ProblemFacts | None = None
     escalation: Mapping[str, Any] | None = field(default=None)
     alert: Mapping[str, Any] | None = field(default=None)
+    waiting: Mapping[str, Any] | None = field(default=None)
 
 
 def when(moment: datetime | None) -> str:
@@ -138,7 +140,7 @@ def build_context(
         "instructions": text_in(
             settings.workflow_of(facts.service).status(facts.status).instructions, language, default
         ),
-        "reply": _reply(notice.recipient, facts, settings),
+        "reply": reply_of(notice.recipient, facts, settings),
         "change": cause,
         "changes": [describe_event(h.kind, dict(h.detail)) for h in changed],
         "changed": [{"kind": h.kind.value, "detail": dict(h.detail)} for h in changed],
@@ -150,9 +152,55 @@ def build_context(
         "known_errors": [_problem(p) for p in occasion.known_errors],
         "escalation": _escalation(occasion.escalation, reader),
         "alert": dict(occasion.alert) if occasion.alert else None,
+        "waiting": (
+            {k: at(v) if isinstance(v, datetime) else v for k, v in occasion.waiting.items()}
+            if occasion.waiting
+            else None
+        ),
         "attachments": [dict(entry) for entry in attachments],
         "now": at(occasion.now),
     }
+
+
+def desk_context(
+    notice: Notice,
+    settings: Settings,
+    now: datetime,
+    payload: Mapping[str, Any],
+    reader: Reader | None = None,
+) -> dict[str, Any]:
+    """The variables of a notice about no one incident (mailproc.vocabulary.DESK_NOTICES):
+    no `incident`, `history` or `people`; `query`, `digest` or `escalations` instead."""
+    internal = settings.is_staff(notice.recipient.email)
+    email, name = notice.recipient.email, notice.recipient.name
+    reader = reader or reader_of(email, settings, settings.default_service, None, name)
+    language = reader.language
+    context: dict[str, Any] = {
+        "event": notice.kind.value,
+        "recipient": _recipient(notice.recipient, reader, internal),
+        "desk": {
+            "support_address": settings.support_address,
+            "services": [_service(s, settings, language) for s in sorted(settings.services)],
+        },
+        "query": None,
+        "digest": None,
+        "escalations": None,
+        "now": LocalTime(now, reader.zone, language),
+    }
+    return context | {key: _for_reader(value, reader) for key, value in payload.items()}
+
+
+def _for_reader(value: Any, reader: Reader) -> Any:
+    """A payload's instants and amounts as the reader reads them (LocalTime, Duration)."""
+    if isinstance(value, datetime):
+        return LocalTime(value, reader.zone, reader.language)
+    if isinstance(value, timedelta):
+        return Duration(value, reader.language)
+    if isinstance(value, Mapping):
+        return {k: _for_reader(v, reader) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_for_reader(v, reader) for v in value]
+    return value
 
 
 def _clock(reader: Reader) -> Callable[[datetime | None], LocalTime | None]:
@@ -268,7 +316,7 @@ def _problem(problem: ProblemFacts) -> dict[str, Any]:
     }
 
 
-def _reply(recipient: Recipient, facts: IncidentFacts, settings: Settings) -> dict[str, Any]:
+def reply_of(recipient: Recipient, facts: IncidentFacts, settings: Settings) -> dict[str, Any]:
     """How this recipient answers: where to, with which subject, with which commands (as
     examples that work when copied into the subject as they are)."""
     workflow = settings.workflow_of(facts.service)
@@ -278,8 +326,10 @@ def _reply(recipient: Recipient, facts: IncidentFacts, settings: Settings) -> di
     known = settings.people_by_email.get(recipient.email)
     solver = known is not None and known[1].solves(facts.service)
     desk = solver or recipient.email in settings.staff_addresses  # a solver, or a team list
+    if Verb.CLOSE in verbs:
+        verbs.append(Verb.MERGE)  # closes a duplicate where CLOSE may close it
     if desk:
-        verbs.append(Verb.NOTE)
+        verbs += [Verb.CC, Verb.NOTE]
     else:
         mine = settings.permissions.reporter_commands if recipient.email == facts.reporter else ()
         verbs = [verb for verb in verbs if verb in mine]
@@ -306,6 +356,8 @@ def example(verb: Verb, facts: IncidentFacts, settings: Settings, desk: bool = T
         case Verb.MOVE:
             others = sorted(name for name in settings.services if name != facts.service)
             return f"[MOVE {others[0]}]" if others else SPECS[verb].syntax
+        case Verb.CC:
+            return "[CC +someone@example.org]"
     return SPECS[verb].syntax
 
 
@@ -421,6 +473,7 @@ def sample_occasion(
         problem=SAMPLE_PROBLEM if kind is NoticeKind.PROBLEM_RESOLVED else None,
         escalation=_SAMPLE_ESCALATION if kind is NoticeKind.ESCALATION else None,
         alert=_SAMPLE_ALERT if kind is NoticeKind.ALERT else None,
+        waiting=_SAMPLE_WAITING if kind is NoticeKind.REMINDER else None,
     )
 
 
@@ -433,6 +486,10 @@ _SAMPLE_ESCALATION = {
     "late_by": -timedelta(hours=2),
     "reason": "75% of the resolution time used, 2h of business time left",
     "due": datetime(2026, 11, 23, 11, 30, tzinfo=UTC),
+}
+_SAMPLE_WAITING = {
+    "since": datetime(2026, 11, 20, 9, 30, tzinfo=UTC),
+    "closes": datetime(2026, 11, 30, 9, 30, tzinfo=UTC),
 }
 _SAMPLE_ALERT = {
     "scope": "everyone",
@@ -456,6 +513,29 @@ _SAMPLE_CAUSES: dict[NoticeKind, Happening] = {
     ),
     NoticeKind.COMMENT: Happening(EventKind.COMMENT, {"text": "Still down."}),
     NoticeKind.NOTE: Happening(EventKind.NOTE, {"text": "Same as INC-40: the relay's queue."}),
+    NoticeKind.QUESTION: Happening(
+        EventKind.STATUS, {"from": "Solution", "to": "Waiting", "by": "WAIT"}
+    ),
+    NoticeKind.RESUMED: Happening(
+        EventKind.STATUS, {"from": "Waiting", "to": "Solution", "by": "reply"}
+    ),
+    NoticeKind.MERGED: Happening(EventKind.MERGED_INTO, {"incident": 40}),
+    NoticeKind.MERGED_IN: Happening(
+        EventKind.MERGED,
+        {
+            "incident": 43,
+            "title": "Outlook disconnected",
+            "reporter": "bob@example.org",
+            "texts": [
+                {
+                    "at": "2026-11-23T09:20:00+00:00",
+                    "actor": "bob@example.org",
+                    "kind": "created",
+                    "text": "Outlook says Disconnected since this morning.",
+                }
+            ],
+        },
+    ),
 }
 
 
@@ -474,6 +554,164 @@ def sample_attachments(notice: Notice, settings: Settings) -> tuple[dict[str, An
     email = notice.recipient.email
     staff = settings.is_staff(email)
     return choose(SAMPLE_FILES, notice.kind, email, staff, settings.notifications).listed
+
+
+def sample_context(
+    notice: Notice,
+    facts: IncidentFacts,
+    occasion: Occasion,
+    settings: Settings,
+    reader: Reader | None = None,
+) -> dict[str, Any]:
+    """What `templates check` and `preview` render a kind with: the sample incident's
+    context, or for a notice about no one incident its sample payload."""
+    if notice.kind in DESK_NOTICES:
+        return desk_context(notice, settings, SAMPLE_NOW, _SAMPLE_DESK[notice.kind], reader)
+    files = sample_attachments(notice, settings)
+    return build_context(notice, facts, occasion, settings, files, reader=reader)
+
+
+_SAMPLE_LINE = {
+    "summary": "email · P2 · Solution · tina · at risk",
+    "target": "resolution",
+    "plain": "status Solution, with tina",
+    "ref": "INC-42",
+    "number": 42,
+    "title": "Cannot send mail",
+    "service": "email",
+    "status": "Solution",
+    "priority": "P2",
+    "assignee": "tina",
+    "standing": "at risk",
+    "waiting": False,
+    "due": datetime(2026, 11, 23, 17, 0, tzinfo=UTC),
+}
+_SAMPLE_WAITING_LINE = _SAMPLE_LINE | {
+    "summary": "email · P2 · Waiting · tina · paused",
+    "target": "",
+    "plain": "status Waiting (waiting for your answer), with tina",
+    "ref": "INC-43",
+    "number": 43,
+    "title": "Printer offline",
+    "status": "Waiting",
+    "standing": "paused",
+    "waiting": True,
+    "due": None,
+}
+_SAMPLE_SECTIONS = [
+    {
+        "kind": "list",
+        "title": "Open incidents of email (2)",
+        "refused": "",
+        "incidents": [_SAMPLE_LINE, _SAMPLE_WAITING_LINE],
+        "count": 2,
+        "more": 0,
+        "commands": [],
+    },
+    {
+        "kind": "mine",
+        "title": "Assigned to you (0)",
+        "refused": "",
+        "incidents": [],
+        "count": 0,
+        "more": 0,
+        "commands": [],
+    },
+    {
+        "kind": "status",
+        "title": "Your open reports (1)",
+        "refused": "",
+        "incidents": [_SAMPLE_WAITING_LINE],
+        "count": 1,
+        "more": 0,
+        "commands": [],
+    },
+    {
+        "kind": "help",
+        "title": "What you can do with INC-42 (Solution)",
+        "refused": "",
+        "incidents": [],
+        "count": 0,
+        "more": 0,
+        "commands": ["[CLOSE]", "[NOTE]"],
+        "queries": ["[STATUS]", "[HELP]"],
+        "incident": {"ref": "INC-42", "title": "Cannot send mail", "status": "Solution"},
+        "subject": "Re: [INC-42] Cannot send mail",
+    },
+    {
+        "kind": "help",
+        "title": "How to write to the desk",
+        "refused": "",
+        "incidents": [],
+        "count": 0,
+        "more": 0,
+        "commands": ["[ASSIGN person], or [ASSIGN] to take it yourself"],
+        "queries": ["[LIST]", "[MINE]", "[HELP]", "[STATUS]"],
+        "incident": None,
+    },
+    {
+        "kind": "refused",
+        "title": "[LIST] not answered",
+        "refused": "not authenticated: reply to one of our mails",
+        "incidents": [],
+        "count": 0,
+        "more": 0,
+        "commands": [],
+    },
+]
+_SAMPLE_DESK: dict[NoticeKind, dict[str, Any]] = {
+    NoticeKind.ANSWER: {"query": {"asked": "[LIST] [HELP]", "sections": _SAMPLE_SECTIONS}},
+    NoticeKind.DIGEST: {
+        "digest": {
+            "for": "tina",
+            "team": None,
+            "at": datetime(2026, 11, 23, 7, 0, tzinfo=UTC),
+            "sections": [
+                {
+                    "title": "Breached",
+                    "incidents": [
+                        _SAMPLE_LINE
+                        | {
+                            "standing": "breached",
+                            "summary": "email · P2 · Solution · tina · breached",
+                            "due": datetime(2026, 11, 23, 7, 0, tzinfo=UTC),
+                        }
+                    ],
+                    "count": 1,
+                    "more": 0,
+                },
+                {"title": "At risk", "incidents": [_SAMPLE_LINE], "count": 1, "more": 0},
+                {
+                    "title": "Waiting for the reporter",
+                    "incidents": [_SAMPLE_WAITING_LINE],
+                    "count": 1,
+                    "more": 0,
+                },
+            ],
+            "count": 3,
+        }
+    },
+    NoticeKind.ESCALATIONS: {
+        "escalations": {
+            "count": 6,
+            "items": [
+                {
+                    "ref": f"INC-{40 + n}",
+                    "number": 40 + n,
+                    "title": "Cannot send mail",
+                    "service": "email",
+                    "priority": "P2",
+                    "assignee": None,
+                    "level": 2,
+                    "target": "resolution",
+                    "reason": "the resolution target is breached, 1h of business time late",
+                    "due": datetime(2026, 11, 23, 9, 0, tzinfo=UTC),
+                }
+                for n in range(6)
+            ],
+        }
+    },
+}
 
 
 def sample_recipient(role: str, facts: IncidentFacts, settings: Settings) -> Recipient:

@@ -33,6 +33,13 @@ _DESCRIBE: dict[str, Callable[[dict[str, Any]], str]] = {
         f"not made watchers ({d['reason']}): {', '.join(d['addresses'])}"
     ),
     "follow_up": lambda d: f"follow-up opened as INC-{d['incident']}",
+    "reminded": lambda d: f"reminded {d['to']} that an answer is awaited",
+    "merged_into": lambda d: f"merged into INC-{d['incident']} (a duplicate)",
+    "merged": lambda d: (
+        f"INC-{d['incident']} merged into this one: {d['title']} (reported by {d['reporter']})"
+    ),
+    "watcher_added": lambda d: f"watcher {d['email']} added",
+    "watcher_removed": lambda d: f"watcher {d['email']} dropped",
     "acknowledged": lambda d: "acknowledged the escalation",
     "escalated": lambda d: (
         f"escalated: {d['target']} level {d['level']} ({d['reason']}) to "

@@ -187,13 +187,16 @@ class Outbox:
         recipients: Sequence[str] | None = None,
         trigger: Trigger | None = None,
         late_by: timedelta | None = None,
-    ) -> int:
+        hold: str | None = None,
+    ) -> list[tuple[str, str]]:
         """For the SLA pass, inside its transaction: tell people an incident is late. The
         recipients are the addresses the escalation level names; None: the `escalation`
-        notice's configured recipients (by default the service's team)."""
+        notice's configured recipients (by default the service's team). `hold`: the pass's
+        token; the mails wait as `held` rows until the pass decides whether to fold them
+        (mailproc.desk.escalations). Returns (recipient, Message-ID) of each mail to go."""
         incident = session.get(db.Incident, incident_id)
         if incident is None:
-            return 0
+            return []
         escalation = {
             "level": level,
             "target": target,
@@ -205,7 +208,18 @@ class Outbox:
             "late_by": late_by,
         }
         occasion = Occasion(SYSTEM, now, escalation=escalation)
-        return self._queue(session, incident, NoticeKind.ESCALATION, occasion, recipients)
+        rows = db.Rows()
+        self._queue(session, incident, NoticeKind.ESCALATION, occasion, recipients, rows)
+        written = rows.pending.get("outbox", [])
+        going = [row for row in written if row["status"] == db.PENDING]
+        for row in written if hold is not None else ():  # one executemany: the same columns
+            held = row["status"] == db.PENDING
+            row |= {
+                "status": db.HELD if held else row["status"],
+                "claim_token": hold if held else None,
+            }
+        rows.write(session)
+        return [(row["recipient"], row["message_id"]) for row in going]
 
     def queue_problem_resolved(self, session: Session, problem: db.Problem, now: datetime) -> int:
         """Tell the reporters of the problem's open incidents that the cause is fixed."""
@@ -223,6 +237,15 @@ class Outbox:
             written += self._queue(session, incident, NoticeKind.PROBLEM_RESOLVED, occasion)
         return written
 
+    def queue_reminder(
+        self, session: Session, incident: db.Incident, now: datetime, closes: datetime | None
+    ) -> int:
+        """Remind the reporter that the desk waits for their answer (`closes`: when the
+        incident closes without one, if it does)."""
+        waiting = {"since": incident.updated_at, "closes": closes}
+        occasion = Occasion(SYSTEM, now, waiting=waiting)
+        return self._queue(session, incident, NoticeKind.REMINDER, occasion)
+
     def _queue(
         self,
         session: Session,
@@ -230,9 +253,11 @@ class Outbox:
         kind: NoticeKind,
         occasion: Occasion,
         addresses: Sequence[str] | None = None,
+        pending: db.Rows | None = None,
     ) -> int:
         """A system action's notice to one incident's people: the notice kind's configured
-        recipients, or the `addresses` an escalation level names."""
+        recipients, or the `addresses` an escalation level names. `pending`: the caller's
+        rows, written by the caller."""
         if not self.settings.notifications.enabled:
             return 0
         parties = parties_of(session, incident, SYSTEM, self.settings)
@@ -242,7 +267,8 @@ class Outbox:
             entries = [_role_of(address, parties) for address in addresses]
             found = resolve(entries, parties, self.settings.own_addresses)
             notices = [Notice(kind, r) for r in found]
-        return self._write(session, incident_facts(session, incident), notices, occasion, None)
+        facts = incident_facts(session, incident)
+        return self._write(session, facts, notices, occasion, None, pending=pending)
 
     def _write(
         self,
@@ -288,13 +314,13 @@ class Outbox:
     ) -> dict[str, Any]:
         email = notice.recipient.email
         log.info("INC-%d: %s to %s suppressed: %s", facts.number, notice.kind, email, why)
-        sender = self._sender(facts.service)
+        sender = self.sender_of(facts.service)
         return {
             "incident_id": facts.number,
             "kind": notice.kind.value,
             "recipient": email,
             "envelope_from": sender,
-            "message_id": self._message_id(facts.number, email, sender),
+            "message_id": self.new_message_id(facts.number, email, sender),
             "subject": "",
             "letter": None,
             "status": db.SUPPRESSED,
@@ -304,7 +330,7 @@ class Outbox:
             "error": why,
         }
 
-    def _sender(self, service: str) -> str:
+    def sender_of(self, service: str) -> str:
         notifications = self.settings.notifications
         return notifications.from_address or self.settings.support_address_of(service)
 
@@ -321,8 +347,8 @@ class Outbox:
         email = notice.recipient.email
         staff = self.settings.is_staff(email)
         chosen = choose(files, notice.kind, email, staff, self.settings.notifications)
-        sender = self._sender(facts.service)
-        message_id = self._message_id(facts.number, email, sender)
+        sender = self.sender_of(facts.service)
+        message_id = self.new_message_id(facts.number, email, sender)
         row: dict[str, Any] = {
             "incident_id": facts.number,
             "kind": notice.kind.value,
@@ -350,20 +376,21 @@ class Outbox:
             log.error("INC-%d: %s notice to %s not sent: %s", facts.number, notice.kind, email, exc)
             return row | {"subject": "", "letter": None, "status": db.FAILED, "error": str(exc)}
 
-    def _reply_to(self, facts: IncidentFacts, recipient: str) -> str:
+    def reply_to_of(self, service: str, number: int, recipient: str) -> str:
         """The support address; with `plus`, carrying the recipient's token, so that their
-        replies prove who they are (with `plain` the Message-ID and subject carry it)."""
-        support = self.settings.support_address_of(facts.service)
+        replies prove who they are (with `plain` the Message-ID and subject carry it).
+        `number` 0: the desk's own mail (mailproc.notify.desk_letters)."""
+        support = self.settings.support_address_of(service)
         if self.settings.notifications.reply_address == "plain":
             return support
-        return reply_address(self.settings.signing_key, support, facts.number, recipient)
+        return reply_address(self.settings.signing_key, support, number, recipient)
 
     def _proof(self, facts: IncidentFacts, recipient: str) -> str:
         if self.settings.notifications.reply_address != "plain":
             return ""
         return subject_token(self.settings.signing_key, facts.number, recipient)
 
-    def _message_id(self, number: int, recipient: str, sender: str) -> str:
+    def new_message_id(self, number: int, recipient: str, sender: str) -> str:
         nonce = base64.b32encode(secrets.token_bytes(5)).decode().lower()
         domain = sender.partition("@")[2]
         return make_message_id(self.settings.signing_key, number, recipient, nonce, domain)
@@ -389,7 +416,7 @@ class Outbox:
             from_address=head.sender,
             to_name=notice.recipient.name,
             to_address=notice.recipient.email,
-            reply_to=self._reply_to(facts, notice.recipient.email),
+            reply_to=self.reply_to_of(facts.service, facts.number, notice.recipient.email),
             message_id=head.message_id,
             in_reply_to=previous or trigger or root,
             references=tuple(r for r in thread if r),

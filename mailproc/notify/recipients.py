@@ -14,7 +14,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
-from mailproc.config.settings import Settings
+from mailproc.config.settings import Settings, StatusConfig
 from mailproc.inbound.subject import SPECS, BadCommand, Command, Language
 from mailproc.vocabulary import INTERNAL_NOTICES, EventKind, NoticeKind, Party, StatusKind
 from mailproc.workflow.decision import Decision, Happening
@@ -35,18 +35,31 @@ DEFAULT_RECIPIENTS: Mapping[NoticeKind, tuple[str, ...]] = {
     NoticeKind.PROBLEM_RESOLVED: (Party.REPORTER,),
     NoticeKind.ALERT: (Party.ADMINS,),
     NoticeKind.NOTE: (Party.ASSIGNEE, Party.TEAM, Party.WATCHERS),
+    NoticeKind.QUESTION: (Party.REPORTER,),
+    NoticeKind.RESUMED: (Party.ASSIGNEE,),
+    NoticeKind.REMINDER: (Party.REPORTER,),
+    NoticeKind.MERGED: (Party.REPORTER, Party.WATCHERS),
+    NoticeKind.MERGED_IN: (Party.ASSIGNEE, Party.WATCHERS),
+    NoticeKind.ANSWER: (Party.SENDER,),
+    # each solver their own queue ("assignee"), each service's team its queue ("team")
+    NoticeKind.DIGEST: (Party.ASSIGNEE, Party.TEAM),
+    NoticeKind.ESCALATIONS: (Party.TEAM,),  # in fact the escalation levels' own recipients
 }
 
 # One mail, one notice per person: the first of these kinds that concerns them.
 PRECEDENCE: tuple[NoticeKind, ...] = (
     NoticeKind.REOPENED,
+    NoticeKind.RESUMED,
     NoticeKind.RESOLVED,
+    NoticeKind.MERGED,
     NoticeKind.CLOSED,
+    NoticeKind.QUESTION,
     NoticeKind.ASSIGNED,
     NoticeKind.NEW_INCIDENT,
     NoticeKind.MOVED,
     NoticeKind.RELATED,
     NoticeKind.PRIORITY,
+    NoticeKind.MERGED_IN,
     NoticeKind.NOTE,
     NoticeKind.COMMENT,
 )
@@ -181,6 +194,10 @@ def kind_of(happening: Happening, settings: Settings, service: str) -> NoticeKin
             return NoticeKind.COMMENT
         case EventKind.NOTE:
             return NoticeKind.NOTE
+        case EventKind.MERGED_INTO:
+            return NoticeKind.MERGED
+        case EventKind.MERGED:
+            return NoticeKind.MERGED_IN
         case EventKind.ASSIGNED:
             return NoticeKind.ASSIGNED if detail.get("to") else None
         case EventKind.MOVED:
@@ -190,29 +207,38 @@ def kind_of(happening: Happening, settings: Settings, service: str) -> NoticeKin
         case EventKind.RELATED:
             return NoticeKind.RELATED
         case EventKind.STATUS:
-            before = _status_kind(settings, service, str(detail.get("from")))
-            after = _status_kind(settings, service, str(detail.get("to")))
-            return _status_notice(before, after)
+            before = _status(settings, service, str(detail.get("from")))
+            after = _status(settings, service, str(detail.get("to")))
+            return _status_notice(before, after, str(detail.get("by")))
     return None
 
 
-def _status_notice(before: StatusKind | None, after: StatusKind | None) -> NoticeKind | None:
-    if after is StatusKind.CLOSED and before is not StatusKind.CLOSED:
+def _status_notice(
+    before: StatusConfig | None, after: StatusConfig | None, by: str
+) -> NoticeKind | None:
+    was = before.kind if before else None
+    now = after.kind if after else None
+    if now is StatusKind.CLOSED and was is not StatusKind.CLOSED:
         return NoticeKind.CLOSED
-    if after is StatusKind.RESOLVED and before is not StatusKind.RESOLVED:
+    if now is StatusKind.RESOLVED and was is not StatusKind.RESOLVED:
         return NoticeKind.RESOLVED
-    if after is StatusKind.OPEN and before in (StatusKind.RESOLVED, StatusKind.CLOSED):
+    if now is StatusKind.OPEN and was in (StatusKind.RESOLVED, StatusKind.CLOSED):
         return NoticeKind.REOPENED
+    paused_before, paused_after = bool(before and before.paused), bool(after and after.paused)
+    if now is StatusKind.OPEN and paused_after and not paused_before:
+        return NoticeKind.QUESTION
+    if now is StatusKind.OPEN and paused_before and not paused_after and by == "reply":
+        return NoticeKind.RESUMED
     return None
 
 
-def _status_kind(settings: Settings, service: str, name: str) -> StatusKind | None:
+def _status(settings: Settings, service: str, name: str) -> StatusConfig | None:
     """A status of the incident's workflow; a move may have left one of another workflow."""
     workflows = [settings.workflow_of(service), *settings.workflows.values()]
     for workflow in workflows:
         for status in workflow.statuses:
             if status.name == name:
-                return status.kind
+                return status
     return None
 
 

@@ -51,9 +51,8 @@ from mailproc.config.locale import fallbacks, language_tag
 from mailproc.config.settings import Settings
 from mailproc.notify.context import (
     IncidentFacts,
-    build_context,
     reader_for,
-    sample_attachments,
+    sample_context,
     sample_facts,
     sample_occasion,
     sample_recipient,
@@ -306,12 +305,11 @@ def _check_kind(
     cause, occasion = sample_occasion(kind, facts)
     for role in _roles(kind, facts.service, settings):
         notice = Notice(kind, sample_recipient(role, facts, settings), cause)
-        files = sample_attachments(notice, settings)
         reader = reader_for(notice, facts, settings)
         if language:
             reader = replace(reader, language=language)
         try:
-            context = build_context(notice, facts, occasion, settings, files, reader=reader)
+            context = sample_context(notice, facts, occasion, settings, reader)
             templates.render(kind, facts.service, context, language)
         except TemplateProblem as problem:
             found.setdefault(str(problem), problem)

@@ -135,7 +135,7 @@ def _ours(session: Session, settings: Settings, ids: tuple[str, ...]) -> Returne
     sent = {row.message_id: row for row in rows}
     for ref in ids:
         row = sent.get(ref)
-        if row is not None:
+        if row is not None and row.incident_id is not None:  # not a digest or an answer
             return Returned(row.incident_id, row.recipient, row.kind, "")
         signed = read_message_id(settings.verification_keys, ref)
         exists = signed is not None and session.get(db.Incident, signed.incident) is not None

@@ -30,7 +30,7 @@ from mailproc.vocabulary import NoticeKind
 
 WINDOW = timedelta(hours=1)
 ALL = "all"  # the scope of the global breaker; a correspondent's scope is their address
-ANSWERS = (NoticeKind.ACKNOWLEDGMENT.value, NoticeKind.TRANSCRIPT.value)
+ANSWERS = (NoticeKind.ACKNOWLEDGMENT.value, NoticeKind.TRANSCRIPT.value, NoticeKind.ANSWER.value)
 QUEUED = (db.PENDING, db.SENT, db.FAILED)  # rows that went, or were meant to go, out
 
 

@@ -13,7 +13,7 @@ from datetime import UTC, datetime, tzinfo
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Engine, select
+from sqlalchemy import ColumnElement, Engine, select
 from sqlalchemy.orm import Session
 
 from mailproc.config.settings import Settings
@@ -54,12 +54,19 @@ class SlaLine:
 def sla_lines(engine: Engine, settings: Settings, now: datetime) -> list[SlaLine]:
     """The open incidents (status of kind open), breached first, then at risk, each group by
     the earliest due time."""
+    with Session(engine) as session:
+        return open_lines(session, settings, now)
+
+
+def open_lines(
+    session: Session, settings: Settings, now: datetime, *where: ColumnElement[bool]
+) -> list[SlaLine]:
+    """`sla_lines` of the open incidents that also meet `where`, in the caller's session."""
     i = db.Incident
     columns = (i.id, i.service, i.status, i.priority, i.assignee, i.title, *_STORED)
-    query = select(*columns).where(i.closed_at.is_(None)).order_by(i.id)
-    with Session(engine) as session:
-        rows = session.execute(query).yield_per(1000)
-        lines = [_line(row, now) for row in rows if _open(row, settings)]
+    query = select(*columns).where(i.closed_at.is_(None), *where).order_by(i.id)
+    rows = session.execute(query).yield_per(1000)
+    lines = [_line(row, now) for row in rows if _open(row, settings)]
     return sorted(lines, key=lambda line: (_ORDER[line.standing], _soonest(line), line.number))
 
 

@@ -17,6 +17,7 @@ from typing import Any, ClassVar
 from sqlalchemy import (
     JSON,
     BigInteger,
+    Column,
     DateTime,
     Dialect,
     Engine,
@@ -25,7 +26,9 @@ from sqlalchemy import (
     Index,
     Integer,
     LargeBinary,
+    MetaData,
     String,
+    Table,
     Text,
     TypeDecorator,
     UniqueConstraint,
@@ -87,6 +90,8 @@ class Incident(Base):
     resolution_due: Mapped[datetime | None]
     at_risk_at: Mapped[datetime | None]
     next_escalation_at: Mapped[datetime | None] = mapped_column(index=True)
+    # [MERGE INC-n]: this incident is a duplicate folded into that one; mail about it goes there
+    merged_into: Mapped[int | None] = mapped_column(ForeignKey("incidents.id"), index=True)
 
 
 # A sender's new incidents within the last hour: the per-sender rate limit counts these.
@@ -221,6 +226,7 @@ Index("ix_incident_problems_problem", IncidentProblem.problem_id)
 # Outbox.status: to send (or to retry), delivered, given up or never renderable, never sent on
 # purpose (an undeliverable address, an open storm breaker; why is in `error`).
 PENDING, SENT, FAILED, SUPPRESSED = "pending", "sent", "failed", "suppressed"
+HELD = "held"  # an escalation waiting for its pass to fold it with others or let it go
 
 
 class Outbox(Base):
@@ -230,14 +236,15 @@ class Outbox(Base):
     __tablename__ = "outbox"
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    incident_id: Mapped[int] = mapped_column(ForeignKey("incidents.id"), index=True)
+    # None: mail about no one incident (a query's answer, a digest, folded escalations)
+    incident_id: Mapped[int | None] = mapped_column(ForeignKey("incidents.id"), index=True)
     kind: Mapped[str] = mapped_column(String(32))
     recipient: Mapped[str] = mapped_column(String(320))
     envelope_from: Mapped[str] = mapped_column(String(320))
     message_id: Mapped[str] = mapped_column(String(1000), unique=True)
     subject: Mapped[str] = mapped_column(Text)
     letter: Mapped[dict[str, Any] | None]  # notify.letter.Letter as JSON; None when it failed
-    status: Mapped[str] = mapped_column(String(16))  # PENDING, SENT, FAILED, SUPPRESSED
+    status: Mapped[str] = mapped_column(String(16))  # PENDING, SENT, FAILED, SUPPRESSED, HELD
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     created_at: Mapped[datetime]
     next_attempt_at: Mapped[datetime]
@@ -319,6 +326,17 @@ class SourceState(Base):
     last_error_at: Mapped[datetime | None]
 
 
+class Digest(Base):
+    """A digest due to one address at one scheduled moment: the row claims it, so several
+    daemons, or a restart, never send it twice (an empty digest gets its row, and no mail)."""
+
+    __tablename__ = "digests"
+
+    recipient: Mapped[str] = mapped_column(String(320), primary_key=True)
+    slot: Mapped[datetime] = mapped_column(primary_key=True)  # the scheduled moment, UTC
+    incidents: Mapped[int] = mapped_column(Integer, default=0)  # listed in it (0: not sent)
+
+
 class Escalation(Base):
     """One escalation level mailed for one target's clock cycle. The unique key is the final
     guard that no level goes out twice, whatever several escalation passes do at once; the
@@ -349,6 +367,21 @@ def run(session: Session, statement: Executable, **params: Any) -> CursorResult[
     return session.connection().execute(statement, params)
 
 
+# SQLite's FTS5 table of the searchable texts (migration 0014): not a model, since PostgreSQL
+# has none (it indexes the events), and alembic does not know virtual tables.
+SEARCH_TABLE = "events_search"
+SEARCHED = 10_000  # the characters of a text that are searchable
+_SEARCH = Table(
+    SEARCH_TABLE,
+    MetaData(),
+    Column("words", Text),
+    Column("incident_id", Integer),
+    Column("kind", String),
+    Column("actor", String),
+    Column("at", UTCDateTime()),
+)
+
+
 class Rows:
     """Rows to insert when a unit of work is done: plain INSERTs, one executemany per table,
     parents first. For rows nobody reads back as objects the ORM's unit of work costs more
@@ -363,8 +396,10 @@ class Rows:
         "participants",
         "blobs",
         "attachments",
+        SEARCH_TABLE,
     )
     KEEP_FIRST = frozenset({"thread_refs", "blobs"})  # a row already there stays as it is
+    SQLITE_ONLY = frozenset({SEARCH_TABLE})  # PostgreSQL indexes the events themselves
 
     def __init__(self) -> None:
         self.pending: dict[str, list[dict[str, Any]]] = {}
@@ -372,19 +407,30 @@ class Rows:
     def add(self, model: type[Base], **values: Any) -> None:
         self.pending.setdefault(model.__tablename__, []).append(values)
 
+    def discard(self, model: type[Base], **match: Any) -> None:
+        """Forget pending rows of `model` with these values (added, then undone)."""
+        rows = self.pending.get(model.__tablename__, [])
+        rows[:] = [row for row in rows if any(row.get(k) != v for k, v in match.items())]
+
+    def add_words(self, incident_id: int, kind: str, actor: str, at: datetime, text: str) -> None:
+        """A text for `incidents search` (mailproc.store.search): its first SEARCHED
+        characters, with where it comes from."""
+        row = {"words": text[:SEARCHED], "incident_id": incident_id, "kind": kind}
+        self.pending.setdefault(SEARCH_TABLE, []).append(row | {"actor": actor, "at": at})
+
     def write(self, session: Session) -> None:
         unknown = set(self.pending) - set(self.ORDER)
         assert not unknown, f"rows of unexpected tables: {unknown}"
         dialect = session.get_bind().dialect.name
         for table in self.ORDER:
             rows = self.pending.pop(table, None)
-            if rows:
+            if rows and (dialect == "sqlite" or table not in self.SQLITE_ONLY):
                 _insert_of(table, dialect).many(session, rows)
 
 
 @cache
 def _insert_of(table: str, dialect: str) -> Prepared:
-    target = Base.metadata.tables[table]
+    target = _SEARCH if table == SEARCH_TABLE else Base.metadata.tables[table]
     # inline: no RETURNING of the new keys, which nobody reads here
     if table not in Rows.KEEP_FIRST:
         return Prepared(insert(target).inline(), keyed=True)

@@ -10,7 +10,7 @@ from dataclasses import asdict, dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Engine, exists, func, select
+from sqlalchemy import Engine, case, exists, func, select
 from sqlalchemy.orm import Session
 
 from mailproc.store import db
@@ -52,7 +52,7 @@ class NotificationView:
     """One outbox row as people see it: what went (or goes, or failed to go) to whom."""
 
     id: int
-    incident: int
+    incident: int | None  # None: mail about no one incident (an answer, a digest)
     created_at: datetime
     kind: str
     recipient: str
@@ -87,6 +87,8 @@ class IncidentDetail:
     follow_up_of: int | None
     notifications: tuple[NotificationView, ...] = ()
     attachments: tuple[AttachmentView, ...] = ()
+    merged_into: int | None = None  # a duplicate folded into that incident
+    merged: tuple[int, ...] = ()  # the duplicates folded into this one
 
 
 def _summary(row: db.Incident) -> IncidentSummary:
@@ -149,19 +151,42 @@ def _detail(session: Session, row: db.Incident) -> IncidentDetail:
         follow_up_of=row.follow_up_of,
         notifications=tuple(_notification(n) for n in outbox),
         attachments=tuple(attachments_of(session, row.id)),
+        merged_into=row.merged_into,
+        merged=tuple(duplicates_of(session, row.id)),
     )
+
+
+def duplicates_of(session: Session, number: int, limit: int = 20) -> list[int]:
+    """The incidents merged into this one, and those merged into them, at most `limit` deep."""
+    found: list[int] = []
+    frontier = [number]
+    for _ in range(limit):
+        frontier = list(
+            session.scalars(
+                select(db.Incident.id)
+                .where(db.Incident.merged_into.in_(frontier))
+                .order_by(db.Incident.id)
+            )
+        )
+        frontier = [n for n in frontier if n not in found and n != number]
+        if not frontier:
+            break
+        found += frontier
+    return found
 
 
 def attachments_of(session: Session, number: int) -> list[AttachmentView]:
-    """The files of the incident's mails, numbered in the order they came."""
+    """The files of the incident's mails, numbered in the order they came; then those of
+    the duplicates merged into it (so a merge never renumbers the incident's own files)."""
     noted = exists().where(
         db.Event.message_pk == db.Attachment.message_pk, db.Event.kind == EventKind.NOTE.value
     )
+    own = case((db.Message.incident_id == number, 0), else_=1)
     rows = session.execute(
         select(db.Attachment, db.Message.sender, db.Message.received_at, noted.label("internal"))
         .join(db.Message, db.Message.id == db.Attachment.message_pk)
-        .where(db.Message.incident_id == number)
-        .order_by(db.Message.id, db.Attachment.position)
+        .where(db.Message.incident_id.in_([number, *duplicates_of(session, number)]))
+        .order_by(own, db.Message.id, db.Attachment.position)
     )
     return [
         AttachmentView(

@@ -32,6 +32,17 @@ class IncidentView:
     impact: str | None = None  # None: the priority matrix's default_impact
     urgency: str | None = None
     escalated_to: frozenset[str] = frozenset()  # addresses an SLA escalation was mailed to
+    watchers: frozenset[str] = frozenset()  # the participants: To/Cc of its mails, [CC +…]
+
+
+@dataclass(frozen=True, slots=True)
+class Brief:
+    """Another incident a command names ([MERGE INC-n]): as much as the decision needs."""
+
+    number: int
+    status: str
+    kind: StatusKind
+    chain: tuple[int, ...] = ()  # the incidents it is merged into, nearest first
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,6 +56,7 @@ class Actor:
     email: str
     person: str | None = None
     unproven: str | None = None
+    trusted: bool = False  # the administrators' command line: may do what an admin may
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,7 +90,10 @@ def decide(
     actor: Actor,
     settings: Settings,
     problems: frozenset[int],
+    incidents: Mapping[int, Brief] | None = None,
 ) -> Decision:
+    """`problems`: the known problem numbers among those the commands name; `incidents`:
+    the incidents they name, as they stand (absent: no such incident)."""
     current, events, refused, applied = view, [], [], []
     for item in commands:
         if isinstance(item, BadCommand):
@@ -86,7 +101,7 @@ def decide(
             continue
         if item.verb in MARKERS:  # says what the text is; the intent has read it
             continue
-        outcome = _apply(current, item, actor, settings, problems)
+        outcome = _apply(current, item, actor, settings, problems, incidents or {})
         if isinstance(outcome, Refusal):
             refused.append(outcome)
             continue
@@ -113,6 +128,18 @@ def reopen_by_reply(view: IncidentView, settings: Settings) -> Decision:
     return _move_to(view, _reopen_target(view, workflow, target), "reply")
 
 
+def resume_by_reply(view: IncidentView, settings: Settings, before: str | None) -> Decision:
+    """The reporter's answer ends a wait: a paused status is left for the status the
+    incident was in before (`before`, from its history), else the workflow's first; the
+    process's own rule, needing no transition entry, like a reopen by reply."""
+    workflow = settings.workflow_of(view.service)
+    if not workflow.status(view.status).paused:
+        return Decision(view)
+    names = {s.name for s in workflow.statuses if not s.paused and s.kind is StatusKind.OPEN}
+    target = before if before in names else workflow.initial
+    return _move_to(view, _reopen_target(view, workflow, target), "reply")
+
+
 def close_by_timeout(view: IncidentView, settings: Settings) -> Decision:
     workflow = settings.workflow_of(view.service)
     target = workflow.transitions.get(Verb.CLOSE, {}).get(view.status)
@@ -124,30 +151,42 @@ def kind_of(view: IncidentView, settings: Settings) -> StatusKind:
 
 
 def _apply(
-    view: IncidentView, cmd: Command, actor: Actor, settings: Settings, problems: frozenset[int]
+    view: IncidentView,
+    cmd: Command,
+    actor: Actor,
+    settings: Settings,
+    problems: frozenset[int],
+    incidents: Mapping[int, Brief],
 ) -> tuple[IncidentView, list[Happening]] | Refusal:
     denied = _permission(view, cmd, actor, settings) or actor.unproven
     if denied:
         return Refusal(cmd.text, denied)
     if cmd.verb is Verb.ACK:
         return _acknowledge(view, cmd, settings)
+    if cmd.verb is Verb.CC:
+        return _watch(view, cmd, settings)
     workflow = settings.workflow_of(view.service)
-    table = workflow.transitions.get(cmd.verb)
+    verb = Verb.CLOSE if cmd.verb is Verb.MERGE else cmd.verb  # a duplicate closes as CLOSE does
+    table = workflow.transitions.get(verb)
     if table is None:
-        return Refusal(cmd.text, f"{cmd.verb} is not used in workflow '{_wf(view, settings)}'")
+        return Refusal(cmd.text, f"{verb} is not used in workflow '{_wf(view, settings)}'")
     target = table.get(view.status)
     if target is None:
         allowed = ", ".join(table) or "no status"
+        closes = " (it closes the incident as CLOSE does)" if verb is not cmd.verb else ""
         return Refusal(
-            cmd.text, f"{cmd.verb} is not allowed in status {view.status} (allowed in: {allowed})"
+            cmd.text,
+            f"{cmd.verb} is not allowed in status {view.status}{closes} (allowed in: {allowed})",
         )
+    if cmd.verb is Verb.MERGE:
+        return _merge(view, cmd, incidents, target)
     handler = _HANDLERS[cmd.verb]
     return handler(view, cmd, actor, settings, problems, target)
 
 
 def _permission(view: IncidentView, cmd: Command, actor: Actor, settings: Settings) -> str | None:
     person = settings.people.get(actor.person) if actor.person else None
-    if person is not None and person.solves(view.service):
+    if actor.trusted or (person is not None and person.solves(view.service)):
         return None
     if cmd.verb is Verb.ACK and actor.email in view.escalated_to:
         return None
@@ -278,6 +317,12 @@ def _acknowledge(view: IncidentView, cmd: Command, settings: Settings) -> Comman
     """[ACK] changes no status, so it needs no transition entry: it is accepted in every open
     status (an open incident may be escalated in any of them, a paused one included) and
     refused where nothing escalates. Its event is what stops the ladders (mailproc.sla.timeline)."""
+    if cmd.arg is not None and int(cmd.arg) != view.number:
+        return Refusal(
+            cmd.text,
+            f"{cmd.text} names another incident than this mail's INC-{view.number}: "
+            "acknowledge it in a mail of acknowledgments alone",
+        )
     kind = kind_of(view, settings)
     if kind is not StatusKind.OPEN:
         return Refusal(
@@ -286,6 +331,57 @@ def _acknowledge(view: IncidentView, cmd: Command, settings: Settings) -> Comman
             "and a resolved or closed incident is never escalated",
         )
     return view, [Happening(EventKind.ACKNOWLEDGED, {})]
+
+
+def _merge(
+    view: IncidentView, cmd: Command, incidents: Mapping[int, Brief], target: str
+) -> CommandEffect:
+    """[MERGE INC-n]: this incident is a duplicate of INC-n. It closes (as CLOSE would), and
+    the Desk folds its texts, watchers, files and mail threading into INC-n."""
+    number = int(cmd.arg or 0)
+    into = incidents.get(number)
+    if number == view.number:
+        return Refusal(cmd.text, f"INC-{number} cannot be merged into itself")
+    if into is None:
+        return Refusal(cmd.text, f"unknown incident INC-{number}")
+    if into.kind is StatusKind.CLOSED:
+        return Refusal(
+            cmd.text,
+            f"INC-{number} is {into.status} (closed): merge into an open incident, "
+            f"or reopen INC-{number} first",
+        )
+    if view.number in into.chain:
+        path = " → ".join(
+            f"INC-{n}" for n in (number, *into.chain[: into.chain.index(view.number) + 1])
+        )
+        return Refusal(
+            cmd.text, f"INC-{number} is itself merged into this one ({path}): that is a cycle"
+        )
+    after = replace(view, status=target)
+    merged = Happening(EventKind.MERGED_INTO, {"incident": number})
+    return after, [merged, *_status_events(view, after, cmd.verb)]
+
+
+def _watch(view: IncidentView, cmd: Command, settings: Settings) -> CommandEffect:
+    """[CC +address] adds a watcher (told of comments like any participant), [CC -address]
+    drops one; several at once. It changes no status, so it needs no transition entry."""
+    watchers, events = set(view.watchers), []
+    for word in (cmd.arg or "").split():
+        sign, email = word[0], word[1:]
+        if settings.is_own(email):
+            return Refusal(cmd.text, f"{email} is the desk's own address, never a watcher")
+        if sign == "+" and email not in watchers and email != view.reporter:
+            watchers.add(email)
+            events.append(Happening(EventKind.WATCHER_ADDED, {"email": email}))
+        elif sign == "-":
+            if email not in watchers:
+                have = ", ".join(sorted(watchers)) or "none"
+                return Refusal(
+                    cmd.text, f"{email} is not a watcher of INC-{view.number} (watchers: {have})"
+                )
+            watchers.discard(email)
+            events.append(Happening(EventKind.WATCHER_REMOVED, {"email": email}))
+    return replace(view, watchers=frozenset(watchers)), events
 
 
 def _move(
@@ -329,6 +425,7 @@ _HANDLERS = {
     Verb.CLOSE: _set_status,
     Verb.RESOLVE: _set_status,
     Verb.REOPEN: _set_status,
+    Verb.WAIT: _set_status,
     Verb.PRIORITY: _priority,
     Verb.MOVE: _move,
     Verb.RELATE: _relate,

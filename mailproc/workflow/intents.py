@@ -40,6 +40,7 @@ class Reply:
     reopen: bool
     reason: str = ""
     note: bool = False  # the text is an internal note, not a comment to the reporter
+    resume: bool = False  # the customer answers a waiting (paused) incident: it goes on
 
 
 Intent = NewIncident | Reply
@@ -52,16 +53,25 @@ def actor_of(mail: InboundMail, settings: Settings) -> Actor:
 
 
 def verified_actor(
-    mail: InboundMail, settings: Settings, incident: IncidentView | None, subject_tag: str = ""
+    mail: InboundMail,
+    settings: Settings,
+    incident: IncidentView | None,
+    merged: tuple[int, ...] = (),
+    subject_tag: str = "",
 ) -> Actor:
-    """The sender, with whether their address is proven for commands on `incident`;
-    `subject_tag`: the signed tag of the subject's `[INC-n.<tag>]`, if any."""
+    """The sender, with whether their address is proven for commands on `incident`.
+    `merged`: duplicates merged into it that the mail answers; their tokens count too (the
+    mail was sent to the duplicate's people, who now watch this incident). `subject_tag`: the
+    signed tag of the subject's `[INC-n.<tag>]`, if any."""
     actor = actor_of(mail, settings)
     if incident is None:
         return replace(actor, unproven=unproven(mail, settings, None))
     lists = list_tokens(settings, actor.email, incident.service)
-    proof = unproven(mail, settings, incident.number, lists, subject_tag)
-    return replace(actor, unproven=proof)
+    why = unproven(mail, settings, incident.number, lists, subject_tag)
+    for number in merged if why else ():
+        if unproven(mail, settings, number, lists, subject_tag) is None:
+            return actor
+    return replace(actor, unproven=why)
 
 
 def classify(
@@ -104,11 +114,12 @@ def _no_notes(commands: tuple[Command | BadCommand, ...]) -> tuple[Command | Bad
 
 def is_note(subject: ParsedSubject, by_solver: bool, team_notice: bool) -> bool:
     """[NOTE] makes any sender's text internal (keeping a text private is always safe); a
-    solver's answer to a team notice is internal unless it says [PUBLIC]."""
+    solver's answer to a team notice is internal unless it says [PUBLIC] — or [WAIT], which
+    asks the reporter something."""
     verbs = {c.verb for c in subject.commands if isinstance(c, Command)}
     if Verb.NOTE in verbs:
         return True
-    return by_solver and team_notice and Verb.PUBLIC not in verbs
+    return by_solver and team_notice and not verbs & {Verb.PUBLIC, Verb.WAIT}
 
 
 def _reply(
@@ -129,13 +140,11 @@ def _reply(
     escalated_to = actor.email in found.escalated_to  # may answer, e.g. with [ACK]
     known = is_solver or is_reporter or is_participant or escalated_to
     accepted = known and unproven_sender is None
-    reopen = (
-        accepted
-        and (is_reporter or is_participant)
-        and not is_solver
-        and not subject.commands
-        and kind in (StatusKind.RESOLVED, StatusKind.CLOSED)
+    customer = (
+        accepted and (is_reporter or is_participant) and not is_solver and not subject.commands
     )
+    reopen = customer and kind in (StatusKind.RESOLVED, StatusKind.CLOSED)
+    resume = customer and settings.workflow_of(found.service).status(found.status).paused
     reason = ""
     if not known:
         reason = (
@@ -145,7 +154,7 @@ def _reply(
     elif unproven_sender is not None:
         reason = unproven_sender
     note = is_note(subject, is_solver, team_notice)
-    return Reply(found.number, text, subject.commands, accepted, reopen, reason, note)
+    return Reply(found.number, text, subject.commands, accepted, reopen, reason, note, resume)
 
 
 def _recipients(mail: InboundMail) -> list[str]:

@@ -201,8 +201,13 @@ def test_demo_shows_a_whole_lifecycle(tmp_path):
         "notifies exchange-team@example.com: [INC-1] Internal note",
         "1  outlook-disconnected.png  image/png  70 B  from alice@example.org",
         "Attached: outlook-disconnected.png (image/png, 70 bytes)",
+        "notifies servicedesk@example.com: Queue of general: 1 incident(s) to look at",
+        "  Unassigned (1)\n    INC-2  Printer on floor 4 prints blank pages",
+        # her answer names the notice's signed Message-ID: a comment, not a mail kept aside
+        "answers the notice she got (quoted history is not copied):\n    comment on INC-1\n",
     ):
         assert expected in out
+    assert "kept as an internal note" not in out
     assert "Traceback" not in result.stderr
     assert not (tmp_path / "var").exists()
 

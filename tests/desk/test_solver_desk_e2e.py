@@ -3,6 +3,13 @@ read there and answered as a mail client answers (SQLite and PostgreSQL)."""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
+from sqlalchemy.orm import Session
+
+from mailproc.desk.digest import send_digests
+from mailproc.notify.outbox import Outbox
+from mailproc.store import db
 from mailproc.store.queries import get_incident
 from tests.support.mailfactory import make_mail
 from tests.support.world import mail_world, reply, text_of
@@ -16,39 +23,28 @@ def test_a_solver_acts_from_the_team_notice_and_notes_never_reach_the_reporter(
     dovecot, smtp_server, database_url
 ):
     with mail_world(dovecot, smtp_server, database_url) as world:
-        world.write(make_mail(sender=ALICE, subject="Outlook is disconnected", authenticated=False))
-        assert world.poll() == "1 processed, 0 duplicate, 0 quarantined"
-        world.send()
+        report = make_mail(sender=ALICE, subject="Outlook is disconnected", authenticated=False)
+        assert world.turn(report) == "1 processed, 0 duplicate, 0 quarantined"
         team_notice = world.last("servicedesk@example.com", "New incident")
         number = get_incident(world.engine, 1).incident.number
 
         # the first answer from the list's notice: applied, and its text stays internal
-        world.write(reply(team_notice, TINA, "[ASSIGN]", SECRET))
-        world.clock.advance(minutes=5)
-        world.poll()
+        world.turn(reply(team_notice, TINA, "[ASSIGN]", SECRET), minutes=5)
         detail = get_incident(world.engine, number)
         assert (detail.incident.assignee, detail.incident.status) == ("tina", "Solution")
         assert [e.detail["text"] for e in detail.events if e.kind == "note"] == [SECRET]
-        world.send()
 
         # a [NOTE] in answer to another notice (here her transcript) stays internal as well
         transcript = world.last("tina@example.com", "Commands applied")
-        world.write(reply(transcript, TINA, "[NOTE]", "Second thought: " + SECRET))
-        world.clock.advance(minutes=5)
-        world.poll()
-        world.send()
+        world.turn(reply(transcript, TINA, "[NOTE]", "Second thought: " + SECRET), minutes=5)
         assert SECRET in text_of(world.last("exchange-team@example.com", "Internal note"))
 
         # the reporter writes again and is answered publicly; the notes never reached her
-        world.write(reply(world.last("alice@example.org", "Assigned"), ALICE, "", "Any news?"))
-        world.clock.advance(minutes=5)
-        world.poll()
-        world.send()
+        world.turn(
+            reply(world.last("alice@example.org", "Assigned"), ALICE, "", "Any news?"), minutes=5
+        )
         comment = world.last("tina@example.com", "New comment")
-        world.write(reply(comment, TINA, "", "Restart Outlook, please."))
-        world.clock.advance(minutes=5)
-        world.poll()
-        world.send()
+        world.turn(reply(comment, TINA, "", "Restart Outlook, please."), minutes=5)
         received = world.inbox("alice@example.org")
         assert any("Restart Outlook" in text_of(m) for m in received)
         assert not any(SECRET in text_of(m) or SECRET in m.as_string() for m in received)
@@ -59,9 +55,7 @@ def test_a_reports_png_and_log_reach_the_team_notice_attached(dovecot, smtp_serv
     log = b"09:00:01 relay.example.com: connection timed out\n" * 200
     files = [("screenshot.png", "image/png", png), ("outlook.log", "text/plain", log)]
     with mail_world(dovecot, smtp_server, database_url) as world:
-        world.write(make_mail(sender=ALICE, subject="Outlook hangs", attachments=files))
-        world.poll()
-        world.send()
+        world.turn(make_mail(sender=ALICE, subject="Outlook hangs", attachments=files))
         team_notice = world.last("servicedesk@example.com", "New incident")
         attached = {
             part.get_filename(): part.get_content() for part in team_notice.iter_attachments()
@@ -69,3 +63,71 @@ def test_a_reports_png_and_log_reach_the_team_notice_attached(dovecot, smtp_serv
         assert attached == {"screenshot.png": png, "outlook.log": log.decode()}
         (ack,) = world.inbox("alice@example.org")
         assert list(ack.iter_attachments()) == []
+
+
+def test_wait_stops_the_clock_and_the_reporters_answer_from_her_mailbox_resumes_it(
+    dovecot, smtp_server, database_url
+):
+    with mail_world(dovecot, smtp_server, database_url) as world:
+        world.turn(make_mail(sender=ALICE, subject="Printer offline", authenticated=False))
+        team_notice = world.last("servicedesk@example.com", "New incident")
+        world.turn(reply(team_notice, TINA, "[ASSIGN]", "Taking it."), minutes=10)
+        transcript = world.last("tina@example.com", "Commands applied")
+        world.turn(reply(transcript, TINA, "[WAIT]", "Which floor is the printer on?"), minutes=10)
+        with Session(world.engine) as session:
+            waiting = session.get(db.Incident, 1)
+            assert (waiting.status, waiting.resolution_due) == ("Waiting", None)
+
+        asked = world.last("alice@example.org", "Your answer is needed")
+        assert "Which floor is the printer on?" in text_of(asked)
+        world.turn(reply(asked, ALICE, "", "Floor 4, next to the kitchen."), days=1)
+        with Session(world.engine) as session:
+            resumed = session.get(db.Incident, 1)
+            assert resumed.status == "Solution" and resumed.resolution_due is not None
+        told = world.last("tina@example.com", "The reporter answered")
+        assert "Floor 4, next to the kitchen." in text_of(told)
+
+
+def test_a_merge_moves_the_thread_the_duplicates_reporter_answers_land_on_the_target(
+    dovecot, smtp_server, database_url
+):
+    bob = "Bob <carol@example.org>"  # a second reporter with a mailbox here
+    with mail_world(dovecot, smtp_server, database_url) as world:
+        world.turn(make_mail(sender=ALICE, subject="Outlook disconnected"))
+        world.turn(make_mail(sender=bob, subject="Mail is broken"), minutes=5)
+        duplicate_notice = world.last("servicedesk@example.com", "Mail is broken")
+        world.turn(reply(duplicate_notice, TINA, "[PUBLIC] [MERGE INC-1]", "Same as INC-1."))
+
+        told = world.last("carol@example.org", "Merged into INC-1")
+        assert "the work goes on in INC-1" in " ".join(text_of(told).split())
+        world.turn(reply(told, bob, "", "Still broken here."), minutes=5)
+        detail = get_incident(world.engine, 1)
+        assert (detail.events[-1].kind, detail.events[-1].detail["text"]) == (
+            "comment",
+            "Still broken here.",
+        )
+        assert get_incident(world.engine, 2).merged_into == 1
+
+
+def test_the_digest_arrives_at_its_time_and_a_reply_to_it_asks_the_queue(
+    dovecot, smtp_server, database_url
+):
+    with mail_world(dovecot, smtp_server, database_url) as world:
+        world.clock.now = datetime(2026, 11, 20, 14, 0, tzinfo=UTC)  # a Friday
+        world.turn(make_mail(sender=ALICE, subject="Outlook disconnected"))
+        team_notice = world.last("servicedesk@example.com", "New incident")
+        world.turn(reply(team_notice, TINA, "[ASSIGN]", "Mine."), minutes=5)
+        outbox = Outbox(world.settings)
+        world.clock.now = datetime(2026, 11, 23, 6, 58, tzinfo=UTC)  # Monday, 07:58 in Prague
+        assert send_digests(world.settings, world.engine, world.clock, outbox) == 0
+        world.clock.advance(minutes=2)
+        assert send_digests(world.settings, world.engine, world.clock, outbox) >= 1
+        world.send()
+        digest = world.last("tina@example.com", "Your queue")
+        assert "INC-1  Outlook disconnected" in text_of(digest)
+
+        assert (
+            world.turn(reply(digest, TINA, "[MINE]")) == "1 processed, 0 duplicate, 0 quarantined"
+        )
+        answered = world.last("tina@example.com", "Assigned to you")
+        assert "INC-1  Outlook disconnected" in text_of(answered)

@@ -19,11 +19,12 @@ from mailproc.notify.context import (
     sample_occasion,
     sample_recipient,
 )
+from mailproc.notify.context import sample_context as shipped_sample
 from mailproc.notify.formats import format_amount, format_datetime
 from mailproc.notify.readers import mail_language, reader_of
 from mailproc.notify.recipients import DEFAULT_RECIPIENTS, Notice
 from mailproc.notify.templates import Templates, check_templates, coverage, folder_of
-from mailproc.vocabulary import NoticeKind, Party
+from mailproc.vocabulary import DESK_NOTICES, NoticeKind, Party
 
 BASE = demo_settings(environ={})
 SHIPPED = folder_of(BASE)
@@ -154,6 +155,8 @@ def sample_context(kind, language, zone, service="email", role=None):
     recipient = sample_recipient(role or DEFAULT_RECIPIENTS[kind][0], facts, BASE)
     notice = Notice(kind, recipient, cause)
     reader = replace(reader_for(notice, facts, BASE), language=language, zone=zone)
+    if kind in DESK_NOTICES:  # about no one incident: its sample payload
+        return shipped_sample(notice, facts, occasion, BASE, reader), language
     return build_context(notice, facts, occasion, BASE, reader=reader), language
 
 

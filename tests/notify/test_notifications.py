@@ -265,7 +265,7 @@ def test_the_sla_clock_can_queue_an_escalation_to_the_team(desk, engine, mailer,
         queued = desk.outbox.queue_escalation(
             session, number, clock(), reason="resolution due in 30 minutes", level=2
         )
-    assert queued == 1
+    assert [recipient for recipient, _ in queued] == ["exchange-team@example.com"]
     sent = mailer.flush()
     escalation = sent["exchange-team@example.com", "Escalation (level 2)"]
     assert "INC-1 needs attention: resolution due in 30 minutes" in text_of(escalation)

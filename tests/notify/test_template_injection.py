@@ -13,6 +13,7 @@ from mailproc.notify.context import (
     HistoryEntry,
     ProblemFacts,
     build_context,
+    sample_context,
     sample_facts,
     sample_occasion,
     sample_recipient,
@@ -20,7 +21,7 @@ from mailproc.notify.context import (
 from mailproc.notify.letter import tagged_subject
 from mailproc.notify.recipients import DEFAULT_RECIPIENTS, CommandLine, Notice, Person
 from mailproc.notify.templates import Templates, folder_of
-from mailproc.vocabulary import NoticeKind
+from mailproc.vocabulary import DESK_NOTICES, NoticeKind
 
 SETTINGS = demo_settings(environ={})
 TEMPLATES = Templates(folder_of(SETTINGS))
@@ -73,7 +74,25 @@ def poisoned(kind: NoticeKind, service: str, payload: str):
     )
     role = DEFAULT_RECIPIENTS[kind][0]
     recipient = replace(sample_recipient(role, facts, SETTINGS), name=payload)
+    if kind in DESK_NOTICES:  # about no one incident: the payload in every text it lists
+        context = sample_context(Notice(kind, recipient, cause), facts, occasion, SETTINGS)
+        return _poison(context, payload)
     return build_context(Notice(kind, recipient, cause), facts, occasion, SETTINGS)
+
+
+_WRITTEN = {"title", "summary", "plain", "reason", "refused", "asked", "name"}
+
+
+def _poison(value, payload):
+    """Every text a user may have written, in a desk notice's context, made the payload."""
+    if isinstance(value, dict):
+        return {
+            k: payload if k in _WRITTEN and isinstance(v, str) else _poison(v, payload)
+            for k, v in value.items()
+        }
+    if isinstance(value, list):
+        return [_poison(v, payload) for v in value]
+    return value
 
 
 @pytest.mark.parametrize("payload", PAYLOADS)

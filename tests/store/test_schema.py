@@ -22,8 +22,12 @@ def test_the_migrations_build_exactly_the_models(engine):
     from alembic.autogenerate import compare_metadata
     from alembic.migration import MigrationContext
 
+    def ours(name, kind, parent):  # the full-text search's own (migration 0014)
+        return not (name or "").startswith(("events_search", "ix_events_search"))
+
     with engine.connect() as connection:
-        context = MigrationContext.configure(connection, opts={"compare_type": True})
+        options = {"compare_type": True, "include_name": ours}
+        context = MigrationContext.configure(connection, opts=options)
         assert compare_metadata(context, db.Base.metadata) == []
 
 

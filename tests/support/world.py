@@ -68,6 +68,15 @@ class World:
                     self.undelivered.append(rcpt)
         return len(new)
 
+    def turn(self, raw: bytes, **later: float) -> str:
+        """A mail arrives (after the clock moved on by `later`), is polled in, and the
+        notices it caused go out; the poll's summary line."""
+        self.clock.advance(**later)
+        self.write(raw)
+        summary = self.poll()
+        self.send()
+        return summary
+
     def inbox(self, address: str) -> list[EmailMessage]:
         """What the person finds in their INBOX over IMAP, oldest first."""
         user, password = PEOPLE[address]

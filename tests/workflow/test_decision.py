@@ -107,7 +107,7 @@ def test_every_command_in_every_status(service, status, subject):
 def test_refusal_names_the_allowed_statuses():
     decision = run(view("email", "Closed"), "[ASSIGN tina]")
     assert decision.refused[0].reason == (
-        "ASSIGN is not allowed in status Closed (allowed in: New, Solution)"
+        "ASSIGN is not allowed in status Closed (allowed in: New, Solution, Waiting)"
     )
 
 

@@ -49,7 +49,10 @@ def test_the_new_commands_parse(subject, verb, arg):
         ("[IMPACT]", "IMPACT needs an argument. Syntax: [IMPACT high|medium|low]"),
         ("[IMPACT huge]", "unknown impact 'huge'. Syntax: [IMPACT high|medium|low]"),
         ("[URGENCY asap]", "unknown urgency 'asap'. Syntax: [URGENCY high|medium|low]"),
-        ("[ACK now]", "ACK takes no argument. Syntax: [ACK]"),
+        (
+            "[ACK now]",
+            "'now' is not an incident number. Syntax: [ACK], or [ACK INC-n] for another incident",
+        ),
         ("[IMPAKT high]", "did you mean IMPACT? Syntax: [IMPACT high|medium|low]"),
         ("[URGENTCY low]", "did you mean URGENCY? Syntax: [URGENCY high|medium|low]"),
     ],
