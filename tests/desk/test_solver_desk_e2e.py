@@ -8,6 +8,7 @@ from datetime import UTC, datetime
 from sqlalchemy.orm import Session
 
 from mailproc.desk.digest import send_digests
+from mailproc.desk.escalations import Escalator
 from mailproc.notify.outbox import Outbox
 from mailproc.store import db
 from mailproc.store.queries import get_incident
@@ -131,3 +132,27 @@ def test_the_digest_arrives_at_its_time_and_a_reply_to_it_asks_the_queue(
         )
         answered = world.last("tina@example.com", "Assigned to you")
         assert "INC-1  Outlook disconnected" in text_of(answered)
+
+
+def test_an_escalation_storm_arrives_as_one_mail_whose_reply_acknowledges_each_incident(
+    dovecot, smtp_server, database_url
+):
+    with mail_world(dovecot, smtp_server, database_url) as world:
+        world.clock.now = datetime(2026, 11, 23, 9, 0, tzinfo=UTC)
+        for n in range(6):  # around the clock, P3: response within 4 h
+            world.write(make_mail(to="network-support@example.com", subject=f"Switch {n} down"))
+        world.poll()
+        world.send()
+        world.clock.advance(hours=3, minutes=5)  # past 75 %: level 1, to the first line
+        assert Escalator(world.settings, world.engine, world.clock).run() == 6
+        world.send()
+        late = [m for m in world.inbox("servicedesk@example.com") if "attention" in m["Subject"]]
+        assert len(late) == 1  # one mail, not six
+        (folded,) = late
+        assert all(f"[ACK INC-{n}]" in text_of(folded) for n in range(1, 7))
+
+        summary = world.turn(reply(folded, "Sam <sam@example.com>", "[ACK INC-1] [ACK INC-2]"))
+        assert summary == "1 processed, 0 duplicate, 0 quarantined"
+        kinds = [get_incident(world.engine, n).events[-1].kind for n in (1, 2, 3)]
+        assert kinds == ["acknowledged", "acknowledged", "escalated"]
+        assert "[ACK INC-1] acknowledged" in text_of(world.last("sam@example.com"))
