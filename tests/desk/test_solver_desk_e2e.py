@@ -7,6 +7,7 @@ from datetime import UTC, datetime
 
 from sqlalchemy.orm import Session
 
+from mailproc.desk.admin import actor_for, correct
 from mailproc.desk.digest import send_digests
 from mailproc.desk.escalations import Escalator
 from mailproc.notify.outbox import Outbox
@@ -156,3 +157,27 @@ def test_an_escalation_storm_arrives_as_one_mail_whose_reply_acknowledges_each_i
         kinds = [get_incident(world.engine, n).events[-1].kind for n in (1, 2, 3)]
         assert kinds == ["acknowledged", "acknowledged", "escalated"]
         assert "[ACK INC-1] acknowledged" in text_of(world.last("sam@example.com"))
+
+
+def test_a_watcher_added_by_cc_and_an_administrators_correction_reach_real_mailboxes(
+    dovecot, smtp_server, database_url
+):
+    with mail_world(dovecot, smtp_server, database_url) as world:
+        world.turn(make_mail(sender=ALICE, subject="VPN drops every hour"))
+        team_notice = world.last("servicedesk@example.com", "New incident")
+        world.turn(reply(team_notice, TINA, "[CC +not-an-address]"), minutes=5)
+        refused = text_of(world.last("tina@example.com", "Commands refused"))
+        assert "'+not-an-address' is not an address" in refused
+        world.turn(reply(team_notice, TINA, "[ASSIGN] [CC +carol@example.org]"), minutes=5)
+        assert world.inbox("carol@example.org") == []  # a watcher hears of what comes next
+
+        # the administrator closes it from the command line, with a word for the reporter
+        root = actor_for(world.settings, None, "root")
+        world.clock.advance(minutes=5)
+        done = correct(world.settings, world.engine, world.clock, 1, "[CLOSE]", root, "Fixed.")
+        assert done.applied and not done.refused
+        world.send()
+        assert "Fixed." in text_of(world.last("alice@example.org", "Closed"))
+        assert "Fixed." in text_of(world.last("carol@example.org"))
+        closed = [e for e in get_incident(world.engine, 1).events if e.kind == "status"][-1]
+        assert (closed.actor, closed.detail["to"]) == ("cli:root", "Closed")
