@@ -77,6 +77,7 @@ def standard_jobs(settings: Settings, desk: Desk) -> list[Job]:
         Job("send-outbox", every.send_outbox_seconds, send),
         Job("release-waiting", every.release_waiting_seconds, desk.release_due),
         Job("escalate", settings.sla.escalation_interval_seconds, escalate.run),
+        Job("prune-crash-marks", 6 * 3600, desk.attempts.prune),
     ]
 
 
