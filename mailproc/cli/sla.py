@@ -189,11 +189,12 @@ def explain(app: App, ref: str, at_text: str | None, as_json: bool) -> None:
     reopens, and the fate of each escalation level."""
     from mailproc.sla.state import SlaBook
     from mailproc.sla.views import explain as explain_incident
-    from mailproc.sla.views import sla_lines
+    from mailproc.sla.views import explanation_text, sla_lines
 
     engine, now = app.ready_engine(), _instant(at_text, UTC)
     number = incident_number(ref)
-    text = explain_incident(engine, SlaBook(app.settings), number, now)
+    explained = explain_incident(engine, SlaBook(app.settings), number, now)
+    text = explanation_text(explained)
     if not as_json:
         click.echo(text)
         return
@@ -201,7 +202,13 @@ def explain(app: App, ref: str, at_text: str | None, as_json: bool) -> None:
         (line for line in sla_lines(engine, app.settings, now) if line.number == number), None
     )
     echo_json(
-        {"incident": f"INC-{number}", "at": now, "sla": line, "explanation": text.splitlines()}
+        {
+            "incident": explained.ref,
+            "at": now,
+            "sla": line,
+            "targets": explained.targets,
+            "explanation": text.splitlines(),
+        }
     )
 
 

@@ -33,7 +33,8 @@ class Job:
 
 
 class JobRunner:
-    def __init__(self, jobs: Sequence[Job]) -> None:
+    def __init__(self, jobs: Sequence[Job], database: str = "the database") -> None:
+        self._database = database  # named in an outage's log line
         self._scheduler = schedule.Scheduler()
         self._threads: dict[str, threading.Thread] = {}
         self._jobs = {job.name: job for job in jobs}
@@ -81,7 +82,7 @@ class JobRunner:
         try:
             job.run()
         except StoreUnavailable as exc:
-            state.failing("database unavailable", str(exc))
+            state.failing("database unavailable", f"{self._database}: {exc}")
         except Exception as exc:
             if state.state != f"failed: {type(exc).__name__}":
                 log.exception("job %s failed", job.name)

@@ -30,6 +30,7 @@ from sqlalchemy import Engine
 
 from mailproc.clock import WallClock, utcnow
 from mailproc.config.credentials import without_secrets
+from mailproc.config.paths import database_name
 from mailproc.config.settings import ConfigError, Settings
 from mailproc.config.sources import DaemonConfig
 from mailproc.daemon.jobs import Job, JobRunner
@@ -76,6 +77,7 @@ def standard_jobs(settings: Settings, desk: Desk) -> list[Job]:
         Job("send-outbox", every.send_outbox_seconds, send),
         Job("release-waiting", every.release_waiting_seconds, desk.release_due),
         Job("escalate", settings.sla.escalation_interval_seconds, escalate.run),
+        Job("prune-crash-marks", 6 * 3600, desk.attempts.prune),
     ]
 
 
@@ -116,8 +118,10 @@ class SourceWorker:
         progress: ProgressFactory,
         ahead: ParseAhead | None = None,
         attempts: Attempts | None = None,
+        database: str = "the database",
     ) -> None:
         self.source, self.batcher, self.ledger, self.progress = source, batcher, ledger, progress
+        self.database = database  # named in the outage's log line: which one to go and look at
         self.ahead = ahead or ParseAhead()
         self.attempts = attempts
         self.backoff = Backoff(config.backoff_initial_seconds, config.backoff_max_seconds)
@@ -159,7 +163,7 @@ class SourceWorker:
             self._failed("mailbox unavailable", str(exc))
             return False
         except StoreUnavailable as exc:
-            self._failed("database unavailable", str(exc))
+            self._failed("database unavailable", f"{self.database}: {exc}")
             return True
         except Exception as exc:  # a bug: keep the source alive, show the trace once
             if self.state.state != "internal error":
@@ -194,6 +198,7 @@ class Runtime:
         self.desk = Desk(settings, self.engine, clock)
         ledger = Ledger(self.engine, clock)
         ahead = parse_ahead(settings)
+        database = database_name(settings.database_url)
         self.workers = [
             SourceWorker(
                 build_source(name, settings, environ),
@@ -203,10 +208,11 @@ class Runtime:
                 progress,
                 ahead,
                 self.desk.attempts,
+                database,
             )
             for name in settings.sources
         ]
-        self.jobs = JobRunner(jobs(settings, self.desk))
+        self.jobs = JobRunner(jobs(settings, self.desk), database)
         where = settings.daemon.socket
         self.listener = Listener(where, self.desk) if where is not None else None
         commands = settings.daemon.command_socket
@@ -242,7 +248,11 @@ def _engine(settings: Settings) -> Engine:
     try:
         check_current(engine)
     except OUTAGES as exc:
-        log.warning("database unavailable at start, the sources will retry: %s", exc.orig or exc)
+        log.warning(
+            "database unavailable at start, the sources will retry: %s: %s",
+            database_name(settings.database_url),
+            exc.orig or exc,
+        )
     except SchemaOutdated:
         engine.dispose()
         raise
@@ -270,6 +280,8 @@ class Daemon:
         self._reloading = False
         self._systemd = Notifier(environ)
         self._ready = False
+        self._metrics: Any = None  # the endpoint's server, and where it listens
+        self._metrics_at: str | None = None
 
     def on_reload(self, hook: ReloadHook) -> None:
         """Call `hook(new_settings)` after each successful reload (e.g. to reread templates)."""
@@ -293,25 +305,25 @@ class Daemon:
         """Until stop(): serve, reloading on request. Raises ConfigError or SchemaOutdated
         only for the first configuration; later ones are refused with a log line."""
         runtime = self.runtime = self._build(self._load())
-        metrics = self._serve_metrics(runtime.settings)
+        self._metrics_at = runtime.settings.daemon.metrics_listen
+        self._metrics = self._serve_metrics(self._metrics_at)
         runtime.start()
         _announce(runtime)
         try:
             while True:
                 self._serve(runtime)
                 if self._stopping:
+                    log.info("stopping: the mails in hand are finished, the rest stay in place")
                     break
                 runtime = self.runtime = self._reloaded(runtime)
         finally:
             self._systemd.notify("STOPPING=1")
-            if metrics is not None:
-                metrics.shutdown()
+            _shut(self._metrics)
             runtime.stop()
             log.info("mailproc daemon stopped")
 
-    def _serve_metrics(self, settings: Settings) -> Any:
-        """The metrics endpoint, from the first configuration (a reload keeps it)."""
-        address = settings.daemon.metrics_listen
+    def _serve_metrics(self, address: str | None) -> Any:
+        """The metrics endpoint; it reads the Runtime serving at each scrape."""
         if address is None:
             return None
         from prometheus_client import start_http_server
@@ -329,6 +341,24 @@ class Daemon:
         )
         log.info("metrics on http://%s/metrics", address)
         return server
+
+    def _move_metrics(self, settings: Settings) -> None:
+        """A reload that changes `metrics_listen` moves the endpoint; one that cannot listen
+        there keeps the old one and says so (Prometheus keeps scraping what it knows)."""
+        address = settings.daemon.metrics_listen
+        if address == self._metrics_at:
+            return
+        try:
+            server = self._serve_metrics(address)
+        except OSError as exc:
+            log.error(
+                "metrics: cannot listen on %s, still on %s: %s", address, self._metrics_at, exc
+            )
+            return
+        _shut(self._metrics)
+        self._metrics, self._metrics_at = server, address
+        if address is None:
+            log.info("metrics no longer served")
 
     def _build(self, settings: Settings) -> Runtime:
         return Runtime(settings, self._environ, self._clock, self._jobs, self._progress)
@@ -368,12 +398,19 @@ class Daemon:
         current.stop()
         fresh.start()
         _announce(fresh)
+        self._move_metrics(fresh.settings)
         for hook in self._hooks:
             try:
                 hook(fresh.settings)
             except Exception:
                 log.exception("reload hook %r failed", hook)
         return fresh
+
+
+def _shut(server: Any) -> None:
+    if server is not None:
+        server.shutdown()
+        server.server_close()  # the port is free for the next endpoint at once
 
 
 def _announce(runtime: Runtime) -> None:

@@ -19,6 +19,7 @@ from prometheus_client.registry import Collector, CollectorRegistry
 from sqlalchemy import Engine
 from sqlalchemy.exc import SQLAlchemyError
 
+from mailproc.config.paths import database_name
 from mailproc.config.settings import Settings
 from mailproc.safety.limits import ALL
 from mailproc.sources.health import source_checks
@@ -47,7 +48,11 @@ class DeskCollector(Collector):
         try:
             found = figures(engine, self._clock())
         except SQLAlchemyError as exc:
-            log.warning("metrics: database unavailable: %s", getattr(exc, "orig", None) or exc)
+            log.warning(
+                "metrics: database unavailable: %s: %s",
+                database_name(settings.database_url),
+                getattr(exc, "orig", None) or exc,
+            )
             up.add_metric([], 0)
             yield up
             return

@@ -33,6 +33,7 @@ from mailproc.inbound.mime import MailError
 from mailproc.store import db
 
 T = TypeVar("T")
+PRUNE_AFTER = timedelta(days=14)  # longer than an MTA retries a mail (5 days by default)
 
 
 class Crashed(MailError):
@@ -95,6 +96,16 @@ class Attempts:
                 .where(db.Attempt.key == key)
                 .values(tries=tries + 1, at=now, owner=self.owner)
             )
+
+    def prune(self) -> int:
+        """Forget the marks of mails not tried again within PRUNE_AFTER: a mail still at its
+        source is tried again on every pass (its mark's time renewed), so such a mark is of a
+        mail that left (deleted by someone, or an `ingest` the MTA gave up on). Returns how
+        many went."""
+        with Session(self.engine) as session, session.begin():
+            cutoff = self.clock() - PRUNE_AFTER
+            gone = session.execute(delete(db.Attempt).where(db.Attempt.at < cutoff))
+            return int(getattr(gone, "rowcount", 0) or 0)
 
     def release(self, group: Group[T]) -> None:
         """The process survived the group's failure (a database outage): its tries were no

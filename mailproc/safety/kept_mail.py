@@ -60,9 +60,10 @@ class Stored:
 
 @dataclass(frozen=True, slots=True)
 class Returned:
-    """One of our mails that a bounce names: its incident, and whom it went to if we know."""
+    """One of our mails that a bounce names: its incident (None for a desk letter: an answer
+    to a query, a digest, folded escalations), and whom it went to if we know."""
 
-    incident: int
+    incident: int | None
     recipient: str  # '' when only the Message-ID's signature vouches for it
     kind: str  # the notice kind, '' when unknown
     tag: str  # the signed id's recipient tag, '' when the outbox row is known
@@ -107,7 +108,8 @@ def _file(
         if returned is not None and report.deliveries:
             summary = _bounce(session, settings, message, returned, report.deliveries)
             return returned.incident, summary
-        incident = returned.incident if returned is not None else incident
+        if returned is not None and returned.incident is not None:
+            incident = returned.incident
     if incident is None:
         return None, ""
     detail: dict[str, object] = {
@@ -135,7 +137,7 @@ def _ours(session: Session, settings: Settings, ids: tuple[str, ...]) -> Returne
     sent = {row.message_id: row for row in rows}
     for ref in ids:
         row = sent.get(ref)
-        if row is not None and row.incident_id is not None:  # not a digest or an answer
+        if row is not None:  # a desk letter too: its address's bounces count all the same
             return Returned(row.incident_id, row.recipient, row.kind, "")
         signed = read_message_id(settings.verification_keys, ref)
         exists = signed is not None and session.get(db.Incident, signed.incident) is not None
@@ -176,7 +178,8 @@ def _bounce(
         )
         state = undeliverable.record(session, settings.bounces, bounce)
         detail["score"] = round(state.score, 2)
-        _event(session, message, returned.incident, EventKind.BOUNCED, detail)
+        if returned.incident is not None:
+            _event(session, message, returned.incident, EventKind.BOUNCED, detail)
         kind = "permanent" if permanent else "temporary"
         fate = f"{kind}, bounce score {state.score:.1f} of {settings.bounces.threshold:g}"
         if state.suspended_at == message.at:
@@ -184,7 +187,8 @@ def _bounce(
         lines.append(f"{address} {delivery.status or '?'} {fate}")
     what = f"our {returned.kind}" if returned.kind else "our mail"
     result = "; ".join(lines) or "no failed recipient in it"
-    return f"bounce of {what} recorded on INC-{returned.incident}: {result}"
+    where = f"on INC-{returned.incident}" if returned.incident is not None else "(no incident)"
+    return f"bounce of {what} recorded {where}: {result}"
 
 
 def _bounced_address(

@@ -11,12 +11,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import UTC, datetime, tzinfo
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import ColumnElement, Engine, select
 from sqlalchemy.orm import Session
 
 from mailproc.config.settings import Settings
-from mailproc.sla.clocks import Level, Phase, TargetStatus, local_time
+from mailproc.sla.clocks import Level, Phase, Standing, Step, TargetStatus, local_time
 from mailproc.sla.ladder import acknowledged, level_moments
 from mailproc.sla.state import SlaBook
 from mailproc.sla.timeline import status_meaning
@@ -142,7 +143,51 @@ class _SentLevel:
     recipients: tuple[str, ...]
 
 
-def explain(engine: Engine, book: SlaBook, number: int, now: datetime) -> str:
+@dataclass(frozen=True, slots=True)
+class LevelFate:
+    """One escalation level of a target: when it falls due and what became of it. `fate` is
+    one of sent, acknowledged, clock stopped, paused, due, pending (for scripts); `reason`
+    says it in words, with times in the target's calendar zone."""
+
+    level: int
+    trigger: str
+    due: datetime | None  # None: not reached (the clock stopped or is paused before it)
+    fate: str
+    reason: str
+    sent_at: datetime | None
+    recipients: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class TargetExplanation:
+    target: SlaTarget
+    cycle: int
+    goal: str  # as `describe()` gives it: '4h', or '3bd (end of working day 3, …)'
+    zone: str
+    due: datetime | None
+    standing: Standing
+    steps: tuple[Step, ...]
+    escalations: tuple[LevelFate, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Explanation:
+    """`sla explain` as data: `--json` prints it, `explanation_text` writes it for people."""
+
+    number: int
+    title: str
+    service: str
+    priority: str
+    status: str
+    at: datetime
+    targets: tuple[TargetExplanation, ...]
+
+    @property
+    def ref(self) -> str:
+        return f"INC-{self.number}"
+
+
+def explain(engine: Engine, book: SlaBook, number: int, now: datetime) -> Explanation:
     """How each due time of INC-`number` was computed, step by step, and its escalations."""
     with Session(engine) as session:
         incident = session.get(db.Incident, number)
@@ -150,15 +195,27 @@ def explain(engine: Engine, book: SlaBook, number: int, now: datetime) -> str:
             raise UnknownIncident(f"no incident INC-{number}")
         status = book.assess(session, incident, now, explain=True).status
         sent = _sent(session, number)
-        head = [
-            f"INC-{number}  {incident.title}",
-            f"service {status.service}, priority {status.priority}, status {incident.status}; "
-            f"now {local_time(now, UTC)}",
-        ]
+        title, state = incident.title, incident.status
     ladder = book.policy.of(status.service).ladder
     acks = status.acknowledged
-    blocks = [_target_text(t, ladder, sent, acks, now) for t in status.targets]
-    return "\n\n".join(["\n".join(head), *blocks])
+    return Explanation(
+        number,
+        title,
+        status.service,
+        str(status.priority),
+        state,
+        now,
+        tuple(_target(t, ladder, sent, acks, now) for t in status.targets),
+    )
+
+
+def explanation_text(explained: Explanation) -> str:
+    head = [
+        f"{explained.ref}  {explained.title}",
+        f"service {explained.service}, priority {explained.priority}, "
+        f"status {explained.status}; now {local_time(explained.at, UTC)}",
+    ]
+    return "\n\n".join(["\n".join(head), *map(_target_text, explained.targets)])
 
 
 def _sent(session: Session, number: int) -> dict[tuple[str, int, int], _SentLevel]:
@@ -166,42 +223,66 @@ def _sent(session: Session, number: int) -> dict[tuple[str, int, int], _SentLeve
     return {(r.target, r.cycle, r.level): _SentLevel(r.at, tuple(r.recipients)) for r in rows}
 
 
-def _target_text(
+def _target(
     target: TargetStatus,
     ladder: tuple[Level, ...],
     sent: dict[tuple[str, int, int], _SentLevel],
     acks: tuple[datetime, ...],
     now: datetime,
-) -> str:
+) -> TargetExplanation:
     zone = target.clock.calendar.zone
-    lines = [f"{target.target} (cycle {target.cycle}): target {target.describe()}"]
-    lines += [f"  {local_time(step.at, zone)}  {step.text}" for step in target.steps]
     mine = {lv: s for (t, c, lv), s in sent.items() if (t, c) == (target.target, target.cycle)}
     stopped = acknowledged({lv: s.at for lv, s in mine.items()}, acks)
-    levels = level_moments(target, ladder)
-    if levels:
+    levels = tuple(
+        _level(level, moment, target, mine.get(level.number), stopped, now, zone)
+        for level, moment in level_moments(target, ladder)
+    )
+    return TargetExplanation(
+        target.target,
+        target.cycle,
+        target.describe(),
+        str(zone),
+        target.due,
+        target.standing,
+        target.steps,
+        levels,
+    )
+
+
+def _target_text(target: TargetExplanation) -> str:
+    zone = ZoneInfo(target.zone)
+    lines = [f"{target.target} (cycle {target.cycle}): target {target.goal}"]
+    lines += [f"  {local_time(step.at, zone)}  {step.text}" for step in target.steps]
+    if target.escalations:
         lines.append("  escalations:")
-    for level, moment in levels:
-        when = local_time(moment, zone) if moment else "(not reached)"
-        fate = _fate(target, mine.get(level.number), moment, stopped, now, zone)
-        lines.append(f"    level {level.number} at {level.trigger!s:<14} {when}: {fate}")
+    for level in target.escalations:
+        when = local_time(level.due, zone) if level.due else "(not reached)"
+        lines.append(f"    level {level.level} at {level.trigger:<14} {when}: {level.reason}")
     return "\n".join(lines)
 
 
-def _fate(
+def _level(
+    level: Level,
+    moment: datetime | None,
     target: TargetStatus,
     sent: _SentLevel | None,
-    moment: datetime | None,
     stopped: bool,
     now: datetime,
     zone: tzinfo,
-) -> str:
+) -> LevelFate:
+    def fate(name: str, reason: str) -> LevelFate:
+        at, to = (sent.at, sent.recipients) if sent else (None, ())
+        return LevelFate(level.number, str(level.trigger), moment, name, reason, at, to)
+
     if sent is not None:
-        return f"sent {local_time(sent.at, zone)} to {', '.join(sent.recipients) or 'nobody'}"
+        to = ", ".join(sent.recipients) or "nobody"
+        return fate("sent", f"sent {local_time(sent.at, zone)} to {to}")
     if stopped:
-        return "not sent: the ladder was acknowledged"
+        return fate("acknowledged", "not sent: the ladder was acknowledged")
     if target.phase is Phase.STOPPED:
-        return "not sent: the clock stopped first"
+        return fate("clock stopped", "not sent: the clock stopped first")
     if moment is None:
-        return "waits: the clock is paused"
-    return "due now: the next escalation pass sends it" if moment <= now else "pending"
+        return fate("paused", "waits: the clock is paused")
+    if moment <= now:
+        return fate("due", "due now: the next escalation pass sends it")
+    return fate("pending", "pending")

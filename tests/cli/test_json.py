@@ -111,6 +111,21 @@ def test_the_inspecting_commands_as_json(run):
     explained = data(run("sla", "explain", "INC-1", "--json"))
     assert explained["incident"] == "INC-1" and explained["sla"]["ref"] == "INC-1"
     assert explained["explanation"][0].startswith("INC-1")
+    response, resolution = explained["targets"]
+    assert (response["target"], response["cycle"], response["standing"]) == (
+        "response",
+        1,
+        "on track",
+    )
+    assert response["steps"][0]["text"].startswith("created in service")
+    assert response["due"] and response["zone"]
+    level = resolution["escalations"][0]
+    assert (level["level"], level["fate"], level["sent_at"], level["recipients"]) == (
+        1,
+        "pending",
+        None,
+        [],
+    )
 
 
 def test_a_failing_command_keeps_its_exit_code_and_its_error_on_stderr(run):

@@ -21,7 +21,9 @@ from tests.support.daemon import (
     wait_until,
 )
 from tests.support.desk import FakeClock
+from tests.support.fixtures import started
 from tests.support.mailfactory import make_mail
+from tests.support.servers import PostgresServer
 
 
 def turn(runner: JobRunner, until: object, what: str) -> None:
@@ -148,3 +150,17 @@ def test_the_daemon_will_not_sign_with_a_throwaway_key(sqlite_url):
         match="no signing secret: set the environment variable MAILPROC_SECRET",
     ):
         Daemon(lambda: settings, {}).run()
+
+
+def test_a_database_outage_is_logged_with_the_database_it_concerns(caplog):
+    """The operator reading the log learns which database to go and look at, and no password."""
+    with started(PostgresServer(), "a PostgreSQL to stop") as server:
+        url = server.create_database("desk").replace("@", ":hunter2@", 1)
+        ready_engine(url).dispose()
+        settings = make_settings(url, {}, send_outbox_seconds=0.05)
+    with running(settings):
+        wait_until(lambda: "database unavailable" in caplog.text, what="the outage's log line")
+    lines = [r.getMessage() for r in caplog.records if "database unavailable" in r.getMessage()]
+    assert any(line.startswith("job ") for line in lines), lines
+    assert all(f"127.0.0.1:{server.port}/desk" in line for line in lines), lines
+    assert "hunter2" not in caplog.text

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import random
 import signal
+import sqlite3
 import time
 
 from sqlalchemy import func, select
@@ -68,14 +69,17 @@ def test_sigkill_at_random_points_applies_every_mail_exactly_once(
             time.sleep(rng.uniform(0, 0.8))
         else:  # kill mid-backlog: inside a transaction, between commit and MOVE, anywhere
             target = min(total, stored + rng.randint(10, 60))
-            wait_until(lambda t=target: count(engine, db.Message) >= t, what=f"{target} stored")
+            # a loaded machine may take long to start a daemon: a generous wait, not a measure
+            wait_until(
+                lambda t=target: count(engine, db.Message) >= t, timeout=60, what=f"{target} stored"
+            )
             time.sleep(rng.uniform(0, 0.02))
         daemon.kill()
         kills += 1
     started = daemon.text().count("mailproc daemon running")
     daemon.start()
     wait_until(lambda: count(engine, db.Message) == total and messages(imap) == 0, timeout=60)
-    wait_until(lambda: daemon.text().count("mailproc daemon running") > started)
+    wait_until(lambda: daemon.text().count("mailproc daemon running") > started, timeout=60)
     daemon.send(signal.SIGTERM)
     assert daemon.wait() == 0
 
@@ -109,7 +113,13 @@ def test_sigterm_finishes_the_mail_in_hand_and_exits_zero(
     source = imap_source(imap_mailbox, batch_size=10)
     daemon = daemon_process(toml_config(sqlite_url, {"support": source})).start()
     wait_until(lambda: count(engine, db.Message) >= 10, what="the backlog under way")
+    # Hold SQLite's write lock while the signal lands, so that the daemon, however fast the
+    # machine, is inside the backlog when it learns it must stop (its next commit waits).
+    holder = sqlite3.connect(engine.url.database or "", isolation_level=None)
+    holder.execute("BEGIN IMMEDIATE")
     daemon.send(signal.SIGTERM)
+    wait_until(lambda: "stopping:" in daemon.text(), what="the daemon stopping")
+    holder.close()  # rolls back, and the daemon's commit goes through
     assert daemon.wait(timeout=20) == 0
     stored = count(engine, db.Message)
     assert 10 <= stored < total  # it stopped inside the backlog

@@ -95,3 +95,37 @@ def test_without_systemd_nothing_is_sent_and_nothing_fails():
     assert Notifier({}).notify("READY=1") is False
     assert Notifier({"NOTIFY_SOCKET": "/nonexistent/socket"}).notify("READY=1") is False
     assert Notifier({"WATCHDOG_USEC": "30000000"}).watchdog_interval == 15
+
+
+def test_a_reload_moves_the_metrics_endpoint_and_keeps_it_when_the_new_port_is_taken(
+    sqlite_url, caplog
+):
+    first, second = free_port(), free_port()
+    taken = socket.socket()
+    taken.bind(("127.0.0.1", 0))
+    taken.listen()
+    settings = [
+        make_settings(sqlite_url, {}, metrics_listen=f"127.0.0.1:{port}")
+        for port in (first, second, taken.getsockname()[1])
+    ]
+    ready_engine(sqlite_url).dispose()
+    loads = iter(settings[1:])
+
+    def scrape(port: int) -> str:
+        return (
+            urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10).read().decode()
+        )
+
+    with running(settings[0]) as daemon:
+        assert "mailproc_database_up 1.0" in scrape(first)
+        daemon._load = lambda: next(loads)  # type: ignore[method-assign]
+        daemon.reload()
+        wait_until(lambda: daemon.runtime and daemon.runtime.settings is settings[1], what="reload")
+        wait_until(lambda: "mailproc_database_up" in scrape(second), what="the new endpoint")
+        with pytest.raises(OSError):
+            scrape(first)
+        daemon.reload()
+        wait_until(lambda: daemon.runtime and daemon.runtime.settings is settings[2], what="reload")
+        wait_until(lambda: "cannot listen on" in caplog.text, what="the refusal")
+        assert "mailproc_database_up 1.0" in scrape(second)
+    taken.close()

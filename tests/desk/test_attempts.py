@@ -38,3 +38,15 @@ def test_another_hosts_mark_is_a_death_after_the_lease_and_our_own_is_one_at_onc
     assert alive(other, NOW - LEASE + timedelta(seconds=1), NOW, process_name())
     assert not alive(other, NOW - LEASE, NOW, process_name())
     assert not alive(process_name(), NOW, NOW, process_name())
+
+
+def test_marks_of_mails_gone_from_their_source_are_forgotten_after_two_weeks(desk) -> None:
+    attempts = desk.attempts
+    attempts.plan(["imap:support:7:41"])  # in hand when the process died; the mail then left
+    desk.clock.advance(days=10)
+    attempts.plan(["imap:support:7:42"])  # a newer death
+    assert attempts.prune() == 0
+    desk.clock.advance(days=5)
+    assert attempts.prune() == 1  # the mark of 15 days ago went, the one of 5 days stays
+    assert attempts.plan(["imap:support:7:42"]).suspects == {"imap:support:7:42": 1}
+    assert attempts.plan(["imap:support:7:41"]).suspects == {}

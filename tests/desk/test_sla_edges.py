@@ -14,7 +14,7 @@ from mailproc.desk.escalations import Escalator
 from mailproc.desk.mail import Desk
 from mailproc.desk.problems import add_problem
 from mailproc.sla.state import SlaBook
-from mailproc.sla.views import explain
+from mailproc.sla.views import explain, explanation_text
 from mailproc.store import db
 from tests.desk.test_escalations import (
     NORA,
@@ -54,7 +54,7 @@ def test_a_24x7_service_in_tokyo_counts_business_days_from_tokyo_midnight(settin
         assert row is not None
         assert jst(row.resolution_due) == "Wed 2026-03-04 00:00"  # end of Tuesday in Tokyo
         assert jst(row.response_due) == "Mon 2026-03-02 12:30"
-    text = explain(engine, SlaBook(custom), 1, clock.now + timedelta(hours=1))
+    text = explanation_text(explain(engine, SlaBook(custom), 1, clock.now + timedelta(hours=1)))
     assert "calendar tokyo (Asia/Tokyo; 24×7)" in text
     assert "due 2026-03-04 00:00 JST — on track" in text
 
@@ -92,5 +92,5 @@ def test_fractions_of_a_second_become_the_same_whole_second_everywhere(desk, eng
         assert (row.created_at, row.response_due) == (created, created + timedelta(hours=1))
         events = session.query(db.Event).filter(db.Event.incident_id == 1).all()
         assert {e.at for e in events} == {created}
-    text = explain(engine, SlaBook(desk.settings), 1, created)
+    text = explanation_text(explain(engine, SlaBook(desk.settings), 1, created))
     assert "running, 0m of 1h elapsed, due 2026-03-02 10:00 CET — on track" in text

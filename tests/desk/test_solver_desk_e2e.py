@@ -7,7 +7,9 @@ from datetime import UTC, datetime
 
 from sqlalchemy.orm import Session
 
+from mailproc.desk.admin import actor_for, correct
 from mailproc.desk.digest import send_digests
+from mailproc.desk.escalations import Escalator
 from mailproc.notify.outbox import Outbox
 from mailproc.store import db
 from mailproc.store.queries import get_incident
@@ -131,3 +133,51 @@ def test_the_digest_arrives_at_its_time_and_a_reply_to_it_asks_the_queue(
         )
         answered = world.last("tina@example.com", "Assigned to you")
         assert "INC-1  Outlook disconnected" in text_of(answered)
+
+
+def test_an_escalation_storm_arrives_as_one_mail_whose_reply_acknowledges_each_incident(
+    dovecot, smtp_server, database_url
+):
+    with mail_world(dovecot, smtp_server, database_url) as world:
+        world.clock.now = datetime(2026, 11, 23, 9, 0, tzinfo=UTC)
+        for n in range(6):  # around the clock, P3: response within 4 h
+            world.write(make_mail(to="network-support@example.com", subject=f"Switch {n} down"))
+        world.poll()
+        world.send()
+        world.clock.advance(hours=3, minutes=5)  # past 75 %: level 1, to the first line
+        assert Escalator(world.settings, world.engine, world.clock).run() == 6
+        world.send()
+        late = [m for m in world.inbox("servicedesk@example.com") if "attention" in m["Subject"]]
+        assert len(late) == 1  # one mail, not six
+        (folded,) = late
+        assert all(f"[ACK INC-{n}]" in text_of(folded) for n in range(1, 7))
+
+        summary = world.turn(reply(folded, "Sam <sam@example.com>", "[ACK INC-1] [ACK INC-2]"))
+        assert summary == "1 processed, 0 duplicate, 0 quarantined"
+        kinds = [get_incident(world.engine, n).events[-1].kind for n in (1, 2, 3)]
+        assert kinds == ["acknowledged", "acknowledged", "escalated"]
+        assert "[ACK INC-1] acknowledged" in text_of(world.last("sam@example.com"))
+
+
+def test_a_watcher_added_by_cc_and_an_administrators_correction_reach_real_mailboxes(
+    dovecot, smtp_server, database_url
+):
+    with mail_world(dovecot, smtp_server, database_url) as world:
+        world.turn(make_mail(sender=ALICE, subject="VPN drops every hour"))
+        team_notice = world.last("servicedesk@example.com", "New incident")
+        world.turn(reply(team_notice, TINA, "[CC +not-an-address]"), minutes=5)
+        refused = text_of(world.last("tina@example.com", "Commands refused"))
+        assert "'+not-an-address' is not an address" in refused
+        world.turn(reply(team_notice, TINA, "[ASSIGN] [CC +carol@example.org]"), minutes=5)
+        assert world.inbox("carol@example.org") == []  # a watcher hears of what comes next
+
+        # the administrator closes it from the command line, with a word for the reporter
+        root = actor_for(world.settings, None, "root")
+        world.clock.advance(minutes=5)
+        done = correct(world.settings, world.engine, world.clock, 1, "[CLOSE]", root, "Fixed.")
+        assert done.applied and not done.refused
+        world.send()
+        assert "Fixed." in text_of(world.last("alice@example.org", "Closed"))
+        assert "Fixed." in text_of(world.last("carol@example.org"))
+        closed = [e for e in get_incident(world.engine, 1).events if e.kind == "status"][-1]
+        assert (closed.actor, closed.detail["to"]) == ("cli:root", "Closed")

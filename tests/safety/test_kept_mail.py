@@ -204,3 +204,16 @@ def test_a_bounce_of_a_mail_no_longer_in_the_outbox_is_tied_by_its_signature(
         session.execute(db.Undeliverable.__table__.delete())
     desk.handle(dsn(ack.message_id, "tina@example.com"))
     assert scored(engine) == []
+
+
+def test_a_bounce_of_a_desk_letter_counts_in_the_score_without_an_incident(desk, engine):
+    """An answer to a query, a digest or folded escalations belong to no incident: their
+    bounces still count against the address, or a dead solver mailbox would get them forever."""
+    desk.handle(make_mail(sender=TINA, subject="[MINE]", authenticated=True))
+    letter = next(r for r in outbox(engine) if r.kind == "answer")
+    assert letter.incident_id is None
+    outcome = desk.handle(dsn(letter.message_id, "tina@example.com"))
+    assert outcome.automatic and outcome.incident is None
+    assert "bounce of our answer recorded (no incident)" in outcome.summary
+    ((address, score, incident),) = [(m.address, m.score, m.incident) for m in scored(engine)]
+    assert (address, score, incident) == ("tina@example.com", 1.0, None)

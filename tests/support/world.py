@@ -33,6 +33,7 @@ PEOPLE = {
     "servicedesk@example.com": ("desk", "desk-pass"),
     "exchange-team@example.com": ("exchange", "exchange-pass"),
     "carol@example.org": ("carol", "carol-pass"),
+    "sam@example.com": ("sam", "sam-pass"),
 }
 
 
