@@ -147,6 +147,9 @@ class BusinessCalendar:
     cutoff: int = 12 * 60  # minutes after local midnight: see end_of_working_days
     _walls: tuple[tuple[tuple[time, int, time, int], ...], ...] = field(init=False, repr=False)
     _days: dict[date, tuple[Interval, ...]] = field(init=False, repr=False, default_factory=dict)
+    _sums: dict[tuple[datetime, timedelta], datetime] = field(
+        init=False, repr=False, default_factory=dict
+    )
 
     def __post_init__(self) -> None:
         if len(self.week) != 7:
@@ -193,6 +196,14 @@ class BusinessCalendar:
             raise ValueError("business time to add must not be negative")
         if self.always or not amount:
             return start + amount
+        known = self._sums.get((start, amount))
+        if known is None:  # remembered: the incidents of a backlog start in the same seconds
+            if len(self._sums) >= MEMO_DAYS:  # and their targets are the same few amounts
+                self._sums.clear()
+            known = self._sums[start, amount] = self._added(start, amount)
+        return known
+
+    def _added(self, start: datetime, amount: timedelta) -> datetime:
         remaining = amount
         for begin, end in self._stretches(start):
             if remaining <= end - begin:

@@ -19,6 +19,7 @@ from hypothesis import strategies as st
 
 from mailproc import signing
 from mailproc.inbound import bounces
+from mailproc.inbound.addresses import _split, split_addresses
 from mailproc.inbound.fingerprint import fingerprint
 from mailproc.inbound.parse import InboundMail, MailError, parse_mail
 from mailproc.inbound.subject import BadCommand, Command, parse_subject
@@ -80,6 +81,21 @@ COMMANDS = st.one_of(
     st.tuples(st.just("RELATE"), st.integers(1, 10**9).map(lambda n: f"PRB-{n}")),
     st.tuples(st.sampled_from(["IMPACT", "URGENCY"]), st.sampled_from(["high", "Medium", "LOW"])),
 )
+
+
+ADDRESS_PIECES = st.lists(
+    st.sampled_from(['"', "<", ">", "(", ")", ",", ";", ":", "\\", " ", "\t", "@", "a", "é"])
+    | st.sampled_from(["=?utf-8?q?x?=", "user@corp.example", '"Doe, J"', "Name"])
+    | MIXED,
+    max_size=12,
+).map("".join)
+
+
+@fuzz
+@given(ADDRESS_PIECES, ADDRESS_PIECES, st.sampled_from(["", " ", "\t ", " x", ">"]))
+def test_the_one_mailbox_shortcut_reads_an_address_header_as_the_loop_does(name, addr, end):
+    for value in (name, f"{name}<{addr}>{end}", f"{name}<{addr.strip('<>')}>{end}"):
+        assert split_addresses(value) == _split(value), repr(value)
 
 
 @fuzz
