@@ -94,10 +94,14 @@ def test_a_digest_and_an_answer_are_written_in_their_readers_language(settings, 
     desk.handle(make_mail(sender=TINA, subject="Re: [ASSIGN]", in_reply_to=message_id_of(first)))
     desk.handle(make_mail(subject="Printer jam", to="x@example.org"))  # general, unassigned
     desk.handle(make_mail(sender=TINA, subject="[MINE]", authenticated=True))
-    assert notice_to(engine, "tina@example.com", "answer").text.startswith("Sie fragten ")
+    answer = notice_to(engine, "tina@example.com", "answer")
+    assert answer.subject == "Ihnen zugewiesen (1)"
+    assert "  INC-1  Outlook disconnected\n      email · P2 · Solution · tina · " in answer.text
     clock.now = MONDAY_8_CET
     desk.send_digests()
     mine = notice_to(engine, "tina@example.com", "digest")
     assert mine.subject == "Ihre Warteschlange: 1 Vorfall/Vorfälle (23.11.2026, 08:00 MEZ)"
+    assert "\nÜberfällig (1)\n  INC-1  Outlook disconnected\n" in mine.text
+    assert "tina · überfällig · fällig (Lösung) 20.11.2026, 10:00 MEZ\n" in mine.text
     team = notice_to(engine, "servicedesk@example.com", "digest")
     assert team.subject.startswith("Queue of ")  # the team's list reads the desk's language
