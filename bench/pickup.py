@@ -2,7 +2,7 @@
 
     .venv/bin/python bench/pickup.py [--database sqlite|postgresql] [--samples 40]
                                      [--backlog 10000] [--poll-seconds 1]
-                                     [--backlog-only] [--against CHECKOUT]
+                                     [--backlog-only] [--against CHECKOUT] [--repeats N]
 
 Starts its own Dovecot (tests/servers.py; needs root and dovecot-imapd, as the tests do) and,
 for --database postgresql, a durable PostgreSQL cluster (fsync on). Runs `mailproc run` as a
@@ -11,13 +11,16 @@ child process, exactly as in production, and measures from the outside:
 1. pickup latency: from the end of an IMAP APPEND to the committed incident, median and p95,
    once under IDLE and once with IDLE off (polling every --poll-seconds);
 2. a backlog of --backlog mails waiting when the daemon starts: mails per second (first to
-   last commit), and the daemon's peak RSS, next to the peak RSS for a tenth of the backlog,
-   as a ratio from the same run: flat memory means a ratio near 1;
+   last commit, the stored mails counted every 20 ms from outside), and the daemon's peak RSS,
+   next to the peak RSS for a tenth of the backlog, as a ratio from the same run: flat memory
+   means a ratio near 1;
 3. the same --backlog mails ingested from a folder (`mailproc ingest DIR`), mails per second
-   measured the same way (first to last commit), and the daemon's rate as a share of it.
+   measured the same way, and the daemon's rate as a share of it.
 
 --backlog-only skips 1 and the tenth; --against CHECKOUT runs 2 and 3 also with that checkout's
-.venv (e.g. a worktree at the base commit), in the same run.
+.venv (e.g. a worktree at the base commit), in the same run; --repeats N does 2 and 3 N times,
+the checkouts' order alternated round by round, and prints the median share (on a shared
+machine single rounds differ by a third).
 """
 
 from __future__ import annotations
@@ -157,9 +160,10 @@ def backlog(
         client.multiappend("INBOX", mails[start : start + 500])
     client.logout()
     with daemon(workdir, config_text(url, server.port), python) as proc:
-        wait_for(engine, len(mails), 3600, step=0.05)
+        rate = watched_rate(engine, len(mails))
         peak = peak_rss_kib(proc.pid)
-    return commit_rate(engine, len(mails)), peak
+    engine.dispose()
+    return rate, peak
 
 
 def from_folder(url: str, workdir: Path, mails: list[bytes], python: str = PYTHON) -> float:
@@ -173,23 +177,31 @@ def from_folder(url: str, workdir: Path, mails: list[bytes], python: str = PYTHO
         (folder / f"{n:06d}.eml").write_bytes(raw)
     config = workdir / "mailproc.toml"
     config.write_text(config_text(url, 1))
-    subprocess.run(
+    ingest = subprocess.Popen(
         [python, "-m", "mailproc", "--config", str(config), "ingest", "-q", str(folder)],
         env={**os.environ, "MAILPROC_SECRET": "bench"},
-        check=True,
-        capture_output=True,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
     )
-    return commit_rate(engine, len(mails))
-
-
-def commit_rate(engine: Engine, size: int) -> float:
-    """First to last commit, as the `received_at` of the stored mails tell."""
-    with Session(engine) as session:
-        first, last = session.execute(
-            select(func.min(db.Message.received_at), func.max(db.Message.received_at))
-        ).one()
+    rate = watched_rate(engine, len(mails))
+    if ingest.wait() != 0:
+        raise SystemExit(f"ingest of the folder failed ({ingest.returncode})")
     engine.dispose()
-    return (size - 1) / max((last - first).total_seconds(), 1e-9)
+    return rate
+
+
+def watched_rate(engine: Engine, size: int, step: float = 0.02) -> float:
+    """Mails per second from the first commit seen to the last, the stored mails counted every
+    `step` seconds from outside (`received_at` has whole seconds: too coarse for a backlog of
+    a few seconds)."""
+    deadline = time.monotonic() + 3600
+    while (first := stored(engine)) == 0:
+        if time.monotonic() > deadline:
+            raise SystemExit("no mail stored within the hour")
+        time.sleep(step)
+    start = time.monotonic()
+    end = wait_for(engine, size, 3600, step=step)
+    return (size - first) / max(end - start, 1e-9)
 
 
 def peak_rss_kib(pid: int) -> int:
@@ -213,6 +225,7 @@ def main() -> None:
     parser.add_argument("--poll-seconds", type=float, default=1.0)
     parser.add_argument("--backlog-only", action="store_true")
     parser.add_argument("--against", type=Path, help="another checkout with its .venv")
+    parser.add_argument("--repeats", type=int, default=1, help="rounds of 2 and 3, alternated")
     args = parser.parse_args()
     pythons = {"this": PYTHON}
     if args.against is not None:
@@ -231,18 +244,29 @@ def main() -> None:
                 f"  backlog of {len(tenth):>6} mails   {small_rate:7.0f} mails/s   "
                 f"peak RSS {small_rss / 1024:6.1f} MiB"
             )
-        for name, python in pythons.items():
-            rate, rss = backlog(server, next(urls), workdir, mails, python)
-            folder = from_folder(next(urls), workdir, mails, python)
-            print(
-                f"  [{name}] backlog of {args.backlog:>6} mails   {rate:7.0f} mails/s   peak RSS "
-                f"{rss / 1024:6.1f} MiB"
-                + ("" if args.backlog_only else f"   ({rss / small_rss:.2f}x the RSS for a tenth)")
-            )
-            print(
-                f"  [{name}] the same mails by `ingest DIR`  {folder:7.0f} mails/s   "
-                f"daemon / ingest {rate / folder:.2f}"
-            )
+        shares: dict[str, list[float]] = {name: [] for name in pythons}
+        for round_ in range(args.repeats):
+            names = list(pythons)[:: -1 if round_ % 2 else 1]  # alternated: no one always first
+            for name in names:
+                python = pythons[name]
+                rate, rss = backlog(server, next(urls), workdir, mails, python)
+                folder = from_folder(next(urls), workdir, mails, python)
+                shares[name].append(rate / folder)
+                print(
+                    f"  [{name}] backlog of {args.backlog:>6} mails   {rate:7.0f} mails/s   "
+                    f"peak RSS {rss / 1024:6.1f} MiB"
+                    + ("" if args.backlog_only else f"   ({rss / small_rss:.2f}x the tenth's)")
+                )
+                print(
+                    f"  [{name}] the same mails by `ingest DIR`  {folder:7.0f} mails/s   "
+                    f"daemon / ingest {rate / folder:.2f}",
+                    flush=True,
+                )
+        if args.repeats > 1:
+            for name, found in shares.items():
+                listed = " ".join(f"{share:.2f}" for share in found)
+                median = statistics.median(found)
+                print(f"  [{name}] daemon / ingest: median {median:.2f} ({listed})")
 
 
 def latencies(server: DovecotServer, urls: Iterator[str], workdir: Path, args: Any) -> None:
