@@ -281,6 +281,10 @@ def _command(conn: socket.socket) -> NoReturn:
             os.fchdir(fds[3])
         except (ValueError, OSError) as exc:
             _refuse(conn, str(exc))
+        try:
+            handoff.answer(conn, started=True)
+        except OSError:  # the asking process gave up waiting and runs the command itself
+            os._exit(0)
         for target, fd in enumerate(fds[:3]):
             os.dup2(fd, target)
         for fd in fds:

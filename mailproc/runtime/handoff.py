@@ -6,9 +6,9 @@ mail is committed (or could not be), and closes (`offer`, `receive`, `answer`).
 
 `daemon.command_socket`, one command per connection: the client sends one JSON line, {"argv",
 "environ"}, with its stdin, stdout, stderr and folder as descriptors beside it (SCM_RIGHTS); the
-server runs the command on them and answers {"code": exit code}, or {"refused": why} when it
-ran nothing (`run_elsewhere`, `command_request`). Each side checks that the other is the same
-user (SO_PEERCRED).
+server answers {"started": true} once it has taken the request, runs the command on them and
+answers {"code": exit code}; or {"refused": why} when it runs nothing (`run_elsewhere`,
+`command_request`). Each side checks that the other is the same user (SO_PEERCRED).
 
 It knows nothing of mail or commands, so the client's side costs the socket and json modules
 and nothing else.
@@ -26,6 +26,7 @@ from typing import Any
 HEADER_MAX = 4096  # the JSON line before the mail
 ANSWER_MAX = 1 << 16
 REQUEST_MAX = 1 << 20  # a command's request: its environment is most of it
+PATIENCE = 5.0  # seconds for the command server to start a command (it forks: milliseconds)
 
 
 class HandoffBroken(Exception):
@@ -86,20 +87,25 @@ def answer(conn: socket.socket, **fields: Any) -> None:
     conn.sendall(json.dumps(fields).encode() + b"\n")
 
 
-def run_elsewhere(path: Path, argv: list[str], owner: int | None = None) -> int | None:
+def run_elsewhere(
+    path: Path, argv: list[str], owner: int | None = None, patience: float = PATIENCE
+) -> int | None:
     """Have the command server at `path` (mailproc.cli.run's `serve-commands`) run `mailproc
     ARGV` on this process's stdin, stdout and stderr, in its folder and with its environment.
-    Its exit code; None when no server takes it (then nothing ran, and nothing was sent).
+    Its exit code; None when no server takes it (then nothing ran here or there).
 
     The server must run as `owner` (default: this process's user): the request carries the
     environment, secrets and all, and the descriptors, so a socket left at that path by anyone
-    else (a world-writable folder, a stale path reused) is not talked to."""
+    else (a world-writable folder, a stale path reused) is not talked to. A server that has not
+    started the command within `patience` seconds (stopped, hung) is left: its fork finds the
+    connection closed and runs nothing."""
     if not all(_is_open(fd) for fd in (0, 1, 2)):
         return None  # a closed stdin, stdout or stderr cannot be passed on
     with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as client:
+        client.settimeout(patience)
         try:
             client.connect(str(path))
-        except (FileNotFoundError, ConnectionRefusedError, PermissionError):
+        except (FileNotFoundError, ConnectionRefusedError, PermissionError, TimeoutError):
             return None
         if peer_uid(client) != (os.geteuid() if owner is None else owner):
             return None
@@ -108,17 +114,30 @@ def run_elsewhere(path: Path, argv: list[str], owner: int | None = None) -> int 
         try:
             socket.send_fds(client, [request], [0, 1, 2, here])
             with client.makefile("rb") as reader:
-                line = reader.readline(ANSWER_MAX)
+                try:
+                    line = reader.readline(ANSWER_MAX)  # {"started": true} or {"refused": …}
+                except TimeoutError:
+                    return None
+                if _field(line, "started") is True:
+                    client.settimeout(None)  # the command's own time
+                    line = reader.readline(ANSWER_MAX)
         except OSError as exc:
             raise HandoffBroken(str(exc) or type(exc).__name__) from None
         finally:
             os.close(here)
+    if not line:
+        raise HandoffBroken("the command server broke off")
+    code = _field(line, "code")
+    return code if isinstance(code, int) else None  # refused: run it here
+
+
+def _field(line: bytes, name: str) -> object:
+    """`name` of the JSON object on `line`; None when there is none. HandoffBroken: garbage."""
     try:
         answer = json.loads(line)
     except ValueError:
         raise HandoffBroken("the command server broke off") from None
-    code = answer.get("code") if isinstance(answer, dict) else None
-    return code if isinstance(code, int) else None  # refused: run it here
+    return answer.get(name) if isinstance(answer, dict) else None
 
 
 def command_request(conn: socket.socket) -> tuple[list[str], dict[str, str], list[int]]:

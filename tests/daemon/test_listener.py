@@ -227,3 +227,18 @@ def test_a_command_socket_of_another_user_is_told_nothing(tmp_path):
         with conn:
             assert conn.recv(1 << 16) == b""  # closed without a byte
     assert run_elsewhere(tmp_path / "absent.sock", ["status"]) is None
+
+
+def test_a_command_server_that_does_not_start_the_command_is_left_to_it(tmp_path):
+    """Stopped or hung: after its patience the asking process runs the command itself, and the
+    server, should it wake, finds the connection closed (so it cannot run it a second time)."""
+    path = tmp_path / "commands.sock"
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as hung:
+        hung.bind(str(path))
+        hung.listen(1)  # never accepts in time
+        assert run_elsewhere(path, ["status"], patience=0.2) is None
+        conn, _ = hung.accept()
+        with conn:
+            assert b'"argv"' in conn.recv(1 << 20)  # the request, sent before the wait
+            with pytest.raises(BrokenPipeError):  # where the fork says it starts, and stops
+                conn.sendall(b'{"started": true}\n')
