@@ -142,12 +142,15 @@ def ingest(
 
 def _offered(socket: Path, raw: bytes, service: str | None) -> dict[str, Any] | None:
     """The daemon's outcome for the mail, or None: no daemon took it, store it here."""
-    from mailproc.runtime.handoff import HandoffBroken, offer
+    from mailproc.runtime.handoff import HandoffBroken, Untrusted, offer
 
     try:
         answer = offer(socket, raw, service, HANDOFF_SECONDS)
     except HandoffBroken as exc:  # it may have stored it: here it is a duplicate then
         log.warning("the daemon at %s did not answer (%s): storing the mail here", socket, exc)
+        return None
+    except Untrusted as exc:
+        log.warning("the socket %s is not the daemon's (%s): storing the mail here", socket, exc)
         return None
     if answer is None:
         return None

@@ -32,6 +32,16 @@ from mailproc.sla.views import AT_RISK, BREACHED, open_lines
 from mailproc.store import db
 from mailproc.vocabulary import NoticeKind, Party, Role
 
+#: Each section's `kind`, and its `title` in the default templates' English (a translated
+#: template names the section by its kind).
+TITLES = {
+    "unassigned": "Unassigned",
+    "breached": "Breached",
+    "at_risk": "At risk",
+    "waiting": "Waiting for the reporter",
+    "open": "Open",
+}
+
 
 @dataclass(frozen=True, slots=True)
 class DigestReader:
@@ -103,7 +113,7 @@ def _digest(
     count = len({line["number"] for _, lines in parts for line in lines})
     if not count:
         return 0
-    sections = [{"title": title, **listed(lines)} for title, lines in parts]
+    sections = [{"kind": kind, "title": TITLES[kind], **listed(lines)} for kind, lines in parts]
     payload = {
         "digest": {
             "for": reader.solver,
@@ -131,20 +141,20 @@ def _sections(
     if reader.solver is None:
         taken = [line for line in lines if line["assignee"]]  # the rest: under Unassigned
         parts = [
-            ("Unassigned", [line for line in lines if not line["assignee"]]),
-            ("Breached", [line for line in taken if line["standing"] == BREACHED]),
-            ("At risk", [line for line in taken if line["standing"] == AT_RISK]),
+            ("unassigned", [line for line in lines if not line["assignee"]]),
+            ("breached", [line for line in taken if line["standing"] == BREACHED]),
+            ("at_risk", [line for line in taken if line["standing"] == AT_RISK]),
         ]
     else:
         waiting = [line for line in lines if line["waiting"]]
         rest = [line for line in lines if line["standing"] not in (BREACHED, AT_RISK)]
         parts = [
-            ("Breached", [line for line in lines if line["standing"] == BREACHED]),
-            ("At risk", [line for line in lines if line["standing"] == AT_RISK]),
-            ("Waiting for the reporter", waiting),
-            ("Open", [line for line in rest if not line["waiting"]]),
+            ("breached", [line for line in lines if line["standing"] == BREACHED]),
+            ("at_risk", [line for line in lines if line["standing"] == AT_RISK]),
+            ("waiting", waiting),
+            ("open", [line for line in rest if not line["waiting"]]),
         ]
-    return [(title, found) for title, found in parts if found]
+    return [(kind, found) for kind, found in parts if found]
 
 
 def _claim(session: Session, recipient: str, slot: datetime) -> bool:

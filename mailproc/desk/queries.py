@@ -97,7 +97,7 @@ def _section(kind: str, title: str, **parts: Any) -> dict[str, Any]:
 
 
 def _refused(asked: str, why: str) -> dict[str, Any]:
-    return _section("refused", f"{asked} not answered", refused=why)
+    return _section("refused", f"{asked} not answered", refused=why, asked=asked)
 
 
 def _answer(
@@ -120,6 +120,7 @@ def _answer(
             f"{command.text} not answered",
             refused=f"{command.text} is for the desk's solvers; {email} is not one. "
             "[STATUS] lists your own reports.",
+            asked=command.text,
         )
     name, config = person
     if command.verb is Verb.MINE:
@@ -133,11 +134,12 @@ def _answer(
                 "refused",
                 f"{command.text} not answered",
                 refused=f"no service '{command.arg}' of yours; yours: {', '.join(services)}",
+                asked=command.text,
             )
         services = [wanted]
     queue = _lines(session, settings, now, db.Incident.service.in_(services))
     title = f"Open incidents of {', '.join(services)} ({len(queue)})"
-    return _section("list", title, **listed(queue))
+    return _section("list", title, services=services, **listed(queue))
 
 
 def _lines(

@@ -602,6 +602,7 @@ _SAMPLE_SECTIONS = [
     {
         "kind": "list",
         "title": "Open incidents of email (2)",
+        "services": ["email"],
         "refused": "",
         "incidents": [_SAMPLE_LINE, _SAMPLE_WAITING_LINE],
         "count": 2,
@@ -652,6 +653,7 @@ _SAMPLE_SECTIONS = [
     {
         "kind": "refused",
         "title": "[LIST] not answered",
+        "asked": "[LIST]",
         "refused": "not authenticated: reply to one of our mails",
         "incidents": [],
         "count": 0,
@@ -668,6 +670,7 @@ _SAMPLE_DESK: dict[NoticeKind, dict[str, Any]] = {
             "at": datetime(2026, 11, 23, 7, 0, tzinfo=UTC),
             "sections": [
                 {
+                    "kind": "breached",
                     "title": "Breached",
                     "incidents": [
                         _SAMPLE_LINE
@@ -680,8 +683,15 @@ _SAMPLE_DESK: dict[NoticeKind, dict[str, Any]] = {
                     "count": 1,
                     "more": 0,
                 },
-                {"title": "At risk", "incidents": [_SAMPLE_LINE], "count": 1, "more": 0},
                 {
+                    "kind": "at_risk",
+                    "title": "At risk",
+                    "incidents": [_SAMPLE_LINE],
+                    "count": 1,
+                    "more": 0,
+                },
+                {
+                    "kind": "waiting",
                     "title": "Waiting for the reporter",
                     "incidents": [_SAMPLE_WAITING_LINE],
                     "count": 1,

@@ -27,6 +27,7 @@ from mailproc.notify.letter import (
     one_line,
 )
 from mailproc.notify.outbox import Outbox
+from mailproc.notify.readers import reader_of
 from mailproc.notify.recipients import Notice, Recipient
 from mailproc.notify.templates import TemplateProblem
 from mailproc.safety import undeliverable
@@ -91,8 +92,10 @@ def _rendered(
 ) -> dict[str, Any]:
     settings = outbox.settings
     try:
-        context = desk_context(Notice(kind, recipient), settings, now, payload)
-        rendered = outbox.templates.render(kind, settings.default_service, context)
+        service = settings.default_service
+        reader = reader_of(recipient.email, settings, service, None, recipient.name)
+        context = desk_context(Notice(kind, recipient), settings, now, payload, reader)
+        rendered = outbox.templates.render(kind, service, context, reader.language)
         letter = Letter(
             subject=one_line(rendered.subject),
             text=rendered.text,

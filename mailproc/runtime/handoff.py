@@ -8,7 +8,8 @@ mail is committed (or could not be), and closes (`offer`, `receive`, `answer`).
 "environ"}, with its stdin, stdout, stderr and folder as descriptors beside it (SCM_RIGHTS); the
 server answers {"started": true} once it has taken the request, runs the command on them and
 answers {"code": exit code}; or {"refused": why} when it runs nothing (`run_elsewhere`,
-`command_request`). Each side checks that the other is the same user (SO_PEERCRED).
+`command_request`). Each side checks that the other is the same user (SO_PEERCRED); a mail
+goes only to a listener of a user this process trusts with it (`offer`).
 
 It knows nothing of mail or commands, so the client's side costs the socket and json modules
 and nothing else.
@@ -20,6 +21,7 @@ import json
 import os
 import socket
 import struct
+from contextlib import suppress
 from pathlib import Path
 from typing import Any
 
@@ -33,15 +35,33 @@ class HandoffBroken(Exception):
     """The exchange broke off after the mail was sent: its fate is unknown to the client."""
 
 
-def offer(path: Path, raw: bytes, service: str | None, timeout: float) -> dict[str, Any] | None:
+class Untrusted(Exception):
+    """The listener at the path runs as a user not trusted with the mail: nothing was sent."""
+
+
+def offer(
+    path: Path,
+    raw: bytes,
+    service: str | None,
+    timeout: float,
+    trusted: frozenset[int] | None = None,
+) -> dict[str, Any] | None:
     """The daemon's answer for this mail, or None when no daemon listens at `path` (then
-    nothing was sent)."""
+    nothing was sent).
+
+    The listener must run as a user `trusted` (default: this process's, root, or the owner of
+    the socket's folder — the daemon's runtime folder): a socket that someone else left at that
+    path (a world-writable folder, a path taken over) could answer "stored" and lose the mail,
+    so it is not given the mail (Untrusted)."""
     with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as client:
         client.settimeout(timeout)
         try:
             client.connect(str(path))
         except (FileNotFoundError, ConnectionRefusedError, PermissionError):
             return None
+        listener = peer_uid(client)
+        if listener not in (_trusted(path) if trusted is None else trusted):
+            raise Untrusted(f"its listener runs as uid {listener}, not the socket folder's owner")
         try:
             header = json.dumps({"service": service, "size": len(raw)}).encode()
             client.sendall(header + b"\n" + raw)
@@ -129,6 +149,13 @@ def run_elsewhere(
         raise HandoffBroken("the command server broke off")
     code = _field(line, "code")
     return code if isinstance(code, int) else None  # refused: run it here
+
+
+def _trusted(path: Path) -> frozenset[int]:
+    users = {os.geteuid(), 0}
+    with suppress(OSError):
+        users.add(os.stat(path.parent).st_uid)
+    return frozenset(users)
 
 
 def _field(line: bytes, name: str) -> object:

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from mailproc.runtime.handoff import run_elsewhere
+from mailproc.runtime.handoff import Untrusted, _trusted, offer, run_elsewhere
 from mailproc.store import db
 from tests.support.daemon import DaemonProcess, count, ready_engine, toml_config, wait_until
 from tests.support.mailfactory import make_mail
@@ -242,3 +242,24 @@ def test_a_command_server_that_does_not_start_the_command_is_left_to_it(tmp_path
             assert b'"argv"' in conn.recv(1 << 20)  # the request, sent before the wait
             with pytest.raises(BrokenPipeError):  # where the fork says it starts, and stops
                 conn.sendall(b'{"started": true}\n')
+
+
+def test_a_mail_socket_of_a_stranger_is_not_given_the_mail(tmp_path, setup, sqlite_url):
+    """A socket someone else holds at the path (a world-writable folder, a path taken over)
+    could answer "stored" and lose the mail: it gets nothing, the pipe stores the mail itself."""
+    daemon, env = setup
+    path = daemon.config.parent / "ingest.sock"
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as impostor:
+        impostor.bind(str(path))
+        impostor.listen(1)
+        with pytest.raises(Untrusted, match="uid"):
+            offer(path, make_mail(), None, 5, trusted=frozenset({os.geteuid() + 1}))
+        conn, _ = impostor.accept()
+        with conn:
+            assert conn.recv(1 << 16) == b""  # closed without a byte
+    # the default trusts this user, root and the socket folder's owner
+    assert os.geteuid() in _trusted(path) and os.stat(path.parent).st_uid in _trusted(path)
+    path.unlink()
+    done = probe(tmp_path, ["ingest", "-"], make_mail(), **env)
+    assert done.code == 0 and "created INC-1" in done.stdout
+    assert count(ready_engine(sqlite_url), db.Message) == 1

@@ -9,8 +9,10 @@ from datetime import UTC, datetime
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from mailproc.config.settings import settings_from_dict
 from mailproc.desk import queries
 from mailproc.desk.digest import due_slot
+from mailproc.desk.mail import Desk
 from mailproc.store import db
 from tests.support.mailfactory import make_mail, message_id_of
 from tests.support.notices import notice_to
@@ -80,3 +82,26 @@ def test_a_long_queue_is_counted_and_cut_so_the_mail_stays_bounded(
     desk.handle(make_mail(sender=TINA, subject="[LIST general]"))
     answer = notice_to(engine, "tina@example.com", "answer").text
     assert "Open incidents of general (3)" in answer and "… and 1 more" in answer
+
+
+def test_a_digest_and_an_answer_are_written_in_their_readers_language(settings, engine, clock):
+    data = settings.model_dump(exclude={"source"}, exclude_none=True)
+    data["people"]["tina"]["language"] = "de"
+    desk = Desk(settings_from_dict(data, "test", {"MAILPROC_SECRET": "tests"}), engine, clock)
+    clock.now = datetime(2026, 11, 19, 9, 0, tzinfo=UTC)
+    first = make_mail(subject="Outlook disconnected")
+    desk.handle(first)
+    desk.handle(make_mail(sender=TINA, subject="Re: [ASSIGN]", in_reply_to=message_id_of(first)))
+    desk.handle(make_mail(subject="Printer jam", to="x@example.org"))  # general, unassigned
+    desk.handle(make_mail(sender=TINA, subject="[MINE]", authenticated=True))
+    answer = notice_to(engine, "tina@example.com", "answer")
+    assert answer.subject == "Ihnen zugewiesen (1)"
+    assert "  INC-1  Outlook disconnected\n      email · P2 · Solution · tina · " in answer.text
+    clock.now = MONDAY_8_CET
+    desk.send_digests()
+    mine = notice_to(engine, "tina@example.com", "digest")
+    assert mine.subject == "Ihre Warteschlange: 1 Vorfall/Vorfälle (23.11.2026, 08:00 MEZ)"
+    assert "\nÜberfällig (1)\n  INC-1  Outlook disconnected\n" in mine.text
+    assert "tina · überfällig · fällig (Lösung) 20.11.2026, 10:00 MEZ\n" in mine.text
+    team = notice_to(engine, "servicedesk@example.com", "digest")
+    assert team.subject.startswith("Queue of ")  # the team's list reads the desk's language
