@@ -103,6 +103,21 @@ def test_sigkill_at_random_points_applies_every_mail_exactly_once(
     engine.dispose()
 
 
+def _take_write_lock(connection: sqlite3.Connection) -> None:
+    """BEGIN IMMEDIATE, tried every millisecond: SQLite's busy handler sleeps up to 100 ms
+    between tries and could miss every gap between a fast daemon's batches until the backlog
+    is done (then the signal lands after it)."""
+    deadline = time.monotonic() + 15
+    while True:
+        try:
+            connection.execute("BEGIN IMMEDIATE")
+            return
+        except sqlite3.OperationalError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.001)
+
+
 def test_sigterm_finishes_the_mail_in_hand_and_exits_zero(
     sqlite_url, imap_mailbox, imap, daemon_process
 ):
@@ -115,8 +130,8 @@ def test_sigterm_finishes_the_mail_in_hand_and_exits_zero(
     wait_until(lambda: count(engine, db.Message) >= 10, what="the backlog under way")
     # Hold SQLite's write lock while the signal lands, so that the daemon, however fast the
     # machine, is inside the backlog when it learns it must stop (its next commit waits).
-    holder = sqlite3.connect(engine.url.database or "", isolation_level=None)
-    holder.execute("BEGIN IMMEDIATE")
+    holder = sqlite3.connect(engine.url.database or "", isolation_level=None, timeout=0)
+    _take_write_lock(holder)
     daemon.send(signal.SIGTERM)
     wait_until(lambda: "stopping:" in daemon.text(), what="the daemon stopping")
     holder.close()  # rolls back, and the daemon's commit goes through
