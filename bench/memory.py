@@ -11,9 +11,7 @@ sample of the benchmark corpus, then each crafted mail (tests/support/crafted.py
 
 from __future__ import annotations
 
-import json
 import os
-import subprocess
 import sys
 import tempfile
 import time
@@ -24,35 +22,10 @@ sys.path.insert(0, str(ROOT))
 
 from bench.corpus import write as write_corpus  # noqa: E402
 from tests.support.crafted import CASES  # noqa: E402
+from tests.support.limited import ingested  # noqa: E402
 from tests.support.mailfactory import make_mail  # noqa: E402
 
 MiB = 1024 * 1024
-
-
-def measure(work: Path, mails: list[Path]) -> list[dict[str, object]]:
-    config = work / "mailproc.toml"  # the demo's configuration
-    config.write_text((ROOT / "mailproc" / "config" / "default_config.toml").read_text())
-    env = {
-        **os.environ,
-        "MAILPROC_DATABASE_URL": f"sqlite:///{work / 'empty.sqlite3'}",
-        "MAILPROC_CONFIG": str(config),
-    }
-    subprocess.run([sys.executable, "-m", "mailproc", "init"], env=env, check=True, cwd=work)
-    env.update(MAILPROC_SECRET="bench", PYTHONPATH=str(ROOT), MEMORY_FACTOR="0")
-    done = subprocess.run(
-        [
-            sys.executable,
-            str(ROOT / "tests" / "support" / "limited.py"),
-            str(work / "empty.sqlite3"),
-        ]
-        + [str(m) for m in mails],
-        capture_output=True,
-        text=True,
-        env=env,
-        cwd=work,
-        check=True,
-    )
-    return [json.loads(line) for line in done.stdout.splitlines()]
 
 
 def main() -> None:
@@ -69,7 +42,8 @@ def main() -> None:
             path = work / f"crafted{number}.eml"
             path.write_bytes(case.build())
             crafted.append(path)
-        base, *reports = measure(work, [small, *corpus, *sample, *crafted])
+        mails = [small, *corpus, *sample, *crafted]
+        base, *reports = ingested(work, mails, {"MAILPROC_SECRET": "bench", "MEMORY_FACTOR": "0"})
         base_rss = int(base["maxrss"])  # type: ignore[call-overload]
         print(f"1 KB mail: peak RSS {base_rss / MiB:.0f} MiB")
         rows = []

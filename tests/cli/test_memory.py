@@ -9,47 +9,19 @@ imported mailproc once (tests/support/limited.py).
 
 from __future__ import annotations
 
-import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 from tests.support.crafted import CASES
+from tests.support.limited import ingested
 from tests.support.mailfactory import make_mail
-
-ROOT = Path(__file__).parents[2]
 
 
 def test_every_crafted_mail_is_handled_within_the_per_mail_memory_bound(tmp_path: Path) -> None:
-    config = tmp_path / "mailproc.toml"  # the demo's configuration
-    config.write_text((ROOT / "mailproc" / "config" / "default_config.toml").read_text())
-    env = {
-        **os.environ,
-        "MAILPROC_DATABASE_URL": f"sqlite:///{tmp_path / 'empty.sqlite3'}",
-        "MAILPROC_CONFIG": str(config),
-    }
-    subprocess.run([sys.executable, "-m", "mailproc", "init"], env=env, check=True, cwd=tmp_path)
     (tmp_path / "small.eml").write_bytes(make_mail())
     for number, case in enumerate(CASES):
         (tmp_path / f"case{number}.eml").write_bytes(case.build())
-    env.update(MAILPROC_SECRET="memory test", PYTHONPATH=str(ROOT))
-    done = subprocess.run(
-        [
-            sys.executable,
-            str(ROOT / "tests" / "support" / "limited.py"),
-            str(tmp_path / "empty.sqlite3"),
-            str(tmp_path / "small.eml"),
-            *(str(tmp_path / f"case{n}.eml") for n in range(len(CASES))),
-        ],
-        capture_output=True,
-        text=True,
-        env=env,
-        cwd=tmp_path,
-        timeout=280,
-        check=True,
-    )
-    base, *reports = (json.loads(line) for line in done.stdout.splitlines())
+    mails = [tmp_path / "small.eml", *(tmp_path / f"case{n}.eml" for n in range(len(CASES)))]
+    base, *reports = ingested(tmp_path, mails, {"MAILPROC_SECRET": "memory test"}, timeout=280)
     assert base["code"] == 0 and "created INC-1" in base["output"], base
     failures = []
     for case, report in zip(CASES, reports, strict=True):

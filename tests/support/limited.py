@@ -19,6 +19,7 @@ import json
 import os
 import resource
 import shutil
+import subprocess
 import sys
 import tempfile
 from pathlib import Path
@@ -101,6 +102,34 @@ def main() -> None:
         assert isinstance(peak, int)
         limit = peak + factor * mail.stat().st_size + slack if factor else 0
         print(json.dumps(run(mail, template, limit, number)), flush=True)
+
+
+def ingested(
+    work: Path, mails: list[Path], environ: dict[str, str], timeout: float | None = None
+) -> list[dict[str, object]]:
+    """This script run on `mails` (the first is the baseline) against a fresh database of the
+    demo configuration in `work`, as the test and the benchmark need it: one report per mail.
+    `environ` is added to the script's environment (MAILPROC_SECRET, MEMORY_FACTOR, …)."""
+    root = Path(__file__).parents[2]
+    config = work / "mailproc.toml"  # the demo's configuration
+    config.write_text((root / "mailproc" / "config" / "default_config.toml").read_text())
+    database = work / "empty.sqlite3"
+    env = {
+        **os.environ,
+        "MAILPROC_DATABASE_URL": f"sqlite:///{database}",
+        "MAILPROC_CONFIG": str(config),
+    }
+    subprocess.run([sys.executable, "-m", "mailproc", "init"], env=env, check=True, cwd=work)
+    done = subprocess.run(
+        [sys.executable, __file__, str(database), *map(str, mails)],
+        capture_output=True,
+        text=True,
+        env={**env, "PYTHONPATH": str(root), **environ},
+        cwd=work,
+        timeout=timeout,
+        check=True,
+    )
+    return [json.loads(line) for line in done.stdout.splitlines()]
 
 
 if __name__ == "__main__":
