@@ -164,7 +164,8 @@ class Templates:
     """One template folder, compiled templates cached and reloaded when their file changes;
     one sandboxed environment per language found, whose includes look there first; with
     `compiled` (a private folder, mailproc.runtime.cache), compiled once for many processes
-    rather than once in each."""
+    rather than once in each. `sandbox`: Jinja's own SandboxedEnvironment is what tests and
+    bench/notices.py compare the output and the cost with."""
 
     def __init__(
         self,
@@ -172,22 +173,23 @@ class Templates:
         recheck: float = 1.0,
         clock: Callable[[], float] = time.monotonic,
         compiled: Path | None = None,
+        sandbox: type[SandboxedEnvironment] = Sandbox,
     ) -> None:
-        self.folder, self.recheck, self.clock = folder, recheck, clock
+        self.folder, self.recheck, self.clock, self.sandbox = folder, recheck, clock, sandbox
         self._layout: dict[tuple[NoticeKind, str, str], tuple[float, str, str, bool]] = {}
-        self._envs: dict[str, Sandbox] = {}
+        self._envs: dict[str, SandboxedEnvironment] = {}
         self._warned: set[tuple[str, str]] = set()
         self._compiled = _Compiled(str(compiled)) if compiled is not None else None
         self.env = self._environment("")
 
-    def _environment(self, language: str) -> Sandbox:
+    def _environment(self, language: str) -> SandboxedEnvironment:
         """The environment of a language folder ("" for the default): its loader searches the
         language's folders (pt-BR, then pt) before the default."""
         known = self._envs.get(language)
         if known is not None:
             return known
         tags = [t for t in fallbacks(language) if (self.folder / t).is_dir()] if language else []
-        env = Sandbox(
+        env = self.sandbox(
             loader=_Loader(
                 [*(self.folder / t for t in tags), self.folder], self.recheck, self.clock
             ),
@@ -267,7 +269,7 @@ class Templates:
             html,
         )
 
-    def _render(self, env: Sandbox, name: str, context: dict[str, Any]) -> str:
+    def _render(self, env: SandboxedEnvironment, name: str, context: dict[str, Any]) -> str:
         try:
             return env.get_template(name).render(context)
         except TemplateNotFound as exc:
