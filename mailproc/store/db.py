@@ -40,7 +40,7 @@ from sqlalchemy.engine import CursorResult, make_url
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column
 from sqlalchemy.sql import Executable
 
-from mailproc.store.prepared import Prepared
+from mailproc.store.prepared import Prepared, connection_of
 
 
 class UTCDateTime(TypeDecorator[datetime]):
@@ -364,7 +364,7 @@ def run(session: Session, statement: Executable, **params: Any) -> CursorResult[
     the ORM's execution pipeline) cost several times what SQLite spends running it; a statement
     built once at import, with bind parameters, executed on the connection, costs a fraction.
     """
-    return session.connection().execute(statement, params)
+    return connection_of(session).execute(statement, params)
 
 
 # SQLite's FTS5 table of the searchable texts (migration 0014): not a model, since PostgreSQL

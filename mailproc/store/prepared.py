@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import Dialect
-from sqlalchemy.engine import CursorResult
+from sqlalchemy.engine import Connection, CursorResult
 from sqlalchemy.orm import Session
 from sqlalchemy.sql import ClauseElement
 from sqlalchemy.sql.compiler import SQLCompiler
@@ -54,6 +54,26 @@ def _compile(statement: ClauseElement, dialect: Dialect, keys: Iterable[str] | N
     return _Compiled(compiled.string, order, processors)
 
 
+def connection_of(session: Session) -> Connection:
+    """`session.connection()`, remembered for the session's current root transaction.
+
+    The ORM looks the connection up through its transaction's state checks on every call,
+    which on the path of a mail cost more than some of the statements run on it; within one
+    root transaction (savepoints included) it is always the same connection, so it is kept in
+    `session.info` beside the transaction it belongs to and asked for again only when that
+    transaction has ended."""
+    transaction = session.get_transaction()
+    known = session.info.get(_CONNECTION)
+    if transaction is not None and known is not None and known[0] is transaction:
+        return known[1]  # type: ignore[no-any-return]
+    connection = session.connection()  # begins a transaction when there is none
+    session.info[_CONNECTION] = (session.get_transaction(), connection)
+    return connection
+
+
+_CONNECTION = "mailproc.connection"
+
+
 class Prepared:
     """One statement; `keyed`: an INSERT without values, compiled per set of columns given."""
 
@@ -70,12 +90,12 @@ class Prepared:
         return found
 
     def __call__(self, session: Session, **values: Any) -> CursorResult[Any]:
-        connection = session.connection()
+        connection = connection_of(session)
         compiled = self._for(connection.dialect, values)
         return connection.exec_driver_sql(compiled.sql, compiled.params(values))
 
     def many(self, session: Session, rows: Sequence[Mapping[str, Any]]) -> None:
         """One executemany; every row must have the same columns as the first."""
-        connection = session.connection()
+        connection = connection_of(session)
         compiled = self._for(connection.dialect, rows[0])
         connection.exec_driver_sql(compiled.sql, [compiled.params(row) for row in rows])
