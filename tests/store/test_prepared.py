@@ -3,6 +3,7 @@ remembered from an earlier transaction (SQLite and PostgreSQL)."""
 
 from __future__ import annotations
 
+import pytest
 from sqlalchemy import Column, Integer, MetaData, Table, insert, select
 from sqlalchemy.orm import Session
 
@@ -49,4 +50,22 @@ def test_statements_follow_the_session_from_transaction_to_transaction(database_
                 savepoint.rollback()
             _INSERT(session, n=6)
     assert _stored(engine) == [1, 3, 6]
+    engine.dispose()
+
+
+def test_a_sqlite_transaction_holds_the_write_lock_from_its_begin(tmp_path):
+    """BEGIN IMMEDIATE: a transaction that reads first cannot find, when it writes, that
+    another process wrote in between; the other process waits (or fails at once here)."""
+    import sqlite3
+
+    engine = make_engine(f"sqlite:///{tmp_path / 'lock.db'}")
+    _TABLE.metadata.create_all(engine)
+    other = sqlite3.connect(tmp_path / "lock.db", timeout=0, isolation_level=None)
+    with Session(engine) as session, session.begin():
+        assert session.scalars(select(_TABLE.c.n)).all() == []  # only a read so far
+        with pytest.raises(sqlite3.OperationalError, match="locked"):
+            other.execute("BEGIN IMMEDIATE")
+    other.execute("BEGIN IMMEDIATE")  # free again once the session committed
+    other.execute("ROLLBACK")
+    other.close()
     engine.dispose()
