@@ -4,7 +4,8 @@
 `Writes` keeps what one transaction has read or written per incident, so nothing is read
 twice, and collects the rows it adds to write them with one statement per table. The incident's
 own row is read locked and written back with one statement each (`lock_incident`,
-`save_incident`), not through the ORM's unit of work.
+`save_incident`), not through the ORM's unit of work; a new incident's row is written once,
+its SLA columns computed before the INSERT, unless a command changes it afterwards.
 """
 
 from __future__ import annotations
@@ -30,7 +31,7 @@ from mailproc.notify.outbox import Change, Outbox
 from mailproc.notify.readers import mail_language
 from mailproc.notify.recipients import Person
 from mailproc.safety.limits import Throttle
-from mailproc.sla.state import SlaBook, escalated_to, history
+from mailproc.sla.state import Escalated, SlaBook, escalations, history
 from mailproc.sla.timeline import Record
 from mailproc.store import db
 from mailproc.store.prepared import Prepared
@@ -69,7 +70,9 @@ class Writes:
     records: dict[int, list[Record]] = field(default_factory=dict)
     watchers: dict[int, frozenset[str]] = field(default_factory=dict)
     problems: dict[int, frozenset[int]] = field(default_factory=dict)
+    escalated: dict[int, Escalated] = field(default_factory=dict)
     created: set[int] = field(default_factory=set)
+    stored: dict[int, dict[str, Any]] = field(default_factory=dict)  # incident rows as written
     rows: db.Rows = field(default_factory=db.Rows)  # written when the mail is done
     throttle: Throttle | None = None  # the sender is over the new-incident limit
     unanswered: str | None = None  # why the mail's sender gets no acknowledgment or transcript
@@ -113,11 +116,6 @@ class Writes:
             created_at=self.now,
             updated_at=self.now,
         )
-        insert_incident(self.session, incident)
-        self.created.add(incident.id)
-        self.records[incident.id] = []
-        self.watchers[incident.id] = frozenset()
-        self.problems[incident.id] = frozenset()
         detail: dict[str, object] = {
             "title": incident.title,
             "service": incident.service,
@@ -129,19 +127,31 @@ class Writes:
             detail["language"] = hint  # the reporter's notices use it if nothing else says
         if intent.follow_up_of is not None:
             detail["follow_up_of"] = intent.follow_up_of
+        opening = [(EventKind.CREATED, detail), *self._warning()]
+        if self.throttle is not None:
+            opening.append((EventKind.RATE_LIMITED, self.throttle.detail))
+        if not intent.commands and self.sla is not None:  # the opening events alone set the
+            records = [self._record(kind, said) for kind, said in opening]  # clocks: one INSERT
+            self.sla.refresh(self.session, incident, self.now, new=True, records=records)
+        insert_incident(self.session, incident)
+        self.stored[incident.id] = _fields(incident)
+        self.created.add(incident.id)
+        self.records[incident.id] = []
+        self.watchers[incident.id] = frozenset()
+        self.problems[incident.id] = frozenset()
+        if intent.follow_up_of is not None:
             self._event(intent.follow_up_of, EventKind.FOLLOW_UP, {"incident": incident.id})
-        self._event(incident.id, EventKind.CREATED, detail)
-        self.warn(incident.id)
+        for kind, said in opening:
+            self._event(incident.id, kind, said)
         summary = f"created INC-{incident.id} in {incident.service}"
         if self.throttle is not None:
-            self._event(incident.id, EventKind.RATE_LIMITED, self.throttle.detail)
             summary += f" (not acknowledged: {self.throttle.reason})"
         decision = None
         if intent.commands:
             decision = self.decide(view_of(self.session, incident), intent.commands)
             self.commit_decision(incident, decision)
             summary += _command_summary(decision)
-        self.keep_sla(incident)
+            self.keep_sla(incident)
         self.notify(incident, created=True, commands=intent.commands, decision=decision)
         return incident, summary
 
@@ -268,7 +278,15 @@ class Writes:
         kinds = {h.kind for number, h in self.happened if number == incident.id}
         if self.sla is not None and kinds - _NO_SLA_EFFECT:
             new = EventKind.CREATED in kinds
-            self.sla.refresh(self.session, incident, self.now, new, self.history(incident.id))
+            escalated = self.escalated.get(incident.id)
+            sent = escalated.sent if escalated is not None else None
+            records = self.history(incident.id)
+            self.sla.refresh(self.session, incident, self.now, new, records, sent)
+
+    def save(self, incident: db.Incident) -> None:
+        """Write the incident's row back, unless it is as this transaction wrote it."""
+        if self.stored.get(incident.id) != _fields(incident):
+            save_incident(self.session, incident)
 
     def notify(
         self,
@@ -301,10 +319,13 @@ class Writes:
         )
         self.outbox.after_change(self.session, change)
 
+    def _record(self, kind: EventKind, detail: dict[str, object]) -> Record:
+        return Record(self.now, self.actor.email, kind.value, detail, self.message)
+
     def _event(self, incident_id: int, kind: EventKind, detail: dict[str, object]) -> None:
         self.happened.append((incident_id, Happening(kind, detail)))
         records = self.history(incident_id)  # read before the new row is written
-        records.append(Record(self.now, self.actor.email, kind.value, detail, self.message))
+        records.append(self._record(kind, detail))
         self.add(
             db.Event,
             incident_id=incident_id,
@@ -344,9 +365,13 @@ class Writes:
 
     def warn(self, incident_id: int) -> None:
         """A sender that looks like someone else: in the history, and in the desk's notices."""
-        if self.mail is not None and self.mail.sender_warning is not None:
-            detail: dict[str, object] = {"warning": self.mail.sender_warning}
-            self._event(incident_id, EventKind.SENDER_WARNING, detail)
+        for kind, detail in self._warning():
+            self._event(incident_id, kind, detail)
+
+    def _warning(self) -> list[tuple[EventKind, dict[str, object]]]:
+        if self.mail is None or self.mail.sender_warning is None:
+            return []
+        return [(EventKind.SENDER_WARNING, {"warning": self.mail.sender_warning})]
 
     def attachments(self, mail: InboundMail) -> None:
         """Stored under names mailproc chose; the sender's name is only a label. The bytes
@@ -470,9 +495,12 @@ def lock_incident(session: Session, number: int) -> db.Incident | None:
     return None if row is None else db.Incident(**row._mapping)
 
 
+def _fields(incident: db.Incident) -> dict[str, Any]:
+    return {name: getattr(incident, name) for name in _INCIDENT_FIELDS}
+
+
 def insert_incident(session: Session, incident: db.Incident) -> None:
-    values = {name: getattr(incident, name) for name in _INCIDENT_FIELDS}
-    incident.id = int(_NEW_INCIDENT(session, **values).scalar_one())
+    incident.id = int(_NEW_INCIDENT(session, **_fields(incident)).scalar_one())
 
 
 def save_incident(session: Session, incident: db.Incident) -> None:
@@ -481,9 +509,15 @@ def save_incident(session: Session, incident: db.Incident) -> None:
 
 
 def view_of(
-    session: Session, incident: db.Incident, watchers: frozenset[str] | None = None
+    session: Session,
+    incident: db.Incident,
+    watchers: frozenset[str] | None = None,
+    escalated: Escalated | None = None,
 ) -> IncidentView:
-    """The incident as the workflow sees it; `watchers` when the caller has read them."""
+    """The incident as the workflow sees it; `watchers` and `escalated` when the caller has
+    read them."""
+    if escalated is None:
+        escalated = escalations(session, incident.id)
     return IncidentView(
         number=incident.id,
         service=incident.service,
@@ -495,7 +529,7 @@ def view_of(
         closed_at=incident.closed_at,
         impact=incident.impact,
         urgency=incident.urgency,
-        escalated_to=escalated_to(session, incident.id),
+        escalated_to=escalated.recipients,
         watchers=participants_of(session, incident.id) if watchers is None else watchers,
     )
 
