@@ -38,10 +38,10 @@ choosing the service).
 
 from __future__ import annotations
 
-import base64
 import hashlib
 import hmac
 import re
+import secrets
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
@@ -88,8 +88,21 @@ def _mac(key: bytes, *parts: str) -> bytes:
     return hmac.new(key, "\x00".join(parts).encode(), hashlib.sha256).digest()
 
 
+def nonce() -> str:
+    """40 random bits as 8 characters of base32: what keeps two Message-IDs apart."""
+    return _b32(secrets.token_bytes(5), 5)
+
+
+_ALPHABET = "abcdefghijklmnopqrstuvwxyz234567"  # RFC 4648 base32, lower-case
+_PAIRS = tuple(a + b for a in _ALPHABET for b in _ALPHABET)  # the characters of 10 bits
+
+
 def _b32(digest: bytes, size: int) -> str:
-    return base64.b32encode(digest[:size]).decode().rstrip("=").lower()
+    """The first `size` bytes (a multiple of 5, so there is no padding) as lower-case base32,
+    as `base64.b32encode` writes them: it cost more than the HMAC it encodes, and a notice
+    needs four."""
+    n = int.from_bytes(digest[:size], "big")
+    return "".join([_PAIRS[(n >> shift) & 1023] for shift in range(size * 8 - 10, -1, -10)])
 
 
 _SIZE = 10  # bytes of HMAC: 80 bits, 16 base32 characters
@@ -99,7 +112,7 @@ _MAX_LOCAL = 64  # RFC 5321; a longer address would be refused by mail servers
 
 def token(key: bytes, incident: int, address: str) -> str:
     mac = hmac.new(key, f"reply\x00{incident}\x00{address.lower()}".encode(), hashlib.sha256)
-    return base64.b32encode(mac.digest()[:_SIZE]).decode().lower()
+    return _b32(mac.digest(), _SIZE)
 
 
 def reply_address(key: bytes, support: str, incident: int, recipient: str) -> str:
@@ -114,7 +127,7 @@ def subject_token(key: bytes, incident: int, address: str) -> str:
     """The short tag of `[INC-42.<tag>]`: 40 bits, enough against guessing by mail (each try
     costs a mail, and new mail from one sender is rate-limited), short enough for a subject."""
     mac = hmac.new(key, f"subject\x00{incident}\x00{address.lower()}".encode(), hashlib.sha256)
-    return base64.b32encode(mac.digest()[:5]).decode().lower()
+    return _b32(mac.digest(), 5)
 
 
 def vouches(keys: Sequence[bytes], recipients: Iterable[str], incident: int, sender: str) -> bool:

@@ -281,9 +281,6 @@ def _history(
 
 def _service(name: str, settings: Settings, language: str = "") -> dict[str, Any]:
     service = settings.services[name]
-    solvers = sorted(
-        n for n, p in settings.people.items() if p.role is Role.SOLVER and p.solves(name)
-    )
     return {
         "name": name,
         "title": text_in(service.title, language, settings.locale.language) or name,
@@ -291,8 +288,14 @@ def _service(name: str, settings: Settings, language: str = "") -> dict[str, Any
         "first_line": service.first_line,
         "workflow": service.workflow,
         "support_address": settings.support_address_of(name),
-        "solvers": solvers,
+        "solvers": _solvers(name, settings),
     }
+
+
+def _solvers(service: str, settings: Settings) -> list[str]:
+    return sorted(
+        n for n, p in settings.people.items() if p.role is Role.SOLVER and p.solves(service)
+    )
 
 
 def _people(facts: IncidentFacts, actor: Person, settings: Settings) -> dict[str, Any]:
@@ -347,8 +350,8 @@ def example(verb: Verb, facts: IncidentFacts, settings: Settings, desk: bool = T
     the written form where only the reader knows the value (`[RELATE PRB-n]`)."""
     match verb:
         case Verb.ASSIGN:
-            solvers = _service(facts.service, settings)["solvers"]
-            return "[ASSIGN]" if desk or not solvers else f"[ASSIGN {solvers[0]}]"
+            solvers = [] if desk else _solvers(facts.service, settings)
+            return f"[ASSIGN {solvers[0]}]" if solvers else "[ASSIGN]"
         case Verb.PRIORITY:
             return "[PRIORITY P1]" if facts.priority != "P1" else "[PRIORITY P2]"
         case Verb.IMPACT | Verb.URGENCY:

@@ -12,9 +12,7 @@ never stops mail processing.
 
 from __future__ import annotations
 
-import base64
 import logging
-import secrets
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -58,7 +56,7 @@ from mailproc.notify.recipients import (
 )
 from mailproc.notify.templates import Rendered, TemplateProblem, Templates, folder_of
 from mailproc.safety import limits, undeliverable
-from mailproc.signing import make_message_id, reply_address, subject_token
+from mailproc.signing import make_message_id, nonce, reply_address, subject_token
 from mailproc.sla.clocks import Trigger
 from mailproc.store import db
 from mailproc.vocabulary import EventKind, NoticeKind, Party
@@ -391,9 +389,8 @@ class Outbox:
         return subject_token(self.settings.signing_key, facts.number, recipient)
 
     def new_message_id(self, number: int, recipient: str, sender: str) -> str:
-        nonce = base64.b32encode(secrets.token_bytes(5)).decode().lower()
         domain = sender.partition("@")[2]
-        return make_message_id(self.settings.signing_key, number, recipient, nonce, domain)
+        return make_message_id(self.settings.signing_key, number, recipient, nonce(), domain)
 
     def _letter(
         self,

@@ -27,9 +27,9 @@ from __future__ import annotations
 import logging
 import time
 import traceback
-from collections.abc import Callable
+from collections.abc import Callable, MutableMapping
 from dataclasses import dataclass, replace
-from functools import lru_cache
+from functools import cache, lru_cache
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -133,11 +133,39 @@ class _Compiled(FileSystemBytecodeCache):
         return super().get_cache_key(f"{name}|{stamp.st_mtime_ns}|{stamp.st_size}", filename)
 
 
+_DICT_ATTRIBUTES = frozenset(dir(dict))  # what `getattr(a_dict, name)` finds: dict's and object's
+
+
+class Sandbox(SandboxedEnvironment):
+    """Jinja's sandbox, cheaper per notice and the same in what a template can reach.
+
+    Context variables are plain dicts, so `incident.ref` is nearly every lookup: the sandbox
+    tries `getattr` first and takes the key only after an AttributeError. For an exact dict
+    and a name that is none of dict's attributes that getattr always fails, so the key is
+    looked up directly; every other lookup (`__class__`, `items`, any other object) goes
+    through the sandbox's checks as before. A template's globals are a plain dict rather than
+    a ChainMap over the environment's (nothing changes those after the environment is made,
+    as Jinja asks), so the context made for each render and each include no longer iterates a
+    ChainMap twice."""
+
+    def getattr(self, obj: Any, attribute: str) -> Any:
+        if type(obj) is dict and type(attribute) is str and attribute not in _DICT_ATTRIBUTES:
+            try:
+                return obj[attribute]
+            except KeyError:
+                return self.undefined(obj=obj, name=attribute)
+        return super().getattr(obj, attribute)
+
+    def make_globals(self, d: MutableMapping[str, Any] | None) -> MutableMapping[str, Any]:
+        return {**self.globals, **(d or {})}
+
+
 class Templates:
     """One template folder, compiled templates cached and reloaded when their file changes;
     one sandboxed environment per language found, whose includes look there first; with
     `compiled` (a private folder, mailproc.runtime.cache), compiled once for many processes
-    rather than once in each."""
+    rather than once in each. `sandbox`: Jinja's own SandboxedEnvironment is what tests and
+    bench/notices.py compare the output and the cost with."""
 
     def __init__(
         self,
@@ -145,8 +173,9 @@ class Templates:
         recheck: float = 1.0,
         clock: Callable[[], float] = time.monotonic,
         compiled: Path | None = None,
+        sandbox: type[SandboxedEnvironment] = Sandbox,
     ) -> None:
-        self.folder, self.recheck, self.clock = folder, recheck, clock
+        self.folder, self.recheck, self.clock, self.sandbox = folder, recheck, clock, sandbox
         self._layout: dict[tuple[NoticeKind, str, str], tuple[float, str, str, bool]] = {}
         self._envs: dict[str, SandboxedEnvironment] = {}
         self._warned: set[tuple[str, str]] = set()
@@ -160,13 +189,14 @@ class Templates:
         if known is not None:
             return known
         tags = [t for t in fallbacks(language) if (self.folder / t).is_dir()] if language else []
-        env = SandboxedEnvironment(
+        env = self.sandbox(
             loader=_Loader(
                 [*(self.folder / t for t in tags), self.folder], self.recheck, self.clock
             ),
             bytecode_cache=self._compiled,
             undefined=StrictUndefined,
-            autoescape=select_autoescape(enabled_extensions=("html", "htm"), default=False),
+            # asked by every render and include: the answer per file name, remembered
+            autoescape=cache(select_autoescape(enabled_extensions=("html", "htm"), default=False)),
             auto_reload=True,
             keep_trailing_newline=True,
             trim_blocks=True,
@@ -303,7 +333,7 @@ def _check_kind(
     found: dict[str, TemplateProblem],
 ) -> None:
     cause, occasion = sample_occasion(kind, facts)
-    for role in _roles(kind, facts.service, settings):
+    for role in roles_of(kind, facts.service, settings):
         notice = Notice(kind, sample_recipient(role, facts, settings), cause)
         reader = reader_for(notice, facts, settings)
         if language:
@@ -337,7 +367,7 @@ def coverage(templates: Templates, settings: Settings) -> dict[str, list[str]]:
     return report
 
 
-def _roles(kind: NoticeKind, service: str, settings: Settings) -> list[str]:
+def roles_of(kind: NoticeKind, service: str, settings: Settings) -> list[str]:
     entries = [*recipients_of(kind, service, settings), *DEFAULT_RECIPIENTS[kind]]
     roles = [e if e in Party.__members__.values() else "address" for e in entries]
     return list(dict.fromkeys(roles))
