@@ -32,7 +32,7 @@ from mailproc.desk.writes import (
     Writes,
     lock_incident,
     merge_chain,
-    participants_of,
+    read_incident,
     view_of,
 )
 from mailproc.inbound.automatic import Automatic, detect, suppresses_replies
@@ -43,7 +43,7 @@ from mailproc.notify.outbox import Outbox
 from mailproc.safety import kept_mail
 from mailproc.safety.limits import sender_throttle
 from mailproc.signing import read_message_id
-from mailproc.sla.state import SlaBook, escalations
+from mailproc.sla.state import SlaBook
 from mailproc.store import db, message_keys
 from mailproc.store.errors import OUTAGES, store_errors
 from mailproc.store.prepared import Prepared, fixed_list, fixed_values
@@ -324,10 +324,10 @@ class Desk:
             summary = waiting.hold(session, self.settings, mail, message, now)
             sender = mail.sender.email if mail.sender else ""
             return Outcome(Disposition.PROCESSED, key, None, summary, sender=sender)
-        participants = participants_of(session, found.id) if found else frozenset()
-        escalated = escalations(session, found.id) if found else None
-        view = view_of(session, found, participants, escalated) if found else None
-        team = found is not None and _answers_team_notice(session, mail)
+        read = read_incident(session, found.id, _parent(mail)) if found else None
+        participants = read.watchers if read else frozenset()
+        view = view_of(session, found, read) if found else None
+        team = read is not None and read.answered in TEAM_NOTICES
         actor = verified_actor(mail, self.settings, view, merged, subject.proof)
         intent = classify(
             mail,
@@ -343,9 +343,8 @@ class Desk:
         apply = Writes(self.settings, session, message, actor, now, mail, self.outbox, self.sla)
         apply.unanswered = _unanswered(mail, verdict)
         apply.attachments(mail)
-        if found is not None and view is not None and escalated is not None:
-            apply.watchers[found.id], apply.problems[found.id] = participants, view.problems
-            apply.escalated[found.id] = escalated
+        if found is not None and read is not None:
+            apply.knowing(found.id, read)
         if isinstance(intent, NewIncident):
             apply.throttle = sender_throttle(session, self.settings, actor.email, now)
             incident, summary = apply.new_incident(intent)
@@ -439,7 +438,6 @@ _SETTLING = (
 _SETTLED = Prepared(_SETTLING)
 # Settles the mail and tells, in the same statement, whether a mail waits for it.
 _SETTLED_AWAITED = Prepared(_SETTLING.returning(waiting.AWAITED))
-_SENT_KIND = Prepared(select(db.Outbox.kind).where(db.Outbox.message_id == bindparam("id")))
 
 
 @lru_cache(maxsize=32)
@@ -576,14 +574,10 @@ def _merged_into(
     return lock_incident(session, chain[-1]), (found.id, *chain[:-1])
 
 
-def _answers_team_notice(session: Session, mail: InboundMail) -> bool:
-    """Whether the mail's parent (In-Reply-To, else the last of References) is one of our
-    notices written for the desk's own people: a solver's answer to it is internal."""
-    parent = (mail.in_reply_to or mail.references or (None,))[-1]
-    if parent is None:
-        return False
-    kind = _SENT_KIND(session, id=parent).scalar()
-    return kind is not None and kind in TEAM_NOTICES
+def _parent(mail: InboundMail) -> str | None:
+    """The mail's parent (In-Reply-To, else the last of References): when it is one of our
+    notices written for the desk's own people, a solver's answer to it is internal."""
+    return (mail.in_reply_to or mail.references or (None,))[-1]
 
 
 def _signed_reference(refs: list[str], mail: InboundMail, settings: Settings) -> int | None:

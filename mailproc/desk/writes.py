@@ -17,7 +17,20 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import bindparam, delete, insert, select, update
+from sqlalchemy import (
+    JSON,
+    Integer,
+    String,
+    bindparam,
+    cast,
+    delete,
+    insert,
+    literal_column,
+    null,
+    select,
+    union_all,
+    update,
+)
 from sqlalchemy.orm import Session
 
 from mailproc.config.settings import Settings
@@ -31,12 +44,14 @@ from mailproc.notify.outbox import Change, Outbox
 from mailproc.notify.readers import mail_language
 from mailproc.notify.recipients import Person
 from mailproc.safety.limits import Throttle
+from mailproc.sla.ladder import Sent
 from mailproc.sla.state import Escalated, SlaBook, escalations, history
 from mailproc.sla.timeline import Record
 from mailproc.store import db
+from mailproc.store.db import UTCDateTime
 from mailproc.store.prepared import Prepared
 from mailproc.store.queries import attachment_count
-from mailproc.vocabulary import EventKind, Priority, StatusKind, Verb
+from mailproc.vocabulary import EventKind, Priority, SlaTarget, StatusKind, Verb
 from mailproc.workflow.decision import (
     Actor,
     Brief,
@@ -283,6 +298,11 @@ class Writes:
             records = self.history(incident.id)
             self.sla.refresh(self.session, incident, self.now, new, records, sent)
 
+    def knowing(self, incident_id: int, read: Read) -> None:
+        """What the caller read of the incident (`read_incident`), not to be read again."""
+        self.watchers[incident_id], self.problems[incident_id] = read.watchers, read.problems
+        self.escalated[incident_id], self.records[incident_id] = read.escalated, read.history
+
     def save(self, incident: db.Incident) -> None:
         """Write the incident's row back, unless it is as this transaction wrote it."""
         if self.stored.get(incident.id) != _fields(incident):
@@ -470,6 +490,105 @@ def _command_summary(decision: Decision) -> str:
     return f"; applied {' '.join(decision.applied)}" if decision.applied else ""
 
 
+def _typed(kind: Any) -> Any:
+    return cast(null(), kind)
+
+
+# What a mail about an existing incident needs of it, in one statement (`read_incident`): one
+# row per watcher, related problem, escalation sent and event, and the kind of our notice the
+# mail answers, if any. Column by column: tag, order, two numbers, two strings, a moment and
+# a JSON value; the first branch gives the types the results are converted with.
+_READ = union_all(
+    select(
+        literal_column("'w'").label("tag"),
+        literal_column("0").label("ord"),
+        _typed(Integer).label("n1"),
+        _typed(Integer).label("n2"),
+        db.Participant.email.label("s1"),
+        _typed(String).label("s2"),
+        _typed(UTCDateTime()).label("at"),
+        _typed(JSON()).label("data"),
+    ).where(db.Participant.incident_id == bindparam("incident")),
+    select(
+        literal_column("'p'"),
+        literal_column("0"),
+        db.IncidentProblem.problem_id,
+        null(),
+        null(),
+        null(),
+        null(),
+        null(),
+    ).where(db.IncidentProblem.incident_id == bindparam("incident")),
+    select(
+        literal_column("'e'"),
+        db.Escalation.id,
+        db.Escalation.cycle,
+        db.Escalation.level,
+        db.Escalation.target,
+        null(),
+        db.Escalation.at,
+        db.Escalation.recipients,
+    ).where(db.Escalation.incident_id == bindparam("incident")),
+    select(
+        literal_column("'h'"),
+        db.Event.id,
+        db.Event.message_pk,
+        null(),
+        db.Event.actor,
+        db.Event.kind,
+        db.Event.at,
+        db.Event.detail,
+    ).where(db.Event.incident_id == bindparam("incident")),
+    select(
+        literal_column("'k'"),
+        literal_column("0"),
+        null(),
+        null(),
+        db.Outbox.kind,
+        null(),
+        null(),
+        null(),
+    ).where(db.Outbox.message_id == bindparam("parent")),
+).order_by("tag", "ord")
+
+
+@dataclass(frozen=True, slots=True)
+class Read:
+    """An incident as a mail about it finds it (`read_incident`)."""
+
+    watchers: frozenset[str]
+    problems: frozenset[int]
+    escalated: Escalated
+    history: list[Record]
+    answered: str | None  # the kind of our notice the mail answers (its parent), if one
+
+
+def read_incident(session: Session, incident_id: int, parent: str | None) -> Read:
+    """Watchers, related problems, escalations sent and history of the incident, and the kind
+    of our notice `parent` names: one statement instead of five, in one snapshot (the caller
+    holds the incident's row lock, which every writer of these rows takes first)."""
+    watchers: set[str] = set()
+    problems: set[int] = set()
+    sent: list[Sent] = []
+    recipients: set[str] = set()
+    history: list[Record] = []
+    answered = None
+    for row in db.run(session, _READ, incident=incident_id, parent=parent):
+        if row.tag == "h":
+            history.append(Record(row.at, row.s1, row.s2, row.data, row.n1))
+        elif row.tag == "w":
+            watchers.add(row.s1)
+        elif row.tag == "p":
+            problems.add(row.n1)
+        elif row.tag == "e":
+            sent.append(Sent(SlaTarget(row.s1), row.n1, row.n2, row.at))
+            recipients.update(row.data)
+        else:
+            answered = row.s1
+    escalated = Escalated(tuple(sent), frozenset(recipients))
+    return Read(frozenset(watchers), frozenset(problems), escalated, history, answered)
+
+
 _RELATED = select(db.IncidentProblem.problem_id).where(
     db.IncidentProblem.incident_id == bindparam("incident")
 )
@@ -508,16 +627,14 @@ def save_incident(session: Session, incident: db.Incident) -> None:
     _SAVE_INCIDENT(session, pk=incident.id, **values)
 
 
-def view_of(
-    session: Session,
-    incident: db.Incident,
-    watchers: frozenset[str] | None = None,
-    escalated: Escalated | None = None,
-) -> IncidentView:
-    """The incident as the workflow sees it; `watchers` and `escalated` when the caller has
-    read them."""
-    if escalated is None:
+def view_of(session: Session, incident: db.Incident, read: Read | None = None) -> IncidentView:
+    """The incident as the workflow sees it; `read` when the caller has read the rest."""
+    if read is None:
+        watchers = participants_of(session, incident.id)
+        problems = frozenset(_related(session, incident.id))
         escalated = escalations(session, incident.id)
+    else:
+        watchers, problems, escalated = read.watchers, read.problems, read.escalated
     return IncidentView(
         number=incident.id,
         service=incident.service,
@@ -525,12 +642,12 @@ def view_of(
         priority=Priority(incident.priority),
         assignee=incident.assignee,
         reporter=incident.reporter,
-        problems=frozenset(_related(session, incident.id)),
+        problems=problems,
         closed_at=incident.closed_at,
         impact=incident.impact,
         urgency=incident.urgency,
         escalated_to=escalated.recipients,
-        watchers=participants_of(session, incident.id) if watchers is None else watchers,
+        watchers=watchers,
     )
 
 
