@@ -22,7 +22,7 @@ from enum import StrEnum
 from functools import cached_property
 from itertools import pairwise
 from types import ModuleType
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 if TYPE_CHECKING:
@@ -102,12 +102,58 @@ def zone_named(name: str) -> ZoneInfo:
         ) from None
 
 
-def country_holidays(country: str, subdivision: str | None) -> HolidayBase:
+class YearStore(Protocol):
+    """Where a year of a country's holidays outlives the process (mailproc.config.cached)."""
+
+    def get(self, key: str) -> frozenset[date] | None: ...
+
+    def put(self, key: str, dates: frozenset[date]) -> None: ...
+
+
+class Holidays:
+    """A country's public holidays, worked out one year at a time.
+
+    The `holidays` package costs more to import and fill than storing a mail does, and a
+    process per mail (an MTA pipe) or per command paid it each time. So each year's dates,
+    once worked out, go to `store` (if given) and the next process reads them from there; the
+    package is imported only for a year no process has worked out yet. A year's dates are the
+    ones of the package's table filled for that year alone, so they do not depend on which
+    years a process happened to look at before.
+    """
+
+    def __init__(self, country: str, subdivision: str | None, store: YearStore | None = None):
+        self.country = country.upper()
+        self.subdivision = subdivision
+        self._store = store
+        self._years: dict[int, frozenset[date]] = {}
+
+    def __contains__(self, day: object) -> bool:
+        if not isinstance(day, date):
+            return False
+        dates = self._years.get(day.year)
+        if dates is None:
+            dates = self._years[day.year] = self._year(day.year)
+        return day in dates
+
+    def _year(self, year: int) -> frozenset[date]:
+        key = f"{self.country}-{self.subdivision or ''}-{year}"
+        if self._store is not None:
+            found = self._store.get(key)
+            if found is not None:
+                return found
+        table = country_holidays(self.country, self.subdivision, year)
+        dates = frozenset(day for day in table if day.year == year)
+        if self._store is not None:
+            self._store.put(key, dates)
+        return dates
+
+
+def country_holidays(country: str, subdivision: str | None, year: int | None = None) -> HolidayBase:
     """The public holidays of a country (and subdivision) from the `holidays` package; the table
-    fills itself one year at a time as dates are looked up."""
+    fills itself one year at a time as dates are looked up (`year`: filled for that year)."""
     try:
         table: HolidayBase = _one_country_at_a_time().country_holidays(
-            country.upper(), subdiv=subdivision
+            country.upper(), subdiv=subdivision, years=year
         )
     except NotImplementedError as exc:
         raise ValueError(f"holidays: {exc}") from None
@@ -142,7 +188,7 @@ class BusinessCalendar:
     zone: ZoneInfo
     week: tuple[tuple[Minutes, ...], ...] = ((),) * 7
     dates_off: frozenset[date] = frozenset()
-    country: HolidayBase | None = None
+    country: Holidays | None = None
     always: bool = False
     cutoff: int = 12 * 60  # minutes after local midnight: see end_of_working_days
     _walls: tuple[tuple[tuple[time, int, time, int], ...], ...] = field(init=False, repr=False)
@@ -274,9 +320,9 @@ class BusinessCalendar:
         country = self.country
         if country is None:
             return ""
-        subdivision = getattr(country, "subdiv", None)
-        code = str(getattr(country, "country", ""))
-        return f"{code}-{subdivision}" if subdivision else code
+        return (
+            f"{country.country}-{country.subdivision}" if country.subdivision else country.country
+        )
 
     def _stretches(self, start: datetime) -> Iterator[Interval]:
         """Working intervals from `start` on, in order, clipped to begin at or after `start`
@@ -322,10 +368,11 @@ def make_calendar(
     country: str | None = None,
     subdivision: str | None = None,
     cutoff: str = "12:00",
+    store: YearStore | None = None,
 ) -> BusinessCalendar:
     """A calendar from configuration values; ValueError names what is wrong."""
     week = tuple(day_hours(hours.get(day, ())) for day in WEEK)
-    table = country_holidays(country, subdivision) if country else None
+    table = Holidays(country, subdivision, store) if country else None
     return BusinessCalendar(
         name, zone_named(zone), week, frozenset(dates_off), table, cutoff=parse_time(cutoff)
     )

@@ -9,9 +9,11 @@ from hypothesis import strategies as st
 
 from mailproc.calendars import (
     BusinessCalendar,
+    Holidays,
     NoBusinessTime,
     Weekday,
     around_the_clock,
+    country_holidays,
     day_hours,
     make_calendar,
     parse_hours,
@@ -221,25 +223,47 @@ def test_overlapping_hours_are_refused_and_24_00_is_midnight():
     assert parse_hours("22:00 - 24:00") == (1320, 1440)
 
 
+def test_a_bad_zone_is_explained():
+    with pytest.raises(ValueError, match="unknown time zone 'Europe/Prag'"):
+        make_calendar("x", "Europe/Prag", {Weekday.MON: ["09:00-17:00"]})
+
+
 @pytest.mark.parametrize(
-    ("kwargs", "fragment"),
+    ("country", "subdivision", "fragment"),
     [
-        ({"zone": "Europe/Prag"}, "unknown time zone 'Europe/Prag'"),
-        ({"country": "XX"}, "holidays: Country XX not available"),
-        ({"country": "US", "subdivision": "ZZ"}, "does not have subdivision ZZ"),
+        ("XX", None, "holidays: Country XX not available"),
+        ("US", "ZZ", "does not have subdivision ZZ"),
     ],
 )
-def test_bad_zones_and_countries_are_explained(kwargs, fragment):
-    args = {"zone": "UTC", "country": None, "subdivision": None, **kwargs}
+def test_bad_countries_are_explained(country, subdivision, fragment):
+    """Checked where a configuration is validated (CalendarConfig), before any calendar looks
+    a day up: a calendar reads its holidays only when it needs a year."""
     with pytest.raises(ValueError, match=fragment):
-        make_calendar(
-            "x",
-            args["zone"],
-            {Weekday.MON: ["09:00-17:00"]},
-            (),
-            args["country"],
-            args["subdivision"],
-        )
+        country_holidays(country, subdivision)
+
+
+def test_a_year_of_holidays_is_read_back_from_the_store_without_the_package():
+    stored: dict[str, frozenset[date]] = {}
+
+    class Store:
+        def get(self, key: str) -> frozenset[date] | None:
+            return stored.get(key)
+
+        def put(self, key: str, dates: frozenset[date]) -> None:
+            stored[key] = dates
+
+    first = Holidays("cz", None, Store())
+    assert date(2026, 12, 24) in first and date(2026, 12, 23) not in first
+    assert list(stored) == ["CZ--2026"] and date(2026, 1, 1) in stored["CZ--2026"]
+    stored["CZ--2026"] = frozenset({date(2026, 12, 23)})  # what a later process would read
+    second = Holidays("CZ", None, Store())
+    assert date(2026, 12, 23) in second and date(2026, 12, 24) not in second
+
+
+def test_a_years_holidays_do_not_depend_on_the_years_looked_at_before():
+    forward, backward = Holidays("US", None), Holidays("US", None)
+    days = [date(2021, 12, 31) + timedelta(days=n) for n in range(-3, 4)]
+    assert [d in forward for d in days] == [d in backward for d in reversed(days)][::-1]
 
 
 # --- properties -------------------------------------------------------------------------------

@@ -231,6 +231,9 @@ def command() -> click.Group:
 def main(argv: Sequence[str] | None = None) -> None:
     """The `mailproc` program; `argv` None: this process's arguments, and then a quick command
     may be run by the daemon's command server instead of here (`served`)."""
+    from mailproc.runtime import heap
+
+    heap.loading()
     if argv is None:
         code = served(sys.argv[1:])
         if code is not None:

@@ -178,12 +178,14 @@ def _applied(
     from mailproc.desk.attempts import groups
     from mailproc.desk.mail import Desk
     from mailproc.desk.outcome import Origin
+    from mailproc.runtime import heap
     from mailproc.sources.files import FileMail, SourceError, read_paths
     from mailproc.sources.parse_ahead import default_jobs, parsed_ahead
 
     if service is not None and service not in app.settings.services:
         raise click.BadParameter(f"unknown service {service!r}", param_hint="--service")
     desk = Desk(app.settings, app.ready_engine())
+    heap.loaded()
     origin = Origin("ingest", service)
     read = [FileMail(STDIN, stdin)] if stdin is not None else read_paths(paths, mbox)
     try:

@@ -207,8 +207,10 @@ def serve_commands(app: App, socket_path: Path, parent: int) -> None:
     with this process's rights. It ends when the daemon does.
     """
     from mailproc.daemon.listener import bound
+    from mailproc.runtime import heap
 
     _warm(app)
+    heap.loaded()  # before the forks: they share its pages
     server = bound(socket_path, 0o600)
     if server is None:
         return

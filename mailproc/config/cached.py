@@ -17,11 +17,13 @@ after validating.
 from __future__ import annotations
 
 import hashlib
+import importlib.util
 import logging
 import os
 import pickle
 import sys
 from collections.abc import Callable, Mapping
+from datetime import date
 from pathlib import Path
 from typing import TypeVar
 
@@ -91,3 +93,47 @@ def _code_stamp() -> bytes:
 
 
 _MODULES = (calendars, durations, vocabulary)
+
+
+class HolidayFiles:
+    """A calendars.YearStore in the cache folder: a year of one country's holidays per file, as
+    ISO dates (data, not code), named with the `holidays` package's version, so an upgrade
+    works the years out again instead of reading what the old tables said."""
+
+    def __init__(self, folder: Path) -> None:
+        self._folder = folder
+        self._version = _holidays_version()
+
+    def get(self, key: str) -> frozenset[date] | None:
+        data = cache.read(self._folder, self._name(key))
+        if data is None:
+            return None
+        try:
+            return frozenset(date.fromisoformat(line) for line in data.decode().split())
+        except ValueError:  # a truncated or foreign file: work the year out again
+            return None
+
+    def put(self, key: str, dates: frozenset[date]) -> None:
+        text = "\n".join(sorted(day.isoformat() for day in dates))
+        cache.write(self._folder, self._name(key), text.encode())
+
+    def _name(self, key: str) -> str:
+        return f"{key}-{self._version}.txt"
+
+
+def holiday_store(folder: Path | None) -> HolidayFiles | None:
+    return HolidayFiles(folder) if folder is not None else None
+
+
+def _holidays_version() -> str:
+    """The installed `holidays` distribution's version, read from its metadata folder's name:
+    importing the package to ask it is what the store is there to avoid."""
+    spec = importlib.util.find_spec("holidays")
+    if spec is None or not spec.submodule_search_locations:
+        return "none"
+    package = Path(next(iter(spec.submodule_search_locations)))
+    found = sorted(package.parent.glob("holidays-*.dist-info"))
+    if found:
+        return found[-1].name.removeprefix("holidays-").removesuffix(".dist-info")
+    info = os.stat(package / "__init__.py")  # not installed by pip: the code's own stamp
+    return f"{info.st_mtime_ns}-{info.st_size}"

@@ -30,6 +30,7 @@ from pydantic import (
 )
 
 from mailproc import calendars
+from mailproc.calendars import YearStore
 from mailproc.config import cached, lookup
 from mailproc.config.credentials import SecretRef, SecretUnreadable, read_secret
 from mailproc.config.locale import (
@@ -152,7 +153,10 @@ class CalendarConfig(_Frozen):
             calendars.country_holidays(self.country, self.subdivision)
         return self
 
-    def build(self, name: str, default_zone: str = "UTC") -> calendars.BusinessCalendar:
+    def build(
+        self, name: str, default_zone: str = "UTC", store: calendars.YearStore | None = None
+    ) -> calendars.BusinessCalendar:
+        """The calendar; `store` keeps the years of its country's holidays across processes."""
         zone = self.zone or default_zone
         if self.always:
             return calendars.around_the_clock(name, zone, self.day_cutoff)
@@ -164,6 +168,7 @@ class CalendarConfig(_Frozen):
             self.country,
             self.subdivision,
             self.day_cutoff,
+            store,
         )
 
 
@@ -644,6 +649,10 @@ class Settings(_Frozen):
     def cache_folder(self, kind: str) -> Path | None:
         """Where this process may keep derived data of one kind (mailproc.runtime.cache)."""
         return cache.cache_folder(self._cache, kind)
+
+    def holiday_store(self) -> YearStore | None:
+        """Where the calendars keep the years of their countries' holidays between processes."""
+        return cached.holiday_store(self.cache_folder("holidays"))
 
     @property
     def has_secret(self) -> bool:

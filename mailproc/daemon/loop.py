@@ -40,6 +40,7 @@ from mailproc.desk.escalations import Escalator
 from mailproc.desk.mail import Desk
 from mailproc.desk.outcome import Batcher
 from mailproc.notify.sender import send_pending
+from mailproc.runtime import heap
 from mailproc.runtime.progress import ProgressFactory, progress_factory
 from mailproc.runtime.retry import Backoff, StateLog
 from mailproc.runtime.sdnotify import Notifier
@@ -308,6 +309,7 @@ class Daemon:
         self._metrics_at = runtime.settings.daemon.metrics_listen
         self._metrics = self._serve_metrics(self._metrics_at)
         runtime.start()
+        heap.loaded()
         _announce(runtime)
         try:
             while True:

@@ -19,7 +19,7 @@ What counts, and why:
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import cache
 from typing import Any
@@ -72,10 +72,12 @@ def received_by(value: str) -> str:
 
 
 def ours(
-    names: Sequence[str], headers: dict[str, Sequence[str]], border_hosts: Iterable[str]
+    names: Sequence[str], headers: Mapping[str, Sequence[str]], border_hosts: Iterable[str]
 ) -> list[str]:
     """The Authentication-Results values above the topmost Received field by a border host,
     top first. `names`: the mail's field names in order; `headers`: the values per name."""
+    if "authentication-results" not in headers:  # most mail inside a company
+        return []
     hosts = {h.lower() for h in border_hosts}
     received = iter(headers.get("received", ()))
     results = iter(headers.get("authentication-results", ()))

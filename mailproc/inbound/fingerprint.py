@@ -67,14 +67,21 @@ def _digest(raw: bytes, first_hop: bool) -> str:
         name, colon, value = line.partition(b":")
         field = name.strip().lower()
         if colon and field.decode("latin-1") in ORIGIN_HEADERS:
-            digest.update(field + b":" + _SPACE.sub(b" ", value).strip() + b"\n")
+            digest.update(field + b":" + _spaced(value) + b"\n")
         elif colon and field == b"received":
-            hop = _SPACE.sub(b" ", value).strip()  # the last one seen: the lowest, the first
+            hop = _spaced(value)  # the last one seen: the lowest, the first
     if first_hop and hop:
         digest.update(b"received:" + hop + b"\n")
     digest.update(b"\n")
     _hash_body(digest, body)
     return digest.hexdigest()
+
+
+def _spaced(value: bytes) -> bytes:
+    """Runs of blanks as one space, stripped; most values have no run to fold."""
+    if b"\t" in value or b"\r" in value or b"  " in value:
+        value = _SPACE.sub(b" ", value)
+    return value.strip()
 
 
 def _hash_body(digest: Any, body: bytes) -> None:

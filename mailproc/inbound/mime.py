@@ -144,20 +144,23 @@ def _read_fields(part: Part, limits: HeaderLimits, top: bool) -> int:
 def _add_field(part: Part, name: bytes, lines: list[bytes], limits: HeaderLimits) -> None:
     if len(part.fields) >= limits.fields:
         raise OverLimit(f"more than {limits.fields:,} header fields (limits.header_fields)")
-    value = b"".join(lines)
-    label = name.decode("ascii", "replace").strip().lower() or "(unnamed)"
+    value = lines[0] if len(lines) == 1 else b"".join(lines)
     if len(value) > limits.field_bytes:
         raise OverLimit(
-            f"header field {label[:40]} longer than {limits.field_bytes:,} bytes "
+            f"header field {_label(name)} longer than {limits.field_bytes:,} bytes "
             "(limits.header_field_bytes)"
         )
     if value.count(b"=?") > limits.encoded_words:
         raise OverLimit(
-            f"header field {label[:40]} has more than {limits.encoded_words:,} encoded words "
+            f"header field {_label(name)} has more than {limits.encoded_words:,} encoded words "
             "(limits.header_encoded_words)"
         )
     text = value.decode("ascii", "surrogateescape")
     part.fields.append((name.decode("ascii", "surrogateescape"), text))
+
+
+def _label(name: bytes) -> str:
+    return (name.decode("ascii", "replace").strip().lower() or "(unnamed)")[:40]
 
 
 def children(part: Part, limits: HeaderLimits, budget: list[int]) -> list[Part] | None:

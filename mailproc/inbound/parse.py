@@ -20,7 +20,9 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from email.header import decode_header, make_header
+from email.message import Message
 from email.utils import parsedate_to_datetime
+from functools import lru_cache
 from html import unescape
 from types import MappingProxyType
 from typing import NamedTuple
@@ -281,7 +283,7 @@ def _read_headers(top: Part, defects: list[str]) -> _Headers:
     for raw_name, raw_value in top.fields:
         name = raw_name.strip().lower()
         value = raw_value
-        if _SURROGATES.search(value):
+        if not value.isascii() and _SURROGATES.search(value):
             defects.append(f"header {name}: raw 8-bit bytes; decoded as utf-8/cp1252")
             value = _fix_surrogates(value)
         if name in _ADDRESS_FIELDS:
@@ -465,7 +467,28 @@ def _leaves(top: Part, defects: list[str], limits: HeaderLimits) -> Iterator[_Le
 
 def _type_of(part: Part) -> tuple[str, str | None]:
     """The content type and its charset (lower case, ASCII) if it names one."""
-    headers = part.headers
+    value = next((v for name, v in part.fields if name.lower() == "content-type"), None)
+    if value is None:
+        return part.default_type, None
+    if len(value) <= _MAX_REMEMBERED:
+        return _remembered_type(value, part.default_type)
+    return _read_type(part.headers)
+
+
+_MAX_REMEMBERED = 200  # a Content-Type value kept by _remembered_type; real ones are short
+
+
+@lru_cache(maxsize=256)
+def _remembered_type(value: str, default_type: str) -> tuple[str, str | None]:
+    """_read_type of a part whose first Content-Type field is `value`: both methods it calls
+    read that field and the default type only, and mail repeats a few values all the time."""
+    message = Message()
+    message.set_raw("Content-Type", value)
+    message.set_default_type(default_type)
+    return _read_type(message)
+
+
+def _read_type(headers: Message) -> tuple[str, str | None]:
     content_type = headers.get_content_type()
     charset = headers.get_content_charset() if "content-type" in headers else None
     if not charset or not str(charset).isascii():
@@ -627,11 +650,15 @@ def _message_bytes(part: Part, defects: list[str]) -> bytes:
 
 def _clean(value: str) -> str:
     """One line of text, safe to echo into outgoing headers and logs."""
+    if value.isascii() and value.isprintable():  # most fields: nothing to take out
+        return value.strip()
     return _CONTROL.sub("", value.replace("\t", " ")).strip()
 
 
 def _fix_surrogates(text: str) -> str:
     """Turn surrogate-escaped raw bytes back into text so every field encodes as UTF-8."""
+    if text.isascii():  # surrogates are not ASCII
+        return text
     return _SURROGATES.sub(_decode_surrogate_run, text)
 
 

@@ -167,7 +167,8 @@ class Policy:
 def policy_from_settings(settings: Settings) -> Policy:
     """Build once per process: it constructs the calendars (and their holiday tables)."""
     zone = settings.locale.zone
-    built = {name: cal.build(name, zone) for name, cal in settings.calendars.items()}
+    store = settings.holiday_store()
+    built = {name: cal.build(name, zone, store) for name, cal in settings.calendars.items()}
     services = {
         name: ServicePolicy(
             built[settings.calendar_of(name)],

@@ -45,7 +45,7 @@ def unproven(
     if mode in (CommandAuth.EITHER, CommandAuth.AUTHENTICATION_RESULTS):
         security = settings.security
         border = security.border_hosts or security.trusted_authserv_ids
-        headers = authres.ours(mail.field_names, dict(mail.headers), border)
+        headers = authres.ours(mail.field_names, mail.headers, border)
         if authres.verdict(headers, security.trusted_authserv_ids, sender):
             return None
     return _why(mode, sender, incident)

@@ -113,6 +113,15 @@ def test_ingest_loads_the_holidays_of_configured_countries_only(tmp_path, sqlite
     assert countries == ["holidays.countries.czechia"]
 
 
+def test_a_second_ingest_reads_the_holidays_the_first_one_worked_out(tmp_path, sqlite_setup):
+    """The `holidays` package costs more than storing a mail: a year's dates, once worked out,
+    are kept in the cache folder, and the next process does not import the package."""
+    first = loaded(tmp_path, ["ingest", "-"], make_mail(), **sqlite_setup)
+    second = loaded(tmp_path, ["ingest", "-"], make_mail(), **sqlite_setup)
+    assert "holidays.countries.czechia" in first
+    assert offenders(second, ["holidays"]) == []
+
+
 def test_a_second_ingest_validates_nothing_the_first_one_did(tmp_path, sqlite_setup):
     """The first process validated the configuration and cached the result; the next one
     loads it, so pydantic builds no validator and looks for no plugin."""
