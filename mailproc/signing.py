@@ -44,6 +44,7 @@ import re
 import secrets
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+from functools import lru_cache
 
 PREFIX = "mp1"
 _LOCAL = re.compile(rf"^{PREFIX}\.(\d{{1,12}})\.[a-z2-7]{{8}}\.[a-z0-9]{{1,16}}\.([a-z2-7]{{16}})$")
@@ -79,13 +80,27 @@ def read_message_id(keys: Sequence[bytes], message_id: str) -> SignedRef | None:
     return SignedRef(int(match.group(1)), valid, body.split(".")[2])
 
 
+@lru_cache(maxsize=1024)  # the desk's own addresses get most notices
 def recipient_tag(key: bytes, recipient: str) -> str:
     """A keyed hash of the address: tells whether a reply came from the person we wrote to."""
     return _b32(_mac(key, "to", recipient.lower()), 5)
 
 
 def _mac(key: bytes, *parts: str) -> bytes:
-    return hmac.new(key, "\x00".join(parts).encode(), hashlib.sha256).digest()
+    return _hmac(key, "\x00".join(parts))
+
+
+def _hmac(key: bytes, text: str) -> bytes:
+    """HMAC-SHA256 of the text, from a copy of the key's HMAC made once (`hmac.new` sets the
+    key up again each time, and a notice signs three times)."""
+    keyed = _keyed(key).copy()
+    keyed.update(text.encode())
+    return keyed.digest()
+
+
+@lru_cache(maxsize=8)  # the secret and the previous secrets
+def _keyed(key: bytes) -> hmac.HMAC:
+    return hmac.new(key, digestmod=hashlib.sha256)
 
 
 def nonce() -> str:
@@ -111,8 +126,7 @@ _MAX_LOCAL = 64  # RFC 5321; a longer address would be refused by mail servers
 
 
 def token(key: bytes, incident: int, address: str) -> str:
-    mac = hmac.new(key, f"reply\x00{incident}\x00{address.lower()}".encode(), hashlib.sha256)
-    return _b32(mac.digest(), _SIZE)
+    return _b32(_mac(key, "reply", str(incident), address.lower()), _SIZE)
 
 
 def reply_address(key: bytes, support: str, incident: int, recipient: str) -> str:
@@ -126,8 +140,7 @@ def reply_address(key: bytes, support: str, incident: int, recipient: str) -> st
 def subject_token(key: bytes, incident: int, address: str) -> str:
     """The short tag of `[INC-42.<tag>]`: 40 bits, enough against guessing by mail (each try
     costs a mail, and new mail from one sender is rate-limited), short enough for a subject."""
-    mac = hmac.new(key, f"subject\x00{incident}\x00{address.lower()}".encode(), hashlib.sha256)
-    return _b32(mac.digest(), 5)
+    return _b32(_mac(key, "subject", str(incident), address.lower()), 5)
 
 
 def vouches(keys: Sequence[bytes], recipients: Iterable[str], incident: int, sender: str) -> bool:

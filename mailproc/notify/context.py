@@ -15,7 +15,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from mailproc.config.locale import text_in
-from mailproc.config.settings import Settings
+from mailproc.config.settings import Settings, StatusConfig
 from mailproc.inbound.subject import SPECS
 from mailproc.notify.enclosures import Files, MailFile, choose
 from mailproc.notify.events import describe_event
@@ -122,6 +122,7 @@ def build_context(
     if problem is None and notice.cause and notice.cause.kind is EventKind.RELATED:
         problem = problems.get(int(notice.cause.detail["problem"]))
     internal = settings.is_staff(notice.recipient.email)
+    status = settings.workflow_of(facts.service).status(facts.status)
     shown = [e for e in facts.history if internal or e.kind not in INTERNAL_EVENTS]
     changed = [
         h
@@ -131,15 +132,13 @@ def build_context(
     return {
         "event": notice.kind.value,
         "recipient": _recipient(notice.recipient, reader, internal),
-        "incident": _incident(facts, settings, at),
+        "incident": _incident(facts, status, at),
         "history": [_history(entry, at) for entry in shown],
         "service": _service(facts.service, settings, language),
         "people": _people(facts, occasion.actor, settings),
         "problems": [_problem(p) for p in facts.problems],
         "problem": _problem(problem) if problem else None,
-        "instructions": text_in(
-            settings.workflow_of(facts.service).status(facts.status).instructions, language, default
-        ),
+        "instructions": text_in(status.instructions, language, default),
         "reply": reply_of(notice.recipient, facts, settings),
         "change": cause,
         "changes": [describe_event(h.kind, dict(h.detail)) for h in changed],
@@ -235,7 +234,7 @@ def _recipient(recipient: Recipient, reader: Reader, internal: bool) -> dict[str
 
 
 def _incident(
-    facts: IncidentFacts, settings: Settings, at: Callable[[datetime | None], LocalTime | None]
+    facts: IncidentFacts, status: StatusConfig, at: Callable[[datetime | None], LocalTime | None]
 ) -> dict[str, Any]:
     return {
         "ref": f"INC-{facts.number}",
@@ -243,7 +242,7 @@ def _incident(
         "title": facts.title,
         "service": facts.service,
         "status": facts.status,
-        "status_kind": settings.workflow_of(facts.service).status(facts.status).kind.value,
+        "status_kind": status.kind.value,
         "priority": facts.priority,
         "assignee": facts.assignee,
         "reporter": facts.reporter,

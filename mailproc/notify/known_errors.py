@@ -43,13 +43,15 @@ def words(text: str) -> list[str]:
 
 
 def matching_known_errors(session: Session, text: str, limit: int = LIMIT) -> list[ProblemFacts]:
-    wanted = words(text)
+    postgres = session.get_bind().dialect.name == "postgresql"
+    candidates = () if postgres else _candidates(session)
+    wanted = words(text) if postgres or candidates else []  # no problems: no words to read
     if not wanted:
         return []
-    if session.get_bind().dialect.name == "postgresql":
+    if postgres:
         rows: Sequence[ProblemRow] = _postgres(session, wanted, limit)
     else:
-        rows = rank_by_words(wanted, _candidates(session))[:limit]
+        rows = rank_by_words(wanted, candidates)[:limit]
     return [ProblemFacts(p.id, p.title, p.symptoms, p.workaround, p.status) for p in rows]
 
 
