@@ -49,7 +49,7 @@ from mailproc.desk.mail import Desk  # noqa: E402
 from mailproc.desk.writes import Writes  # noqa: E402
 from mailproc.sla.clocks import compute  # noqa: E402
 from mailproc.sla.ladder import plan  # noqa: E402
-from mailproc.sla.state import SlaBook, history, sent_levels  # noqa: E402
+from mailproc.sla.state import SlaBook, escalations, history  # noqa: E402
 from mailproc.sla.timeline import timeline  # noqa: E402
 from mailproc.store import db  # noqa: E402
 from mailproc.store.schema import upgrade  # noqa: E402
@@ -216,7 +216,7 @@ def recompute(settings: Settings, engine: Engine, count: int) -> tuple[float, fl
             book.refresh(session, incident, NOW)
         session.flush()
         refresh = (time.perf_counter() - start) / len(numbers)
-        inputs = [(history(session, n), sent_levels(session, n)) for n in numbers]
+        inputs = [(history(session, n), escalations(session, n).sent) for n in numbers]
         session.rollback()
     ladder = book.policy.of("network").ladder
     start = time.perf_counter()

@@ -16,7 +16,7 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from mailproc.config.settings import Settings
-from mailproc.desk.writes import Writes, lock_incident, participants_of, save_incident, view_of
+from mailproc.desk.writes import Writes, lock_incident, save_incident, view_of
 from mailproc.inbound.parse import InboundMail
 from mailproc.inbound.subject import Command
 from mailproc.notify.desk_letters import DESK, queue_desk
@@ -53,7 +53,7 @@ def acknowledge_each(
         lists = list_tokens(settings, actor.email, incident.service)  # a list got the fold
         why = unproven(mail, settings, DESK, lists) and unproven(mail, settings, number, lists)
         proven = replace(actor, unproven=why or None)
-        view = view_of(session, incident, participants_of(session, number))
+        view = view_of(session, incident)
         command = Command(Verb.ACK, str(number), text)
         decision = decide(view, (command,), proven, settings, frozenset())
         writes = Writes(settings, session, message, proven, now, mail, outbox, book)

@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session
 
 from mailproc.clock import WallClock
 from mailproc.config.settings import Settings
-from mailproc.desk.writes import Writes, lock_incident, participants_of, save_incident, view_of
+from mailproc.desk.writes import Writes, lock_incident, read_incident, save_incident, view_of
 from mailproc.inbound.subject import parse_subject
 from mailproc.notify.outbox import Outbox
 from mailproc.sla.state import SlaBook
@@ -72,10 +72,10 @@ def correct(
         if incident is None:
             raise UnknownIncident(f"no incident INC-{number}")
         before = session.scalar(select(func.max(db.Outbox.id))) or 0
-        watchers = participants_of(session, number)
-        view = view_of(session, incident, watchers)
+        read = read_incident(session, number, None)
+        view = view_of(session, incident, read)
         writes = Writes(settings, session, None, actor, now, None, outbox, book)
-        writes.watchers[number], writes.problems[number] = watchers, view.problems
+        writes.knowing(number, read)
         intent = Reply(number, text.strip(), commands, True, False, note=note)
         summary = writes.reply(intent, incident, view)
         writes.write()

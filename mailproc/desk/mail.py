@@ -13,7 +13,7 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager, nullcontext
 from dataclasses import replace
 from datetime import datetime
-from functools import cache, cached_property, partial
+from functools import cache, cached_property, lru_cache, partial
 
 from sqlalchemy import Engine, bindparam, func, select, update
 from sqlalchemy.exc import IntegrityError
@@ -32,8 +32,7 @@ from mailproc.desk.writes import (
     Writes,
     lock_incident,
     merge_chain,
-    participants_of,
-    save_incident,
+    read_incident,
     view_of,
 )
 from mailproc.inbound.automatic import Automatic, detect, suppresses_replies
@@ -47,7 +46,7 @@ from mailproc.signing import read_message_id
 from mailproc.sla.state import SlaBook
 from mailproc.store import db, message_keys
 from mailproc.store.errors import OUTAGES, store_errors
-from mailproc.store.prepared import Prepared
+from mailproc.store.prepared import Prepared, fixed_list, fixed_values
 from mailproc.times import whole_second
 from mailproc.vocabulary import TEAM_NOTICES
 from mailproc.workflow.intents import NewIncident, Reply, classify, verified_actor
@@ -325,9 +324,10 @@ class Desk:
             summary = waiting.hold(session, self.settings, mail, message, now)
             sender = mail.sender.email if mail.sender else ""
             return Outcome(Disposition.PROCESSED, key, None, summary, sender=sender)
-        participants = participants_of(session, found.id) if found else frozenset()
-        view = view_of(session, found, participants) if found else None
-        team = found is not None and _answers_team_notice(session, mail)
+        read = read_incident(session, found.id, _parent(mail)) if found else None
+        participants = read.watchers if read else frozenset()
+        view = view_of(session, found, read) if found else None
+        team = read is not None and read.answered in TEAM_NOTICES
         actor = verified_actor(mail, self.settings, view, merged, subject.proof)
         intent = classify(
             mail,
@@ -343,8 +343,8 @@ class Desk:
         apply = Writes(self.settings, session, message, actor, now, mail, self.outbox, self.sla)
         apply.unanswered = _unanswered(mail, verdict)
         apply.attachments(mail)
-        if found is not None and view is not None:
-            apply.watchers[found.id], apply.problems[found.id] = participants, view.problems
+        if found is not None and read is not None:
+            apply.knowing(found.id, read)
         if isinstance(intent, NewIncident):
             apply.throttle = sender_throttle(session, self.settings, actor.email, now)
             incident, summary = apply.new_incident(intent)
@@ -353,9 +353,10 @@ class Desk:
             incident, summary = found, apply.reply(intent, found, view)
         apply.remember(incident.id, watchers=not isinstance(intent, Reply) or intent.accepted)
         apply.write()
-        save_incident(session, incident)
-        _SETTLED(session, pk=message, incident=incident.id, outcome=Disposition.PROCESSED.value)
-        released = self._release_children(session, mail, now)
+        apply.save(incident)
+        released = 0
+        if _settled_awaited(session, message, incident.id, mail.message_id):
+            released = self._release_children(session, mail, now)
         if released:
             summary += f"; {released} waiting repl{'y' if released == 1 else 'ies'} applied"
         return Outcome(Disposition.PROCESSED, key, incident.id, summary, sender=apply.actor.email)
@@ -429,15 +430,37 @@ def _claim_of(dialect: str) -> Prepared:
     return Prepared(db.insert_ignoring(dialect, db.Message).returning(db.Message.id), keyed=True)
 
 
-_SETTLED = Prepared(
+_SETTLING = (
     update(db.Message)
     .where(db.Message.id == bindparam("pk"))
     .values(incident_id=bindparam("incident"), outcome=bindparam("outcome"))
 )
-_REFS = select(db.ThreadRef.message_id, db.ThreadRef.incident_id).where(
-    db.ThreadRef.message_id.in_(bindparam("ids", expanding=True))
-)
-_SENT_KIND = select(db.Outbox.kind).where(db.Outbox.message_id == bindparam("id"))
+_SETTLED = Prepared(_SETTLING)
+# Settles the mail and tells, in the same statement, whether a mail waits for it.
+_SETTLED_AWAITED = Prepared(_SETTLING.returning(waiting.AWAITED))
+
+
+@lru_cache(maxsize=32)
+def _refs(count: int) -> Prepared:
+    """The thread_refs of `count` Message-IDs (bound as id0, id1, …)."""
+    return Prepared(
+        select(db.ThreadRef.message_id, db.ThreadRef.incident_id).where(
+            db.ThreadRef.message_id.in_(fixed_list("id", count))
+        )
+    )
+
+
+def _settled_awaited(session: Session, message: int, incident: int, message_id: str | None) -> bool:
+    """Mark the mail processed; whether a mail waiting for it (mailproc.desk.waiting) is to be
+    applied now."""
+    outcome = Disposition.PROCESSED.value
+    if not message_id:  # nothing can name it as its parent
+        _SETTLED(session, pk=message, incident=incident, outcome=outcome)
+        return False
+    found = _SETTLED_AWAITED(
+        session, pk=message, incident=incident, outcome=outcome, parent=message_id
+    ).scalar()
+    return bool(found)
 
 
 def _prior(session: Session, key: str) -> Outcome | None:
@@ -525,7 +548,8 @@ def _thread(
     refs = [*reversed(mail.in_reply_to), *reversed(mail.references)]
     ids = [*refs, mail.message_id] if own and mail.message_id else refs
     if ids:
-        rows = db.run(session, _REFS, ids=sorted(set(ids)))
+        wanted = sorted(set(ids))
+        rows = _refs(len(wanted))(session, **fixed_values("id", wanted))
         known = {row.message_id: row.incident_id for row in rows}
         for ref in refs:
             if ref in known:
@@ -550,14 +574,10 @@ def _merged_into(
     return lock_incident(session, chain[-1]), (found.id, *chain[:-1])
 
 
-def _answers_team_notice(session: Session, mail: InboundMail) -> bool:
-    """Whether the mail's parent (In-Reply-To, else the last of References) is one of our
-    notices written for the desk's own people: a solver's answer to it is internal."""
-    parent = (mail.in_reply_to or mail.references or (None,))[-1]
-    if parent is None:
-        return False
-    kind = db.run(session, _SENT_KIND, id=parent).scalar()
-    return kind is not None and kind in TEAM_NOTICES
+def _parent(mail: InboundMail) -> str | None:
+    """The mail's parent (In-Reply-To, else the last of References): when it is one of our
+    notices written for the desk's own people, a solver's answer to it is internal."""
+    return (mail.in_reply_to or mail.references or (None,))[-1]
 
 
 def _signed_reference(refs: list[str], mail: InboundMail, settings: Settings) -> int | None:

@@ -18,8 +18,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import bindparam, delete, select, update
-from sqlalchemy.orm import Session
+from sqlalchemy import bindparam, delete, exists, select, update
+from sqlalchemy.orm import Session, aliased
 
 from mailproc.config.settings import Settings
 from mailproc.inbound.parse import InboundMail
@@ -75,6 +75,14 @@ _CHILDREN = (
     .join(db.Awaited, db.Awaited.message_pk == db.Message.id)
     .where(db.Awaited.parent == bindparam("parent"), db.Message.outcome == WAITING)
     .order_by(db.Message.id)
+)
+_WAITING = aliased(db.Message, name="waiting")  # not correlated with a statement on messages
+# Whether a mail waits for the one whose Message-ID is `parent`: for a RETURNING clause, so
+# that the statement settling a mail tells whether `children` has anything to read.
+AWAITED = exists(
+    select(db.Awaited.message_pk)
+    .join(_WAITING, _WAITING.id == db.Awaited.message_pk)
+    .where(db.Awaited.parent == bindparam("parent"), _WAITING.outcome == WAITING)
 )
 
 

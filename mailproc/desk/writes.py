@@ -4,7 +4,8 @@
 `Writes` keeps what one transaction has read or written per incident, so nothing is read
 twice, and collects the rows it adds to write them with one statement per table. The incident's
 own row is read locked and written back with one statement each (`lock_incident`,
-`save_incident`), not through the ORM's unit of work.
+`save_incident`), not through the ORM's unit of work; a new incident's row is written once,
+its SLA columns computed before the INSERT, unless a command changes it afterwards.
 """
 
 from __future__ import annotations
@@ -16,7 +17,20 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import bindparam, delete, insert, select, update
+from sqlalchemy import (
+    JSON,
+    Integer,
+    String,
+    bindparam,
+    cast,
+    delete,
+    insert,
+    literal_column,
+    null,
+    select,
+    union_all,
+    update,
+)
 from sqlalchemy.orm import Session
 
 from mailproc.config.settings import Settings
@@ -30,12 +44,14 @@ from mailproc.notify.outbox import Change, Outbox
 from mailproc.notify.readers import mail_language
 from mailproc.notify.recipients import Person
 from mailproc.safety.limits import Throttle
-from mailproc.sla.state import SlaBook, escalated_to, history
+from mailproc.sla.ladder import Sent
+from mailproc.sla.state import Escalated, SlaBook, escalations, history
 from mailproc.sla.timeline import Record
 from mailproc.store import db
+from mailproc.store.db import UTCDateTime
 from mailproc.store.prepared import Prepared
 from mailproc.store.queries import attachment_count
-from mailproc.vocabulary import EventKind, Priority, StatusKind, Verb
+from mailproc.vocabulary import EventKind, Priority, SlaTarget, StatusKind, Verb
 from mailproc.workflow.decision import (
     Actor,
     Brief,
@@ -69,7 +85,9 @@ class Writes:
     records: dict[int, list[Record]] = field(default_factory=dict)
     watchers: dict[int, frozenset[str]] = field(default_factory=dict)
     problems: dict[int, frozenset[int]] = field(default_factory=dict)
+    escalated: dict[int, Escalated] = field(default_factory=dict)
     created: set[int] = field(default_factory=set)
+    stored: dict[int, dict[str, Any]] = field(default_factory=dict)  # incident rows as written
     rows: db.Rows = field(default_factory=db.Rows)  # written when the mail is done
     throttle: Throttle | None = None  # the sender is over the new-incident limit
     unanswered: str | None = None  # why the mail's sender gets no acknowledgment or transcript
@@ -113,11 +131,6 @@ class Writes:
             created_at=self.now,
             updated_at=self.now,
         )
-        insert_incident(self.session, incident)
-        self.created.add(incident.id)
-        self.records[incident.id] = []
-        self.watchers[incident.id] = frozenset()
-        self.problems[incident.id] = frozenset()
         detail: dict[str, object] = {
             "title": incident.title,
             "service": incident.service,
@@ -129,19 +142,31 @@ class Writes:
             detail["language"] = hint  # the reporter's notices use it if nothing else says
         if intent.follow_up_of is not None:
             detail["follow_up_of"] = intent.follow_up_of
+        opening = [(EventKind.CREATED, detail), *self._warning()]
+        if self.throttle is not None:
+            opening.append((EventKind.RATE_LIMITED, self.throttle.detail))
+        if not intent.commands and self.sla is not None:  # the opening events alone set the
+            records = [self._record(kind, said) for kind, said in opening]  # clocks: one INSERT
+            self.sla.refresh(self.session, incident, self.now, new=True, records=records)
+        insert_incident(self.session, incident)
+        self.stored[incident.id] = _fields(incident)
+        self.created.add(incident.id)
+        self.records[incident.id] = []
+        self.watchers[incident.id] = frozenset()
+        self.problems[incident.id] = frozenset()
+        if intent.follow_up_of is not None:
             self._event(intent.follow_up_of, EventKind.FOLLOW_UP, {"incident": incident.id})
-        self._event(incident.id, EventKind.CREATED, detail)
-        self.warn(incident.id)
+        for kind, said in opening:
+            self._event(incident.id, kind, said)
         summary = f"created INC-{incident.id} in {incident.service}"
         if self.throttle is not None:
-            self._event(incident.id, EventKind.RATE_LIMITED, self.throttle.detail)
             summary += f" (not acknowledged: {self.throttle.reason})"
         decision = None
         if intent.commands:
             decision = self.decide(view_of(self.session, incident), intent.commands)
             self.commit_decision(incident, decision)
             summary += _command_summary(decision)
-        self.keep_sla(incident)
+            self.keep_sla(incident)
         self.notify(incident, created=True, commands=intent.commands, decision=decision)
         return incident, summary
 
@@ -268,7 +293,20 @@ class Writes:
         kinds = {h.kind for number, h in self.happened if number == incident.id}
         if self.sla is not None and kinds - _NO_SLA_EFFECT:
             new = EventKind.CREATED in kinds
-            self.sla.refresh(self.session, incident, self.now, new, self.history(incident.id))
+            escalated = self.escalated.get(incident.id)
+            sent = escalated.sent if escalated is not None else None
+            records = self.history(incident.id)
+            self.sla.refresh(self.session, incident, self.now, new, records, sent)
+
+    def knowing(self, incident_id: int, read: Read) -> None:
+        """What the caller read of the incident (`read_incident`), not to be read again."""
+        self.watchers[incident_id], self.problems[incident_id] = read.watchers, read.problems
+        self.escalated[incident_id], self.records[incident_id] = read.escalated, read.history
+
+    def save(self, incident: db.Incident) -> None:
+        """Write the incident's row back, unless it is as this transaction wrote it."""
+        if self.stored.get(incident.id) != _fields(incident):
+            save_incident(self.session, incident)
 
     def notify(
         self,
@@ -301,10 +339,13 @@ class Writes:
         )
         self.outbox.after_change(self.session, change)
 
+    def _record(self, kind: EventKind, detail: dict[str, object]) -> Record:
+        return Record(self.now, self.actor.email, kind.value, detail, self.message)
+
     def _event(self, incident_id: int, kind: EventKind, detail: dict[str, object]) -> None:
         self.happened.append((incident_id, Happening(kind, detail)))
         records = self.history(incident_id)  # read before the new row is written
-        records.append(Record(self.now, self.actor.email, kind.value, detail, self.message))
+        records.append(self._record(kind, detail))
         self.add(
             db.Event,
             incident_id=incident_id,
@@ -344,9 +385,13 @@ class Writes:
 
     def warn(self, incident_id: int) -> None:
         """A sender that looks like someone else: in the history, and in the desk's notices."""
-        if self.mail is not None and self.mail.sender_warning is not None:
-            detail: dict[str, object] = {"warning": self.mail.sender_warning}
-            self._event(incident_id, EventKind.SENDER_WARNING, detail)
+        for kind, detail in self._warning():
+            self._event(incident_id, kind, detail)
+
+    def _warning(self) -> list[tuple[EventKind, dict[str, object]]]:
+        if self.mail is None or self.mail.sender_warning is None:
+            return []
+        return [(EventKind.SENDER_WARNING, {"warning": self.mail.sender_warning})]
 
     def attachments(self, mail: InboundMail) -> None:
         """Stored under names mailproc chose; the sender's name is only a label. The bytes
@@ -445,6 +490,105 @@ def _command_summary(decision: Decision) -> str:
     return f"; applied {' '.join(decision.applied)}" if decision.applied else ""
 
 
+def _typed(kind: Any) -> Any:
+    return cast(null(), kind)
+
+
+# What a mail about an existing incident needs of it, in one statement (`read_incident`): one
+# row per watcher, related problem, escalation sent and event, and the kind of our notice the
+# mail answers, if any. Column by column: tag, order, two numbers, two strings, a moment and
+# a JSON value; the first branch gives the types the results are converted with.
+_READ = union_all(
+    select(
+        literal_column("'w'").label("tag"),
+        literal_column("0").label("ord"),
+        _typed(Integer).label("n1"),
+        _typed(Integer).label("n2"),
+        db.Participant.email.label("s1"),
+        _typed(String).label("s2"),
+        _typed(UTCDateTime()).label("at"),
+        _typed(JSON()).label("data"),
+    ).where(db.Participant.incident_id == bindparam("incident")),
+    select(
+        literal_column("'p'"),
+        literal_column("0"),
+        db.IncidentProblem.problem_id,
+        null(),
+        null(),
+        null(),
+        null(),
+        null(),
+    ).where(db.IncidentProblem.incident_id == bindparam("incident")),
+    select(
+        literal_column("'e'"),
+        db.Escalation.id,
+        db.Escalation.cycle,
+        db.Escalation.level,
+        db.Escalation.target,
+        null(),
+        db.Escalation.at,
+        db.Escalation.recipients,
+    ).where(db.Escalation.incident_id == bindparam("incident")),
+    select(
+        literal_column("'h'"),
+        db.Event.id,
+        db.Event.message_pk,
+        null(),
+        db.Event.actor,
+        db.Event.kind,
+        db.Event.at,
+        db.Event.detail,
+    ).where(db.Event.incident_id == bindparam("incident")),
+    select(
+        literal_column("'k'"),
+        literal_column("0"),
+        null(),
+        null(),
+        db.Outbox.kind,
+        null(),
+        null(),
+        null(),
+    ).where(db.Outbox.message_id == bindparam("parent")),
+).order_by("tag", "ord")
+
+
+@dataclass(frozen=True, slots=True)
+class Read:
+    """An incident as a mail about it finds it (`read_incident`)."""
+
+    watchers: frozenset[str]
+    problems: frozenset[int]
+    escalated: Escalated
+    history: list[Record]
+    answered: str | None  # the kind of our notice the mail answers (its parent), if one
+
+
+def read_incident(session: Session, incident_id: int, parent: str | None) -> Read:
+    """Watchers, related problems, escalations sent and history of the incident, and the kind
+    of our notice `parent` names: one statement instead of five, in one snapshot (the caller
+    holds the incident's row lock, which every writer of these rows takes first)."""
+    watchers: set[str] = set()
+    problems: set[int] = set()
+    sent: list[Sent] = []
+    recipients: set[str] = set()
+    history: list[Record] = []
+    answered = None
+    for row in db.run(session, _READ, incident=incident_id, parent=parent):
+        if row.tag == "h":
+            history.append(Record(row.at, row.s1, row.s2, row.data, row.n1))
+        elif row.tag == "w":
+            watchers.add(row.s1)
+        elif row.tag == "p":
+            problems.add(row.n1)
+        elif row.tag == "e":
+            sent.append(Sent(SlaTarget(row.s1), row.n1, row.n2, row.at))
+            recipients.update(row.data)
+        else:
+            answered = row.s1
+    escalated = Escalated(tuple(sent), frozenset(recipients))
+    return Read(frozenset(watchers), frozenset(problems), escalated, history, answered)
+
+
 _RELATED = select(db.IncidentProblem.problem_id).where(
     db.IncidentProblem.incident_id == bindparam("incident")
 )
@@ -470,9 +614,12 @@ def lock_incident(session: Session, number: int) -> db.Incident | None:
     return None if row is None else db.Incident(**row._mapping)
 
 
+def _fields(incident: db.Incident) -> dict[str, Any]:
+    return {name: getattr(incident, name) for name in _INCIDENT_FIELDS}
+
+
 def insert_incident(session: Session, incident: db.Incident) -> None:
-    values = {name: getattr(incident, name) for name in _INCIDENT_FIELDS}
-    incident.id = int(_NEW_INCIDENT(session, **values).scalar_one())
+    incident.id = int(_NEW_INCIDENT(session, **_fields(incident)).scalar_one())
 
 
 def save_incident(session: Session, incident: db.Incident) -> None:
@@ -480,10 +627,14 @@ def save_incident(session: Session, incident: db.Incident) -> None:
     _SAVE_INCIDENT(session, pk=incident.id, **values)
 
 
-def view_of(
-    session: Session, incident: db.Incident, watchers: frozenset[str] | None = None
-) -> IncidentView:
-    """The incident as the workflow sees it; `watchers` when the caller has read them."""
+def view_of(session: Session, incident: db.Incident, read: Read | None = None) -> IncidentView:
+    """The incident as the workflow sees it; `read` when the caller has read the rest."""
+    if read is None:
+        watchers = participants_of(session, incident.id)
+        problems = frozenset(_related(session, incident.id))
+        escalated = escalations(session, incident.id)
+    else:
+        watchers, problems, escalated = read.watchers, read.problems, read.escalated
     return IncidentView(
         number=incident.id,
         service=incident.service,
@@ -491,12 +642,12 @@ def view_of(
         priority=Priority(incident.priority),
         assignee=incident.assignee,
         reporter=incident.reporter,
-        problems=frozenset(_related(session, incident.id)),
+        problems=problems,
         closed_at=incident.closed_at,
         impact=incident.impact,
         urgency=incident.urgency,
-        escalated_to=escalated_to(session, incident.id),
-        watchers=participants_of(session, incident.id) if watchers is None else watchers,
+        escalated_to=escalated.recipients,
+        watchers=watchers,
     )
 
 

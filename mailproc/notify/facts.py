@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 
 from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
@@ -20,6 +21,7 @@ from mailproc.notify.recipients import Parties, Person
 from mailproc.sla.state import history
 from mailproc.sla.timeline import Record
 from mailproc.store import db
+from mailproc.store.prepared import Prepared, fixed_list, fixed_values
 
 
 @dataclass(frozen=True, slots=True)
@@ -96,30 +98,38 @@ def incident_facts(
     )
 
 
-_ROOT = (
+_ROOT = Prepared(
     select(db.Message.message_id)
     .where(db.Message.incident_id == bindparam("incident"), db.Message.message_id.is_not(None))
     .order_by(db.Message.id)
     .limit(1)
 )
-_LAST_SENT = (
-    select(db.Outbox.recipient, db.Outbox.message_id)
-    .where(
-        db.Outbox.incident_id == bindparam("incident"),
-        db.Outbox.recipient.in_(bindparam("recipients", expanding=True)),
-        db.Outbox.status != db.SUPPRESSED,  # never sent: no mail client knows it
+
+
+@lru_cache(maxsize=32)
+def _last_sent(count: int) -> Prepared:
+    """For `count` recipients (bound as to0, to1, …): compiled once per count."""
+    return Prepared(
+        select(db.Outbox.recipient, db.Outbox.message_id)
+        .where(
+            db.Outbox.incident_id == bindparam("incident"),
+            db.Outbox.recipient.in_(fixed_list("to", count)),
+            db.Outbox.status != db.SUPPRESSED,  # never sent: no mail client knows it
+        )
+        .order_by(db.Outbox.id)
     )
-    .order_by(db.Outbox.id)
-)
 
 
 def thread_root(session: Session, number: int) -> str | None:
     """The first mail of the incident that had a Message-ID: the thread's root."""
-    root: str | None = db.run(session, _ROOT, incident=number).scalar()
+    root: str | None = _ROOT(session, incident=number).scalar()
     return root
 
 
 def last_sent(session: Session, number: int, recipients: list[str]) -> dict[str, str]:
     """Our last mail to each person about this incident: the parent their client knows."""
-    rows = db.run(session, _LAST_SENT, incident=number, recipients=recipients)
+    if not recipients:
+        return {}
+    wanted = sorted(set(recipients))
+    rows = _last_sent(len(wanted))(session, incident=number, **fixed_values("to", wanted))
     return {row.recipient: row.message_id for row in rows}

@@ -26,6 +26,7 @@ from sqlalchemy.orm import InstrumentedAttribute, Session
 
 from mailproc.config.settings import Settings
 from mailproc.store import db
+from mailproc.store.prepared import Prepared
 from mailproc.vocabulary import NoticeKind
 
 WINDOW = timedelta(hours=1)
@@ -106,7 +107,7 @@ def sender_throttle(
     tally = _tally(session, now)
     recent = tally.reported.get(sender)
     if recent is None:
-        found = db.run(session, _REPORTED, reporter=sender, since=tally.since, limit=limit).scalar()
+        found = _REPORTED(session, reporter=sender, since=tally.since, limit=limit).scalar()
         recent = int(found or 0)
     tally.reported[sender] = recent + 1
     return Throttle(sender, recent + 1, limit) if recent >= limit else None
@@ -149,7 +150,7 @@ def _load(session: Session, tally: _Tally, recipients: Sequence[str]) -> None:
         tally.opened = dict.fromkeys(db.run(session, _OPEN).scalars(), True)
     for recipient in recipients:
         if recipient not in tally.to:
-            found = db.run(session, _ANSWERED, recipient=recipient, since=tally.since).scalar()
+            found = _ANSWERED(session, recipient=recipient, since=tally.since).scalar()
             tally.to[recipient] = int(found or 0)
 
 
@@ -167,24 +168,29 @@ def _one_of(column: InstrumentedAttribute[str], values: Sequence[str]) -> Column
     return column.in_([literal_column(f"'{v}'") for v in values])  # our own constants
 
 
-# Statements built once: each costs a fraction of building it anew at every call. The
+# Statements built once: each costs a fraction of building it anew at every call (the two
+# counts that run per mail, compiled once: mailproc.store.prepared). The
 # reporter's and the recipient's equality keep the planner on their indexes; the reporter's
 # count stops at the limit however many a flooding sender opened.
 _ANSWER = and_(_one_of(db.Outbox.kind, ANSWERS), _one_of(db.Outbox.status, QUEUED))
 _ANSWERS_SINCE = select(func.count()).where(_ANSWER, db.Outbox.created_at > bindparam("since"))
-_ANSWERED = select(func.count()).where(
-    db.Outbox.recipient == bindparam("recipient"),
-    db.Outbox.created_at > bindparam("since"),
-    _ANSWER,
-)
-_REPORTED = select(func.count()).select_from(
-    select(db.Incident.id)
-    .where(
-        db.Incident.reporter == bindparam("reporter"),
-        db.Incident.created_at > bindparam("since"),
+_ANSWERED = Prepared(
+    select(func.count()).where(
+        db.Outbox.recipient == bindparam("recipient"),
+        db.Outbox.created_at > bindparam("since"),
+        _ANSWER,
     )
-    .limit(bindparam("limit"))
-    .subquery()
+)
+_REPORTED = Prepared(
+    select(func.count()).select_from(
+        select(db.Incident.id)
+        .where(
+            db.Incident.reporter == bindparam("reporter"),
+            db.Incident.created_at > bindparam("since"),
+        )
+        .limit(bindparam("limit"))
+        .subquery()
+    )
 )
 _OPEN = select(db.Breaker.scope).where(db.Breaker.closed_at.is_(None))
 

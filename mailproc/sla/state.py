@@ -59,15 +59,20 @@ class SlaBook:
         explain: bool = False,
         new: bool = False,
         records: Sequence[Record] | None = None,
+        sent: Sequence[Sent] | None = None,
     ) -> Assessment:
-        """`new`: created in this transaction, so nothing has been escalated yet; `records`:
-        the incident's history, when the caller already holds it."""
+        """`new`: created in this transaction, so nothing has been escalated yet; `records`
+        and `sent`: the incident's history and the escalation levels sent, when the caller
+        already holds them (mailproc.desk.writes reads each once a mail)."""
         if records is None:
             records = history(session, incident.id)
         facts = timeline(records, self.settings)
         status = compute(facts, self.policy, now, explain)
         ladder = self.policy.of(status.service).ladder
-        sent = [] if new else sent_levels(session, incident.id)
+        if new:
+            sent = ()
+        elif sent is None:
+            sent = escalations(session, incident.id).sent
         return Assessment(status, plan(status, ladder, sent, now))
 
     def refresh(
@@ -77,10 +82,11 @@ class SlaBook:
         now: datetime,
         new: bool = False,
         records: Sequence[Record] | None = None,
+        sent: Sequence[Sent] | None = None,
     ) -> Assessment:
         """Recompute and store; levels that are due now are left for the escalation pass,
         which finds them because next_escalation_at is then at or before now."""
-        assessment = self.assess(session, incident, now, new=new, records=records)
+        assessment = self.assess(session, incident, now, new=new, records=records, sent=sent)
         self.store(incident, assessment)
         return assessment
 
@@ -114,18 +120,16 @@ _HISTORY = (
     .where(db.Event.incident_id == bindparam("incident"))
     .order_by(db.Event.id)
 )
-_SENT = (
+_ESCALATIONS = (
     select(
         db.Escalation.target,
         db.Escalation.cycle,
         db.Escalation.level,
         db.Escalation.at,
+        db.Escalation.recipients,
     )
     .where(db.Escalation.incident_id == bindparam("incident"))
     .order_by(db.Escalation.id)
-)
-_ESCALATED_TO = select(db.Escalation.recipients).where(
-    db.Escalation.incident_id == bindparam("incident")
 )
 
 
@@ -134,12 +138,16 @@ def history(session: Session, incident_id: int) -> list[Record]:
     return [Record(r.at, r.actor, r.kind, r.detail, r.message_pk) for r in rows]
 
 
-def sent_levels(session: Session, incident_id: int) -> list[Sent]:
-    rows = db.run(session, _SENT, incident=incident_id)
-    return [Sent(SlaTarget(r.target), r.cycle, r.level, r.at) for r in rows]
+@dataclass(frozen=True, slots=True)
+class Escalated:
+    """The escalations mailed for one incident, read with one statement: the levels sent (its
+    ladders go on from them) and everyone they went to (who may answer with [ACK])."""
+
+    sent: tuple[Sent, ...]
+    recipients: frozenset[str]
 
 
-def escalated_to(session: Session, incident_id: int) -> frozenset[str]:
-    """Everyone an escalation of this incident was mailed to: they may answer with [ACK]."""
-    lists = db.run(session, _ESCALATED_TO, incident=incident_id).scalars()
-    return frozenset(address for found in lists for address in found)
+def escalations(session: Session, incident_id: int) -> Escalated:
+    rows = db.run(session, _ESCALATIONS, incident=incident_id).all()
+    sent = tuple(Sent(SlaTarget(r.target), r.cycle, r.level, r.at) for r in rows)
+    return Escalated(sent, frozenset(address for r in rows for address in r.recipients))

@@ -18,7 +18,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Dialect
+from sqlalchemy import BindParameter, Dialect, bindparam
 from sqlalchemy.engine import Connection, CursorResult
 from sqlalchemy.orm import Session
 from sqlalchemy.sql import ClauseElement
@@ -30,9 +30,12 @@ class _Compiled:
     sql: str
     order: tuple[str, ...] | None  # parameter names in position order; None: named style
     processors: Mapping[str, Callable[[Any], Any]]
+    fixed: Mapping[str, Any]  # the values the statement holds itself (a constant compared)
 
     def params(self, values: Mapping[str, Any]) -> Sequence[Any] | dict[str, Any]:
         convert = self.processors
+        if self.fixed:
+            values = {**self.fixed, **values}
         if self.order is None:
             return {k: convert[k](v) if k in convert else v for k, v in values.items()}
         return tuple(
@@ -45,13 +48,15 @@ def _compile(statement: ClauseElement, dialect: Dialect, keys: Iterable[str] | N
         dialect=dialect, column_keys=list(keys) if keys is not None else None
     )
     assert isinstance(compiled, SQLCompiler)
-    processors = {}
+    processors, fixed = {}, {}
     for name, bind in compiled.binds.items():
         processor = bind.type.dialect_impl(dialect).bind_processor(dialect)
         if processor is not None:
             processors[name] = processor
+        if not bind.required and bind.value is not None:
+            fixed[name] = bind.effective_value
     order = tuple(compiled.positiontup or ()) if compiled.positional else None
-    return _Compiled(compiled.string, order, processors)
+    return _Compiled(compiled.string, order, processors, fixed)
 
 
 def connection_of(session: Session) -> Connection:
@@ -99,3 +104,15 @@ class Prepared:
         connection = connection_of(session)
         compiled = self._for(connection.dialect, rows[0])
         connection.exec_driver_sql(compiled.sql, [compiled.params(row) for row in rows])
+
+
+def fixed_list(name: str, count: int) -> list[BindParameter[Any]]:
+    """`count` parameters name0, name1, … for an IN of that many values: a `Prepared`
+    statement has no list parameter that expands at each execution (that expansion costs
+    SQLAlchemy about as much again as the rest of the statement), so keep one per count."""
+    return [bindparam(f"{name}{n}") for n in range(count)]
+
+
+def fixed_values(name: str, values: Sequence[Any]) -> dict[str, Any]:
+    """The values for `fixed_list(name, len(values))`."""
+    return {f"{name}{n}": value for n, value in enumerate(values)}
