@@ -12,6 +12,7 @@ import pytest
 from mailproc.runtime import heap
 from mailproc.store.db import make_engine
 from mailproc.store.schema import upgrade
+from tests.support.probe import bare_environment
 
 
 @pytest.fixture
@@ -70,13 +71,9 @@ def test_an_ingest_collects_as_usual_once_it_has_loaded(tmp_path):
         [sys.executable, "-c", script, "ingest", str(tmp_path / "mail")],
         capture_output=True,
         text=True,
-        env={
-            "PATH": "/usr/bin:/bin",
-            "MAILPROC_SECRET": "test",
-            "MAILPROC_CONFIG": str(tmp_path / "mailproc.toml"),
-            "MAILPROC_DATABASE_URL": url,
-            "XDG_CACHE_HOME": str(tmp_path / "cache"),
-        },
+        env=bare_environment(
+            tmp_path, MAILPROC_CONFIG=str(tmp_path / "mailproc.toml"), MAILPROC_DATABASE_URL=url
+        ),
         cwd=tmp_path,
         timeout=60,
         check=False,

@@ -38,18 +38,23 @@ def probe(folder: Path, args: Iterable[str], stdin: bytes = b"", **env: str) -> 
         [sys.executable, "-c", PROBE, str(out), *args],
         input=stdin,
         capture_output=True,
-        env={
-            "PATH": "/usr/bin:/bin",
-            "MAILPROC_SECRET": "test",
-            "XDG_CACHE_HOME": str(folder / "cache"),
-            **env,
-        },
+        env=bare_environment(folder, **env),
         cwd=folder,
         timeout=60,
         check=False,
     )
     modules = frozenset(out.read_text().split())
     return Probed(done.returncode, done.stdout.decode(), done.stderr.decode(), modules)
+
+
+def bare_environment(folder: Path, **env: str) -> dict[str, str]:
+    """Only PATH, a secret, a cache in `folder` and `env`: as an MTA or a probe starts us."""
+    return {
+        "PATH": "/usr/bin:/bin",
+        "MAILPROC_SECRET": "test",
+        "XDG_CACHE_HOME": str(folder / "cache"),
+        **env,
+    }
 
 
 def offenders(modules: Iterable[str], denied: Iterable[str]) -> list[str]:
