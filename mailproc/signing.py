@@ -87,20 +87,7 @@ def recipient_tag(key: bytes, recipient: str) -> str:
 
 
 def _mac(key: bytes, *parts: str) -> bytes:
-    return _hmac(key, "\x00".join(parts))
-
-
-def _hmac(key: bytes, text: str) -> bytes:
-    """HMAC-SHA256 of the text, from a copy of the key's HMAC made once (`hmac.new` sets the
-    key up again each time, and a notice signs three times)."""
-    keyed = _keyed(key).copy()
-    keyed.update(text.encode())
-    return keyed.digest()
-
-
-@lru_cache(maxsize=8)  # the secret and the previous secrets
-def _keyed(key: bytes) -> hmac.HMAC:
-    return hmac.new(key, digestmod=hashlib.sha256)
+    return hmac.new(key, "\x00".join(parts).encode(), hashlib.sha256).digest()
 
 
 def nonce() -> str:

@@ -24,6 +24,7 @@ import pickle
 import sys
 from collections.abc import Callable, Mapping
 from datetime import date
+from functools import cached_property
 from pathlib import Path
 from typing import TypeVar
 
@@ -102,7 +103,10 @@ class HolidayFiles:
 
     def __init__(self, folder: Path) -> None:
         self._folder = folder
-        self._version = _holidays_version()
+
+    @cached_property
+    def _version(self) -> str:  # asked only when a calendar looks a year up
+        return _holidays_version()
 
     def get(self, key: str) -> frozenset[date] | None:
         data = cache.read(self._folder, self._name(key))
@@ -119,10 +123,6 @@ class HolidayFiles:
 
     def _name(self, key: str) -> str:
         return f"{key}-{self._version}.txt"
-
-
-def holiday_store(folder: Path | None) -> HolidayFiles | None:
-    return HolidayFiles(folder) if folder is not None else None
 
 
 def _holidays_version() -> str:

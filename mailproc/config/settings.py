@@ -652,7 +652,8 @@ class Settings(_Frozen):
 
     def holiday_store(self) -> YearStore | None:
         """Where the calendars keep the years of their countries' holidays between processes."""
-        return cached.holiday_store(self.cache_folder("holidays"))
+        folder = self.cache_folder("holidays")
+        return cached.HolidayFiles(folder) if folder is not None else None
 
     @property
     def has_secret(self) -> bool:
